@@ -1,0 +1,113 @@
+/**
+ * The contract between the worker and the engine. The worker hands the engine
+ * a plan fetched from the server plus its input; the engine runs it in a
+ * memory-limited child process and calls `onEvent` for everything that
+ * happens, strictly in order. The worker turns those events into protocol
+ * messages (PROTOCOL.md, `run:<id>`). Nothing here knows about sockets.
+ */
+import type { ExitReason, RunPlan, WebhookResponse } from '../protocol/index.ts';
+
+/** Limits for one run, already resolved from the plan's options and the worker config. */
+export interface RunLimits {
+  /** Kill the run (reason `kill`, `TimeoutError`) after this long. */
+  timeoutMs: number;
+  /** Heap limit of the run's thread; the child's RSS is also policed against it. */
+  memoryLimitMb: number;
+  /** A step's output larger than this becomes `DATACLIP_TOO_LARGE`. */
+  payloadLimitMb: number;
+  /** A log line larger than this is truncated with a marker. */
+  logPayloadLimitMb: number;
+  /** Top-level keys removed from every step's output state. */
+  statePropsToRemove: readonly string[];
+}
+
+export interface RunRequest {
+  runId: string;
+  plan: RunPlan;
+  /** The run's input (the parsed dataclip). */
+  input: unknown;
+  limits: RunLimits;
+  /** Fetches a credential body by id (over `fetch:credential`); rejects when it cannot. */
+  fetchCredential: (credentialId: string) => Promise<unknown>;
+  /**
+   * Aborting ends the run at once: the thread is terminated and the run
+   * completes with reason `kill`. `signal.reason` may be an `EngineAbortReason`
+   * to choose the error type (`ShutdownError`, `CancelError`).
+   */
+  signal?: AbortSignal;
+  /** Called for every event, in order. Must not throw; slow consumers queue on their side. */
+  onEvent: (event: EngineEvent) => void;
+}
+
+/** Why the worker aborted a run; maps to the `kill`/`cancel` reasons. */
+export interface EngineAbortReason {
+  reason: 'kill' | 'cancel';
+  errorType: string;
+  message: string;
+}
+
+export interface EngineRunStart {
+  type: 'run-start';
+  timestamp: string;
+  /** worker, node, runtime and adaptor versions. */
+  versions: Record<string, string>;
+}
+
+export interface EngineStepStart {
+  type: 'step-start';
+  /** A fresh UUID for this step. */
+  stepId: string;
+  jobId: string;
+  timestamp: string;
+}
+
+export interface EngineLog {
+  type: 'log';
+  level: string;
+  /** `JOB` for job code, `R/T` for runtime notes. */
+  source: string;
+  message: unknown[];
+  stepId?: string;
+  timestamp: string;
+}
+
+export interface EngineStepComplete {
+  type: 'step-complete';
+  stepId: string;
+  jobId: string;
+  reason: ExitReason;
+  errorType: string | null;
+  errorMessage: string | null;
+  /** The step's output state as JSON, or null when it was too large (`outputTooLarge`). */
+  outputJson: string | null;
+  outputTooLarge: boolean;
+  mem: { job: number; system: number };
+  durationMs: number;
+  threadId?: number;
+  webhookResponse?: WebhookResponse;
+  timestamp: string;
+}
+
+export interface EngineRunComplete {
+  type: 'run-complete';
+  reason: ExitReason;
+  errorType: string | null;
+  errorMessage: string | null;
+  /** Final state: the last step's state, or an object keyed by step id for several leaves. */
+  finalState: unknown;
+  /** Step id of the only leaf, when there is exactly one. */
+  finalStepId?: string;
+  timestamp: string;
+}
+
+export type EngineEvent = EngineRunStart | EngineStepStart | EngineLog | EngineStepComplete | EngineRunComplete;
+
+/** What `execute` resolves with: the same as the last event. It never rejects. */
+export type RunOutcome = EngineRunComplete;
+
+/** The engine as the worker sees it. */
+export interface RunExecutor {
+  execute(request: RunRequest): Promise<RunOutcome>;
+  /** Hints that a lane will soon need this adaptor, so a warm spare can preload it. */
+  preload?(adaptors: readonly string[]): void;
+}

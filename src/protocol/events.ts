@@ -1,0 +1,50 @@
+/**
+ * Names of everything that crosses the wire between a worker and an
+ * orchestration server (PROTOCOL.md). Both sides import these constants so a
+ * typo is a type error, not a silent timeout.
+ */
+
+/** The Lightning worker API version this package speaks. */
+export const API_VERSION = '1.2';
+
+/** Phoenix framework topics and events. */
+export const PHX_JOIN = 'phx_join';
+export const PHX_LEAVE = 'phx_leave';
+export const PHX_REPLY = 'phx_reply';
+export const PHX_ERROR = 'phx_error';
+export const PHX_CLOSE = 'phx_close';
+export const PHOENIX_TOPIC = 'phoenix';
+export const HEARTBEAT = 'heartbeat';
+
+/** The queue channel every worker joins. */
+export const WORKER_QUEUE_TOPIC = 'worker:queue';
+export const CLAIM = 'claim';
+export const WORK_AVAILABLE = 'work-available';
+
+/** The per-run channel `run:<id>`. */
+export const RUN_TOPIC_PREFIX = 'run:';
+export const runTopic = (runId: string): string => `${RUN_TOPIC_PREFIX}${runId}`;
+
+export const FETCH_PLAN = 'fetch:plan';
+export const FETCH_DATACLIP = 'fetch:dataclip';
+export const FETCH_CREDENTIAL = 'fetch:credential';
+export const RUN_START = 'run:start';
+export const STEP_START = 'step:start';
+export const RUN_LOG = 'run:log';
+export const RUN_BATCH_LOGS = 'run:batch_logs';
+export const STEP_COMPLETE = 'step:complete';
+export const RUN_COMPLETE = 'run:complete';
+/** Lanes extension, only when the server lists `run_heartbeat`. */
+export const RUN_HEARTBEAT = 'run:heartbeat';
+
+/** Capabilities a Lanes server offers in its `worker:queue` join reply. */
+export const CAPABILITY_RUN_HEARTBEAT = 'run_heartbeat';
+export const CAPABILITY_IDEMPOTENT_EVENTS = 'idempotent_events';
+export type Capability = typeof CAPABILITY_RUN_HEARTBEAT | typeof CAPABILITY_IDEMPOTENT_EVENTS;
+
+/** Step output over the payload limit (PROTOCOL.md, step:complete). */
+export const DATACLIP_TOO_LARGE = 'DATACLIP_TOO_LARGE';
+
+/** Queue names: `^[A-Za-z0-9_]+$`, or the wildcard `*` (last in a chain only). */
+export const QUEUE_NAME_PATTERN = /^[A-Za-z0-9_]+$/;
+export const WILDCARD = '*';

@@ -1,0 +1,5 @@
+export * from './events.ts';
+export * from './messages.ts';
+export * from './reasons.ts';
+export * from './timestamp.ts';
+export * from './tokens.ts';

@@ -1,0 +1,191 @@
+/**
+ * Payloads and replies of every protocol event (PROTOCOL.md), as TypeScript
+ * types shared by the worker and the server. Field names are the wire's own
+ * (snake_case); nothing here does I/O.
+ */
+import type { Capability } from './events.ts';
+import type { ExitReason } from './reasons.ts';
+
+/** Join payload of `worker:queue`: total slots, and each lane's chain (joined with `>`) → slots. */
+export interface QueueJoinPayload {
+  capacity: number;
+  queues: Record<string, number>;
+}
+
+/** Join reply of `worker:queue` from a Lanes server; Lightning replies `{}`. */
+export interface QueueJoinReply {
+  capabilities?: Capability[];
+  heartbeat_interval_ms?: number;
+  lease_ms?: number;
+}
+
+export interface ClaimPayload {
+  demand: number;
+  worker_name: string | null;
+  /** Ordered preference chain, `*` only last. Missing means `["manual", "*"]`. */
+  queues?: string[];
+}
+
+export interface ClaimedRun {
+  id: string;
+  token: string;
+}
+
+export interface ClaimReply {
+  runs: ClaimedRun[];
+}
+
+export type WorkAvailablePayload = Record<string, never>;
+
+export interface RunJoinPayload {
+  token: string;
+}
+
+export type EdgeCondition = 'always' | 'on_job_success' | 'on_job_failure' | (string & {});
+
+export interface PlanJob {
+  id: string;
+  name?: string;
+  body: string;
+  adaptor: string;
+  credential_id?: string | null;
+}
+
+export interface PlanTrigger {
+  id: string;
+  type?: string;
+}
+
+export interface PlanEdge {
+  id: string;
+  source_trigger_id?: string | null;
+  source_job_id?: string | null;
+  target_job_id: string;
+  condition?: EdgeCondition | null;
+  enabled?: boolean;
+}
+
+export interface PlanOptions {
+  run_timeout_ms?: number;
+  run_memory_limit_mb?: number;
+  payload_limit_mb?: number;
+  log_payload_limit_mb?: number;
+  output_dataclips?: boolean;
+  job_log_level?: string;
+  sanitize?: string;
+}
+
+/** Reply to `fetch:plan`. */
+export interface RunPlan {
+  id: string;
+  name?: string;
+  project_id?: string;
+  dataclip_id: string;
+  starting_node_id: string;
+  triggers: PlanTrigger[];
+  jobs: PlanJob[];
+  edges: PlanEdge[];
+  options?: PlanOptions;
+}
+
+export interface FetchDataclipPayload {
+  id: string;
+}
+
+export interface FetchCredentialPayload {
+  id: string;
+}
+
+export interface RunStartPayload {
+  timestamp: string;
+  versions?: Record<string, string>;
+}
+
+export interface StepStartPayload {
+  step_id: string;
+  job_id: string;
+  input_dataclip_id?: string;
+  timestamp: string;
+}
+
+export interface StepStartReply {
+  step_id: string;
+}
+
+export type LogLevel = 'debug' | 'info' | 'log' | 'warn' | 'error' | 'success' | 'always';
+
+export interface LogLine {
+  run_id: string;
+  message: unknown[];
+  level: string;
+  /** `JOB` for job code, `R/T` for runtime notes, `RTE` for engine notes. */
+  source: string;
+  step_id?: string;
+  timestamp: string;
+  /** Lanes `idempotent_events` key; ignored by Lightning. */
+  log_id?: string;
+}
+
+export type RunLogPayload = LogLine;
+
+export interface RunLogReply {
+  log_line_id: string;
+}
+
+export interface BatchLogsPayload {
+  run_id: string;
+  logs: LogLine[];
+  /** Lanes `idempotent_events` key for the batch. */
+  log_id?: string;
+}
+
+export interface StepMemory {
+  job: number;
+  system: number;
+}
+
+export interface StepCompletePayload {
+  step_id: string;
+  job_id: string;
+  reason: ExitReason;
+  error_type: string | null;
+  error_message: string | null;
+  output_dataclip?: string;
+  output_dataclip_id?: string;
+  output_dataclip_error?: string;
+  mem: StepMemory;
+  duration: number;
+  thread_id?: number;
+  webhook_response?: WebhookResponse;
+  timestamp: string;
+}
+
+export interface WebhookResponse {
+  status?: number;
+  body?: unknown;
+}
+
+export interface StepCompleteReply {
+  step_id: string;
+}
+
+export interface RunCompletePayload {
+  reason: ExitReason;
+  error_type: string | null;
+  error_message: string | null;
+  final_dataclip_id?: string;
+  final_state?: unknown;
+  timestamp: string;
+}
+
+export interface RunHeartbeatPayload {
+  timestamp: string;
+}
+
+/** Error replies on a run channel: field → messages. */
+export type FieldErrors = Record<string, string[]>;
+
+/** Join error replies of `run:<id>`. */
+export interface RunJoinError {
+  reason: 'unauthorized' | 'not_found';
+}
