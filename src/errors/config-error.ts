@@ -6,7 +6,7 @@ export type ConfigSource = { kind: 'flag'; name: string } | { kind: 'env'; name:
 export function describeSource(source: ConfigSource): string {
   if (source.kind === 'flag') return `flag --${source.name}`;
   if (source.kind === 'env') return `env ${source.name}`;
-  return 'default';
+  return 'not set';
 }
 
 /**

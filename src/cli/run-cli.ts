@@ -1,0 +1,51 @@
+/**
+ * The `lanes` command line: yargs wiring of the subcommands. Every handler
+ * returns an exit code; configuration errors become one line on stderr and
+ * exit code 2, never a stack trace.
+ */
+import yargs from 'yargs';
+import { LANES_VERSION } from '../version.ts';
+import { ConfigError } from '../errors/config-error.ts';
+import type { CliContext } from './cli-context.ts';
+import { EXIT_OK, EXIT_USAGE } from './exit-codes.ts';
+import * as worker from './commands/worker.ts';
+import { notYetImplemented } from './commands/not-yet.ts';
+
+/** Thrown from yargs' fail hook so usage errors leave the parser as one line. */
+class UsageError extends Error {}
+
+export async function runCli(args: readonly string[], ctx: CliContext): Promise<number> {
+  let exitCode: number = EXIT_OK;
+  const run = (handler: (argv: Record<string, unknown>) => Promise<number> | number) => async (argv: Record<string, unknown>) => {
+    exitCode = await handler(argv);
+  };
+
+  const parser = yargs([...args])
+    .scriptName('lanes')
+    .usage('$0 <command> [options]')
+    .version(`lanes ${LANES_VERSION} (node ${process.version})`)
+    .command(worker.command, worker.describe, (y) => worker.builder(y), run((argv) => worker.handler(argv, ctx)))
+    .command('server', 'Run the orchestration server (API + worker socket, SQLite)', (y) => y, run(() => notYetImplemented('server', ctx)))
+    .command('dev', 'Run a server and a worker together, with the examples submitted', (y) => y, run(() => notYetImplemented('dev', ctx)))
+    .command('submit <file>', 'Submit a workflow to the server', (y) => y.positional('file', { type: 'string' }), run(() => notYetImplemented('submit', ctx)))
+    .demandCommand(1, 'name a command: worker, server, dev or submit')
+    .strict()
+    .help()
+    .alias('help', 'h')
+    .wrap(110)
+    .exitProcess(false)
+    .fail((message, error) => {
+      throw error ?? new UsageError(message ?? 'bad usage');
+    });
+
+  try {
+    await parser.parseAsync();
+    return exitCode;
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof UsageError) {
+      ctx.err(`lanes: ${error.message}`);
+      return EXIT_USAGE;
+    }
+    throw error;
+  }
+}

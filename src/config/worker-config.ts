@@ -1,0 +1,182 @@
+/**
+ * The worker's configuration: one typed, frozen object resolved from flags
+ * and `WORKER_*` env variables (named as OpenFn's ws-worker names them, so a
+ * deployment keeps its environment). Every name carries its unit.
+ */
+import { homedir, hostname } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, describeSource } from '../errors/config-error.ts';
+import { defaultWorkloops, parseWorkloops } from '../lanes/parse-workloops.ts';
+import type { LaneSpec } from '../lanes/parse-workloops.ts';
+import { WorkloopsError } from '../lanes/workloops-error.ts';
+import type { OptionSpec } from './option-spec.ts';
+import {
+  parseBackoff,
+  parseBoolean,
+  parseList,
+  parseLogFormat,
+  parseLogLevel,
+  parsePort,
+  parsePositiveInteger,
+  parsePositiveNumber,
+  parseSecondsToMs,
+  parseWebSocketUrl,
+} from './parse-value.ts';
+import type { LogFormat, LogLevelName } from './parse-value.ts';
+import { RawConfig } from './raw-config.ts';
+import type { EnvValues, FlagValues } from './raw-config.ts';
+
+export const DEFAULT_LIGHTNING_URL = 'ws://localhost:4000/worker';
+export const DEFAULT_CAPACITY = 5;
+
+/** Every option of `lanes worker`, in the order `--help` and the docs list them. */
+export const WORKER_OPTIONS: readonly OptionSpec[] = [
+  { flag: 'lightning', alias: 'l', env: 'WORKER_LIGHTNING_SERVICE_URL', type: 'string', defaultText: DEFAULT_LIGHTNING_URL, describe: 'WebSocket endpoint of the orchestration server' },
+  { flag: 'secret', alias: 's', env: 'WORKER_SECRET', type: 'string', describe: 'Shared secret that signs the worker token (required)', secret: true },
+  { flag: 'workloops', env: 'WORKER_WORKLOOPS', type: 'string', defaultText: 'manual>*:5', describe: 'Lanes: "QUEUES:CAPACITY ..." e.g. "fast_lane:1 manual>*:4"; excludes --capacity' },
+  { flag: 'capacity', env: 'WORKER_CAPACITY', type: 'string', describe: 'Shorthand for one lane "manual>*:N"; excludes --workloops' },
+  { flag: 'run-memory', env: 'WORKER_MAX_RUN_MEMORY_MB', type: 'string', defaultText: '500', describe: 'Memory limit of one run, in MB' },
+  { flag: 'max-run-duration-seconds', env: 'WORKER_MAX_RUN_DURATION_SECONDS', type: 'string', defaultText: '300', describe: 'Kill a run after this many seconds (TimeoutError)' },
+  { flag: 'payload-memory', env: 'WORKER_MAX_PAYLOAD_MB', type: 'string', defaultText: '10', describe: 'Largest step output sent to the server, in MB' },
+  { flag: 'log-payload-memory', env: 'WORKER_MAX_LOG_PAYLOAD_MB', type: 'string', defaultText: '1', describe: 'Largest log line sent to the server, in MB (longer ones are truncated)' },
+  { flag: 'backoff', env: 'WORKER_BACKOFF', type: 'string', defaultText: '1/10', describe: 'Claim backoff MIN/MAX in seconds after an empty claim' },
+  { flag: 'port', alias: 'p', env: 'WORKER_PORT', type: 'string', defaultText: '2222', describe: 'Port of the health and metrics HTTP server (0 picks a free one)' },
+  { flag: 'lightning-public-key', env: 'WORKER_LIGHTNING_PUBLIC_KEY', type: 'string', describe: "Server's public key (PEM, or base64 PEM) to verify run tokens", secret: true },
+  { flag: 'log', env: 'WORKER_LOG_LEVEL', type: 'string', defaultText: 'info', describe: 'Log level: fatal, error, warn, info, debug, trace or silent' },
+  { flag: 'log-format', env: 'WORKER_LOG_FORMAT', type: 'string', defaultText: 'json (pretty on a terminal)', describe: 'Log format: json or pretty' },
+  { flag: 'repo-dir', env: 'WORKER_REPO_DIR', type: 'string', defaultText: '~/.cache/lanes/repo', describe: 'Where adaptors are installed' },
+  { flag: 'message-timeout', env: 'WORKER_MESSAGE_TIMEOUT_SECONDS', type: 'string', defaultText: '30', describe: 'Seconds to wait for the reply to a run event' },
+  { flag: 'claim-timeout', env: 'WORKER_CLAIM_TIMEOUT_SECONDS', type: 'string', defaultText: '3600', describe: 'Seconds to wait for the reply to a claim' },
+  { flag: 'batch-logs', env: 'WORKER_BATCH_LOGS', type: 'boolean', defaultText: 'false', describe: 'Send job logs in batches (run:batch_logs)' },
+  { flag: 'state-props-to-remove', env: 'WORKER_STATE_PROPS_TO_REMOVE', type: 'string', defaultText: 'configuration,response', describe: 'Comma-separated state keys removed from every step output' },
+  { flag: 'shutdown-timeout-seconds', env: 'WORKER_SHUTDOWN_TIMEOUT_SECONDS', type: 'string', defaultText: '60', describe: 'On SIGTERM, how long active runs may finish before they are killed' },
+  { flag: 'name', env: 'WORKER_NAME', type: 'string', defaultText: 'the host name', describe: 'Display name sent with claims' },
+  { flag: 'adaptor-allowlist', env: 'WORKER_ADAPTOR_ALLOWLIST', type: 'string', defaultText: '@openfn/language-*', describe: 'Comma-separated package patterns that may be installed as adaptors' },
+  { flag: 'preload-adaptors', env: 'WORKER_PRELOAD_ADAPTORS', type: 'string', describe: 'Comma-separated adaptors (name@version) to keep warm in spare threads' },
+];
+
+/** The resolved worker configuration. Frozen; safe to share. */
+export interface WorkerConfig {
+  readonly lightningUrl: string;
+  readonly secret: string;
+  readonly workloops: readonly Readonly<LaneSpec>[];
+  /** Sum of the lanes' capacities. */
+  readonly capacity: number;
+  readonly runMemoryLimitMb: number;
+  /** Σ capacity × run memory: what the runs may use at most. */
+  readonly memoryCeilingMb: number;
+  readonly maxRunDurationMs: number;
+  readonly payloadLimitMb: number;
+  readonly logPayloadLimitMb: number;
+  readonly backoff: Readonly<{ minMs: number; maxMs: number }>;
+  readonly port: number;
+  readonly lightningPublicKey: string | null;
+  readonly logLevel: LogLevelName;
+  readonly logFormat: LogFormat;
+  readonly repoDir: string;
+  readonly messageTimeoutMs: number;
+  readonly claimTimeoutMs: number;
+  readonly batchLogs: boolean;
+  readonly statePropsToRemove: readonly string[];
+  readonly shutdownTimeoutMs: number;
+  readonly workerName: string;
+  readonly adaptorAllowList: readonly string[];
+  readonly preloadAdaptors: readonly string[];
+}
+
+export interface ResolvedWorkerConfig {
+  config: WorkerConfig;
+  /** Lane warnings (duplicate names, duplicate chains) for the caller to log. */
+  warnings: string[];
+}
+
+export interface ResolveContext {
+  /** Whether stdout is a terminal: picks the default log format. */
+  isTty?: boolean;
+}
+
+/** Resolves, validates and freezes the worker config; throws `ConfigError`. */
+export function resolveWorkerConfig(flags: FlagValues, env: EnvValues, context: ResolveContext = {}): ResolvedWorkerConfig {
+  const raw = new RawConfig(WORKER_OPTIONS, flags, env);
+
+  const secretRaw = raw.get('secret');
+  if (!secretRaw) throw new ConfigError('--secret/WORKER_SECRET', { kind: 'default' }, undefined, 'is required: set --secret or WORKER_SECRET');
+
+  const { lanes, warnings } = resolveLanes(raw);
+  const capacity = lanes.reduce((sum, lane) => sum + lane.capacity, 0);
+  const runMemoryLimitMb = raw.read('run-memory', parsePositiveInteger, 500);
+  const cacheHome = env['XDG_CACHE_HOME'] && env['XDG_CACHE_HOME'].trim() !== '' ? env['XDG_CACHE_HOME'] : join(homedir(), '.cache');
+
+  const config: WorkerConfig = {
+    lightningUrl: raw.read('lightning', parseWebSocketUrl, DEFAULT_LIGHTNING_URL),
+    secret: secretRaw.value,
+    workloops: lanes.map((lane) => Object.freeze({ ...lane, queues: Object.freeze([...lane.queues]) as string[] })),
+    capacity,
+    runMemoryLimitMb,
+    memoryCeilingMb: capacity * runMemoryLimitMb,
+    maxRunDurationMs: raw.read('max-run-duration-seconds', parseSecondsToMs, 300_000),
+    payloadLimitMb: raw.read('payload-memory', parsePositiveNumber, 10),
+    logPayloadLimitMb: raw.read('log-payload-memory', parsePositiveNumber, 1),
+    backoff: Object.freeze(raw.read('backoff', parseBackoff, { minMs: 1000, maxMs: 10_000 })),
+    port: raw.read('port', parsePort, 2222),
+    lightningPublicKey: raw.read('lightning-public-key', parsePublicKey, null),
+    logLevel: raw.read('log', parseLogLevel, 'info'),
+    logFormat: raw.read('log-format', parseLogFormat, context.isTty ? 'pretty' : 'json'),
+    repoDir: raw.read('repo-dir', (value) => value.trim(), join(cacheHome, 'lanes', 'repo')),
+    messageTimeoutMs: raw.read('message-timeout', parseSecondsToMs, 30_000),
+    claimTimeoutMs: raw.read('claim-timeout', parseSecondsToMs, 3_600_000),
+    batchLogs: raw.read('batch-logs', parseBoolean, false),
+    statePropsToRemove: Object.freeze(raw.read('state-props-to-remove', parseList, ['configuration', 'response'])),
+    shutdownTimeoutMs: raw.read('shutdown-timeout-seconds', parseSecondsToMs, 60_000),
+    workerName: raw.read('name', (value) => value.trim(), hostname()),
+    adaptorAllowList: Object.freeze(raw.read('adaptor-allowlist', parseList, ['@openfn/language-*'])),
+    preloadAdaptors: Object.freeze(raw.read('preload-adaptors', parseList, [])),
+  };
+  return { config: Object.freeze(config), warnings };
+}
+
+/** `--workloops` and `--capacity` exclude each other, whichever of flag or env each comes from. */
+function resolveLanes(raw: RawConfig): { lanes: LaneSpec[]; warnings: string[] } {
+  const workloops = raw.get('workloops');
+  const capacity = raw.get('capacity');
+  if (workloops && capacity) {
+    throw new ConfigError(
+      '--workloops/WORKER_WORKLOOPS',
+      workloops.source,
+      workloops.value,
+      `cannot be combined with --capacity/WORKER_CAPACITY (${describeSource(capacity.source)} ${JSON.stringify(capacity.value)}): use one of them`,
+    );
+  }
+  if (capacity) {
+    const n = raw.read('capacity', parsePositiveInteger, DEFAULT_CAPACITY);
+    return { lanes: defaultWorkloops(n), warnings: [] };
+  }
+  if (workloops) {
+    try {
+      return parseWorkloops(workloops.value);
+    } catch (error) {
+      if (error instanceof WorkloopsError) {
+        throw new ConfigError('--workloops/WORKER_WORKLOOPS', workloops.source, workloops.value, `lane ${error.message}`);
+      }
+      throw error;
+    }
+  }
+  return { lanes: defaultWorkloops(DEFAULT_CAPACITY), warnings: [] };
+}
+
+function parsePublicKey(value: string): string {
+  const trimmed = value.trim();
+  if (trimmed.startsWith('-----BEGIN')) return trimmed;
+  const decoded = Buffer.from(trimmed, 'base64').toString('utf8').trim();
+  if (!decoded.startsWith('-----BEGIN')) throw new Error('must be a PEM public key, or one encoded in base64');
+  return decoded;
+}
+
+/** The config as `--dry-run` prints it: secrets as "[redacted]". */
+export function redactWorkerConfig(config: WorkerConfig): Record<string, unknown> {
+  return {
+    ...config,
+    secret: '[redacted]',
+    lightningPublicKey: config.lightningPublicKey === null ? null : '[redacted]',
+  };
+}

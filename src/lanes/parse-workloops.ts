@@ -1,0 +1,96 @@
+/**
+ * The `--workloops` grammar (DESIGN.md):
+ *
+ *   workloops := lane (WS+ lane)*        surrounding white space is ignored
+ *   lane      := queues ":" capacity
+ *   queues    := name (">" name)*        highest priority first
+ *   name      := [A-Za-z0-9_]+ | "*"     "*" only last
+ *   capacity  := [1-9][0-9]*             no sign, no decimals, no leading zero
+ *
+ * A repeated name within a lane and two lanes with the same chain are legal
+ * but probably mistakes: they come back as warnings for the caller to log.
+ */
+import { QUEUE_NAME_PATTERN, WILDCARD } from '../protocol/events.ts';
+import { WorkloopsError } from './workloops-error.ts';
+
+/** One lane, as parsed: what a `Workloop` is made from. */
+export interface LaneSpec {
+  /** The lane as written, normalised: `fast_lane:1`, `manual>*:4`. */
+  id: string;
+  /** Preference chain, highest priority first; `*` only last. */
+  queues: string[];
+  capacity: number;
+}
+
+export interface ParsedWorkloops {
+  lanes: LaneSpec[];
+  warnings: string[];
+}
+
+/** A lane's capacity above this is certainly a typo, and would overflow a claim's demand. */
+export const MAX_LANE_CAPACITY = 1000;
+
+const CAPACITY_PATTERN = /^[1-9][0-9]*$/;
+
+/** Parses a `--workloops` string; throws `WorkloopsError` naming the offending token. */
+export function parseWorkloops(input: string): ParsedWorkloops {
+  const tokens = input.split(/\s+/).filter((token) => token.length > 0);
+  if (tokens.length === 0) throw new WorkloopsError(input, 'must hold at least one lane, like "manual>*:5"');
+
+  const lanes = tokens.map(parseLane);
+  const warnings: string[] = [];
+  const seenChains = new Set<string>();
+  for (const lane of lanes) {
+    const chain = lane.queues.join('>');
+    if (seenChains.has(chain)) warnings.push(`two lanes have the same queue chain "${chain}"`);
+    seenChains.add(chain);
+    const names = new Set<string>();
+    for (const name of lane.queues) {
+      if (names.has(name)) warnings.push(`lane "${lane.id}" names queue "${name}" more than once`);
+      names.add(name);
+    }
+  }
+  return { lanes, warnings };
+}
+
+function parseLane(token: string): LaneSpec {
+  const colon = token.indexOf(':');
+  if (colon === -1) throw new WorkloopsError(token, 'a lane is QUEUES:CAPACITY, and this one has no ":"');
+  if (token.indexOf(':', colon + 1) !== -1) throw new WorkloopsError(token, 'a lane has exactly one ":"');
+
+  const chain = token.slice(0, colon);
+  const capacityText = token.slice(colon + 1);
+  if (chain.length === 0) throw new WorkloopsError(token, 'a lane needs at least one queue name before ":"');
+
+  const queues = chain.split('>');
+  queues.forEach((name, index) => {
+    if (name.length === 0) throw new WorkloopsError(token, 'queue names joined by ">" must not be empty');
+    if (name === WILDCARD) {
+      if (index !== queues.length - 1) throw new WorkloopsError(token, '"*" may only be the last queue of a lane');
+      return;
+    }
+    if (!QUEUE_NAME_PATTERN.test(name)) {
+      throw new WorkloopsError(name, 'a queue name may hold only letters, digits and "_" (or be "*")');
+    }
+  });
+
+  if (capacityText.length === 0) throw new WorkloopsError(token, 'a lane needs a capacity after ":"');
+  if (!CAPACITY_PATTERN.test(capacityText)) {
+    throw new WorkloopsError(capacityText, 'capacity must be a positive whole number without sign or leading zeros');
+  }
+  const capacity = Number(capacityText);
+  if (capacity > MAX_LANE_CAPACITY) {
+    throw new WorkloopsError(capacityText, `capacity must be at most ${MAX_LANE_CAPACITY}`);
+  }
+  return { id: `${chain}:${capacity}`, queues, capacity };
+}
+
+/** Prints lanes back in the grammar; `parseWorkloops(formatWorkloops(x)).lanes` equals `x`. */
+export function formatWorkloops(lanes: readonly LaneSpec[]): string {
+  return lanes.map((lane) => `${lane.queues.join('>')}:${lane.capacity}`).join(' ');
+}
+
+/** The default lanes for `--capacity N` (and N = 5 when neither option is given). */
+export function defaultWorkloops(capacity: number): LaneSpec[] {
+  return [{ id: `manual>*:${capacity}`, queues: ['manual', WILDCARD], capacity }];
+}
