@@ -1,0 +1,406 @@
+/**
+ * One lane's claim loop (DESIGN.md, "lane"). A Workloop owns its capacity,
+ * its active runs, the slots promised to the claim in flight and a backlog of
+ * runs a misbehaving server handed over beyond the demand. It knows nothing of
+ * phoenix or child processes: it takes a `Claimer` and a `RunStarter`.
+ *
+ * States and transitions (each change is logged at debug; any other throws):
+ *
+ *   idle      created, not started                      → claiming | full | stopped
+ *   claiming  one claim is in flight                    → claiming | waiting | full | stopping
+ *   waiting   backing off after an empty/failed claim;  → claiming | full | stopping
+ *             work-available or one of this lane's
+ *             finished runs cuts the wait short
+ *   full      no free slot: no claim until one of this  → claiming | stopping
+ *             lane's runs finishes
+ *   stopping  stop() was called: no new claim; the      → stopped
+ *             claim in flight is awaited and its runs
+ *             started (a claimed run is never dropped)
+ *   stopped   the loop is over; runs may still be active (the worker drains them)
+ *
+ * Invariant: active + promised + backlog ≤ capacity is what `demand` enforces,
+ * and active ≤ capacity holds whatever the server replies: there is at most
+ * one claim in flight per lane, and its demand is the free slots counted
+ * before it was sent.
+ */
+import pRetry from 'p-retry';
+import type { RetryContext } from 'p-retry';
+import type { Logger } from 'pino';
+import { LanesError } from '../errors/lanes-error.ts';
+import type { ClaimedRun } from '../protocol/messages.ts';
+import type { LaneSpec } from './parse-workloops.ts';
+
+export type WorkloopState = 'idle' | 'claiming' | 'waiting' | 'full' | 'stopping' | 'stopped';
+
+const TRANSITIONS: Record<WorkloopState, readonly WorkloopState[]> = {
+  idle: ['claiming', 'full', 'stopped'],
+  claiming: ['claiming', 'waiting', 'full', 'stopping'],
+  waiting: ['claiming', 'full', 'stopping'],
+  full: ['claiming', 'stopping'],
+  stopping: ['stopped'],
+  stopped: [],
+};
+
+/** What a lane asks for: at most `demand` runs from `queues` (ordered, `*` last). */
+export interface ClaimRequest {
+  demand: number;
+  queues: readonly string[];
+}
+
+/** Something that claims runs for a lane (the worker's `worker:queue` channel, or a fake). */
+export interface Claimer {
+  /**
+   * Resolves with the claimed runs (possibly none). Rejects when the claim
+   * failed or timed out. `signal` is aborted only by a forced stop.
+   */
+  claim(request: ClaimRequest, signal: AbortSignal): Promise<readonly ClaimedRun[]>;
+}
+
+/**
+ * Runs one claimed run to its end, reporting included. The returned promise
+ * settles when the slot is free again; a rejection is logged, never rethrown.
+ */
+export type RunStarter = (run: ClaimedRun, lane: LaneSpec) => Promise<void>;
+
+export type ClaimOutcome = 'runs' | 'empty' | 'error';
+
+/** Reported after every claim, for metrics and tests. */
+export interface ClaimSettled {
+  lane: string;
+  outcome: ClaimOutcome;
+  demand: number;
+  runs: number;
+  /** 1 for the first claim after a success, growing while claims come back empty or fail. */
+  attempt: number;
+  durationMs: number;
+  error?: unknown;
+}
+
+export interface WorkloopOptions {
+  spec: Readonly<LaneSpec>;
+  claimer: Claimer;
+  startRun: RunStarter;
+  /** Backoff between empty or failed claims; doubles with jitter from min up to max. */
+  backoff: Readonly<{ minMs: number; maxMs: number }>;
+  logger: Logger;
+  /** Called after every claim; must not throw (a throw is logged and ignored). */
+  onClaimSettled?: (event: ClaimSettled) => void;
+}
+
+/** An empty claim: a normal outcome that the loop backs off from. */
+export class EmptyClaimError extends LanesError {
+  constructor() {
+    super('CLAIM_EMPTY', 'no work available');
+  }
+}
+
+/** A claim that failed; wraps the cause so that p-retry retries it even when it was a TypeError. */
+export class ClaimError extends LanesError {
+  constructor(cause: unknown) {
+    super('CLAIM_FAILED', `claim failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+export class WorkloopStateError extends LanesError {
+  constructor(lane: string, from: WorkloopState, to: WorkloopState) {
+    super('INVALID_LANE_TRANSITION', `lane ${lane}: invalid transition ${from} → ${to}`);
+  }
+}
+
+export class Workloop {
+  readonly spec: Readonly<LaneSpec>;
+  readonly #claimer: Claimer;
+  readonly #startRun: RunStarter;
+  readonly #backoff: Readonly<{ minMs: number; maxMs: number }>;
+  readonly #logger: Logger;
+  readonly #onClaimSettled: ((event: ClaimSettled) => void) | undefined;
+
+  #state: WorkloopState = 'idle';
+  readonly #active = new Map<string, ClaimedRun>();
+  readonly #backlog: ClaimedRun[] = [];
+  #promised = 0;
+  /** Aborted by stop(): ends the loop and any backoff wait. */
+  readonly #stopController = new AbortController();
+  /** Aborted only by a forced stop: the claim in flight is given up. */
+  readonly #claimController = new AbortController();
+  /** Aborting it cuts the current backoff wait short. */
+  #wakeController: AbortController | null = null;
+  /** Resolves the wait of a full lane. */
+  #slotWaiter: (() => void) | null = null;
+  /** Work arrived while a claim was in flight: claim again even if that claim comes back empty. */
+  #wakeRequested = false;
+  #loop: Promise<void> | null = null;
+  #stopping: Promise<void> | null = null;
+  readonly #idleWaiters = new Set<() => void>();
+
+  constructor(options: WorkloopOptions) {
+    this.spec = options.spec;
+    this.#claimer = options.claimer;
+    this.#startRun = options.startRun;
+    this.#backoff = options.backoff;
+    this.#logger = options.logger;
+    this.#onClaimSettled = options.onClaimSettled;
+  }
+
+  get id(): string {
+    return this.spec.id;
+  }
+
+  get state(): WorkloopState {
+    return this.#state;
+  }
+
+  get capacity(): number {
+    return this.spec.capacity;
+  }
+
+  /** Runs executing now. Never more than `capacity`. */
+  get activeCount(): number {
+    return this.#active.size;
+  }
+
+  get activeRunIds(): string[] {
+    return [...this.#active.keys()];
+  }
+
+  /** Slots promised to the claim in flight. */
+  get promisedCount(): number {
+    return this.#promised;
+  }
+
+  /** Runs the server handed over beyond the demand, waiting for a slot. */
+  get backlogCount(): number {
+    return this.#backlog.length;
+  }
+
+  /** Slots a claim may ask for now. */
+  get freeSlots(): number {
+    return Math.max(0, this.spec.capacity - this.#active.size - this.#promised - this.#backlog.length);
+  }
+
+  /** Starts the claim loop. Idempotent; a stopped lane does not start again. */
+  start(): void {
+    if (this.#loop !== null || this.#state !== 'idle') return;
+    this.#loop = this.#run().catch((error: unknown) => {
+      // The loop catches everything it expects; reaching here is a bug, and the lane must say so.
+      this.#logger.error({ err: error }, 'lane loop crashed');
+    });
+  }
+
+  /**
+   * New work may be waiting: claim now if a slot is free. Any number of calls
+   * make at most one extra claim, and never one beyond the free slots.
+   */
+  workAvailable(): void {
+    // Slots promised to the claim in flight still count as free here: that claim
+    // may come back short, and #claimOnce recomputes the demand before any claim.
+    if (this.spec.capacity - this.#active.size - this.#backlog.length <= 0) return;
+    this.#nudge();
+  }
+
+  /**
+   * Stops claiming. The claim in flight is awaited (unless `force`, which aborts
+   * it) and its runs started; the returned promise is the one already in flight
+   * on a second call. Active runs are not touched: see `whenIdle()`.
+   */
+  stop(options: { force?: boolean } = {}): Promise<void> {
+    if (options.force === true) this.#claimController.abort(new LanesError('LANE_STOPPED', 'lane stopped'));
+    if (this.#stopping !== null) return this.#stopping;
+    if (this.#state === 'idle' && this.#loop === null) {
+      this.#setState('stopped');
+      this.#stopController.abort();
+      this.#stopping = Promise.resolve();
+      return this.#stopping;
+    }
+    this.#setState('stopping');
+    this.#stopController.abort();
+    const loop = this.#loop ?? Promise.resolve();
+    this.#stopping = loop.then(() => {
+      this.#setState('stopped');
+    });
+    return this.#stopping;
+  }
+
+  /** Resolves once this lane has no active run and no backlog. */
+  whenIdle(): Promise<void> {
+    if (this.#active.size === 0 && this.#backlog.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.add(resolve));
+  }
+
+  async #run(): Promise<void> {
+    const stopSignal = this.#stopController.signal;
+    while (!stopSignal.aborted) {
+      if (this.freeSlots <= 0) {
+        this.#setState('full');
+        await this.#waitForSlot(stopSignal);
+        continue;
+      }
+      await this.#claimCycle(stopSignal);
+    }
+  }
+
+  /** One p-retry cycle: claims until a claim brings runs, backing off from empty and failed ones. */
+  async #claimCycle(stopSignal: AbortSignal): Promise<void> {
+    const wake = new AbortController();
+    this.#wakeController = wake;
+    try {
+      await pRetry((attempt) => this.#claimOnce(attempt), {
+        retries: Number.POSITIVE_INFINITY,
+        factor: 2,
+        minTimeout: this.#backoff.minMs,
+        maxTimeout: this.#backoff.maxMs,
+        randomize: true,
+        signal: AbortSignal.any([stopSignal, wake.signal]),
+        onFailedAttempt: (context) => this.#onFailedAttempt(context),
+      });
+    } catch (error) {
+      if (stopSignal.aborted || wake.signal.aborted) return;
+      // p-retry gave up on an error it does not retry; #claimOnce wraps them all, so this is a bug.
+      this.#logger.error({ err: error }, 'lane claim cycle failed');
+      await abortableDelay(this.#backoff.maxMs, stopSignal);
+    } finally {
+      this.#wakeController = null;
+    }
+  }
+
+  async #claimOnce(attempt: number): Promise<void> {
+    const demand = this.freeSlots;
+    if (demand <= 0) return; // full: the loop waits for a slot
+    this.#setState('claiming');
+    this.#wakeRequested = false;
+    this.#promised += demand;
+    const started = performance.now();
+    let runs: readonly ClaimedRun[];
+    try {
+      runs = await this.#claimer.claim({ demand, queues: this.spec.queues }, this.#claimController.signal);
+    } catch (error) {
+      this.#promised -= demand;
+      this.#settled({ outcome: 'error', demand, runs: 0, attempt, durationMs: performance.now() - started, error });
+      throw error instanceof LanesError ? error : new ClaimError(error);
+    }
+    // From here to the end of accept() nothing awaits, so no claim can see the slots twice.
+    this.#promised -= demand;
+    this.#settled({ outcome: runs.length > 0 ? 'runs' : 'empty', demand, runs: runs.length, attempt, durationMs: performance.now() - started });
+    if (runs.length === 0) {
+      if (this.#wakeRequested && !this.#stopController.signal.aborted) {
+        // work-available arrived while the server was answering: it may not have seen that work yet.
+        this.#wakeRequested = false;
+        return;
+      }
+      throw new EmptyClaimError();
+    }
+    this.#accept(runs, demand);
+  }
+
+  #accept(runs: readonly ClaimedRun[], demand: number): void {
+    if (runs.length > demand) {
+      this.#logger.error({ demand, runs: runs.length, runIds: runs.map((run) => run.id) }, 'server gave more runs than the demand; extras wait for a slot');
+    }
+    for (const run of runs) {
+      if (this.#active.has(run.id) || this.#backlog.some((queued) => queued.id === run.id)) {
+        this.#logger.warn({ runId: run.id }, 'server gave a run this lane already holds');
+        continue;
+      }
+      if (this.#active.size < this.spec.capacity) this.#launch(run);
+      else this.#backlog.push(run);
+    }
+  }
+
+  #launch(run: ClaimedRun): void {
+    this.#active.set(run.id, run);
+    this.#logger.debug({ runId: run.id, active: this.#active.size }, 'lane run started');
+    let running: Promise<void>;
+    try {
+      running = Promise.resolve(this.#startRun(run, this.spec));
+    } catch (error) {
+      running = Promise.reject(error);
+    }
+    running
+      .catch((error: unknown) => {
+        this.#logger.error({ err: error, runId: run.id }, 'lane run failed to report');
+      })
+      .finally(() => this.#finished(run));
+  }
+
+  #finished(run: ClaimedRun): void {
+    this.#active.delete(run.id);
+    this.#logger.debug({ runId: run.id, active: this.#active.size }, 'lane run finished');
+    const next = this.#backlog.shift();
+    if (next !== undefined) {
+      this.#launch(next);
+      return;
+    }
+    if (this.#active.size === 0) {
+      for (const resolve of this.#idleWaiters) resolve();
+      this.#idleWaiters.clear();
+    }
+    // A slot of this lane is free: claim at once. Other lanes are not told.
+    if (!this.#stopController.signal.aborted) this.#nudge();
+  }
+
+  /** Cuts a backoff wait or a full wait short; during a claim, asks for one more claim. */
+  #nudge(): void {
+    if (this.#state === 'claiming') {
+      this.#wakeRequested = true;
+      return;
+    }
+    this.#wakeController?.abort();
+    const waiter = this.#slotWaiter;
+    this.#slotWaiter = null;
+    waiter?.();
+  }
+
+  #waitForSlot(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        signal.removeEventListener('abort', done);
+        this.#slotWaiter = null;
+        resolve();
+      };
+      if (signal.aborted) return resolve();
+      this.#slotWaiter = done;
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  #onFailedAttempt(context: RetryContext): void {
+    const { error, attemptNumber } = context;
+    if (error instanceof EmptyClaimError) {
+      this.#logger.debug({ attempt: attemptNumber }, 'lane claim empty; backing off');
+    } else {
+      this.#logger.warn({ attempt: attemptNumber, err: error }, 'lane claim failed; backing off');
+    }
+    if (!this.#stopController.signal.aborted && this.#state === 'claiming') this.#setState('waiting');
+  }
+
+  #settled(event: Omit<ClaimSettled, 'lane'>): void {
+    if (this.#onClaimSettled === undefined) return;
+    try {
+      this.#onClaimSettled({ lane: this.spec.id, ...event });
+    } catch (error) {
+      this.#logger.warn({ err: error }, 'claim listener threw');
+    }
+  }
+
+  #setState(next: WorkloopState): void {
+    const from = this.#state;
+    // Repeated claims and repeated full waits are one state, not a change.
+    if (from === next && (next === 'claiming' || next === 'full')) return;
+    if (!TRANSITIONS[from].includes(next)) throw new WorkloopStateError(this.spec.id, from, next);
+    this.#state = next;
+    this.#logger.debug({ from, to: next }, 'lane state changed');
+  }
+}
+
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,369 @@
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import pino from 'pino';
+import { Workloop } from '../../src/lanes/workloop.ts';
+import type { ClaimRequest, ClaimSettled, Claimer } from '../../src/lanes/workloop.ts';
+import type { LaneSpec } from '../../src/lanes/parse-workloops.ts';
+import type { ClaimedRun } from '../../src/protocol/messages.ts';
+
+const silent = pino({ level: 'silent' });
+/** Long enough that no test ever sees a timed retry: only work-available and finished runs wake a lane. */
+const SLOW_BACKOFF = { minMs: 60_000, maxMs: 60_000 };
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (error: unknown) => void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+async function waitFor(t: ExecutionContext, condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) {
+      t.fail(`timed out waiting for ${what}`);
+      throw new Error(`timed out waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+/** Flushes pending promise callbacks so that "nothing else happened" can be asserted without sleeping. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A claimer whose every claim waits until the test answers it. */
+class ManualClaimer implements Claimer {
+  readonly requests: ClaimRequest[] = [];
+  readonly pending: Deferred<readonly ClaimedRun[]>[] = [];
+  readonly signals: AbortSignal[] = [];
+  inFlight = 0;
+  maxInFlight = 0;
+
+  claim(request: ClaimRequest, signal: AbortSignal): Promise<readonly ClaimedRun[]> {
+    this.requests.push(request);
+    this.signals.push(signal);
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    const answer = deferred<readonly ClaimedRun[]>();
+    this.pending.push(answer);
+    return answer.promise.finally(() => {
+      this.inFlight--;
+    });
+  }
+
+  /** Answers the oldest unanswered claim. */
+  answer(runs: readonly ClaimedRun[]): void {
+    const next = this.pending.shift();
+    if (next === undefined) throw new Error('no claim to answer');
+    next.resolve(runs);
+  }
+
+  fail(error: unknown): void {
+    const next = this.pending.shift();
+    if (next === undefined) throw new Error('no claim to fail');
+    next.reject(error);
+  }
+}
+
+/** Runs that last until the test finishes them; tracks the most that were active at once. */
+class ManualRuns {
+  readonly started: string[] = [];
+  readonly #running = new Map<string, Deferred<void>>();
+  maxActive = 0;
+
+  readonly start = (run: ClaimedRun): Promise<void> => {
+    this.started.push(run.id);
+    const done = deferred<void>();
+    this.#running.set(run.id, done);
+    this.maxActive = Math.max(this.maxActive, this.#running.size);
+    return done.promise.finally(() => this.#running.delete(run.id));
+  };
+
+  finish(runId: string): void {
+    const run = this.#running.get(runId);
+    if (run === undefined) throw new Error(`run ${runId} is not running`);
+    run.resolve();
+  }
+
+  finishAll(): void {
+    for (const run of this.#running.values()) run.resolve();
+  }
+}
+
+let nextRun = 0;
+function runs(count: number): ClaimedRun[] {
+  return Array.from({ length: count }, () => ({ id: `run-${++nextRun}`, token: 'token' }));
+}
+
+function lane(queues: string[], capacity: number): LaneSpec {
+  return { id: `${queues.join('>')}:${capacity}`, queues, capacity };
+}
+
+function makeLoop(
+  t: ExecutionContext,
+  options: { spec: LaneSpec; claimer: Claimer; runs: ManualRuns; backoff?: { minMs: number; maxMs: number }; settled?: ClaimSettled[] },
+): Workloop {
+  const loop = new Workloop({
+    spec: options.spec,
+    claimer: options.claimer,
+    startRun: options.runs.start,
+    backoff: options.backoff ?? SLOW_BACKOFF,
+    logger: silent,
+    onClaimSettled: (event) => options.settled?.push(event),
+  });
+  t.teardown(async () => {
+    options.runs.finishAll();
+    await loop.stop({ force: true });
+    // A lane left running would keep claiming after the test: fail loudly.
+    if (loop.state !== 'stopped') throw new Error(`lane ${loop.id} left in state ${loop.state}`);
+  });
+  return loop;
+}
+
+test('claims its free slots for its own queue chain as soon as it starts', async (t) => {
+  const claimer = new ManualClaimer();
+  const loop = makeLoop(t, { spec: lane(['manual', '*'], 4), claimer, runs: new ManualRuns() });
+  loop.start();
+  loop.start(); // idempotent
+  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
+  t.deepEqual(claimer.requests[0], { demand: 4, queues: ['manual', '*'] });
+  t.is(loop.state, 'claiming');
+  t.is(loop.promisedCount, 4);
+  await settle();
+  t.is(claimer.requests.length, 1, 'start() twice runs one loop');
+  claimer.answer([]);
+});
+
+test('backoff grows while claims come back empty and starts over after a claim brings runs', async (t) => {
+  const settled: ClaimSettled[] = [];
+  let calls = 0;
+  const claimer: Claimer = {
+    claim: async () => {
+      calls++;
+      // Three empty claims, one run, then empty for ever.
+      return calls === 4 ? runs(1) : [];
+    },
+  };
+  const loop = makeLoop(t, { spec: lane(['default'], 2), claimer, runs: new ManualRuns(), backoff: { minMs: 1, maxMs: 4 }, settled });
+  loop.start();
+  await waitFor(t, () => settled.length >= 7, 'seven claims');
+  await loop.stop();
+  t.deepEqual(
+    settled.slice(0, 7).map((event) => [event.outcome, event.attempt]),
+    [
+      ['empty', 1],
+      ['empty', 2],
+      ['empty', 3],
+      ['runs', 4],
+      ['empty', 1],
+      ['empty', 2],
+      ['empty', 3],
+    ],
+  );
+  t.true(settled.slice(4).every((event) => event.demand === 1), 'the claimed run holds a slot');
+});
+
+test('after an empty claim the lane waits, and work-available cuts the wait short', async (t) => {
+  const claimer = new ManualClaimer();
+  const loop = makeLoop(t, { spec: lane(['default'], 1), claimer, runs: new ManualRuns() });
+  loop.start();
+  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
+  claimer.answer([]);
+  await waitFor(t, () => loop.state === 'waiting', 'the backoff');
+  await settle();
+  t.is(claimer.requests.length, 1, 'no claim during the backoff');
+  loop.workAvailable();
+  await waitFor(t, () => claimer.requests.length === 2, 'a claim on work-available');
+  claimer.answer([]);
+});
+
+test('a burst of 50 work-available pushes during slow claims never claims beyond capacity', async (t) => {
+  const claimer = new ManualClaimer();
+  const manual = new ManualRuns();
+  const loop = makeLoop(t, { spec: lane(['manual', '*'], 3), claimer, runs: manual });
+  loop.start();
+  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
+  for (let i = 0; i < 50; i++) loop.workAvailable();
+  await settle();
+  t.is(claimer.requests.length, 1, 'one claim in flight at a time');
+
+  claimer.answer(runs(2));
+  await waitFor(t, () => claimer.requests.length === 2, 'a claim for the last slot');
+  t.is(claimer.requests[1]?.demand, 1);
+  for (let i = 0; i < 50; i++) loop.workAvailable();
+  claimer.answer(runs(1));
+  await waitFor(t, () => loop.state === 'full', 'a full lane');
+  for (let i = 0; i < 50; i++) loop.workAvailable();
+  await settle();
+
+  t.is(claimer.requests.length, 2, 'a full lane does not claim');
+  t.is(claimer.maxInFlight, 1);
+  t.is(manual.maxActive, 3);
+  t.is(loop.activeCount, 3);
+  t.is(loop.promisedCount, 0);
+});
+
+test('work-available during a claim that comes back empty makes exactly one more claim', async (t) => {
+  const claimer = new ManualClaimer();
+  const loop = makeLoop(t, { spec: lane(['default'], 2), claimer, runs: new ManualRuns() });
+  loop.start();
+  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
+  for (let i = 0; i < 50; i++) loop.workAvailable();
+  claimer.answer([]);
+  await waitFor(t, () => claimer.requests.length === 2, 'the follow-up claim');
+  claimer.answer([]);
+  await waitFor(t, () => loop.state === 'waiting', 'the backoff');
+  await settle();
+  t.is(claimer.requests.length, 2);
+});
+
+test('a server that returns more runs than the demand never pushes the lane past capacity', async (t) => {
+  const claimer = new ManualClaimer();
+  const manual = new ManualRuns();
+  const loop = makeLoop(t, { spec: lane(['default'], 2), claimer, runs: manual });
+  loop.start();
+  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
+  const given = runs(5);
+  claimer.answer(given);
+  await waitFor(t, () => loop.state === 'full', 'a full lane');
+  t.is(loop.activeCount, 2);
+  t.is(loop.backlogCount, 3, 'the extra runs are kept, not dropped');
+
+  for (const run of given) {
+    await waitFor(t, () => manual.started.includes(run.id), `run ${run.id} to start`);
+    manual.finish(run.id);
+  }
+  await waitFor(t, () => claimer.requests.length === 2, 'a claim once the backlog is done');
+  t.is(manual.maxActive, 2);
+  t.deepEqual(manual.started, given.map((run) => run.id));
+  claimer.answer([]);
+});
+
+test('when a run finishes only its own lane claims again', async (t) => {
+  const fastClaimer = new ManualClaimer();
+  const manualClaimer = new ManualClaimer();
+  const fastRuns = new ManualRuns();
+  const manualRuns = new ManualRuns();
+  const fast = makeLoop(t, { spec: lane(['fast_lane'], 1), claimer: fastClaimer, runs: fastRuns });
+  const manual = makeLoop(t, { spec: lane(['manual', '*'], 2), claimer: manualClaimer, runs: manualRuns });
+  fast.start();
+  manual.start();
+  await waitFor(t, () => fastClaimer.requests.length === 1 && manualClaimer.requests.length === 1, 'both lanes to claim');
+  const fastRun = runs(1);
+  fastClaimer.answer(fastRun);
+  manualClaimer.answer([]);
+  await waitFor(t, () => fast.state === 'full' && manual.state === 'waiting', 'fast full, manual backing off');
+
+  fastRuns.finish(fastRun[0]!.id);
+  await waitFor(t, () => fastClaimer.requests.length === 2, 'the fast lane to claim at once');
+  await settle();
+  t.is(manualClaimer.requests.length, 1, 'the manual lane was not woken');
+  fastClaimer.answer([]);
+});
+
+test('a failed claim, even a TypeError, is retried with backoff and frees its promised slots', async (t) => {
+  const settled: ClaimSettled[] = [];
+  let calls = 0;
+  const claimer: Claimer = {
+    claim: async () => {
+      calls++;
+      if (calls === 1) throw new TypeError('boom');
+      if (calls === 2) throw new Error('socket closed');
+      return [];
+    },
+  };
+  const loop = makeLoop(t, { spec: lane(['default'], 1), claimer, runs: new ManualRuns(), backoff: { minMs: 1, maxMs: 2 }, settled });
+  loop.start();
+  await waitFor(t, () => settled.length >= 3, 'three claims');
+  t.deepEqual(
+    settled.slice(0, 3).map((event) => [event.outcome, event.attempt]),
+    [
+      ['error', 1],
+      ['error', 2],
+      ['empty', 3],
+    ],
+  );
+  t.is(loop.freeSlots, 1);
+});
+
+test('stop() ends a backoff wait at once and returns the same promise when called again', async (t) => {
+  const claimer = new ManualClaimer();
+  const loop = makeLoop(t, { spec: lane(['default'], 1), claimer, runs: new ManualRuns() });
+  loop.start();
+  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
+  claimer.answer([]);
+  await waitFor(t, () => loop.state === 'waiting', 'the backoff');
+  const first = loop.stop();
+  t.is(loop.stop(), first);
+  await first;
+  t.is(loop.state, 'stopped');
+  loop.workAvailable();
+  loop.start();
+  await settle();
+  t.is(claimer.requests.length, 1, 'a stopped lane never claims');
+});
+
+test('stop() waits for the claim in flight and starts the runs it brings', async (t) => {
+  const claimer = new ManualClaimer();
+  const manual = new ManualRuns();
+  const loop = makeLoop(t, { spec: lane(['default'], 2), claimer, runs: manual });
+  loop.start();
+  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
+  let stopped = false;
+  const stopping = loop.stop().then(() => {
+    stopped = true;
+  });
+  t.is(loop.state, 'stopping');
+  t.false(claimer.signals[0]?.aborted, 'a graceful stop does not abandon the claim');
+  await settle();
+  t.false(stopped, 'stop waits for the claim');
+  const claimed = runs(2);
+  claimer.answer(claimed);
+  await stopping;
+  t.deepEqual(manual.started, claimed.map((run) => run.id), 'a claimed run is never dropped');
+  t.is(claimer.requests.length, 1, 'no claim after stop');
+  let idle = false;
+  const whenIdle = loop.whenIdle().then(() => {
+    idle = true;
+  });
+  await settle();
+  t.false(idle);
+  manual.finishAll();
+  await whenIdle;
+  t.true(idle);
+});
+
+test('stop({force: true}) aborts the claim in flight', async (t) => {
+  const claimer = new ManualClaimer();
+  const loop = makeLoop(t, { spec: lane(['default'], 1), claimer, runs: new ManualRuns() });
+  loop.start();
+  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
+  const signal = claimer.signals[0]!;
+  const stopping = loop.stop({ force: true });
+  t.true(signal.aborted);
+  claimer.fail(signal.reason);
+  await stopping;
+  t.is(loop.state, 'stopped');
+  t.is(loop.promisedCount, 0);
+});
+
+test('stop() before start() leaves the lane stopped without claiming', async (t) => {
+  const claimer = new ManualClaimer();
+  const loop = makeLoop(t, { spec: lane(['default'], 1), claimer, runs: new ManualRuns() });
+  await loop.stop();
+  loop.start();
+  await settle();
+  t.is(loop.state, 'stopped');
+  t.is(claimer.requests.length, 0);
+});
