@@ -13,6 +13,7 @@ export interface CliResult {
 export function runLanes(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [LANES_BIN, ...args], {
+      cwd: fileURLToPath(new URL('../../', import.meta.url)),
       env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
