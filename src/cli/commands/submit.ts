@@ -4,6 +4,7 @@
  * and a server that is down are usage errors (exit 2, one line).
  */
 import { readFile } from 'node:fs/promises';
+import { readWorkflow, UsageProblem } from '../read-workflow.ts';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { ApiError, ServerUnreachableError } from '../../client/api-error.ts';
@@ -36,8 +37,6 @@ export const describe = 'Submit a workflow (a plan JSON file) to the server';
 export function builder<T>(yargs: Argv<T>): Argv<T> {
   return declareOptions(yargs.positional('file', { type: 'string', describe: 'Workflow JSON: a plan {jobs, triggers, edges}, or {plan, input?, queue?}' }), SUBMIT_OPTIONS);
 }
-
-class UsageProblem extends Error {}
 
 export async function handler(argv: Record<string, unknown>, ctx: CliContext): Promise<number> {
   const raw = new RawConfig(SUBMIT_OPTIONS, pickFlags(argv, SUBMIT_OPTIONS), ctx.env);
@@ -81,34 +80,6 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
     }
     throw error;
   }
-}
-
-/** A workflow file is either a bare plan or a request body holding one. */
-async function readWorkflow(path: string): Promise<SubmitRunBody> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new UsageProblem(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    throw new UsageProblem(`${path} is not JSON: ${(error as Error).message}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageProblem(`${path} must hold a JSON object`);
-  const record = parsed as Record<string, unknown>;
-  if ('plan' in record) return record as unknown as SubmitRunBody;
-  if ('jobs' in record) {
-    const { queue, input, ...plan } = record;
-    return {
-      plan,
-      ...(typeof queue === 'string' ? { queue } : {}),
-      ...(input !== undefined ? { input } : {}),
-    };
-  }
-  throw new UsageProblem(`${path} is neither a plan (with "jobs") nor a request (with "plan")`);
 }
 
 async function applyOptions(body: SubmitRunBody, raw: RawConfig, cwd: string): Promise<SubmitRunBody> {

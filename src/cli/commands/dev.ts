@@ -1,0 +1,179 @@
+/**
+ * `lanes dev` (what `npm start` runs): a server on a local database and one
+ * worker with lanes `fast_lane:1 manual>*:4`, as child processes sharing a
+ * generated secret; the examples are submitted once and progress is printed
+ * as runs finish. Ctrl-C drains the worker, then stops the server; a second
+ * Ctrl-C kills both.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Argv } from 'yargs';
+import { LanesApiClient } from '../../client/lanes-api-client.ts';
+import type { RunRecord } from '../../client/lanes-api-client.ts';
+import { isTerminalState } from '../../protocol/reasons.ts';
+import type { CliContext } from '../cli-context.ts';
+import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.ts';
+import { firstFreePort } from '../free-port.ts';
+import { readWorkflow } from '../read-workflow.ts';
+
+export const DEV_WORKLOOPS = 'fast_lane:1 manual>*:4';
+const LANES_BIN = fileURLToPath(new URL('../../../bin/lanes.js', import.meta.url));
+const EXAMPLES_DIR = fileURLToPath(new URL('../../../examples/', import.meta.url));
+
+export const command = 'dev';
+export const describe = 'Run a server and a worker together, submit the examples and show runs as they finish';
+
+export function builder<T>(yargs: Argv<T>) {
+  return yargs
+    .option('db', { type: 'string', describe: 'SQLite database of the dev server [default ./.lanes/dev.db]' })
+    .option('port', { type: 'string', describe: 'Server port [default 4000, or the first free one after it]' })
+    .option('examples', { type: 'boolean', default: true, describe: 'Submit the workflows in examples/ once started (--no-examples to skip)' });
+}
+
+export async function handler(argv: Record<string, unknown>, ctx: CliContext): Promise<number> {
+  const dbPath = resolve(ctx.cwd, typeof argv['db'] === 'string' ? argv['db'] : join('.lanes', 'dev.db'));
+  await mkdir(resolve(dbPath, '..'), { recursive: true });
+  const serverPort = typeof argv['port'] === 'string' ? Number(argv['port']) : await firstFreePort(4000);
+  const healthPort = await firstFreePort(2222);
+  const secret = randomBytes(24).toString('hex');
+  const serverUrl = `http://127.0.0.1:${serverPort}`;
+  const childEnv = { ...ctx.env, WORKER_SECRET: secret, LANES_LOG_FORMAT: 'pretty', WORKER_LOG_FORMAT: 'pretty' };
+
+  const children: ChildProcess[] = [];
+  const start = (name: string, args: string[]) => {
+    const child = spawn(process.execPath, [LANES_BIN, ...args], { env: childEnv, stdio: ['ignore', 'inherit', 'inherit'] });
+    children.push(child);
+    return { name, child, exited: new Promise<number | null>((done) => child.on('exit', (code) => done(code))) };
+  };
+
+  const server = start('server', ['server', '--port', String(serverPort), '--db', dbPath, '--log', 'warn']);
+  const client = new LanesApiClient(serverUrl);
+  const stopping = new AbortController();
+  let signals = 0;
+  ctx.onShutdownSignal((count) => {
+    signals = count;
+    if (count === 1) {
+      ctx.out('\nstopping: draining the worker, then the server (Ctrl-C again to force)');
+      stopping.abort();
+    } else {
+      for (const child of children) child.kill('SIGKILL');
+    }
+  });
+
+  const failed = (what: string) => {
+    ctx.err(`lanes dev: ${what}`);
+    for (const child of children) child.kill('SIGKILL');
+    return EXIT_FAILURE;
+  };
+
+  if (!(await waitUntil(`${serverUrl}/readyz`, stopping.signal, server.exited))) {
+    return stopping.signal.aborted ? EXIT_OK : failed('the server did not start (see its log above)');
+  }
+  const worker = start('worker', [
+    'worker', '--lightning', `ws://127.0.0.1:${serverPort}/worker`, '--workloops', DEV_WORKLOOPS,
+    '--port', String(healthPort), '--log', 'warn', '--backoff', '0.5/5',
+  ]);
+  if (!(await waitUntil(`http://127.0.0.1:${healthPort}/readyz`, stopping.signal, worker.exited))) {
+    if (stopping.signal.aborted) return shutdown();
+    return failed('the worker did not become ready (see its log above)');
+  }
+
+  ctx.out([
+    '',
+    `  Lanes is running.`,
+    `  server   ${serverUrl}  (database ${dbPath})`,
+    `  worker   lanes ${DEV_WORKLOOPS}   health http://127.0.0.1:${healthPort}/readyz`,
+    '',
+    `  submit   npx lanes submit examples/hello.json --queue fast_lane --wait --server ${serverUrl}`,
+    `  read     curl ${serverUrl}/api/runs/RUN_ID`,
+    `  queues   curl ${serverUrl}/api/queues`,
+    '',
+  ].join('\n'));
+
+  const watched = new Map<string, number>();
+  if (argv['examples'] !== false) {
+    for (const file of (await readdir(EXAMPLES_DIR)).filter((name) => name.endsWith('.json')).sort()) {
+      const body = await readWorkflow(join(EXAMPLES_DIR, file));
+      const run = await client.submitRun(body);
+      watched.set(run.id, Date.now());
+      ctx.out(`  → submitted ${file} as run ${run.id} to ${run.queue}`);
+    }
+  }
+
+  // Progress: poll the runs we submitted and anything else that finishes.
+  const seen = new Set<string>();
+  const progress = (async () => {
+    while (!stopping.signal.aborted) {
+      try {
+        for (const run of await recentRuns(client)) {
+          if (seen.has(run.id) || !isTerminalState(run.state)) continue;
+          seen.add(run.id);
+          const took = run.started_at && run.finished_at ? ` in ${Date.parse(run.finished_at) - Date.parse(run.started_at)} ms` : '';
+          const mark = run.state === 'success' ? '✓' : '✗';
+          ctx.out(`  ${mark} run ${run.id} (${run.queue}) ${run.state}${took}${run.error_type ? ` ${run.error_type}: ${run.error_message ?? ''}` : ''}`);
+        }
+      } catch {
+        // The server may be restarting or stopping; the exit handlers report that.
+      }
+      await sleep(500, stopping.signal);
+    }
+  })();
+
+  const ended = await Promise.race([
+    server.exited.then((code) => `the server exited (code ${code})`),
+    worker.exited.then((code) => `the worker exited (code ${code})`),
+    new Promise<string>((done) => stopping.signal.addEventListener('abort', () => done(''), { once: true })),
+  ]);
+  await progress.catch(() => undefined);
+  if (ended !== '') return failed(ended);
+  return shutdown();
+
+  async function shutdown(): Promise<number> {
+    worker.child.kill('SIGTERM');
+    await worker.exited;
+    server.child.kill('SIGTERM');
+    await server.exited;
+    ctx.out(signals > 1 ? 'stopped (forced)' : 'stopped');
+    return EXIT_OK;
+  }
+}
+
+async function recentRuns(client: LanesApiClient): Promise<RunRecord[]> {
+  const listed = await client.listRuns({ limit: '50' });
+  if (Array.isArray(listed)) return listed as RunRecord[];
+  if (typeof listed === 'object' && listed !== null && Array.isArray((listed as { runs?: unknown }).runs)) {
+    return (listed as { runs: RunRecord[] }).runs;
+  }
+  return [];
+}
+
+/** Polls `url` until it answers 200; false when `signal` aborts or the process exits first. */
+async function waitUntil(url: string, signal: AbortSignal, exited: Promise<unknown>): Promise<boolean> {
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const deadline = Date.now() + 120_000;
+  while (!signal.aborted && !gone && Date.now() < deadline) {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (response.ok) return true;
+    } catch {
+      // Not listening yet.
+    }
+    await sleep(100, signal);
+  }
+  return false;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((done) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      done();
+    }, { once: true });
+  });
+}
