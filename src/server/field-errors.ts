@@ -1,0 +1,25 @@
+/**
+ * Collects validation messages per field for the run channel's error replies
+ * (`{field: [messages]}`, PROTOCOL.md).
+ */
+import type { FieldErrors } from '../protocol/index.ts';
+
+export class FieldErrorCollector {
+  readonly errors: FieldErrors = {};
+
+  add(field: string, message: string): void {
+    (this.errors[field] ??= []).push(message);
+  }
+
+  get empty(): boolean {
+    return Object.keys(this.errors).length === 0;
+  }
+}
+
+export const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+export const isNonEmptyString = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
+
+export const isOptionalString = (value: unknown): value is string | null | undefined =>
+  value === undefined || value === null || typeof value === 'string';

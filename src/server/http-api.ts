@@ -1,0 +1,313 @@
+/**
+ * The JSON API (DESIGN.md, "Server JSON API") plus `/metrics`, `/livez` and
+ * `/readyz`. Handlers are small functions over the store and the run
+ * lifecycle; errors are `{error, field?, message}` with a 4xx status, and a
+ * request that fails validation stores nothing.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { QUEUE_NAME_PATTERN, RUN_STATES } from '../protocol/index.ts';
+import type { RunState } from '../protocol/index.ts';
+import { isRecord } from './field-errors.ts';
+import type { RunLifecycle } from './run-lifecycle.ts';
+import type { RunRecord, RunStore } from './run-store.ts';
+import { parseSubmission } from './run-submission.ts';
+import { logView, runDetailView, runSummaryView } from './run-view.ts';
+import type { ServerMetrics } from './server-metrics.ts';
+import type { ResolvedServerOptions } from './server-options.ts';
+import type { WorkerRegistry } from './worker-registry.ts';
+
+export interface HttpApiDeps {
+  store: RunStore;
+  lifecycle: RunLifecycle;
+  registry: WorkerRegistry;
+  metrics: ServerMetrics;
+  options: ResolvedServerOptions;
+  logger: Logger;
+  /** False while starting or stopping; `/readyz` answers 503 then. */
+  isReady: () => boolean;
+}
+
+export const DEFAULT_LIST_LIMIT = 100;
+export const MAX_LIST_LIMIT = 1000;
+
+class HttpProblem extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly field: string | undefined;
+  constructor(status: number, code: string, message: string, field?: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.field = field;
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function readBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > maxBytes) {
+      reject(new HttpProblem(413, 'payload_too_large', `body is larger than ${maxBytes} bytes`));
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > maxBytes) {
+        failed = true;
+        reject(new HttpProblem(413, 'payload_too_large', `body is larger than ${maxBytes} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', (error) => {
+      if (!failed) reject(error);
+      failed = true;
+    });
+    req.on('end', () => {
+      if (failed) return;
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (text.trim().length === 0) {
+        resolve(undefined);
+        return;
+      }
+      try {
+        resolve(JSON.parse(text));
+      } catch {
+        reject(new HttpProblem(400, 'invalid_json', 'body is not valid JSON', 'body'));
+      }
+    });
+  });
+}
+
+export class HttpApi {
+  readonly #deps: HttpApiDeps;
+
+  constructor(deps: HttpApiDeps) {
+    this.#deps = deps;
+  }
+
+  /** Node `request` listener. Never throws; unexpected errors become 500. */
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    this.#route(req, res).catch((error: unknown) => {
+      if (error instanceof HttpProblem) {
+        const body: Record<string, unknown> = { error: error.code, message: error.message };
+        if (error.field !== undefined) body['field'] = error.field;
+        if (!res.headersSent) sendJson(res, error.status, body);
+        return;
+      }
+      this.#deps.logger.error({ err: error, method: req.method, url: req.url }, 'request failed');
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal', message: 'internal server error' });
+    });
+  }
+
+  async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = req.method ?? 'GET';
+    const parts = url.pathname.split('/').filter((part) => part.length > 0).map((part) => decodeURIComponent(part));
+    const route = `${method} /${parts.map((part, index) => (index >= 2 && index % 2 === 0 ? ':' : part)).join('/')}`;
+    if (!this.#deps.store.isOpen && url.pathname !== '/livez') throw new HttpProblem(503, 'unavailable', 'server is stopping');
+    switch (route) {
+      case 'GET /livez':
+        return sendJson(res, 200, { status: 'ok' });
+      case 'GET /readyz':
+        return this.#deps.isReady() && this.#deps.store.ping() ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not ready' });
+      case 'GET /metrics':
+        return this.#metrics(res);
+      case 'POST /api/runs':
+        return this.#submit(req, res, url);
+      case 'GET /api/runs':
+        return this.#list(res, url);
+      case 'GET /api/runs/:':
+        return this.#show(res, parts[2] ?? '');
+      case 'GET /api/runs/:/logs':
+        return this.#logs(res, parts[2] ?? '');
+      case 'POST /api/runs/:/cancel':
+        return this.#cancel(res, parts[2] ?? '');
+      case 'GET /api/queues':
+        return this.#queues(res);
+      case 'POST /api/queues/:/suspend':
+        return this.#suspend(res, parts[2] ?? '', true);
+      case 'POST /api/queues/:/resume':
+        return this.#suspend(res, parts[2] ?? '', false);
+      case 'GET /api/workers':
+        return this.#workers(res);
+      case 'PUT /api/credentials/:':
+        return this.#putCredential(req, res, parts[2] ?? '');
+      default:
+        throw new HttpProblem(404, 'not_found', `no route for ${method} ${url.pathname}`);
+    }
+  }
+
+  async #metrics(res: ServerResponse): Promise<void> {
+    const registry = this.#deps.metrics.registry;
+    const text = await registry.metrics();
+    res.writeHead(200, { 'content-type': registry.contentType });
+    res.end(text);
+  }
+
+  async #submit(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const { store, lifecycle, options, logger } = this.#deps;
+    const waitParam = url.searchParams.get('wait');
+    let waitSeconds: number | undefined;
+    if (waitParam !== null) {
+      waitSeconds = Number(waitParam);
+      if (waitParam.trim() === '' || !Number.isFinite(waitSeconds) || waitSeconds <= 0 || waitSeconds > options.maxWaitSeconds) {
+        throw new HttpProblem(400, 'validation', `must be a number of seconds in (0, ${options.maxWaitSeconds}]`, 'wait');
+      }
+    }
+    const body = await readBody(req, options.maxBodyBytes);
+    const parsed = parseSubmission(body, options.defaultMaxAttempts);
+    if (!parsed.ok) throw new HttpProblem(422, 'validation', parsed.problem.message, parsed.problem.field);
+    const { submission } = parsed;
+    let run: RunRecord | undefined;
+    let created = false;
+    if (submission.idempotencyKey !== null) run = store.getRunByIdempotencyKey(submission.idempotencyKey);
+    if (!run) {
+      run = store.insertRun({
+        id: randomUUID(),
+        queue: submission.queue,
+        priority: submission.priority,
+        maxAttempts: submission.maxAttempts,
+        idempotencyKey: submission.idempotencyKey,
+        plan: submission.plan,
+        inputJson: submission.inputJson,
+        runTimeoutMs: submission.plan.options?.run_timeout_ms ?? options.runTimeoutMs,
+        now: Date.now(),
+      });
+      created = true;
+      logger.info({ runId: run.id, queue: run.queue }, 'run submitted');
+      lifecycle.enqueued(run.queue);
+    }
+    const status = created ? 201 : 200;
+    if (waitSeconds === undefined) {
+      sendJson(res, status, { id: run.id, state: run.state, queue: run.queue });
+      return;
+    }
+    const finished = await lifecycle.waitForEnd(run.id, waitSeconds * 1000);
+    if (!finished) {
+      const current = store.isOpen && this.#deps.isReady() ? store.getRun(run.id) : undefined;
+      if (!current) throw new HttpProblem(503, 'unavailable', 'server is stopping');
+      sendJson(res, 504, { error: 'timeout', message: `run did not finish within ${waitSeconds} s`, run: runSummaryView(current) });
+      return;
+    }
+    const webhook = finished.webhookResponse;
+    if (webhook) {
+      sendJson(res, webhook.status ?? status, webhook.body === undefined ? this.#detail(finished) : webhook.body);
+      return;
+    }
+    sendJson(res, status, this.#detail(finished));
+  }
+
+  #detail(run: RunRecord): Record<string, unknown> {
+    const { store } = this.#deps;
+    return runDetailView(run, store.getSteps(run.id), store.getAttempts(run.id));
+  }
+
+  #list(res: ServerResponse, url: URL): void {
+    const queue = url.searchParams.get('queue');
+    if (queue !== null && !QUEUE_NAME_PATTERN.test(queue)) throw new HttpProblem(400, 'validation', 'must match ^[A-Za-z0-9_]+$', 'queue');
+    const state = url.searchParams.get('state');
+    if (state !== null && !(RUN_STATES as readonly string[]).includes(state)) {
+      throw new HttpProblem(400, 'validation', `must be one of ${RUN_STATES.join(', ')}`, 'state');
+    }
+    const limitParam = url.searchParams.get('limit');
+    const limit = limitParam === null ? DEFAULT_LIST_LIMIT : Number(limitParam);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) throw new HttpProblem(400, 'validation', `must be an integer from 1 to ${MAX_LIST_LIMIT}`, 'limit');
+    const deadLetterParam = url.searchParams.get('dead_letter');
+    if (deadLetterParam !== null && deadLetterParam !== 'true' && deadLetterParam !== 'false') {
+      throw new HttpProblem(400, 'validation', 'must be true or false', 'dead_letter');
+    }
+    const runs = this.#deps.store.listRuns({
+      limit,
+      ...(queue === null ? {} : { queue }),
+      ...(state === null ? {} : { state: state as RunState }),
+      ...(deadLetterParam === null ? {} : { deadLetter: deadLetterParam === 'true' }),
+    });
+    sendJson(res, 200, { runs: runs.map(runSummaryView) });
+  }
+
+  #findRun(id: string): RunRecord {
+    const run = this.#deps.store.getRun(id);
+    if (!run) throw new HttpProblem(404, 'not_found', 'no such run', 'id');
+    return run;
+  }
+
+  #show(res: ServerResponse, id: string): void {
+    sendJson(res, 200, this.#detail(this.#findRun(id)));
+  }
+
+  #logs(res: ServerResponse, id: string): void {
+    const run = this.#findRun(id);
+    sendJson(res, 200, { logs: this.#deps.store.getLogs(run.id).map(logView) });
+  }
+
+  /**
+   * Cancels a run that has not ended. An available run never starts; a run in
+   * flight is marked `cancelled` at once, and its worker learns it from the
+   * error reply (`{state: ["already in completed state"]}`) to its next event
+   * or heartbeat. No push is sent: PROTOCOL.md has no cancel event.
+   */
+  #cancel(res: ServerResponse, id: string): void {
+    const run = this.#findRun(id);
+    const result = this.#deps.lifecycle.finish(run, { state: 'cancelled', reason: 'cancel', errorType: 'CancelError', errorMessage: 'cancelled by request' });
+    if (result !== 'finished') throw new HttpProblem(409, 'conflict', `run is already ${run.state}`, 'state');
+    this.#deps.logger.info({ runId: run.id }, 'run cancelled');
+    sendJson(res, 200, runSummaryView(this.#findRun(id)));
+  }
+
+  #queues(res: ServerResponse): void {
+    const now = Date.now();
+    const queues = this.#deps.store.queueStats().map((stats) => ({
+      name: stats.name,
+      suspended: stats.suspended,
+      counts: stats.counts,
+      oldest_available_age_ms: stats.oldestAvailableAt === null ? null : Math.max(0, now - stats.oldestAvailableAt),
+    }));
+    sendJson(res, 200, { queues });
+  }
+
+  #suspend(res: ServerResponse, name: string, suspended: boolean): void {
+    if (!QUEUE_NAME_PATTERN.test(name)) throw new HttpProblem(400, 'validation', 'must match ^[A-Za-z0-9_]+$', 'name');
+    this.#deps.store.setQueueSuspended(name, suspended, Date.now());
+    this.#deps.logger.info({ queue: name, suspended }, suspended ? 'queue suspended' : 'queue resumed');
+    if (!suspended) this.#deps.lifecycle.enqueued(name);
+    sendJson(res, 200, { name, suspended });
+  }
+
+  #workers(res: ServerResponse): void {
+    const active = this.#deps.store.activeRunsByWorker();
+    const workers = this.#deps.registry.list().map((worker) => ({
+      id: worker.workerId,
+      connection_id: worker.connectionId,
+      name: worker.name,
+      capacity: worker.capacity,
+      lanes: worker.lanes,
+      heartbeats: worker.heartbeats,
+      connected_at: new Date(worker.connectedAt).toISOString(),
+      active_runs: active.get(worker.workerId) ?? [],
+    }));
+    sendJson(res, 200, { workers });
+  }
+
+  async #putCredential(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    if (id.length === 0 || id.length > 255) throw new HttpProblem(400, 'validation', 'must be 1 to 255 characters', 'id');
+    const body = await readBody(req, this.#deps.options.maxBodyBytes);
+    if (!isRecord(body)) throw new HttpProblem(422, 'validation', 'must be a JSON object', 'body');
+    this.#deps.store.putCredential(id, JSON.stringify(body), Date.now());
+    // The body is a secret: log the id only.
+    this.#deps.logger.info({ credentialId: id }, 'credential stored');
+    sendJson(res, 200, { id });
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The periodic sweep that turns lapsed leases into `lost` runs (and, under
+ * the retry policy, back into available ones). A lease lapses when a
+ * heartbeating run misses `leaseMs`, or when a run on a worker that never
+ * heartbeats passes claim time + run timeout + grace.
+ *
+ * States: idle → running → stopped.
+ */
+import type { Logger } from 'pino';
+import type { RunLifecycle } from './run-lifecycle.ts';
+import type { RunStore } from './run-store.ts';
+import type { ServerMetrics } from './server-metrics.ts';
+
+type SweeperState = 'idle' | 'running' | 'stopped';
+
+export const LOST_ERROR_TYPE = 'LostError';
+
+export class LeaseSweeper {
+  readonly #store: RunStore;
+  readonly #lifecycle: RunLifecycle;
+  readonly #metrics: ServerMetrics;
+  readonly #intervalMs: number;
+  readonly #logger: Logger;
+  #timer: NodeJS.Timeout | undefined;
+  #state: SweeperState = 'idle';
+
+  constructor(options: { store: RunStore; lifecycle: RunLifecycle; metrics: ServerMetrics; intervalMs: number; logger: Logger }) {
+    this.#store = options.store;
+    this.#lifecycle = options.lifecycle;
+    this.#metrics = options.metrics;
+    this.#intervalMs = options.intervalMs;
+    this.#logger = options.logger;
+  }
+
+  start(): void {
+    if (this.#state !== 'idle') return;
+    this.#state = 'running';
+    this.#timer = setInterval(() => this.sweep(), this.#intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    this.#state = 'stopped';
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** One pass; returns how many runs it declared lost. */
+  sweep(now = Date.now()): number {
+    if (!this.#store.isOpen) return 0;
+    let lost = 0;
+    try {
+      for (const run of this.#store.expiredLeases(now)) {
+        const message =
+          run.leaseMode === 'heartbeat'
+            ? 'no heartbeat within the lease'
+            : 'not finished within the run timeout and grace';
+        const result = this.#lifecycle.finish(run, { state: 'lost', reason: null, errorType: LOST_ERROR_TYPE, errorMessage: message }, now);
+        if (result === 'stale') continue;
+        lost += 1;
+        this.#metrics.runsLost.inc({ queue: run.queue });
+        this.#logger.warn({ runId: run.id, workerId: run.workerId, attempt: run.attempts, leaseMode: run.leaseMode, requeued: result === 'requeued' }, 'run lost');
+      }
+    } catch (error) {
+      this.#logger.error({ err: error }, 'lease sweep failed');
+    }
+    return lost;
+  }
+}

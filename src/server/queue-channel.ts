@@ -1,0 +1,178 @@
+/**
+ * `worker:queue`: the worker's join (its capacity and lanes), `claim` by one
+ * lane's preference chain, and `work-available` pushes (PROTOCOL.md).
+ *
+ * States: joined → ended. After `terminate()` the worker is out of the
+ * registry and gets no more pushes.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import {
+  CAPABILITY_IDEMPOTENT_EVENTS,
+  CAPABILITY_RUN_HEARTBEAT,
+  CLAIM,
+  QUEUE_NAME_PATTERN,
+  WILDCARD,
+  WORK_AVAILABLE,
+  signRunToken,
+} from '../protocol/index.ts';
+import type { ClaimReply, ClaimedRun, QueueJoinReply, SigningKey } from '../protocol/index.ts';
+import type { Channel, ChannelPeer, ChannelReply, JoinResult } from './phoenix-channel.ts';
+import { error, ok } from './phoenix-channel.ts';
+import { FieldErrorCollector, isRecord } from './field-errors.ts';
+import type { RunStore } from './run-store.ts';
+import type { ServerMetrics } from './server-metrics.ts';
+import type { ResolvedServerOptions } from './server-options.ts';
+import type { ConnectedWorker, WorkerRegistry } from './worker-registry.ts';
+
+/** The chain used when a claim names none (PROTOCOL.md). */
+export const DEFAULT_CLAIM_CHAIN: readonly string[] = Object.freeze(['manual', WILDCARD]);
+
+/** Largest `demand` one claim may ask for. */
+export const MAX_DEMAND = 1000;
+
+export interface QueueChannelDeps {
+  store: RunStore;
+  registry: WorkerRegistry;
+  metrics: ServerMetrics;
+  options: ResolvedServerOptions;
+  privateKey: SigningKey;
+  logger: Logger;
+}
+
+/** sha256 of a run token: the store keeps this, never the token. */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** Checks a preference chain: valid names, `*` only last, no empty list. Returns messages. */
+export function validateChain(chain: readonly unknown[]): string[] {
+  const problems: string[] = [];
+  if (chain.length === 0) problems.push('must name at least one queue');
+  chain.forEach((name, index) => {
+    if (name === WILDCARD) {
+      if (index !== chain.length - 1) problems.push('* may only be last');
+    } else if (typeof name !== 'string' || !QUEUE_NAME_PATTERN.test(name)) {
+      problems.push(`${JSON.stringify(name)} is not a queue name`);
+    }
+  });
+  return problems;
+}
+
+/** Validates the join payload; a Lightning-style empty join is accepted. */
+function parseJoin(payload: unknown): { capacity: number; lanes: Record<string, number> } | { errors: Record<string, string[]> } {
+  const collector = new FieldErrorCollector();
+  const body = isRecord(payload) ? payload : {};
+  const capacity = body['capacity'] ?? 0;
+  if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 0) collector.add('capacity', 'must be a non-negative integer');
+  const lanes: Record<string, number> = {};
+  const queues = body['queues'] ?? {};
+  if (!isRecord(queues)) {
+    collector.add('queues', 'must map each lane chain to its slots');
+  } else {
+    for (const [chain, slots] of Object.entries(queues)) {
+      for (const problem of validateChain(chain.split('>'))) collector.add('queues', `${chain}: ${problem}`);
+      if (typeof slots !== 'number' || !Number.isInteger(slots) || slots < 1) collector.add('queues', `${chain}: slots must be a positive integer`);
+      else lanes[chain] = slots;
+    }
+  }
+  if (!collector.empty) return { errors: collector.errors };
+  return { capacity: capacity as number, lanes };
+}
+
+export class QueueChannel implements Channel {
+  readonly #deps: QueueChannelDeps;
+  readonly #peer: ChannelPeer;
+  readonly #logger: Logger;
+  #ended = false;
+
+  private constructor(deps: QueueChannelDeps, peer: ChannelPeer) {
+    this.#deps = deps;
+    this.#peer = peer;
+    this.#logger = deps.logger.child({ workerId: peer.workerId });
+  }
+
+  /** Handles `phx_join` on `worker:queue`. */
+  static join(deps: QueueChannelDeps, payload: unknown, peer: ChannelPeer): JoinResult {
+    const parsed = parseJoin(payload);
+    if ('errors' in parsed) return { ok: false, response: { reason: 'invalid_payload', errors: parsed.errors } };
+    const channel = new QueueChannel(deps, peer);
+    const now = Date.now();
+    const worker: ConnectedWorker = {
+      connectionId: peer.connectionId,
+      workerId: peer.workerId,
+      name: null,
+      capacity: parsed.capacity,
+      lanes: parsed.lanes,
+      connectedAt: now,
+      heartbeats: false,
+      pushWorkAvailable: () => peer.push(WORK_AVAILABLE, {}),
+    };
+    deps.registry.add(worker);
+    deps.store.upsertWorker({ id: peer.workerId, name: null, capacity: parsed.capacity, queues: parsed.lanes, connectedAt: now, lastSeenAt: now });
+    channel.#logger.info({ capacity: parsed.capacity, lanes: parsed.lanes }, 'worker joined queue');
+    const reply: QueueJoinReply = {
+      capabilities: [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS],
+      heartbeat_interval_ms: deps.options.heartbeatIntervalMs,
+      lease_ms: deps.options.leaseMs,
+    };
+    return { ok: true, channel, response: reply };
+  }
+
+  async handleIn(event: string, payload: unknown): Promise<ChannelReply> {
+    if (event === CLAIM) return this.#claim(payload);
+    return error({ event: [`unknown event ${event}`] });
+  }
+
+  terminate(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#deps.registry.remove(this.#peer.connectionId);
+    if (this.#deps.store.isOpen) this.#deps.store.markWorkerDisconnected(this.#peer.workerId, Date.now());
+  }
+
+  async #claim(payload: unknown): Promise<ChannelReply> {
+    const { store, metrics, options, privateKey } = this.#deps;
+    metrics.claimRequests.inc();
+    const collector = new FieldErrorCollector();
+    const body = isRecord(payload) ? payload : {};
+    if (!isRecord(payload)) collector.add('payload', 'must be an object');
+    const demand = body['demand'];
+    if (typeof demand !== 'number' || !Number.isInteger(demand) || demand < 1 || demand > MAX_DEMAND) {
+      collector.add('demand', `must be an integer from 1 to ${MAX_DEMAND}`);
+    }
+    const workerName = body['worker_name'] ?? null;
+    if (workerName !== null && typeof workerName !== 'string') collector.add('worker_name', 'must be a string or null');
+    const rawChain = body['queues'] ?? DEFAULT_CLAIM_CHAIN;
+    if (!Array.isArray(rawChain)) collector.add('queues', 'must be a list of queue names');
+    else for (const problem of validateChain(rawChain)) collector.add('queues', problem);
+    if (!collector.empty) return error(collector.errors);
+    const chain = rawChain as string[];
+    const now = Date.now();
+    const registered = this.#deps.registry.get(this.#peer.connectionId);
+    if (registered && typeof workerName === 'string') registered.name = workerName;
+    store.touchWorker(this.#peer.workerId, workerName as string | null, now);
+    const claimed = store.claim({
+      chain,
+      demand: demand as number,
+      workerId: this.#peer.workerId,
+      workerName: workerName as string | null,
+      now,
+      graceMs: options.graceMs,
+    });
+    const runs: ClaimedRun[] = [];
+    for (const row of claimed) {
+      const token = await signRunToken(privateKey, row.id, {
+        nowSeconds: Math.floor(now / 1000),
+        expiresAtSeconds: Math.ceil((now + row.runTimeoutMs + options.graceMs) / 1000),
+      });
+      if (store.isOpen) store.setTokenHash(row.id, row.attempt, hashToken(token));
+      metrics.runsClaimed.inc({ queue: row.queue });
+      metrics.claimWait.observe({ queue: row.queue }, Math.max(0, now - row.enqueuedAt) / 1000);
+      runs.push({ id: row.id, token });
+      this.#logger.info({ runId: row.id, queue: row.queue, attempt: row.attempt }, 'run claimed');
+    }
+    const reply: ClaimReply = { runs };
+    return ok(reply);
+  }
+}

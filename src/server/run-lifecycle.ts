@@ -1,0 +1,139 @@
+/**
+ * The one place where a run's outcome is decided: terminal, or back in its
+ * queue for another attempt (lost and crashed runs, while
+ * `attempts < max_attempts`, after an exponential backoff), or a dead letter
+ * once attempts are exhausted. It also wakes workers when runs become
+ * claimable and answers `?wait` requests when a run ends for good.
+ *
+ * States: running → stopped. After `stop()` timers are cleared and waiters
+ * are released with `undefined`.
+ */
+import type { Logger } from 'pino';
+import type { RunState } from '../protocol/index.ts';
+import { isTerminalState } from '../protocol/index.ts';
+import type { RunRecord, RunStore } from './run-store.ts';
+import type { WorkNotifier } from './work-notifier.ts';
+import type { ServerMetrics } from './server-metrics.ts';
+import { retryDelayMs } from './server-options.ts';
+import type { ResolvedServerOptions } from './server-options.ts';
+
+/** Outcomes that a new attempt may fix. `failed`, `killed`, `exception` and `cancelled` are the job's or the operator's verdict. */
+export const RETRYABLE_STATES: ReadonlySet<RunState> = new Set<RunState>(['lost', 'crashed']);
+
+export interface RunOutcome {
+  state: RunState;
+  reason: string | null;
+  errorType: string | null;
+  errorMessage: string | null;
+  finalDataclipId?: string | null;
+  finalState?: unknown;
+}
+
+export type FinishResult = 'finished' | 'requeued' | 'stale';
+
+type LifecycleState = 'running' | 'stopped';
+
+type Waiter = (run: RunRecord | undefined) => void;
+
+export class RunLifecycle {
+  readonly #store: RunStore;
+  readonly #notifier: WorkNotifier;
+  readonly #metrics: ServerMetrics;
+  readonly #options: ResolvedServerOptions;
+  readonly #logger: Logger;
+  readonly #waiters = new Map<string, Set<Waiter>>();
+  readonly #retryTimers = new Set<NodeJS.Timeout>();
+  #state: LifecycleState = 'running';
+
+  constructor(options: { store: RunStore; notifier: WorkNotifier; metrics: ServerMetrics; options: ResolvedServerOptions; logger: Logger }) {
+    this.#store = options.store;
+    this.#notifier = options.notifier;
+    this.#metrics = options.metrics;
+    this.#options = options.options;
+    this.#logger = options.logger;
+  }
+
+  /** After a restart: wake workers for runs waiting out a backoff when it ends. */
+  resumePendingRetries(now: number): void {
+    for (const pending of this.#store.pendingRetries(now)) this.#notifyAt(pending.queue, pending.availableAt - now);
+  }
+
+  /** A run was queued (submitted, resumed): tell the workers that could take it. */
+  enqueued(queue: string): void {
+    if (this.#state === 'running') this.#notifier.notify(queue);
+  }
+
+  /**
+   * Ends attempt `run.attempts` with `outcome`. Returns `stale` when the
+   * attempt had already ended (a late or duplicate report): nothing is written.
+   */
+  finish(run: RunRecord, outcome: RunOutcome, now = Date.now()): FinishResult {
+    const fields = { ...outcome, now };
+    const retryable = RETRYABLE_STATES.has(outcome.state);
+    if (retryable && run.attempts < run.maxAttempts && run.attempts > 0) {
+      const delay = retryDelayMs(this.#options, run.attempts);
+      if (!this.#store.requeue(run.id, run.attempts, fields, now + delay)) return 'stale';
+      this.#metrics.runsRetried.inc({ queue: run.queue });
+      this.#logger.info({ runId: run.id, attempt: run.attempts, state: outcome.state, retryInMs: delay }, 'run requeued for retry');
+      this.#notifyAt(run.queue, delay);
+      return 'requeued';
+    }
+    if (!this.#store.finishRun(run.id, run.attempts, fields, retryable)) return 'stale';
+    this.#logger.info({ runId: run.id, state: outcome.state, deadLetter: retryable }, 'run finished');
+    this.#release(run.id);
+    return 'finished';
+  }
+
+  /** Resolves with the run once it ends for good, or `undefined` after `timeoutMs` or at shutdown. */
+  waitForEnd(runId: string, timeoutMs: number): Promise<RunRecord | undefined> {
+    const current = this.#store.getRun(runId);
+    if (!current || this.#isFinal(current)) return Promise.resolve(current);
+    if (this.#state !== 'running') return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const waiters = this.#waiters.get(runId) ?? new Set<Waiter>();
+      this.#waiters.set(runId, waiters);
+      const timer = setTimeout(() => done(undefined), timeoutMs);
+      const done: Waiter = (run) => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        if (waiters.size === 0 && this.#waiters.get(runId) === waiters) this.#waiters.delete(runId);
+        resolve(run);
+      };
+      waiters.add(done);
+    });
+  }
+
+  stop(): void {
+    if (this.#state === 'stopped') return;
+    this.#state = 'stopped';
+    for (const timer of this.#retryTimers) clearTimeout(timer);
+    this.#retryTimers.clear();
+    for (const waiters of this.#waiters.values()) for (const waiter of [...waiters]) waiter(undefined);
+    this.#waiters.clear();
+  }
+
+  #isFinal(run: RunRecord): boolean {
+    return isTerminalState(run.state);
+  }
+
+  #release(runId: string): void {
+    const waiters = this.#waiters.get(runId);
+    if (!waiters) return;
+    const run = this.#store.getRun(runId);
+    for (const waiter of [...waiters]) waiter(run);
+  }
+
+  #notifyAt(queue: string, delayMs: number): void {
+    if (this.#state !== 'running') return;
+    if (delayMs <= 0) {
+      this.#notifier.notify(queue);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.#retryTimers.delete(timer);
+      if (this.#state === 'running') this.#notifier.notify(queue);
+    }, delayMs);
+    timer.unref();
+    this.#retryTimers.add(timer);
+  }
+}

@@ -1,0 +1,676 @@
+/**
+ * The server's durable state in SQLite (`node:sqlite`, WAL): runs, their
+ * attempts, dataclips, steps, log lines, idempotent event replies,
+ * credentials, workers and queue flags. Every method is synchronous and the
+ * multi-row ones run in one transaction, so a claim or a completion is all or
+ * nothing. Times are epoch milliseconds.
+ *
+ * States: open → closed. Every method after `close()` throws.
+ */
+import { DatabaseSync } from 'node:sqlite';
+import type { SQLInputValue } from 'node:sqlite';
+import { randomUUID } from 'node:crypto';
+import type { RunPlan, RunState, WebhookResponse } from '../protocol/index.ts';
+import { WILDCARD } from '../protocol/index.ts';
+import { migrate } from './migrations.ts';
+import { ServerError } from './server-error.ts';
+
+type Row = Record<string, unknown>;
+
+export type LeaseMode = 'timeout' | 'heartbeat';
+
+/** One run as stored. */
+export interface RunRecord {
+  id: string;
+  queue: string;
+  priority: number;
+  state: RunState;
+  reason: string | null;
+  errorType: string | null;
+  errorMessage: string | null;
+  attempts: number;
+  maxAttempts: number;
+  deadLetter: boolean;
+  idempotencyKey: string | null;
+  workerId: string | null;
+  workerName: string | null;
+  plan: RunPlan;
+  dataclipId: string;
+  runTimeoutMs: number;
+  createdAt: number;
+  enqueuedAt: number;
+  availableAt: number;
+  claimedAt: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  leaseExpiresAt: number | null;
+  leaseMode: LeaseMode | null;
+  tokenHash: string | null;
+  finalDataclipId: string | null;
+  finalState: unknown;
+  webhookResponse: WebhookResponse | null;
+  versions: Record<string, string> | null;
+}
+
+export interface AttemptRecord {
+  attempt: number;
+  workerId: string | null;
+  workerName: string | null;
+  claimedAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  state: RunState;
+  errorType: string | null;
+  errorMessage: string | null;
+}
+
+export interface StepRecord {
+  id: string;
+  attempt: number;
+  jobId: string;
+  inputDataclipId: string | null;
+  outputDataclipId: string | null;
+  outputDataclipError: string | null;
+  reason: string | null;
+  errorType: string | null;
+  errorMessage: string | null;
+  mem: unknown;
+  durationMs: number | null;
+  threadId: number | null;
+  startedAt: number;
+  finishedAt: number | null;
+}
+
+export interface LogRecord {
+  id: string;
+  attempt: number;
+  stepId: string | null;
+  level: string;
+  source: string;
+  message: unknown[];
+  timestamp: string;
+}
+
+export interface NewRun {
+  id: string;
+  queue: string;
+  priority: number;
+  maxAttempts: number;
+  idempotencyKey: string | null;
+  /** The plan without `id` and `dataclip_id`; the store fills both. */
+  plan: Omit<RunPlan, 'id' | 'dataclip_id'>;
+  inputJson: string;
+  runTimeoutMs: number;
+  now: number;
+}
+
+/** What a claim hands out, before tokens are signed. */
+export interface ClaimedRow {
+  id: string;
+  queue: string;
+  attempt: number;
+  runTimeoutMs: number;
+  enqueuedAt: number;
+}
+
+export interface ClaimRequest {
+  chain: readonly string[];
+  demand: number;
+  workerId: string;
+  workerName: string | null;
+  now: number;
+  /** Lease for the non-heartbeat rule: claim time + run timeout + grace. */
+  graceMs: number;
+}
+
+export interface RunFilter {
+  queue?: string;
+  state?: RunState;
+  deadLetter?: boolean;
+  limit: number;
+}
+
+export interface QueueStats {
+  name: string;
+  suspended: boolean;
+  counts: Partial<Record<RunState, number>>;
+  oldestAvailableAt: number | null;
+}
+
+export interface WorkerRecord {
+  id: string;
+  name: string | null;
+  capacity: number;
+  queues: Record<string, number>;
+  connectedAt: number;
+  lastSeenAt: number;
+}
+
+/** Fields written when a run reaches a terminal state. */
+export interface RunOutcomeFields {
+  state: RunState;
+  reason: string | null;
+  errorType: string | null;
+  errorMessage: string | null;
+  finalDataclipId?: string | null;
+  finalState?: unknown;
+  now: number;
+}
+
+const str = (row: Row, key: string): string => String(row[key]);
+const optStr = (row: Row, key: string): string | null => (row[key] === null || row[key] === undefined ? null : String(row[key]));
+const num = (row: Row, key: string): number => Number(row[key]);
+const optNum = (row: Row, key: string): number | null => (row[key] === null || row[key] === undefined ? null : Number(row[key]));
+function optJson<T>(row: Row, key: string): T | null {
+  const value = row[key];
+  if (value === null || value === undefined) return null;
+  return JSON.parse(String(value)) as T;
+}
+
+function toRun(row: Row): RunRecord {
+  return {
+    id: str(row, 'id'),
+    queue: str(row, 'queue'),
+    priority: num(row, 'priority'),
+    state: str(row, 'state') as RunState,
+    reason: optStr(row, 'reason'),
+    errorType: optStr(row, 'error_type'),
+    errorMessage: optStr(row, 'error_message'),
+    attempts: num(row, 'attempts'),
+    maxAttempts: num(row, 'max_attempts'),
+    deadLetter: num(row, 'dead_letter') === 1,
+    idempotencyKey: optStr(row, 'idempotency_key'),
+    workerId: optStr(row, 'worker_id'),
+    workerName: optStr(row, 'worker_name'),
+    plan: JSON.parse(str(row, 'plan')) as RunPlan,
+    dataclipId: str(row, 'dataclip_id'),
+    runTimeoutMs: num(row, 'run_timeout_ms'),
+    createdAt: num(row, 'created_at'),
+    enqueuedAt: num(row, 'enqueued_at'),
+    availableAt: num(row, 'available_at'),
+    claimedAt: optNum(row, 'claimed_at'),
+    startedAt: optNum(row, 'started_at'),
+    finishedAt: optNum(row, 'finished_at'),
+    leaseExpiresAt: optNum(row, 'lease_expires_at'),
+    leaseMode: optStr(row, 'lease_mode') as LeaseMode | null,
+    tokenHash: optStr(row, 'token_hash'),
+    finalDataclipId: optStr(row, 'final_dataclip_id'),
+    finalState: optJson<unknown>(row, 'final_state'),
+    webhookResponse: optJson<WebhookResponse>(row, 'webhook_response'),
+    versions: optJson<Record<string, string>>(row, 'versions'),
+  };
+}
+
+export class RunStore {
+  readonly #db: DatabaseSync;
+  #closed = false;
+
+  private constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  /** Opens (or creates) the database, turns on WAL and applies pending migrations. */
+  static open(dbPath: string): RunStore {
+    const db = new DatabaseSync(dbPath);
+    try {
+      if (dbPath !== ':memory:') db.exec('PRAGMA journal_mode = WAL');
+      db.exec('PRAGMA synchronous = NORMAL');
+      db.exec('PRAGMA busy_timeout = 5000');
+      db.exec('PRAGMA foreign_keys = ON');
+      migrate(db);
+    } catch (error) {
+      db.close();
+      throw new ServerError('STORE_OPEN', `cannot open database ${dbPath}`, { cause: error });
+    }
+    return new RunStore(db);
+  }
+
+  get isOpen(): boolean {
+    return !this.#closed;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  /** Runs `fn` in one IMMEDIATE transaction; nested calls join the outer one. */
+  transaction<T>(fn: () => T): T {
+    this.#assertOpen();
+    if (this.#db.isTransaction) return fn();
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = fn();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      this.#db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  /** A trivial query, for `/readyz`. */
+  ping(): boolean {
+    if (this.#closed) return false;
+    return this.#db.prepare('SELECT 1 AS ok').get()?.['ok'] === 1;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ServerError('STORE_CLOSED', 'the store is closed');
+  }
+
+  #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
+    this.#assertOpen();
+    return this.#db.prepare(sql).get(...params) as Row | undefined;
+  }
+
+  #all(sql: string, ...params: SQLInputValue[]): Row[] {
+    this.#assertOpen();
+    return this.#db.prepare(sql).all(...params) as Row[];
+  }
+
+  #run(sql: string, ...params: SQLInputValue[]): number {
+    this.#assertOpen();
+    return Number(this.#db.prepare(sql).run(...params).changes);
+  }
+
+  // ---- runs ----
+
+  /** Stores a new run and its input dataclip. */
+  insertRun(input: NewRun): RunRecord {
+    return this.transaction(() => {
+      const dataclipId = randomUUID();
+      this.#run('INSERT INTO dataclips (id, run_id, type, body, created_at) VALUES (?, ?, ?, ?, ?)', dataclipId, input.id, 'input', input.inputJson, input.now);
+      const plan: RunPlan = { ...input.plan, id: input.id, dataclip_id: dataclipId };
+      this.#run(
+        `INSERT INTO runs (id, queue, priority, state, max_attempts, idempotency_key, plan, dataclip_id, run_timeout_ms, created_at, enqueued_at, available_at)
+         VALUES (?, ?, ?, 'available', ?, ?, ?, ?, ?, ?, ?, ?)`,
+        input.id, input.queue, input.priority, input.maxAttempts, input.idempotencyKey, JSON.stringify(plan), dataclipId, input.runTimeoutMs, input.now, input.now, input.now,
+      );
+      const run = this.getRun(input.id);
+      if (!run) throw new ServerError('STORE_CONFLICT', 'inserted run vanished');
+      return run;
+    });
+  }
+
+  getRun(id: string): RunRecord | undefined {
+    const row = this.#get('SELECT * FROM runs WHERE id = ?', id);
+    return row ? toRun(row) : undefined;
+  }
+
+  getRunByIdempotencyKey(key: string): RunRecord | undefined {
+    const row = this.#get('SELECT * FROM runs WHERE idempotency_key = ?', key);
+    return row ? toRun(row) : undefined;
+  }
+
+  listRuns(filter: RunFilter): RunRecord[] {
+    const where: string[] = [];
+    const params: SQLInputValue[] = [];
+    if (filter.queue !== undefined) {
+      where.push('queue = ?');
+      params.push(filter.queue);
+    }
+    if (filter.state !== undefined) {
+      where.push('state = ?');
+      params.push(filter.state);
+    }
+    if (filter.deadLetter !== undefined) {
+      where.push('dead_letter = ?');
+      params.push(filter.deadLetter ? 1 : 0);
+    }
+    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    return this.#all(`SELECT * FROM runs ${clause} ORDER BY seq DESC LIMIT ?`, ...params, filter.limit).map(toRun);
+  }
+
+  /**
+   * Claims up to `demand` runs for one lane, atomically. Named queues come
+   * first in chain order, then (with `*`) every other queue; within that,
+   * higher priority first, then oldest enqueue. Suspended queues and runs
+   * waiting out a retry backoff are skipped.
+   */
+  claim(request: ClaimRequest): ClaimedRow[] {
+    const named = request.chain.filter((q) => q !== WILDCARD);
+    const wildcard = request.chain.includes(WILDCARD);
+    if (named.length === 0 && !wildcard) return [];
+    return this.transaction(() => {
+      const params: SQLInputValue[] = [request.now];
+      let queueClause = '';
+      if (!wildcard) {
+        queueClause = `AND queue IN (${named.map(() => '?').join(', ')})`;
+        params.push(...named);
+      }
+      let rank = '0';
+      if (named.length > 0) {
+        rank = `CASE queue ${named.map((_, i) => `WHEN ? THEN ${i}`).join(' ')} ELSE ${named.length} END`;
+        params.push(...named);
+      }
+      params.push(request.demand);
+      const rows = this.#all(
+        `SELECT id, queue, attempts, run_timeout_ms, enqueued_at FROM runs
+         WHERE state = 'available' AND available_at <= ? ${queueClause}
+           AND queue NOT IN (SELECT name FROM queues WHERE suspended = 1)
+         ORDER BY ${rank}, priority DESC, enqueued_at ASC, seq ASC
+         LIMIT ?`,
+        ...params,
+      );
+      const claimed: ClaimedRow[] = [];
+      for (const row of rows) {
+        const attempt = num(row, 'attempts') + 1;
+        const runTimeoutMs = num(row, 'run_timeout_ms');
+        const id = str(row, 'id');
+        this.#run(
+          `UPDATE runs SET state = 'claimed', attempts = ?, worker_id = ?, worker_name = ?, claimed_at = ?,
+             lease_expires_at = ?, lease_mode = 'timeout', token_hash = NULL WHERE id = ? AND state = 'available'`,
+          attempt, request.workerId, request.workerName, request.now, request.now + runTimeoutMs + request.graceMs, id,
+        );
+        this.#run(
+          `INSERT INTO run_attempts (run_id, attempt, worker_id, worker_name, claimed_at, state) VALUES (?, ?, ?, ?, ?, 'claimed')`,
+          id, attempt, request.workerId, request.workerName, request.now,
+        );
+        claimed.push({ id, queue: str(row, 'queue'), attempt, runTimeoutMs, enqueuedAt: num(row, 'enqueued_at') });
+      }
+      return claimed;
+    });
+  }
+
+  /** Binds the signed token to the attempt, so only its holder can join the run channel. */
+  setTokenHash(runId: string, attempt: number, tokenHash: string): void {
+    this.#run(`UPDATE runs SET token_hash = ? WHERE id = ? AND attempts = ? AND state = 'claimed'`, tokenHash, runId, attempt);
+  }
+
+  /** `claimed → started`. Returns false when the run was not claimed by this attempt. */
+  markStarted(runId: string, attempt: number, now: number, versions: Record<string, string> | null): boolean {
+    return this.transaction(() => {
+      const changed = this.#run(
+        `UPDATE runs SET state = 'started', started_at = ?, versions = ? WHERE id = ? AND attempts = ? AND state = 'claimed'`,
+        now, versions === null ? null : JSON.stringify(versions), runId, attempt,
+      );
+      if (changed > 0) this.#run(`UPDATE run_attempts SET state = 'started', started_at = ? WHERE run_id = ? AND attempt = ?`, now, runId, attempt);
+      return changed > 0;
+    });
+  }
+
+  /** Extends the lease of an in-flight attempt; the first heartbeat switches it to heartbeat leasing. */
+  extendLease(runId: string, attempt: number, leaseExpiresAt: number, mode: LeaseMode | null): void {
+    if (mode === null) {
+      this.#run(
+        `UPDATE runs SET lease_expires_at = ? WHERE id = ? AND attempts = ? AND state IN ('claimed', 'started') AND lease_mode = 'heartbeat'`,
+        leaseExpiresAt, runId, attempt,
+      );
+    } else {
+      this.#run(
+        `UPDATE runs SET lease_expires_at = ?, lease_mode = ? WHERE id = ? AND attempts = ? AND state IN ('claimed', 'started')`,
+        leaseExpiresAt, mode, runId, attempt,
+      );
+    }
+  }
+
+  /**
+   * Writes a terminal state for the current attempt, only if the attempt is
+   * still in flight (or the run still available, for cancels). Returns false
+   * when someone else finished it first.
+   */
+  finishRun(runId: string, attempt: number, fields: RunOutcomeFields, deadLetter: boolean): boolean {
+    return this.transaction(() => {
+      const changed = this.#run(
+        `UPDATE runs SET state = ?, reason = ?, error_type = ?, error_message = ?, finished_at = ?, lease_expires_at = NULL,
+           final_dataclip_id = COALESCE(?, final_dataclip_id), final_state = COALESCE(?, final_state), dead_letter = ?
+         WHERE id = ? AND attempts = ? AND state IN ('available', 'claimed', 'started')`,
+        fields.state, fields.reason, fields.errorType, fields.errorMessage, fields.now,
+        fields.finalDataclipId ?? null, fields.finalState === undefined ? null : JSON.stringify(fields.finalState), deadLetter ? 1 : 0,
+        runId, attempt,
+      );
+      if (changed > 0) this.#finishAttempt(runId, attempt, fields);
+      return changed > 0;
+    });
+  }
+
+  /** Puts an in-flight attempt that ended badly back in its queue, available again at `availableAt`. */
+  requeue(runId: string, attempt: number, fields: RunOutcomeFields, availableAt: number): boolean {
+    return this.transaction(() => {
+      const changed = this.#run(
+        `UPDATE runs SET state = 'available', reason = ?, error_type = ?, error_message = ?, worker_id = NULL, worker_name = NULL,
+           claimed_at = NULL, started_at = NULL, finished_at = NULL, lease_expires_at = NULL, lease_mode = NULL, token_hash = NULL,
+           enqueued_at = ?, available_at = ?
+         WHERE id = ? AND attempts = ? AND state IN ('claimed', 'started')`,
+        fields.reason, fields.errorType, fields.errorMessage, fields.now, availableAt, runId, attempt,
+      );
+      if (changed > 0) this.#finishAttempt(runId, attempt, fields);
+      return changed > 0;
+    });
+  }
+
+  #finishAttempt(runId: string, attempt: number, fields: RunOutcomeFields): void {
+    this.#run(
+      `UPDATE run_attempts SET state = ?, finished_at = ?, error_type = ?, error_message = ? WHERE run_id = ? AND attempt = ?`,
+      fields.state, fields.now, fields.errorType, fields.errorMessage, runId, attempt,
+    );
+  }
+
+  /** In-flight runs whose lease lapsed at `now`. */
+  expiredLeases(now: number): RunRecord[] {
+    return this.#all(`SELECT * FROM runs WHERE state IN ('claimed', 'started') AND lease_expires_at <= ?`, now).map(toRun);
+  }
+
+  getAttempts(runId: string): AttemptRecord[] {
+    return this.#all('SELECT * FROM run_attempts WHERE run_id = ? ORDER BY attempt', runId).map((row) => ({
+      attempt: num(row, 'attempt'),
+      workerId: optStr(row, 'worker_id'),
+      workerName: optStr(row, 'worker_name'),
+      claimedAt: num(row, 'claimed_at'),
+      startedAt: optNum(row, 'started_at'),
+      finishedAt: optNum(row, 'finished_at'),
+      state: str(row, 'state') as RunState,
+      errorType: optStr(row, 'error_type'),
+      errorMessage: optStr(row, 'error_message'),
+    }));
+  }
+
+  /** Runs per worker that are claimed or started, for `GET /api/workers`. */
+  activeRunsByWorker(): Map<string, string[]> {
+    const result = new Map<string, string[]>();
+    for (const row of this.#all(`SELECT id, worker_id FROM runs WHERE state IN ('claimed', 'started') AND worker_id IS NOT NULL ORDER BY seq`)) {
+      const workerId = str(row, 'worker_id');
+      const list = result.get(workerId) ?? [];
+      list.push(str(row, 'id'));
+      result.set(workerId, list);
+    }
+    return result;
+  }
+
+  /** Counts of runs by queue and state, for `/metrics`. */
+  countsByQueueAndState(): Array<{ queue: string; state: RunState; count: number }> {
+    return this.#all('SELECT queue, state, COUNT(*) AS n FROM runs GROUP BY queue, state').map((row) => ({
+      queue: str(row, 'queue'),
+      state: str(row, 'state') as RunState,
+      count: num(row, 'n'),
+    }));
+  }
+
+  /** Queues that hold runs or were suspended, with counts and the oldest available run. */
+  queueStats(): QueueStats[] {
+    const byName = new Map<string, QueueStats>();
+    const entry = (name: string): QueueStats => {
+      let stats = byName.get(name);
+      if (!stats) {
+        stats = { name, suspended: false, counts: {}, oldestAvailableAt: null };
+        byName.set(name, stats);
+      }
+      return stats;
+    };
+    for (const row of this.#all('SELECT name, suspended FROM queues')) entry(str(row, 'name')).suspended = num(row, 'suspended') === 1;
+    for (const { queue, state, count } of this.countsByQueueAndState()) entry(queue).counts[state] = count;
+    for (const row of this.#all(`SELECT queue, MIN(enqueued_at) AS oldest FROM runs WHERE state = 'available' GROUP BY queue`)) {
+      entry(str(row, 'queue')).oldestAvailableAt = optNum(row, 'oldest');
+    }
+    return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  setQueueSuspended(name: string, suspended: boolean, now: number): void {
+    this.#run(
+      'INSERT INTO queues (name, suspended, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET suspended = excluded.suspended, updated_at = excluded.updated_at',
+      name, suspended ? 1 : 0, now,
+    );
+  }
+
+  isQueueSuspended(name: string): boolean {
+    return num(this.#get('SELECT COUNT(*) AS n FROM queues WHERE name = ? AND suspended = 1', name) ?? { n: 0 }, 'n') > 0;
+  }
+
+  /** Queues holding runs that are available now (used to notify workers after a resume or a restart). */
+  queuesWithAvailableRuns(now: number): string[] {
+    return this.#all(`SELECT DISTINCT queue FROM runs WHERE state = 'available' AND available_at <= ?`, now).map((row) => str(row, 'queue'));
+  }
+
+  /** Available runs still waiting out a retry backoff: when each becomes claimable. */
+  pendingRetries(now: number): Array<{ id: string; queue: string; availableAt: number }> {
+    return this.#all(`SELECT id, queue, available_at FROM runs WHERE state = 'available' AND available_at > ?`, now).map((row) => ({
+      id: str(row, 'id'),
+      queue: str(row, 'queue'),
+      availableAt: num(row, 'available_at'),
+    }));
+  }
+
+  // ---- webhook response ----
+
+  /** Keeps the first `webhook_response` a run produced; later ones are ignored. */
+  setWebhookResponseOnce(runId: string, response: WebhookResponse): void {
+    this.#run('UPDATE runs SET webhook_response = ? WHERE id = ? AND webhook_response IS NULL', JSON.stringify(response), runId);
+  }
+
+  // ---- dataclips ----
+
+  insertDataclip(id: string, runId: string, type: string, body: string, now: number): void {
+    this.#run('INSERT OR IGNORE INTO dataclips (id, run_id, type, body, created_at) VALUES (?, ?, ?, ?, ?)', id, runId, type, body, now);
+  }
+
+  getDataclip(id: string): { id: string; runId: string | null; body: string } | undefined {
+    const row = this.#get('SELECT id, run_id, body FROM dataclips WHERE id = ?', id);
+    return row ? { id: str(row, 'id'), runId: optStr(row, 'run_id'), body: str(row, 'body') } : undefined;
+  }
+
+  // ---- steps ----
+
+  getStep(stepId: string): (StepRecord & { runId: string }) | undefined {
+    const row = this.#get('SELECT * FROM steps WHERE id = ?', stepId);
+    return row ? { ...toStep(row), runId: str(row, 'run_id') } : undefined;
+  }
+
+  insertStep(step: { id: string; runId: string; attempt: number; jobId: string; inputDataclipId: string | null; startedAt: number }): void {
+    this.#run(
+      'INSERT INTO steps (id, run_id, attempt, job_id, input_dataclip_id, started_at) VALUES (?, ?, ?, ?, ?, ?)',
+      step.id, step.runId, step.attempt, step.jobId, step.inputDataclipId, step.startedAt,
+    );
+  }
+
+  completeStep(step: {
+    id: string;
+    outputDataclipId: string | null;
+    outputDataclipError: string | null;
+    reason: string;
+    errorType: string | null;
+    errorMessage: string | null;
+    mem: unknown;
+    durationMs: number | null;
+    threadId: number | null;
+    finishedAt: number;
+  }): void {
+    this.#run(
+      `UPDATE steps SET output_dataclip_id = ?, output_dataclip_error = ?, reason = ?, error_type = ?, error_message = ?, mem = ?,
+         duration_ms = ?, thread_id = ?, finished_at = ? WHERE id = ?`,
+      step.outputDataclipId, step.outputDataclipError, step.reason, step.errorType, step.errorMessage, JSON.stringify(step.mem ?? null),
+      step.durationMs, step.threadId, step.finishedAt, step.id,
+    );
+  }
+
+  getSteps(runId: string): StepRecord[] {
+    return this.#all('SELECT * FROM steps WHERE run_id = ? ORDER BY attempt, started_at, rowid', runId).map(toStep);
+  }
+
+  // ---- logs ----
+
+  insertLog(line: { runId: string; attempt: number; stepId: string | null; level: string; source: string; message: unknown[]; timestamp: string }): string {
+    const id = randomUUID();
+    this.#run(
+      'INSERT INTO log_lines (id, run_id, attempt, step_id, level, source, message, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      id, line.runId, line.attempt, line.stepId, line.level, line.source, JSON.stringify(line.message), line.timestamp,
+    );
+    return id;
+  }
+
+  getLogs(runId: string): LogRecord[] {
+    return this.#all('SELECT * FROM log_lines WHERE run_id = ? ORDER BY seq', runId).map((row) => ({
+      id: str(row, 'id'),
+      attempt: num(row, 'attempt'),
+      stepId: optStr(row, 'step_id'),
+      level: str(row, 'level'),
+      source: str(row, 'source'),
+      message: JSON.parse(str(row, 'message')) as unknown[],
+      timestamp: str(row, 'timestamp'),
+    }));
+  }
+
+  // ---- idempotent event replies ----
+
+  getEventReply(runId: string, key: string): unknown {
+    const row = this.#get('SELECT reply FROM event_replies WHERE run_id = ? AND key = ?', runId, key);
+    return row ? (JSON.parse(str(row, 'reply')) as unknown) : undefined;
+  }
+
+  putEventReply(runId: string, key: string, reply: unknown): void {
+    this.#run('INSERT OR IGNORE INTO event_replies (run_id, key, reply) VALUES (?, ?, ?)', runId, key, JSON.stringify(reply));
+  }
+
+  // ---- credentials ----
+
+  putCredential(id: string, bodyJson: string, now: number): void {
+    this.#run(
+      'INSERT INTO credentials (id, body, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at',
+      id, bodyJson, now,
+    );
+  }
+
+  getCredential(id: string): unknown {
+    const row = this.#get('SELECT body FROM credentials WHERE id = ?', id);
+    return row ? (JSON.parse(str(row, 'body')) as unknown) : undefined;
+  }
+
+  // ---- workers ----
+
+  upsertWorker(worker: WorkerRecord): void {
+    this.#run(
+      `INSERT INTO workers (id, name, capacity, queues, connected_at, last_seen_at, disconnected_at) VALUES (?, ?, ?, ?, ?, ?, NULL)
+       ON CONFLICT (id) DO UPDATE SET name = excluded.name, capacity = excluded.capacity, queues = excluded.queues,
+         connected_at = excluded.connected_at, last_seen_at = excluded.last_seen_at, disconnected_at = NULL`,
+      worker.id, worker.name, worker.capacity, JSON.stringify(worker.queues), worker.connectedAt, worker.lastSeenAt,
+    );
+  }
+
+  touchWorker(id: string, name: string | null, now: number): void {
+    this.#run('UPDATE workers SET last_seen_at = ?, name = COALESCE(?, name) WHERE id = ?', now, name, id);
+  }
+
+  markWorkerDisconnected(id: string, now: number): void {
+    this.#run('UPDATE workers SET disconnected_at = ?, last_seen_at = ? WHERE id = ?', now, now, id);
+  }
+}
+
+function toStep(row: Row): StepRecord {
+  return {
+    id: str(row, 'id'),
+    attempt: num(row, 'attempt'),
+    jobId: str(row, 'job_id'),
+    inputDataclipId: optStr(row, 'input_dataclip_id'),
+    outputDataclipId: optStr(row, 'output_dataclip_id'),
+    outputDataclipError: optStr(row, 'output_dataclip_error'),
+    reason: optStr(row, 'reason'),
+    errorType: optStr(row, 'error_type'),
+    errorMessage: optStr(row, 'error_message'),
+    mem: optJson<unknown>(row, 'mem'),
+    durationMs: optNum(row, 'duration_ms'),
+    threadId: optNum(row, 'thread_id'),
+    startedAt: num(row, 'started_at'),
+    finishedAt: optNum(row, 'finished_at'),
+  };
+}

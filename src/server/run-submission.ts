@@ -1,0 +1,176 @@
+/**
+ * Validation of `POST /api/runs` bodies. The first problem found is returned
+ * as `{field, message}` (a dotted path such as `plan.jobs[0].adaptor`), and
+ * nothing is stored unless the whole body is valid.
+ */
+import { QUEUE_NAME_PATTERN } from '../protocol/index.ts';
+import type { PlanEdge, PlanJob, PlanOptions, PlanTrigger, RunPlan } from '../protocol/index.ts';
+import { isNonEmptyString, isRecord } from './field-errors.ts';
+
+export interface Submission {
+  queue: string;
+  priority: number;
+  maxAttempts: number;
+  idempotencyKey: string | null;
+  plan: Omit<RunPlan, 'id' | 'dataclip_id'>;
+  inputJson: string;
+}
+
+export interface SubmissionProblem {
+  field: string;
+  message: string;
+}
+
+export const DEFAULT_QUEUE = 'default';
+export const MAX_PRIORITY = 1_000_000;
+export const MAX_ATTEMPTS_LIMIT = 100;
+
+class Invalid extends Error {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(message);
+    this.field = field;
+  }
+}
+
+function fail(field: string, message: string): never {
+  throw new Invalid(field, message);
+}
+
+function optionalString(value: unknown, field: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') fail(field, 'must be a string');
+  return value;
+}
+
+function requiredString(value: unknown, field: string): string {
+  if (!isNonEmptyString(value)) fail(field, 'must be a non-empty string');
+  return value;
+}
+
+function integer(value: unknown, field: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) fail(field, `must be an integer from ${min} to ${max}`);
+  return value;
+}
+
+const NUMERIC_OPTIONS = ['run_timeout_ms', 'run_memory_limit_mb', 'payload_limit_mb', 'log_payload_limit_mb'] as const;
+
+function parseOptions(value: unknown): PlanOptions | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isRecord(value)) fail('plan.options', 'must be an object');
+  const options: PlanOptions = {};
+  for (const name of NUMERIC_OPTIONS) {
+    const option = value[name];
+    if (option === undefined) continue;
+    if (typeof option !== 'number' || !Number.isFinite(option) || option <= 0) fail(`plan.options.${name}`, 'must be a positive number');
+    options[name] = option;
+  }
+  if (value['output_dataclips'] !== undefined) {
+    if (typeof value['output_dataclips'] !== 'boolean') fail('plan.options.output_dataclips', 'must be a boolean');
+    options.output_dataclips = value['output_dataclips'];
+  }
+  const level = optionalString(value['job_log_level'], 'plan.options.job_log_level');
+  if (level !== undefined) options.job_log_level = level;
+  const sanitize = optionalString(value['sanitize'], 'plan.options.sanitize');
+  if (sanitize !== undefined) options.sanitize = sanitize;
+  return options;
+}
+
+function parsePlan(value: unknown): Omit<RunPlan, 'id' | 'dataclip_id'> {
+  if (!isRecord(value)) fail('plan', 'must be an object');
+  if (!Array.isArray(value['jobs']) || value['jobs'].length === 0) fail('plan.jobs', 'must be a non-empty list');
+  const jobIds = new Set<string>();
+  const jobs: PlanJob[] = value['jobs'].map((raw: unknown, index: number) => {
+    const field = `plan.jobs[${index}]`;
+    if (!isRecord(raw)) fail(field, 'must be an object');
+    const id = requiredString(raw['id'], `${field}.id`);
+    if (jobIds.has(id)) fail(`${field}.id`, 'is used by another job');
+    jobIds.add(id);
+    if (typeof raw['body'] !== 'string') fail(`${field}.body`, 'must be a string');
+    const job: PlanJob = { id, body: raw['body'], adaptor: requiredString(raw['adaptor'], `${field}.adaptor`) };
+    const name = optionalString(raw['name'], `${field}.name`);
+    if (name !== undefined) job.name = name;
+    const credential = optionalString(raw['credential_id'], `${field}.credential_id`);
+    if (credential !== undefined) job.credential_id = credential;
+    return job;
+  });
+  const rawTriggers = value['triggers'] ?? [];
+  if (!Array.isArray(rawTriggers)) fail('plan.triggers', 'must be a list');
+  const triggerIds = new Set<string>();
+  const triggers: PlanTrigger[] = rawTriggers.map((raw: unknown, index: number) => {
+    const field = `plan.triggers[${index}]`;
+    if (!isRecord(raw)) fail(field, 'must be an object');
+    const id = requiredString(raw['id'], `${field}.id`);
+    if (triggerIds.has(id) || jobIds.has(id)) fail(`${field}.id`, 'is used by another node');
+    triggerIds.add(id);
+    const trigger: PlanTrigger = { id };
+    const type = optionalString(raw['type'], `${field}.type`);
+    if (type !== undefined) trigger.type = type;
+    return trigger;
+  });
+  const rawEdges = value['edges'] ?? [];
+  if (!Array.isArray(rawEdges)) fail('plan.edges', 'must be a list');
+  const edges: PlanEdge[] = rawEdges.map((raw: unknown, index: number) => {
+    const field = `plan.edges[${index}]`;
+    if (!isRecord(raw)) fail(field, 'must be an object');
+    const edge: PlanEdge = { id: requiredString(raw['id'], `${field}.id`), target_job_id: requiredString(raw['target_job_id'], `${field}.target_job_id`) };
+    if (!jobIds.has(edge.target_job_id)) fail(`${field}.target_job_id`, 'is not a job of the plan');
+    const sourceJob = optionalString(raw['source_job_id'], `${field}.source_job_id`);
+    const sourceTrigger = optionalString(raw['source_trigger_id'], `${field}.source_trigger_id`);
+    if ((sourceJob === undefined) === (sourceTrigger === undefined)) fail(field, 'needs exactly one of source_job_id and source_trigger_id');
+    if (sourceJob !== undefined) {
+      if (!jobIds.has(sourceJob)) fail(`${field}.source_job_id`, 'is not a job of the plan');
+      edge.source_job_id = sourceJob;
+    }
+    if (sourceTrigger !== undefined) {
+      if (!triggerIds.has(sourceTrigger)) fail(`${field}.source_trigger_id`, 'is not a trigger of the plan');
+      edge.source_trigger_id = sourceTrigger;
+    }
+    const condition = optionalString(raw['condition'], `${field}.condition`);
+    if (condition !== undefined) edge.condition = condition;
+    if (raw['enabled'] !== undefined) {
+      if (typeof raw['enabled'] !== 'boolean') fail(`${field}.enabled`, 'must be a boolean');
+      edge.enabled = raw['enabled'];
+    }
+    return edge;
+  });
+  const firstTrigger = triggers[0];
+  const firstJob = jobs[0];
+  let startingNode = optionalString(value['starting_node_id'], 'plan.starting_node_id');
+  if (startingNode !== undefined && !jobIds.has(startingNode) && !triggerIds.has(startingNode)) {
+    fail('plan.starting_node_id', 'is not a node of the plan');
+  }
+  startingNode ??= firstTrigger?.id ?? firstJob?.id ?? '';
+  const plan: Omit<RunPlan, 'id' | 'dataclip_id'> = { starting_node_id: startingNode, triggers, jobs, edges };
+  const name = optionalString(value['name'], 'plan.name');
+  if (name !== undefined) plan.name = name;
+  const project = optionalString(value['project_id'], 'plan.project_id');
+  if (project !== undefined) plan.project_id = project;
+  const options = parseOptions(value['options']);
+  if (options !== undefined) plan.options = options;
+  return plan;
+}
+
+/** Validates a submission body; `defaultMaxAttempts` applies when the body names none. */
+export function parseSubmission(body: unknown, defaultMaxAttempts: number): { ok: true; submission: Submission } | { ok: false; problem: SubmissionProblem } {
+  try {
+    if (!isRecord(body)) fail('body', 'must be a JSON object');
+    const queue = body['queue'] ?? DEFAULT_QUEUE;
+    if (typeof queue !== 'string' || !QUEUE_NAME_PATTERN.test(queue)) fail('queue', 'must match ^[A-Za-z0-9_]+$');
+    const priority = body['priority'] === undefined ? 0 : integer(body['priority'], 'priority', -MAX_PRIORITY, MAX_PRIORITY);
+    const maxAttempts = body['max_attempts'] === undefined ? defaultMaxAttempts : integer(body['max_attempts'], 'max_attempts', 1, MAX_ATTEMPTS_LIMIT);
+    let idempotencyKey: string | null = null;
+    if (body['idempotency_key'] !== undefined && body['idempotency_key'] !== null) {
+      const key = body['idempotency_key'];
+      if (!isNonEmptyString(key) || key.length > 255) fail('idempotency_key', 'must be a string of 1 to 255 characters');
+      idempotencyKey = key;
+    }
+    const plan = parsePlan(body['plan']);
+    const input = body['input'] ?? {};
+    if (!isRecord(input)) fail('input', 'must be a JSON object');
+    return { ok: true, submission: { queue, priority, maxAttempts, idempotencyKey, plan, inputJson: JSON.stringify(input) } };
+  } catch (error) {
+    if (error instanceof Invalid) return { ok: false, problem: { field: error.field, message: error.message } };
+    throw error;
+  }
+}

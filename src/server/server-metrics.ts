@@ -1,0 +1,54 @@
+/**
+ * Prometheus metrics of one server, on a Registry of its own (never the
+ * global one) so several servers in one process do not clash. Gauges that
+ * mirror the store are computed at scrape time.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface MetricsSources {
+  runCounts: () => Array<{ queue: string; state: string; count: number }>;
+  connectedWorkers: () => number;
+}
+
+export class ServerMetrics {
+  readonly registry: Registry;
+  readonly claimRequests: Counter<string>;
+  readonly runsClaimed: Counter<'queue'>;
+  readonly runsLost: Counter<'queue'>;
+  readonly runsRetried: Counter<'queue'>;
+  readonly claimWait: Histogram<'queue'>;
+
+  constructor(sources: MetricsSources) {
+    this.registry = new Registry();
+    const registers = [this.registry];
+    new Gauge({
+      name: 'lanes_runs',
+      help: 'Runs by queue and state',
+      labelNames: ['queue', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { queue, state, count } of sources.runCounts()) this.set({ queue, state }, count);
+      },
+    });
+    new Gauge({
+      name: 'lanes_workers_connected',
+      help: 'Worker connections joined to worker:queue',
+      registers,
+      collect() {
+        this.set(sources.connectedWorkers());
+      },
+    });
+    this.claimRequests = new Counter({ name: 'lanes_claim_requests_total', help: 'claim requests received', registers });
+    this.runsClaimed = new Counter({ name: 'lanes_runs_claimed_total', help: 'Runs handed out by claims', labelNames: ['queue'], registers });
+    this.runsLost = new Counter({ name: 'lanes_runs_lost_total', help: 'Runs whose lease lapsed', labelNames: ['queue'], registers });
+    this.runsRetried = new Counter({ name: 'lanes_runs_retried_total', help: 'Runs put back in their queue for another attempt', labelNames: ['queue'], registers });
+    this.claimWait = new Histogram({
+      name: 'lanes_claim_wait_seconds',
+      help: 'Time from enqueue to claim',
+      labelNames: ['queue'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    });
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Options of the orchestration server, as the CLI hands them over: already
+ * resolved from flags and env, with units in every name. `resolveServerOptions`
+ * fills the defaults once so the rest of the server reads plain numbers.
+ */
+import type { Logger } from 'pino';
+import { ServerError } from './server-error.ts';
+
+/** Options of `LanesServer.create()`. Only `port`, `dbPath`, `secret` and `logger` are required. */
+export interface ServerOptions {
+  /** TCP port; 0 picks a free one (read it back from `server.port`). */
+  port: number;
+  /** Interface to bind; default `127.0.0.1`. */
+  host?: string;
+  /** SQLite file, or `:memory:`. */
+  dbPath: string;
+  /** The shared `WORKER_SECRET` that signs worker tokens (HS256). */
+  secret: string;
+  /**
+   * PEM (or base64 PEM) of the RS256 key that signs run tokens. When absent it
+   * is read from, or generated into, `<dbPath>.key.pem`; for `:memory:` it is
+   * generated and kept in memory only.
+   */
+  privateKeyPem?: string;
+  logger: Logger;
+  /** A run on a heartbeating worker is lost once no heartbeat came for this long. Default 30 000. */
+  leaseMs?: number;
+  /** Heartbeat period advertised to workers in the `worker:queue` join reply. Default 10 000. */
+  heartbeatIntervalMs?: number;
+  /** Period of the lease sweep. Default 1 000 (the sweep must run at least every second). */
+  sweepIntervalMs?: number;
+  /** Run timeout when the plan sets no `options.run_timeout_ms`. Default 300 000. */
+  runTimeoutMs?: number;
+  /** Added to the run timeout for the run token's expiry and the non-heartbeat lease. Default 10 000. */
+  graceMs?: number;
+  /** Window that coalesces `work-available` pushes (leading edge plus one trailing push). Default 50. */
+  workAvailableDebounceMs?: number;
+  /** Largest WebSocket frame accepted. Default 11 MB, like Lightning. */
+  maxFrameBytes?: number;
+  /** Largest HTTP request body accepted. Default 10 MB. */
+  maxBodyBytes?: number;
+  /** `max_attempts` of a run submitted without one. Default 1 (no retry). */
+  defaultMaxAttempts?: number;
+  /** First retry delay; doubles per attempt. Default 1 000. */
+  retryBackoffBaseMs?: number;
+  /** Ceiling of the retry delay. Default 60 000. */
+  retryBackoffMaxMs?: number;
+  /** Longest `?wait=SECONDS` accepted on `POST /api/runs`. Default 300. */
+  maxWaitSeconds?: number;
+  /** A socket that sent nothing (not even a heartbeat) for this long is closed. Default 60 000. */
+  socketIdleTimeoutMs?: number;
+}
+
+/** `ServerOptions` with every default applied. */
+export interface ResolvedServerOptions {
+  readonly port: number;
+  readonly host: string;
+  readonly dbPath: string;
+  readonly secret: string;
+  readonly privateKeyPem: string | undefined;
+  readonly logger: Logger;
+  readonly leaseMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly sweepIntervalMs: number;
+  readonly runTimeoutMs: number;
+  readonly graceMs: number;
+  readonly workAvailableDebounceMs: number;
+  readonly maxFrameBytes: number;
+  readonly maxBodyBytes: number;
+  readonly defaultMaxAttempts: number;
+  readonly retryBackoffBaseMs: number;
+  readonly retryBackoffMaxMs: number;
+  readonly maxWaitSeconds: number;
+  readonly socketIdleTimeoutMs: number;
+}
+
+export const SERVER_DEFAULTS = Object.freeze({
+  host: '127.0.0.1',
+  leaseMs: 30_000,
+  heartbeatIntervalMs: 10_000,
+  sweepIntervalMs: 1_000,
+  runTimeoutMs: 300_000,
+  graceMs: 10_000,
+  workAvailableDebounceMs: 50,
+  maxFrameBytes: 11 * 1024 * 1024,
+  maxBodyBytes: 10 * 1024 * 1024,
+  defaultMaxAttempts: 1,
+  retryBackoffBaseMs: 1_000,
+  retryBackoffMaxMs: 60_000,
+  maxWaitSeconds: 300,
+  socketIdleTimeoutMs: 60_000,
+});
+
+function positive(name: string, value: number, allowZero = false): number {
+  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new ServerError('SERVER_OPTIONS', `server option ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${value}`);
+  }
+  return value;
+}
+
+/** Applies defaults and checks every number; throws `ServerError` (`SERVER_OPTIONS`) naming the option. */
+export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
+  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
+    throw new ServerError('SERVER_OPTIONS', `server option port must be an integer in 0..65535, got ${options.port}`);
+  }
+  if (typeof options.secret !== 'string' || options.secret.length === 0) {
+    throw new ServerError('SERVER_OPTIONS', 'server option secret must be a non-empty string');
+  }
+  if (typeof options.dbPath !== 'string' || options.dbPath.length === 0) {
+    throw new ServerError('SERVER_OPTIONS', 'server option dbPath must be a non-empty string');
+  }
+  const d = SERVER_DEFAULTS;
+  const resolved: ResolvedServerOptions = {
+    port: options.port,
+    host: options.host ?? d.host,
+    dbPath: options.dbPath,
+    secret: options.secret,
+    privateKeyPem: options.privateKeyPem,
+    logger: options.logger,
+    leaseMs: positive('leaseMs', options.leaseMs ?? d.leaseMs),
+    heartbeatIntervalMs: positive('heartbeatIntervalMs', options.heartbeatIntervalMs ?? d.heartbeatIntervalMs),
+    sweepIntervalMs: positive('sweepIntervalMs', Math.min(options.sweepIntervalMs ?? d.sweepIntervalMs, 1_000)),
+    runTimeoutMs: positive('runTimeoutMs', options.runTimeoutMs ?? d.runTimeoutMs),
+    graceMs: positive('graceMs', options.graceMs ?? d.graceMs, true),
+    workAvailableDebounceMs: positive('workAvailableDebounceMs', options.workAvailableDebounceMs ?? d.workAvailableDebounceMs, true),
+    maxFrameBytes: positive('maxFrameBytes', options.maxFrameBytes ?? d.maxFrameBytes),
+    maxBodyBytes: positive('maxBodyBytes', options.maxBodyBytes ?? d.maxBodyBytes),
+    defaultMaxAttempts: positive('defaultMaxAttempts', options.defaultMaxAttempts ?? d.defaultMaxAttempts),
+    retryBackoffBaseMs: positive('retryBackoffBaseMs', options.retryBackoffBaseMs ?? d.retryBackoffBaseMs, true),
+    retryBackoffMaxMs: positive('retryBackoffMaxMs', options.retryBackoffMaxMs ?? d.retryBackoffMaxMs, true),
+    maxWaitSeconds: positive('maxWaitSeconds', options.maxWaitSeconds ?? d.maxWaitSeconds),
+    socketIdleTimeoutMs: positive('socketIdleTimeoutMs', options.socketIdleTimeoutMs ?? d.socketIdleTimeoutMs),
+  };
+  return Object.freeze(resolved);
+}
+
+/** Delay before retry number `attempt` (1 = first retry): base · 2^(attempt-1), capped. */
+export function retryDelayMs(options: Pick<ResolvedServerOptions, 'retryBackoffBaseMs' | 'retryBackoffMaxMs'>, attempt: number): number {
+  const delay = options.retryBackoffBaseMs * 2 ** Math.max(0, attempt - 1);
+  return Math.min(delay, options.retryBackoffMaxMs);
+}

@@ -1,0 +1,59 @@
+/**
+ * The workers currently joined to `worker:queue`, one entry per connection:
+ * their lanes (chains → slots) as declared in the join, and a way to push
+ * `work-available` to them. The store keeps the durable record; this is the
+ * live view that notifications and `GET /api/workers` need.
+ */
+import { WILDCARD } from '../protocol/index.ts';
+
+export interface ConnectedWorker {
+  connectionId: string;
+  workerId: string;
+  name: string | null;
+  capacity: number;
+  /** Chain (joined with `>`) → slots, as sent in the join payload. */
+  lanes: Record<string, number>;
+  connectedAt: number;
+  /** Set once the worker sent its first `run:heartbeat`: it speaks the extension. */
+  heartbeats: boolean;
+  pushWorkAvailable: () => void;
+}
+
+/** Whether any lane of the worker could take a run of `queue`. A worker that declared no lanes could take anything. */
+export function couldTake(worker: Pick<ConnectedWorker, 'lanes'>, queue: string): boolean {
+  const chains = Object.keys(worker.lanes);
+  if (chains.length === 0) return true;
+  return chains.some((chain) => {
+    const names = chain.split('>');
+    return names.includes(queue) || names.includes(WILDCARD);
+  });
+}
+
+export class WorkerRegistry {
+  readonly #byConnection = new Map<string, ConnectedWorker>();
+
+  add(worker: ConnectedWorker): void {
+    this.#byConnection.set(worker.connectionId, worker);
+  }
+
+  remove(connectionId: string): void {
+    this.#byConnection.delete(connectionId);
+  }
+
+  get(connectionId: string): ConnectedWorker | undefined {
+    return this.#byConnection.get(connectionId);
+  }
+
+  list(): ConnectedWorker[] {
+    return [...this.#byConnection.values()];
+  }
+
+  get size(): number {
+    return this.#byConnection.size;
+  }
+
+  /** Marks every connection of a worker as heartbeating. */
+  markHeartbeats(workerId: string): void {
+    for (const worker of this.#byConnection.values()) if (worker.workerId === workerId) worker.heartbeats = true;
+  }
+}
