@@ -340,9 +340,10 @@ export class RunStore {
         queueClause = `AND queue IN (${named.map(() => '?').join(', ')})`;
         params.push(...named);
       }
-      let rank = '0';
+      // No rank term without named queues: a bare `ORDER BY 0` would mean a column index.
+      let rank = '';
       if (named.length > 0) {
-        rank = `CASE queue ${named.map((_, i) => `WHEN ? THEN ${i}`).join(' ')} ELSE ${named.length} END`;
+        rank = `CASE queue ${named.map((_, i) => `WHEN ? THEN ${i}`).join(' ')} ELSE ${named.length} END, `;
         params.push(...named);
       }
       params.push(request.demand);
@@ -350,7 +351,7 @@ export class RunStore {
         `SELECT id, queue, attempts, run_timeout_ms, enqueued_at FROM runs
          WHERE state = 'available' AND available_at <= ? ${queueClause}
            AND queue NOT IN (SELECT name FROM queues WHERE suspended = 1)
-         ORDER BY ${rank}, priority DESC, enqueued_at ASC, seq ASC
+         ORDER BY ${rank}priority DESC, enqueued_at ASC, seq ASC
          LIMIT ?`,
         ...params,
       );

@@ -1,0 +1,113 @@
+import test from 'ava';
+import { api, claim, connectWorker, joinQueue, nextPush, startServer, submitRun, waitFor } from './helpers.ts';
+
+test('a strict chain only takes runs of its named queues', async (t) => {
+  const server = await startServer(t);
+  const socket = await connectWorker(t, server);
+  const { channel } = await joinQueue(socket, { fast_lane: 1, 'manual>*': 4 });
+  const other = await submitRun(server, { queue: 'other' });
+  t.deepEqual(await claim(channel, ['fast_lane'], 5), []);
+  const fast = await submitRun(server, { queue: 'fast_lane' });
+  t.deepEqual((await claim(channel, ['fast_lane'], 5)).map((run) => run.id), [fast]);
+  t.deepEqual((await claim(channel, ['manual', '*'], 5)).map((run) => run.id), [other]);
+});
+
+test('a wildcard chain takes named queues in list order first, then any queue, by priority then age', async (t) => {
+  const server = await startServer(t);
+  const socket = await connectWorker(t, server);
+  const { channel } = await joinQueue(socket, { 'a>b>*': 10 });
+  const other1 = await submitRun(server, { queue: 'zzz' });
+  const b1 = await submitRun(server, { queue: 'b' });
+  const other2 = await submitRun(server, { queue: 'yyy', priority: 5 });
+  const a1 = await submitRun(server, { queue: 'a' });
+  const b2 = await submitRun(server, { queue: 'b', priority: 10 });
+  const a2 = await submitRun(server, { queue: 'a' });
+  const ids = (await claim(channel, ['a', 'b', '*'], 10)).map((run) => run.id);
+  t.deepEqual(ids, [a1, a2, b2, b1, other2, other1]);
+});
+
+test('a missing queues list means manual>*', async (t) => {
+  const server = await startServer(t);
+  const socket = await connectWorker(t, server);
+  const { channel } = await joinQueue(socket);
+  const other = await submitRun(server, { queue: 'default' });
+  const manual = await submitRun(server, { queue: 'manual' });
+  t.deepEqual((await claim(channel, undefined, 2)).map((run) => run.id), [manual, other]);
+});
+
+test('demand caps how many runs one claim gets', async (t) => {
+  const server = await startServer(t);
+  const socket = await connectWorker(t, server);
+  const { channel } = await joinQueue(socket);
+  for (let i = 0; i < 5; i += 1) await submitRun(server);
+  t.is((await claim(channel, ['*'], 2)).length, 2);
+  t.is((await claim(channel, ['*'], 1)).length, 1);
+  t.is((await claim(channel, ['*'], 10)).length, 2);
+  t.is((await claim(channel, ['*'], 10)).length, 0);
+});
+
+test('suspended queues are skipped until resumed, and resuming wakes the workers', async (t) => {
+  const server = await startServer(t, { workAvailableDebounceMs: 0 });
+  const socket = await connectWorker(t, server);
+  const { channel } = await joinQueue(socket, { 'manual>*': 2 });
+  t.is((await api(server, 'POST', '/api/queues/manual/suspend')).status, 200);
+  const manual = await submitRun(server, { queue: 'manual' });
+  const other = await submitRun(server, { queue: 'other' });
+  t.deepEqual((await claim(channel, ['manual', '*'], 5)).map((run) => run.id), [other]);
+  const queues = await api<{ queues: Array<{ name: string; suspended: boolean; counts: Record<string, number> }> }>(server, 'GET', '/api/queues');
+  const manualStats = queues.body.queues.find((queue) => queue.name === 'manual');
+  t.deepEqual(manualStats?.counts, { available: 1 });
+  t.true(manualStats?.suspended);
+  const woken = nextPush(channel, 'work-available');
+  t.is((await api(server, 'POST', '/api/queues/manual/resume')).status, 200);
+  await woken;
+  t.deepEqual((await claim(channel, ['manual'], 5)).map((run) => run.id), [manual]);
+});
+
+test('work-available goes at once to workers whose lanes could take the run, and a burst is coalesced', async (t) => {
+  const server = await startServer(t, { workAvailableDebounceMs: 200 });
+  const fastSocket = await connectWorker(t, server, { workerId: 'fast' });
+  const { channel: fast } = await joinQueue(fastSocket, { fast_lane: 1 });
+  const anySocket = await connectWorker(t, server, { workerId: 'any' });
+  const { channel: any } = await joinQueue(anySocket, { 'manual>*': 2 });
+  let fastPushes = 0;
+  let anyPushes = 0;
+  fast.on('work-available', () => (fastPushes += 1));
+  any.on('work-available', () => (anyPushes += 1));
+  const started = Date.now();
+  const first = nextPush(any, 'work-available');
+  await submitRun(server, { queue: 'manual' });
+  await first;
+  // Leading edge: the first enqueue is not held back by the 200 ms window.
+  t.true(Date.now() - started < 150);
+  for (let i = 0; i < 5; i += 1) await submitRun(server, { queue: 'manual' });
+  await waitFor(() => anyPushes >= 2, { message: 'trailing push' });
+  t.is(fastPushes, 0);
+  await submitRun(server, { queue: 'fast_lane' });
+  await waitFor(() => fastPushes === 1, { message: 'fast lane push' });
+  t.true(anyPushes <= 3);
+});
+
+test('two workers claiming concurrently never get the same run', async (t) => {
+  const server = await startServer(t, { workAvailableDebounceMs: 0 });
+  const total = 300;
+  const body = { plan: { jobs: [{ id: 'j', body: 'x', adaptor: 'a' }] } };
+  await Promise.all(Array.from({ length: total }, () => api(server, 'POST', '/api/runs', body)));
+  const channels = await Promise.all(
+    ['w1', 'w2', 'w3'].map(async (workerId) => (await joinQueue(await connectWorker(t, server, { workerId }), { '*': 10 })).channel),
+  );
+  const seen = new Map<string, number>();
+  await Promise.all(
+    channels.map(async (channel) => {
+      for (;;) {
+        const runs = await claim(channel, ['*'], 7);
+        if (runs.length === 0) return;
+        for (const run of runs) seen.set(run.id, (seen.get(run.id) ?? 0) + 1);
+      }
+    }),
+  );
+  t.is(seen.size, total);
+  t.true([...seen.values()].every((count) => count === 1));
+  const claimed = await api<{ runs: unknown[] }>(server, 'GET', '/api/runs?state=claimed&limit=1000');
+  t.is(claimed.body.runs.length, total);
+});
