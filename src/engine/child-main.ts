@@ -1,0 +1,168 @@
+/**
+ * Entry point of a pooled child process. The child runs at most one run at a
+ * time, each in a fresh worker thread with the run's heap limit, and keeps
+ * one warm spare thread booted (runtime loaded, known adaptors imported) so
+ * the next run starts in milliseconds.
+ *
+ * States of the child as a whole: idle (no active run) ⇄ running (one active
+ * run). A run leaves `running` exactly once: its thread reports its end, the
+ * thread dies (OOM, exit, uncaught error), or the parent stops it. Messages of
+ * a thread that is no longer the active one are dropped.
+ */
+import { Worker } from 'node:worker_threads';
+import { endForOom, endForThreadExit, endForUncaught } from './run-ends.ts';
+import type { RunEnd } from './run-ends.ts';
+import type { ChildConfig, ChildToParent, ChildToThread, ParentToChild, ThreadData, ThreadToChild } from './ipc-messages.ts';
+
+const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
+const THREAD_URL = new URL('./run-thread.ts', import.meta.url);
+// vm.SourceTextModule (how @openfn/runtime links job modules) is still behind a flag.
+const THREAD_EXEC_ARGV = ['--experimental-vm-modules', '--disable-warning=ExperimentalWarning'];
+
+const preloads = new Set(config.preload);
+
+function send(message: ChildToParent): void {
+  process.send?.(message);
+}
+
+/** One worker thread, from boot to death. */
+class RunThread {
+  readonly worker: Worker;
+  readonly memoryLimitMb: number;
+  readonly ready: Promise<boolean>;
+  dead = false;
+  /** Set when the thread is given a run. */
+  onMessage: ((message: ThreadToChild) => void) | undefined;
+  onDeath: ((end: RunEnd) => void) | undefined;
+
+  constructor(memoryLimitMb: number) {
+    this.memoryLimitMb = memoryLimitMb;
+    const data: ThreadData = { preload: [...preloads] };
+    this.worker = new Worker(THREAD_URL, {
+      resourceLimits: { maxOldGenerationSizeMb: memoryLimitMb },
+      workerData: data,
+      execArgv: THREAD_EXEC_ARGV,
+    });
+    let markReady: (ok: boolean) => void = () => undefined;
+    this.ready = new Promise((resolve) => (markReady = resolve));
+    this.worker.on('message', (message: ThreadToChild) => {
+      if (message.type === 'ready') markReady(true);
+      else this.onMessage?.(message);
+    });
+    this.worker.on('error', (error: Error & { code?: string }) => {
+      if (this.dead) return;
+      this.dead = true;
+      markReady(false);
+      this.onDeath?.(
+        error.code === 'ERR_WORKER_OUT_OF_MEMORY'
+          ? endForOom(`the run's thread exhausted its heap limit of ${memoryLimitMb} MB`)
+          : endForUncaught(error.name, error.message),
+      );
+    });
+    this.worker.on('exit', (code) => {
+      if (this.dead) return;
+      this.dead = true;
+      markReady(false);
+      this.onDeath?.(endForThreadExit(code));
+    });
+  }
+
+  post(message: ChildToThread): void {
+    this.worker.postMessage(message);
+  }
+
+  /** Ends the thread; its death is expected, so nobody hears of it. */
+  async terminate(): Promise<void> {
+    this.onDeath = undefined;
+    this.onMessage = undefined;
+    this.dead = true;
+    await this.worker.terminate();
+  }
+}
+
+let spare: RunThread | undefined;
+let active: { runId: string; thread: RunThread } | undefined;
+
+function replenishSpare(): void {
+  if (!config.warmSpares || spare) return;
+  spare = new RunThread(config.spareMemoryLimitMb);
+  const thread = spare;
+  thread.onDeath = () => {
+    if (spare === thread) spare = undefined;
+  };
+}
+
+function finish(runId: string, end: RunEnd): void {
+  if (!active || active.runId !== runId) return;
+  const { thread } = active;
+  active = undefined;
+  send({ type: 'run-ended', runId, end });
+  // Job code may leave timers or sockets behind: the thread never outlives its run.
+  void thread.terminate();
+}
+
+async function startRun(message: Extract<ParentToChild, { type: 'run' }>): Promise<void> {
+  const { runId, request, memoryLimitMb } = message;
+  let thread: RunThread;
+  if (spare && !spare.dead && spare.memoryLimitMb === memoryLimitMb) {
+    thread = spare;
+    spare = undefined;
+  } else {
+    thread = new RunThread(memoryLimitMb);
+  }
+  active = { runId, thread };
+  thread.onDeath = (end) => finish(runId, end);
+  thread.onMessage = (m) => {
+    if (active?.thread !== thread) return;
+    if (m.type === 'event') send({ type: 'event', runId, event: m.event });
+    else if (m.type === 'credential-request') send({ type: 'credential-request', runId, requestId: m.requestId, credentialId: m.credentialId });
+    else if (m.type === 'end') finish(runId, m.end);
+  };
+  if (!(await thread.ready)) return;
+  if (active?.thread !== thread) return;
+  thread.post({ type: 'run', request });
+  // Boot the next spare while this run works: on two cores the boot overlaps the run.
+  setImmediate(replenishSpare);
+}
+
+async function stopRun(runId: string): Promise<void> {
+  if (active && active.runId === runId) {
+    const { thread } = active;
+    active = undefined;
+    await thread.terminate();
+  }
+  send({ type: 'run-stopped', runId });
+}
+
+process.on('message', (message: ParentToChild) => {
+  switch (message.type) {
+    case 'run':
+      void startRun(message);
+      return;
+    case 'stop-run':
+      void stopRun(message.runId);
+      return;
+    case 'credential-reply':
+      if (active?.runId !== message.runId) return;
+      active.thread.post(
+        message.ok
+          ? { type: 'credential-reply', requestId: message.requestId, ok: true, body: message.body }
+          : { type: 'credential-reply', requestId: message.requestId, ok: false, message: message.message },
+      );
+      return;
+    case 'preload': {
+      // The parent sends the whole current set; new spares boot with exactly that.
+      const fresh = message.entryPaths.filter((p) => !preloads.has(p));
+      preloads.clear();
+      for (const p of message.entryPaths) preloads.add(p);
+      if (fresh.length && spare && !spare.dead) spare.post({ type: 'preload', entryPaths: fresh });
+      return;
+    }
+  }
+});
+
+// The parent is gone: nothing would ever read our results.
+process.on('disconnect', () => process.exit(0));
+
+replenishSpare();
+send({ type: 'ready' });

@@ -1,0 +1,94 @@
+import type { Logger } from 'pino';
+import { LanesError } from '../errors/lanes-error.ts';
+import { DEFAULT_ADAPTOR_ALLOW_LIST } from '../runtime/adaptor-repo.ts';
+import { DEFAULT_CHILD_ENV_ALLOW_LIST } from './child-env.ts';
+
+/** Options of `Engine.create`. Every size is in MB and every duration in ms, as the names say. */
+export interface EngineOptions {
+  /** Child processes kept in the pool: the worker's capacity. */
+  poolSize: number;
+  /** Default (and maximum) heap of a run's thread; spare threads are booted with it. Default 500. */
+  runMemoryLimitMb?: number;
+  /** Where adaptors are installed. */
+  repoDir: string;
+  /** Adaptor package names that may be installed (`*` wildcard). Default `@openfn/language-*`. */
+  adaptorAllowList?: readonly (string | RegExp)[];
+  /** Adaptors to install at start and keep imported in warm spares. */
+  preloadAdaptors?: readonly string[];
+  logger: Logger;
+  /** A busy child is killed (`kill`/`OOMError`) when its RSS passes the run's limit plus this. Default 256. */
+  rssHeadroomMb?: number;
+  /** Added to the run limit for the child's own `--max-old-space-size`. Default 128. */
+  childHeapHeadroomMb?: number;
+  /** How often busy children's RSS is sampled. Default 250. */
+  rssSampleIntervalMs?: number;
+  /** How long a stopped run's thread may take to go before its child is SIGKILLed. Default 1000. */
+  killGraceMs?: number;
+  /** Keep a booted spare thread per child. Default true. */
+  warmSpares?: boolean;
+  /** Recently used adaptors kept preloaded in spares, besides `preloadAdaptors`. Default 4. */
+  recentAdaptors?: number;
+  /** The environment the children's allow-list picks from. Default `process.env` (the CLI should pass its own). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Variable names children inherit. Default PATH, HOME, TMPDIR, locale, TZ, CA and proxy settings. */
+  envAllowList?: readonly string[];
+  /** Extra variables set in every child. `WORKER_*`/`LANES_*` are refused. */
+  childEnv?: Readonly<Record<string, string>>;
+  /** Package name → local directory or tarball, installed instead of the registry (tests, offline sites). */
+  localAdaptors?: Readonly<Record<string, string>>;
+  /** The npm executable. Default `npm`. */
+  npmCommand?: string;
+}
+
+export interface ResolvedEngineOptions {
+  poolSize: number;
+  runMemoryLimitMb: number;
+  repoDir: string;
+  adaptorAllowList: readonly (string | RegExp)[];
+  preloadAdaptors: readonly string[];
+  logger: Logger;
+  rssHeadroomMb: number;
+  childHeapHeadroomMb: number;
+  rssSampleIntervalMs: number;
+  killGraceMs: number;
+  warmSpares: boolean;
+  recentAdaptors: number;
+  env: Readonly<Record<string, string | undefined>>;
+  envAllowList: readonly string[];
+  childEnv: Readonly<Record<string, string>>;
+  localAdaptors: Readonly<Record<string, string>>;
+  npmCommand: string;
+}
+
+export class EngineOptionsError extends LanesError {
+  constructor(message: string) {
+    super('INVALID_ENGINE_OPTIONS', message);
+  }
+}
+
+function positiveInt(name: string, value: number): number {
+  if (!Number.isInteger(value) || value <= 0) throw new EngineOptionsError(`engine option ${name} must be a positive integer, got ${value}`);
+  return value;
+}
+
+export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOptions {
+  return Object.freeze({
+    poolSize: positiveInt('poolSize', options.poolSize),
+    runMemoryLimitMb: positiveInt('runMemoryLimitMb', options.runMemoryLimitMb ?? 500),
+    repoDir: options.repoDir,
+    adaptorAllowList: options.adaptorAllowList ?? DEFAULT_ADAPTOR_ALLOW_LIST,
+    preloadAdaptors: options.preloadAdaptors ?? [],
+    logger: options.logger,
+    rssHeadroomMb: positiveInt('rssHeadroomMb', options.rssHeadroomMb ?? 256),
+    childHeapHeadroomMb: positiveInt('childHeapHeadroomMb', options.childHeapHeadroomMb ?? 128),
+    rssSampleIntervalMs: positiveInt('rssSampleIntervalMs', options.rssSampleIntervalMs ?? 250),
+    killGraceMs: positiveInt('killGraceMs', options.killGraceMs ?? 1000),
+    warmSpares: options.warmSpares ?? true,
+    recentAdaptors: options.recentAdaptors ?? 4,
+    env: options.env ?? process.env,
+    envAllowList: options.envAllowList ?? DEFAULT_CHILD_ENV_ALLOW_LIST,
+    childEnv: options.childEnv ?? {},
+    localAdaptors: options.localAdaptors ?? {},
+    npmCommand: options.npmCommand ?? 'npm',
+  });
+}

@@ -1,0 +1,385 @@
+/**
+ * The engine: a pool of pre-forked child processes that execute runs, each in
+ * a fresh memory-limited worker thread, under a timeout, with the child's RSS
+ * policed from outside. It implements `RunExecutor` for the worker.
+ *
+ * States: created → starting → running → stopping → stopped.
+ * `create()` returns a running engine or throws; `stop()` returns the promise
+ * already in flight and kills every child.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { LanesError } from '../errors/lanes-error.ts';
+import { AdaptorRepo } from '../runtime/adaptor-repo.ts';
+import type { ResolvedAdaptor } from '../runtime/adaptor-repo.ts';
+import type { ExecutionAdaptor, ExecutionRequest } from '../runtime/execution-request.ts';
+import { buildChildEnv, buildNpmEnv } from './child-env.ts';
+import { resolveEngineOptions } from './engine-options.ts';
+import type { EngineOptions, ResolvedEngineOptions } from './engine-options.ts';
+import { PooledChild } from './pooled-child.ts';
+import type { PooledChildState } from './pooled-child.ts';
+import { processRssBytes } from './process-rss.ts';
+import {
+  endForAbort,
+  endForAdaptorError,
+  endForEngineStopped,
+  endForOom,
+  endForPlanError,
+  endForTimeout,
+  endForUncaught,
+} from './run-ends.ts';
+import type { RunEnd } from './run-ends.ts';
+import { RunSession } from './run-session.ts';
+import type { RunExecutor, RunOutcome, RunRequest } from './types.ts';
+
+export type EngineState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+const TRANSITIONS: Record<EngineState, readonly EngineState[]> = {
+  created: ['starting'],
+  starting: ['running', 'stopping'],
+  running: ['stopping'],
+  stopping: ['stopped'],
+  stopped: [],
+};
+
+export interface EngineStats {
+  state: EngineState;
+  activeRuns: number;
+  children: Array<{ id: number; pid: number | undefined; state: PooledChildState; runId: string | undefined }>;
+}
+
+const MB = 1024 * 1024;
+const RESPAWN_DELAY_MS = 1000;
+
+export class Engine implements RunExecutor {
+  readonly #options: ResolvedEngineOptions;
+  readonly #logger: Logger;
+  #state: EngineState = 'created';
+  #repo: AdaptorRepo | undefined;
+  #runtimeVersion = 'unknown';
+  readonly #children = new Set<PooledChild>();
+  #nextChildId = 1;
+  readonly #waiters: Array<{ resolve: (child: PooledChild) => void; reject: (error: unknown) => void; signal: AbortSignal }> = [];
+  /** How to end each active run from outside (timeout, abort, RSS, stop): runId → interrupt. */
+  readonly #interrupts = new Map<string, (end: RunEnd, hard: boolean) => void>();
+  #sampler: NodeJS.Timeout | undefined;
+  #sampling = false;
+  /** Entry paths preloaded into spares: the configured adaptors, then the most recently used. */
+  readonly #pinned = new Map<string, string>();
+  #recent: string[] = [];
+  #stopping: Promise<void> | undefined;
+
+  private constructor(options: ResolvedEngineOptions) {
+    this.#options = options;
+    this.#logger = options.logger.child({ component: 'engine' });
+  }
+
+  /** Starts the pool (forks every child and waits for it) and returns a running engine. */
+  static async create(options: EngineOptions): Promise<Engine> {
+    const engine = new Engine(resolveEngineOptions(options));
+    try {
+      await engine.#start();
+    } catch (error) {
+      await engine.stop();
+      throw error;
+    }
+    return engine;
+  }
+
+  get state(): EngineState {
+    return this.#state;
+  }
+
+  #setState(next: EngineState): void {
+    if (!TRANSITIONS[this.#state].includes(next)) {
+      throw new LanesError('INVALID_ENGINE_TRANSITION', `engine cannot go from ${this.#state} to ${next}`);
+    }
+    this.#logger.info({ from: this.#state, to: next }, 'engine state changed');
+    this.#state = next;
+  }
+
+  async #start(): Promise<void> {
+    this.#setState('starting');
+    const o = this.#options;
+    this.#repo = await AdaptorRepo.create({
+      repoDir: o.repoDir,
+      allowList: o.adaptorAllowList,
+      logger: this.#logger,
+      npmCommand: o.npmCommand,
+      env: buildNpmEnv(o.env),
+      localAdaptors: o.localAdaptors,
+    });
+    this.#runtimeVersion = await readRuntimeVersion();
+    await Promise.all(Array.from({ length: o.poolSize }, () => this.#spawn()));
+    this.#sampler = setInterval(() => void this.#sampleRss(), o.rssSampleIntervalMs);
+    this.#sampler.unref();
+    this.#setState('running');
+    if (o.preloadAdaptors.length) this.#preload(o.preloadAdaptors, true);
+  }
+
+  #spawn(): Promise<void> {
+    const o = this.#options;
+    const child = new PooledChild({
+      id: this.#nextChildId++,
+      config: { spareMemoryLimitMb: o.runMemoryLimitMb, warmSpares: o.warmSpares, preload: this.#preloadPaths() },
+      heapMb: o.runMemoryLimitMb + o.childHeapHeadroomMb,
+      env: buildChildEnv(o.env, o.envAllowList, o.childEnv),
+      killGraceMs: o.killGraceMs,
+      logger: this.#logger,
+      onState: (c, state) => this.#onChildState(c, state),
+    });
+    this.#children.add(child);
+    return child.start();
+  }
+
+  #onChildState(child: PooledChild, state: PooledChildState): void {
+    if (state === 'idle') {
+      const waiter = this.#waiters.shift();
+      if (waiter) waiter.resolve(child);
+      return;
+    }
+    if (state !== 'dead') return;
+    this.#children.delete(child);
+    if (this.#state !== 'running' && this.#state !== 'starting') return;
+    this.#logger.warn({ childId: child.id }, 'pooled child died, replacing it');
+    this.#spawn().catch((error: unknown) => {
+      this.#logger.error({ err: error }, 'replacement child failed to start');
+      setTimeout(() => {
+        if (this.#state === 'running' && this.#children.size < this.#options.poolSize) void this.#spawn().catch(() => undefined);
+      }, RESPAWN_DELAY_MS).unref();
+    });
+  }
+
+  /** An idle child, now or when one frees up. Rejects when `signal` aborts first. */
+  #acquire(signal: AbortSignal): Promise<PooledChild> {
+    for (const child of this.#children) if (child.state === 'idle') return Promise.resolve(child);
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve: (child: PooledChild) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(child);
+        },
+        reject,
+        signal,
+      };
+      const onAbort = (): void => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
+  }
+
+  async execute(request: RunRequest): Promise<RunOutcome> {
+    const logger = this.#logger.child({ runId: request.runId });
+    const session = new RunSession(request, logger);
+    const started = performance.now();
+    if (this.#state !== 'running') {
+      session.settle(endForEngineStopped());
+      return session.done;
+    }
+    let child: PooledChild | undefined;
+    const interrupt = (end: RunEnd, hard: boolean): void => {
+      if (!session.settle(end)) return;
+      if (child && child.runId === request.runId) {
+        if (hard) child.abandonRun();
+        else child.stopRun();
+      }
+    };
+    this.#interrupts.set(request.runId, interrupt);
+    const timer = setTimeout(() => interrupt(endForTimeout(request.limits.timeoutMs), false), request.limits.timeoutMs);
+    const onAbort = (): void => interrupt(endForAbort(request.signal?.reason), false);
+    if (request.signal?.aborted) onAbort();
+    else request.signal?.addEventListener('abort', onAbort, { once: true });
+
+    try {
+      await this.#dispatch(request, session, (c) => (child = c));
+    } catch (error) {
+      if (!session.settled) {
+        logger.error({ err: error }, 'engine failed to dispatch run');
+        session.settle(endForUncaught(error instanceof Error ? error.name : 'Error', error instanceof Error ? error.message : String(error)));
+      }
+    }
+    const outcome = await session.done;
+    clearTimeout(timer);
+    request.signal?.removeEventListener('abort', onAbort);
+    this.#interrupts.delete(request.runId);
+    logger.info({ reason: outcome.reason, errorType: outcome.errorType, ms: Math.round(performance.now() - started) }, 'run finished');
+    return outcome;
+  }
+
+  async #dispatch(request: RunRequest, session: RunSession, setChild: (child: PooledChild) => void): Promise<void> {
+    const { plan, limits } = request;
+    const nodeIds = new Set([...plan.jobs.map((j) => j.id), ...plan.triggers.map((t) => t.id)]);
+    const versions: Record<string, string> = { node: process.version, '@openfn/runtime': this.#runtimeVersion };
+    if (!nodeIds.has(plan.starting_node_id)) {
+      session.start(versions);
+      session.settle(endForPlanError(`starting node ${plan.starting_node_id} is not a job or trigger of the plan`));
+      return;
+    }
+
+    let adaptors: Map<string, ResolvedAdaptor>;
+    try {
+      adaptors = await this.#resolveAdaptors(plan.jobs.map((j) => j.adaptor).filter((a): a is string => Boolean(a)));
+    } catch (error) {
+      session.start(versions);
+      session.settle(endForAdaptorError(error instanceof Error ? error.message : String(error)));
+      return;
+    }
+    for (const a of adaptors.values()) versions[a.name] = a.version;
+    session.start(versions);
+    this.#noteRecent([...adaptors.values()]);
+    if (session.settled) return;
+
+    let child: PooledChild;
+    try {
+      child = await this.#acquire(session.settledSignal);
+    } catch {
+      return; // settled while waiting for a free child
+    }
+    if (session.settled) return;
+    setChild(child);
+
+    const toExecution = (a: ResolvedAdaptor): ExecutionAdaptor => ({ specifier: a.specifier, name: a.name, version: a.version, entryPath: a.entryPath });
+    const execution: ExecutionRequest = {
+      runId: request.runId,
+      jobs: plan.jobs.map((job) => {
+        const adaptor = job.adaptor ? adaptors.get(job.adaptor) : undefined;
+        const out: ExecutionRequest['jobs'][number] = {
+          id: job.id,
+          body: job.body,
+          adaptor: adaptor ? toExecution(adaptor) : null,
+          credentialId: job.credential_id ?? null,
+        };
+        if (job.name) out.name = job.name;
+        return out;
+      }),
+      triggerIds: plan.triggers.map((t) => t.id),
+      edges: plan.edges,
+      startingNodeId: plan.starting_node_id,
+      input: request.input ?? {},
+      payloadLimitMb: limits.payloadLimitMb,
+      logPayloadLimitMb: limits.logPayloadLimitMb,
+      statePropsToRemove: limits.statePropsToRemove,
+    };
+    if (plan.options?.job_log_level) execution.jobLogLevel = plan.options.job_log_level;
+    if (plan.options?.sanitize) execution.sanitize = plan.options.sanitize;
+
+    const runId = request.runId;
+    child.run(runId, execution, Math.min(limits.memoryLimitMb, this.#options.runMemoryLimitMb), {
+      onEvent: (event) => session.emit(event),
+      onEnd: (end) => session.settle(end),
+      onCredentialRequest: (requestId, credentialId) => {
+        request.fetchCredential(credentialId).then(
+          (body) => child.replyCredential(runId, requestId, { ok: true, body }),
+          (error: unknown) => child.replyCredential(runId, requestId, { ok: false, message: error instanceof Error ? error.message : String(error) }),
+        );
+      },
+    });
+  }
+
+  async #resolveAdaptors(specifiers: string[]): Promise<Map<string, ResolvedAdaptor>> {
+    const repo = this.#repo;
+    if (!repo) throw new LanesError('ENGINE_NOT_STARTED', 'the engine has no adaptor repo');
+    const unique = [...new Set(specifiers)];
+    const resolved = await Promise.all(unique.map((s) => repo.resolve(s)));
+    return new Map(unique.map((s, i) => [s, resolved[i] as ResolvedAdaptor]));
+  }
+
+  #preloadPaths(): string[] {
+    return [...new Set([...this.#pinned.values(), ...this.#recent])];
+  }
+
+  #noteRecent(adaptors: ResolvedAdaptor[]): void {
+    const before = this.#preloadPaths().join('\n');
+    for (const a of adaptors) this.#recent = [a.entryPath, ...this.#recent.filter((p) => p !== a.entryPath)];
+    this.#recent = this.#recent.slice(0, this.#options.recentAdaptors);
+    const after = this.#preloadPaths();
+    if (after.join('\n') !== before) for (const child of this.#children) child.preload(after);
+  }
+
+  #preload(specifiers: readonly string[], pin: boolean): void {
+    const repo = this.#repo;
+    if (!repo) return;
+    for (const specifier of specifiers) {
+      repo.resolve(specifier).then(
+        (adaptor) => {
+          if (pin) {
+            this.#pinned.set(specifier, adaptor.entryPath);
+            const paths = this.#preloadPaths();
+            for (const child of this.#children) child.preload(paths);
+          } else this.#noteRecent([adaptor]);
+        },
+        (error: unknown) => this.#logger.warn({ adaptor: specifier, err: error }, 'adaptor preload failed'),
+      );
+    }
+  }
+
+  /** Hint that lanes will soon run these adaptors: install them and import them into warm spares. */
+  preload(adaptors: readonly string[]): void {
+    if (this.#state === 'running') this.#preload(adaptors, false);
+  }
+
+  async #sampleRss(): Promise<void> {
+    if (this.#sampling) return;
+    this.#sampling = true;
+    try {
+      for (const child of this.#children) {
+        const runId = child.runId;
+        const limitMb = child.runMemoryLimitMb;
+        if (child.state !== 'busy' || runId === undefined || limitMb === undefined || child.pid === undefined) continue;
+        const rss = await processRssBytes(child.pid);
+        const ceilingMb = limitMb + this.#options.rssHeadroomMb;
+        if (rss === undefined || rss <= ceilingMb * MB || child.runId !== runId) continue;
+        this.#logger.warn({ runId, childId: child.id, rssMb: Math.round(rss / MB), ceilingMb }, 'run process over its memory ceiling, killing it');
+        // Memory is running away: no grace period, the child is SIGKILLed at once.
+        this.#interrupts.get(runId)?.(endForOom(`its process reached ${Math.round(rss / MB)} MB RSS, over ${ceilingMb} MB`), true);
+      }
+    } finally {
+      this.#sampling = false;
+    }
+  }
+
+  stats(): EngineStats {
+    return {
+      state: this.#state,
+      activeRuns: this.#interrupts.size,
+      children: [...this.#children].map((c) => ({ id: c.id, pid: c.pid, state: c.state, runId: c.runId })),
+    };
+  }
+
+  /** Process ids of the pool's children, e.g. to measure the tree's memory. */
+  childPids(): number[] {
+    return [...this.#children].map((c) => c.pid).filter((p): p is number => p !== undefined);
+  }
+
+  /** Ends active runs (`kill`/`ShutdownError`) and kills every child. Idempotent. */
+  stop(): Promise<void> {
+    if (this.#stopping) return this.#stopping;
+    this.#stopping = (async () => {
+      if (this.#state === 'stopped') return;
+      if (this.#state === 'created') this.#state = 'starting';
+      this.#setState('stopping');
+      clearInterval(this.#sampler);
+      for (const waiter of this.#waiters.splice(0)) waiter.reject(new LanesError('ENGINE_STOPPED', 'the engine stopped'));
+      for (const interrupt of [...this.#interrupts.values()]) interrupt(endForEngineStopped(), true);
+      await Promise.all([...this.#children].map((c) => c.kill()));
+      this.#setState('stopped');
+    })();
+    return this.#stopping;
+  }
+}
+
+async function readRuntimeVersion(): Promise<string> {
+  try {
+    const entry = fileURLToPath(import.meta.resolve('@openfn/runtime'));
+    const pkg = JSON.parse(await readFile(path.join(path.dirname(entry), '..', 'package.json'), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}

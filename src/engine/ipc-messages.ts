@@ -1,0 +1,49 @@
+/**
+ * Messages between the engine (parent), its pooled children and the run
+ * threads inside them. Parent ↔ child goes over the fork IPC channel with
+ * `serialization: 'advanced'`; child ↔ thread over `postMessage`. Both are
+ * structured clones, so these are plain data.
+ */
+import type { ExecutionEvent, ExecutionRequest } from '../runtime/execution-request.ts';
+import type { RunEnd } from './run-ends.ts';
+
+/** Passed to the child as its only argv entry (JSON). */
+export interface ChildConfig {
+  /** Heap limit of warm spare threads: the engine's default run memory limit. */
+  spareMemoryLimitMb: number;
+  warmSpares: boolean;
+  /** Adaptor entry files to import into spare threads ahead of time. */
+  preload: string[];
+}
+
+export type ParentToChild =
+  | { type: 'run'; runId: string; request: ExecutionRequest; memoryLimitMb: number }
+  | { type: 'stop-run'; runId: string }
+  | { type: 'credential-reply'; runId: string; requestId: number; ok: true; body: unknown }
+  | { type: 'credential-reply'; runId: string; requestId: number; ok: false; message: string }
+  | { type: 'preload'; entryPaths: string[] };
+
+export type ChildToParent =
+  | { type: 'ready' }
+  | { type: 'event'; runId: string; event: ExecutionEvent }
+  | { type: 'credential-request'; runId: string; requestId: number; credentialId: string }
+  | { type: 'run-ended'; runId: string; end: RunEnd }
+  /** Answer to `stop-run`: the run's thread is gone (or was already). */
+  | { type: 'run-stopped'; runId: string };
+
+export type ChildToThread =
+  | { type: 'run'; request: ExecutionRequest }
+  | { type: 'credential-reply'; requestId: number; ok: true; body: unknown }
+  | { type: 'credential-reply'; requestId: number; ok: false; message: string }
+  | { type: 'preload'; entryPaths: string[] };
+
+export type ThreadToChild =
+  | { type: 'ready' }
+  | { type: 'event'; event: ExecutionEvent }
+  | { type: 'credential-request'; requestId: number; credentialId: string }
+  | { type: 'end'; end: RunEnd };
+
+/** `workerData` of a run thread. */
+export interface ThreadData {
+  preload: string[];
+}

@@ -1,0 +1,219 @@
+/**
+ * The parent's handle on one pooled child process.
+ *
+ * States:
+ *   starting → idle            (the child said `ready`)
+ *   idle     → busy            (`run`)
+ *   busy     → idle            (the child reported the run's end)
+ *   busy     → draining       (`stopRun`: the parent ended the run; waiting for the thread to go)
+ *   draining → idle            (the child confirmed `run-stopped` within the grace period)
+ *   any      → dead            (the process exited; after `kill`, a crash, or a failed start)
+ * A dead child is never reused; the engine forks a replacement.
+ */
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import type { Logger } from 'pino';
+import type { ExecutionEvent, ExecutionRequest } from '../runtime/execution-request.ts';
+import { LanesError } from '../errors/lanes-error.ts';
+import type { ChildConfig, ChildToParent, ParentToChild } from './ipc-messages.ts';
+import { endForChildExit } from './run-ends.ts';
+import type { RunEnd } from './run-ends.ts';
+
+export type PooledChildState = 'starting' | 'idle' | 'busy' | 'draining' | 'dead';
+
+const TRANSITIONS: Record<PooledChildState, readonly PooledChildState[]> = {
+  starting: ['idle', 'dead'],
+  idle: ['busy', 'dead'],
+  busy: ['idle', 'draining', 'dead'],
+  draining: ['idle', 'dead'],
+  dead: [],
+};
+
+export interface RunSink {
+  onEvent(event: ExecutionEvent): void;
+  onCredentialRequest(requestId: number, credentialId: string): void;
+  /** The run ended inside the child (or the child died under it). Called at most once. */
+  onEnd(end: RunEnd): void;
+}
+
+export interface PooledChildOptions {
+  id: number;
+  config: ChildConfig;
+  /** `--max-old-space-size` of the child's main isolate. */
+  heapMb: number;
+  env: Record<string, string>;
+  killGraceMs: number;
+  logger: Logger;
+  /** Every state change, for the engine's pool bookkeeping. */
+  onState: (child: PooledChild, state: PooledChildState) => void;
+}
+
+const CHILD_ENTRY = new URL('./child-main.ts', import.meta.url);
+const STDERR_TAIL_CHARS = 4096;
+
+export class ChildStartError extends LanesError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CHILD_START_FAILED', message, options);
+  }
+}
+
+export class PooledChild {
+  readonly id: number;
+  #state: PooledChildState = 'starting';
+  #process: ChildProcess | undefined;
+  #run: { runId: string; memoryLimitMb: number; sink: RunSink | undefined } | undefined;
+  #stderrTail = '';
+  #drainTimer: NodeJS.Timeout | undefined;
+  readonly #options: PooledChildOptions;
+  readonly #logger: Logger;
+  readonly #exited: Promise<void>;
+  #markExited: () => void = () => undefined;
+
+  constructor(options: PooledChildOptions) {
+    this.id = options.id;
+    this.#options = options;
+    this.#logger = options.logger.child({ childId: options.id });
+    this.#exited = new Promise((resolve) => (this.#markExited = resolve));
+  }
+
+  get state(): PooledChildState {
+    return this.#state;
+  }
+
+  get pid(): number | undefined {
+    return this.#process?.pid;
+  }
+
+  /** The run this child is executing (or draining), if any. */
+  get runId(): string | undefined {
+    return this.#run?.runId;
+  }
+
+  get runMemoryLimitMb(): number | undefined {
+    return this.#run?.memoryLimitMb;
+  }
+
+  #setState(next: PooledChildState): void {
+    if (this.#state === next) return;
+    if (!TRANSITIONS[this.#state].includes(next)) {
+      throw new LanesError('INVALID_CHILD_TRANSITION', `pooled child cannot go from ${this.#state} to ${next}`);
+    }
+    this.#logger.debug({ from: this.#state, to: next, pid: this.pid }, 'pooled child state changed');
+    this.#state = next;
+    this.#options.onState(this, next);
+  }
+
+  /** Forks the process and resolves once it is ready for a run. */
+  start(): Promise<void> {
+    const { config, heapMb, env } = this.#options;
+    const child = fork(CHILD_ENTRY, [JSON.stringify(config)], {
+      execPath: process.execPath,
+      execArgv: [`--max-old-space-size=${heapMb}`, '--experimental-vm-modules', '--disable-warning=ExperimentalWarning'],
+      env,
+      serialization: 'advanced',
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    this.#process = child;
+    child.stdout?.on('data', (chunk: Buffer) => this.#logger.debug({ pid: child.pid, output: chunk.toString('utf8').slice(0, 2000) }, 'child stdout'));
+    child.stderr?.on('data', (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      this.#stderrTail = (this.#stderrTail + text).slice(-STDERR_TAIL_CHARS);
+      this.#logger.debug({ pid: child.pid, output: text.slice(0, 2000) }, 'child stderr');
+    });
+    return new Promise<void>((resolve, reject) => {
+      child.on('message', (message: ChildToParent) => {
+        if (message.type === 'ready') {
+          if (this.#state === 'starting') this.#setState('idle');
+          resolve();
+          return;
+        }
+        this.#onMessage(message);
+      });
+      child.on('error', (error) => this.#logger.warn({ pid: child.pid, err: error }, 'child process error'));
+      child.on('exit', (code, signal) => {
+        clearTimeout(this.#drainTimer);
+        const wasStarting = this.#state === 'starting';
+        const run = this.#run;
+        this.#run = undefined;
+        if (this.#state !== 'dead') this.#setState('dead');
+        this.#logger.info({ pid: child.pid, code, signal }, 'child process exited');
+        run?.sink?.onEnd(endForChildExit(code, signal, this.#stderrTail));
+        if (wasStarting) reject(new ChildStartError(`child process exited during start (code ${code}, signal ${signal}): ${this.#stderrTail.slice(-500)}`));
+        this.#markExited();
+      });
+    });
+  }
+
+  #onMessage(message: ChildToParent): void {
+    const run = this.#run;
+    if (!run || message.type === 'ready' || message.runId !== run.runId) return;
+    switch (message.type) {
+      case 'event':
+        run.sink?.onEvent(message.event);
+        return;
+      case 'credential-request':
+        run.sink?.onCredentialRequest(message.requestId, message.credentialId);
+        return;
+      case 'run-ended':
+        if (this.#state !== 'busy') return;
+        this.#run = undefined;
+        this.#setState('idle');
+        run.sink?.onEnd(message.end);
+        return;
+      case 'run-stopped':
+        if (this.#state !== 'draining') return;
+        clearTimeout(this.#drainTimer);
+        this.#run = undefined;
+        this.#setState('idle');
+        return;
+    }
+  }
+
+  #send(message: ParentToChild): void {
+    if (this.#process?.connected) this.#process.send(message);
+  }
+
+  run(runId: string, request: ExecutionRequest, memoryLimitMb: number, sink: RunSink): void {
+    this.#setState('busy');
+    this.#run = { runId, memoryLimitMb, sink };
+    this.#send({ type: 'run', runId, request, memoryLimitMb });
+  }
+
+  replyCredential(runId: string, requestId: number, result: { ok: true; body: unknown } | { ok: false; message: string }): void {
+    if (this.#run?.runId !== runId) return;
+    this.#send(result.ok ? { type: 'credential-reply', runId, requestId, ok: true, body: result.body } : { type: 'credential-reply', runId, requestId, ok: false, message: result.message });
+  }
+
+  preload(entryPaths: string[]): void {
+    if (this.#state !== 'dead') this.#send({ type: 'preload', entryPaths });
+  }
+
+  /**
+   * The parent has already settled the run: ask the child to terminate the
+   * run's thread, and kill the child if that does not happen within the grace
+   * period (a thread stuck in native code cannot be terminated).
+   */
+  stopRun(): void {
+    const run = this.#run;
+    if (!run || this.#state !== 'busy') return;
+    run.sink = undefined;
+    this.#setState('draining');
+    this.#send({ type: 'stop-run', runId: run.runId });
+    this.#drainTimer = setTimeout(() => {
+      this.#logger.warn({ pid: this.pid, runId: run.runId }, 'run thread did not stop in time, killing child');
+      void this.kill();
+    }, this.#options.killGraceMs);
+  }
+
+  /** Ends the run the hard way: the sink hears nothing more, the process is SIGKILLed. */
+  abandonRun(): void {
+    if (this.#run) this.#run.sink = undefined;
+    void this.kill();
+  }
+
+  /** SIGKILLs the process; resolves once it has exited. Idempotent. */
+  async kill(): Promise<void> {
+    if (this.#process && this.#process.exitCode === null && this.#process.signalCode === null) this.#process.kill('SIGKILL');
+    if (this.#process) await this.#exited;
+  }
+}

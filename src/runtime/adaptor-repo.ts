@@ -1,0 +1,232 @@
+/**
+ * Adaptors installed on demand with npm into the repo directory.
+ *
+ * Each version lives under `node_modules/<name>_<version>` (npm aliases, the
+ * same layout @openfn/runtime's own repo uses), so several versions coexist.
+ * Installs are deduplicated per name@version (concurrent runs wait for the
+ * same promise) and serialised across versions, because two npm processes in
+ * one directory corrupt each other's tree. `latest`/`next` are resolved once
+ * per repo lifetime: a worker does not silently change versions mid-flight.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { AdaptorError } from './adaptor-error.ts';
+import { aliasFor, compileAllowList, isAllowed, isTag, parseAdaptorSpecifier } from './adaptor-specifier.ts';
+
+export interface ResolvedAdaptor {
+  /** `name@version`, with the version resolved. */
+  specifier: string;
+  name: string;
+  version: string;
+  /** The installed package directory. */
+  root: string;
+  /** Absolute path of the ES module entry point. */
+  entryPath: string;
+}
+
+export interface AdaptorRepoOptions {
+  repoDir: string;
+  /** Package names that may be installed; `*` is a wildcard. Default `@openfn/language-*`. */
+  allowList?: readonly (string | RegExp)[];
+  logger: Logger;
+  /** The npm executable. Default `npm` from PATH. */
+  npmCommand?: string;
+  /** Environment for npm (never the worker's secrets: the engine filters it). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Package name → local directory or tarball, installed instead of the registry version (tests, offline sites). */
+  localAdaptors?: Readonly<Record<string, string>>;
+  installTimeoutMs?: number;
+}
+
+export const DEFAULT_ADAPTOR_ALLOW_LIST: readonly string[] = ['@openfn/language-*'];
+
+const REPO_PACKAGE = {
+  name: 'lanes-adaptor-repo',
+  private: true,
+  description: 'Adaptors installed on demand by the Lanes engine',
+  dependencies: {},
+};
+
+export class AdaptorRepo {
+  readonly repoDir: string;
+  readonly #allowList: RegExp[];
+  readonly #logger: Logger;
+  readonly #npm: string;
+  readonly #env: Readonly<Record<string, string | undefined>> | undefined;
+  readonly #localAdaptors: Readonly<Record<string, string>>;
+  readonly #installTimeoutMs: number;
+  readonly #tags = new Map<string, Promise<string>>();
+  readonly #installs = new Map<string, Promise<ResolvedAdaptor>>();
+  /** Every npm invocation waits for the previous one. */
+  #npmChain: Promise<unknown> = Promise.resolve();
+
+  private constructor(options: AdaptorRepoOptions) {
+    this.repoDir = path.resolve(options.repoDir);
+    this.#allowList = compileAllowList(options.allowList ?? DEFAULT_ADAPTOR_ALLOW_LIST);
+    this.#logger = options.logger;
+    this.#npm = options.npmCommand ?? 'npm';
+    this.#env = options.env;
+    this.#localAdaptors = options.localAdaptors ?? {};
+    this.#installTimeoutMs = options.installTimeoutMs ?? 300_000;
+  }
+
+  static async create(options: AdaptorRepoOptions): Promise<AdaptorRepo> {
+    const repo = new AdaptorRepo(options);
+    await mkdir(repo.repoDir, { recursive: true });
+    const pkgPath = path.join(repo.repoDir, 'package.json');
+    try {
+      await readFile(pkgPath, 'utf8');
+    } catch {
+      await writeFile(pkgPath, JSON.stringify(REPO_PACKAGE, null, 2));
+    }
+    return repo;
+  }
+
+  /** True when the name may be installed at all. */
+  allows(name: string): boolean {
+    return isAllowed(name, this.#allowList);
+  }
+
+  /**
+   * Resolves a specifier to an installed adaptor, installing it when needed.
+   * Rejects with `AdaptorError` when the adaptor is not allowed or cannot be
+   * installed; a failed install is retried by the next call.
+   */
+  async resolve(specifier: string): Promise<ResolvedAdaptor> {
+    const parsed = parseAdaptorSpecifier(specifier);
+    if (!parsed) throw new AdaptorError(specifier, `invalid adaptor specifier ${JSON.stringify(specifier)}`);
+    if (!this.allows(parsed.name)) {
+      throw new AdaptorError(specifier, `adaptor ${parsed.name} is not on the adaptor allow-list`);
+    }
+    const version = isTag(parsed.version) ? await this.#resolveTag(parsed.name, parsed.version ?? 'latest') : (parsed.version as string);
+    const key = `${parsed.name}@${version}`;
+    let pending = this.#installs.get(key);
+    if (!pending) {
+      pending = this.#ensureInstalled(parsed.name, version);
+      this.#installs.set(key, pending);
+      pending.catch(() => this.#installs.delete(key));
+    }
+    return pending;
+  }
+
+  async #resolveTag(name: string, tag: string): Promise<string> {
+    const key = `${name}@${tag}`;
+    let pending = this.#tags.get(key);
+    if (!pending) {
+      pending = this.#lookupTag(name, tag);
+      this.#tags.set(key, pending);
+      pending.catch(() => this.#tags.delete(key));
+    }
+    return pending;
+  }
+
+  async #lookupTag(name: string, tag: string): Promise<string> {
+    const local = this.#localAdaptors[name];
+    if (local) {
+      const pkg = await readPackageJson(local.endsWith('.tgz') ? undefined : local);
+      if (pkg?.version) return pkg.version;
+    }
+    try {
+      const stdout = await this.#runNpm(['view', `${name}@${tag}`, 'version'], 60_000);
+      const version = stdout.trim().split('\n').pop()?.replace(/['"]/g, '').trim();
+      if (!version) throw new Error('npm view printed no version');
+      this.#logger.info({ adaptor: name, tag, version }, 'adaptor tag resolved');
+      return version;
+    } catch (error) {
+      throw new AdaptorError(`${name}@${tag}`, `could not resolve ${name}@${tag}: ${describe(error)}`, { cause: error });
+    }
+  }
+
+  async #ensureInstalled(name: string, version: string): Promise<ResolvedAdaptor> {
+    const alias = aliasFor(name, version);
+    const root = path.join(this.repoDir, 'node_modules', alias);
+    const existing = await entryOf(name, version, root);
+    if (existing) return existing;
+
+    const local = this.#localAdaptors[name];
+    const source = local ? `file:${path.resolve(local)}` : `npm:${name}@${version}`;
+    const started = performance.now();
+    this.#logger.info({ adaptor: `${name}@${version}` }, 'adaptor install started');
+    try {
+      await this.#runNpm(
+        ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error', `${alias}@${source}`],
+        this.#installTimeoutMs,
+      );
+    } catch (error) {
+      throw new AdaptorError(`${name}@${version}`, `could not install ${name}@${version}: ${describe(error)}`, { cause: error });
+    }
+    const installed = await entryOf(name, version, root);
+    if (!installed) throw new AdaptorError(`${name}@${version}`, `${name}@${version} was installed but has no loadable entry point`);
+    this.#logger.info({ adaptor: installed.specifier, ms: Math.round(performance.now() - started) }, 'adaptor installed');
+    return installed;
+  }
+
+  #runNpm(args: string[], timeoutMs: number): Promise<string> {
+    const run = this.#npmChain.then(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          execFile(
+            this.#npm,
+            args,
+            { cwd: this.repoDir, env: this.#env as NodeJS.ProcessEnv | undefined, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
+            (error, stdout, stderr) => {
+              if (error) {
+                const detail = String(stderr).split('\n').filter((l) => l.trim()).slice(0, 4).join(' | ');
+                reject(new Error(detail || error.message, { cause: error }));
+              } else resolve(String(stdout));
+            },
+          );
+        }),
+    );
+    this.#npmChain = run.catch(() => undefined);
+    return run;
+  }
+}
+
+interface PackageJson {
+  name?: string;
+  version?: string;
+  main?: string;
+  module?: string;
+  exports?: unknown;
+}
+
+async function readPackageJson(dir: string | undefined): Promise<PackageJson | undefined> {
+  if (!dir) return undefined;
+  try {
+    return JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8')) as PackageJson;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The ES module entry of a package: `exports["."]` (import/default), `module`, `main`, `index.js`. */
+export function entryFromPackage(pkg: PackageJson): string {
+  const pick = (value: unknown): string | undefined => {
+    if (typeof value === 'string') return value;
+    if (typeof value === 'object' && value !== null) {
+      const v = value as Record<string, unknown>;
+      return pick(v['.']) ?? pick(v['import']) ?? pick(v['default']) ?? pick(v['node']);
+    }
+    return undefined;
+  };
+  return pick(pkg.exports) ?? pkg.module ?? pkg.main ?? 'index.js';
+}
+
+async function entryOf(name: string, version: string, root: string): Promise<ResolvedAdaptor | undefined> {
+  const pkg = await readPackageJson(root);
+  if (!pkg) return undefined;
+  return {
+    specifier: `${name}@${version}`,
+    name,
+    version: pkg.version ?? version,
+    root,
+    entryPath: path.resolve(root, entryFromPackage(pkg)),
+  };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,233 @@
+/**
+ * Executes one run's plan with @openfn/runtime, inside the run's own thread.
+ *
+ * Lightning's plan (triggers, jobs, edges) becomes the runtime's workflow;
+ * each job body is compiled against its adaptor's exports; the runtime's
+ * notifications become step events; job `console.*` and adaptor console
+ * output become log events. Payload limits are applied here, before anything
+ * leaves the thread. Returns how the run ended; never throws.
+ */
+import { randomUUID } from 'node:crypto';
+import { threadId } from 'node:worker_threads';
+import createLogger from '@openfn/logger';
+import type { LogLevel, LogOptions, Logger as RuntimeLogger, SanitizePolicies } from '@openfn/logger';
+import run from '@openfn/runtime';
+import type { ExecutionPlan, Job, NotifyEvents, NotifyJobCompletePayload, NotifyJobErrorPayload, StepEdge, Trigger } from '@openfn/runtime';
+import { timestampMicros } from '../protocol/index.ts';
+import type { PlanEdge } from '../protocol/index.ts';
+import {
+  endForAdaptorError,
+  endForCompileError,
+  endForCredentialError,
+  endForFailedLeaf,
+  endForRuntimeThrow,
+  endForSuccess,
+  stepEndForError,
+  stepEndForStateError,
+} from '../engine/run-ends.ts';
+import type { RunEnd, StepEnd } from '../engine/run-ends.ts';
+import { compileJob } from './compile.ts';
+import { CompileError } from './compile-error.ts';
+import type { ExecutionEvent, ExecutionRequest } from './execution-request.ts';
+import { limitLogMessage, sizeOutput, toPlain } from './payload-limits.ts';
+
+export interface ExecutionHooks {
+  emit(event: ExecutionEvent): void;
+  /** Asks the parent for a credential body; rejects when it cannot be had. */
+  fetchCredential(credentialId: string): Promise<unknown>;
+}
+
+/** Thrown into the runtime when a credential cannot be fetched, recognised on the way out. */
+class CredentialFetchError extends Error {
+  override name = 'CredentialFetchError';
+}
+
+/** Module namespaces of adaptors, imported once per thread (a thread serves one run). */
+export async function importAdaptor(entryPath: string): Promise<Record<string, unknown>> {
+  return (await import(entryPath)) as Record<string, unknown>;
+}
+
+/** The names the runtime's linker will expose for a module (it unwraps a lone default export). */
+export function exportedNames(namespace: Record<string, unknown>): string[] {
+  const keys = Object.keys(namespace);
+  const inner = namespace['default'];
+  if (keys.length === 1 && keys[0] === 'default' && typeof inner === 'object' && inner !== null) return Object.keys(inner);
+  return keys.filter((k) => k !== 'default');
+}
+
+function edgesFrom(sourceId: string, edges: readonly PlanEdge[]): Record<string, StepEdge> | undefined {
+  const next: Record<string, StepEdge> = {};
+  for (const edge of edges) {
+    if ((edge.source_trigger_id ?? edge.source_job_id) !== sourceId) continue;
+    // The runtime skips an object edge without a condition: a missing one means always.
+    next[edge.target_job_id] = { condition: edge.condition ?? 'always', disabled: edge.enabled === false };
+  }
+  return Object.keys(next).length ? next : undefined;
+}
+
+const LOG_LEVELS: ReadonlySet<string> = new Set(['debug', 'info', 'default', 'none']);
+const SANITIZE: ReadonlySet<string> = new Set(['none', 'remove', 'obfuscate', 'summarize']);
+
+type LogEmitter = NonNullable<LogOptions['logger']>;
+
+interface StepRecord {
+  stepId: string;
+  jobId: string;
+}
+
+export async function executePlan(request: ExecutionRequest, hooks: ExecutionHooks): Promise<RunEnd> {
+  let current: StepRecord | undefined;
+
+  const emitter = (source: string): LogEmitter => {
+    const send = (...args: unknown[]): void => {
+      const line = args[0] as { level?: string; message?: unknown[] } | undefined;
+      const message = limitLogMessage((line?.message ?? []).map(toPlain), request.logPayloadLimitMb);
+      const event: ExecutionEvent = { type: 'log', level: line?.level ?? 'info', source, message, timestamp: timestampMicros() };
+      if (current) event.stepId = current.stepId;
+      hooks.emit(event);
+    };
+    return { ...console, log: send, info: send, debug: send, warn: send, error: send, success: send, always: send };
+  };
+  const sanitize = request.sanitize && SANITIZE.has(request.sanitize) ? (request.sanitize as SanitizePolicies) : 'none';
+  const jobLevel = request.jobLogLevel && LOG_LEVELS.has(request.jobLogLevel) ? (request.jobLogLevel as LogLevel) : 'debug';
+  const jobLogger = createLogger('JOB', { level: jobLevel, json: true, logger: emitter('JOB'), sanitize });
+  const runtimeLogger = createLogger('R/T', { level: 'info', json: true, logger: emitter('R/T'), sanitize });
+  redirectConsole(createLogger('ADA', { level: 'debug', json: true, logger: emitter('ADA'), sanitize }));
+
+  // Compile every job first: a syntax error anywhere ends the run before any step.
+  const steps: Array<Job | Trigger> = [];
+  for (const job of request.jobs) {
+    let exports: string[] = [];
+    if (job.adaptor) {
+      try {
+        exports = exportedNames(await importAdaptor(job.adaptor.entryPath));
+      } catch (error) {
+        return endForAdaptorError(`could not load adaptor ${job.adaptor.specifier}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    let code: string;
+    try {
+      code = compileJob(job.body, {
+        name: job.name ?? job.id,
+        adaptors: job.adaptor ? [{ importFrom: job.adaptor.entryPath, exports }] : [],
+      }).code;
+    } catch (error) {
+      if (error instanceof CompileError) {
+        const where = error.line === undefined ? '' : ` (line ${error.line})`;
+        return endForCompileError(`${error.message}${where}`);
+      }
+      return endForCompileError(String(error));
+    }
+    const step: Job = { id: job.id, expression: code };
+    if (job.name) step.name = job.name;
+    if (job.credentialId) step.configuration = job.credentialId;
+    const next = edgesFrom(job.id, request.edges);
+    if (next) step.next = next;
+    steps.push(step);
+  }
+  for (const id of request.triggerIds) {
+    const trigger: Trigger = { id };
+    const next = edgesFrom(id, request.edges);
+    if (next) trigger.next = next;
+    steps.push(trigger);
+  }
+
+  const leaves: Array<StepRecord & { end: StepEnd; tooLarge: boolean }> = [];
+  const completeStep = (jobId: string, end: StepEnd, state: unknown, payload: { duration: number; next: string[] }, mem: { job: number; system: number }): void => {
+    const step = current && current.jobId === jobId ? current : { stepId: randomUUID(), jobId };
+    const output = sizeOutput(state, request.payloadLimitMb);
+    if (output.tooLarge) {
+      runtimeLogger.warn(`Step output of ${output.bytes} bytes exceeds the payload limit of ${request.payloadLimitMb} MB and will not be sent`);
+    }
+    const event: ExecutionEvent = {
+      type: 'step-complete',
+      stepId: step.stepId,
+      jobId,
+      reason: end.reason,
+      errorType: end.errorType,
+      errorMessage: end.errorMessage,
+      outputJson: output.json,
+      outputTooLarge: output.tooLarge,
+      mem,
+      durationMs: payload.duration,
+      threadId,
+      timestamp: timestampMicros(),
+    };
+    const webhook = webhookResponseOf(state);
+    if (webhook) event.webhookResponse = webhook;
+    hooks.emit(event);
+    if (payload.next.length === 0) leaves.push({ ...step, end, tooLarge: output.tooLarge });
+    current = undefined;
+  };
+
+  const notify = (name: NotifyEvents, payload: unknown): void => {
+    if (name === 'init-start') {
+      const { jobId } = payload as { jobId: string };
+      current = { stepId: randomUUID(), jobId };
+      hooks.emit({ type: 'step-start', stepId: current.stepId, jobId, timestamp: timestampMicros() });
+    } else if (name === 'job-complete') {
+      const p = payload as NotifyJobCompletePayload;
+      const written = errorsOf(p.state)?.[p.jobId];
+      const end: StepEnd = written ? stepEndForStateError(written) : { reason: 'success', errorType: null, errorMessage: null };
+      completeStep(p.jobId, end, p.state, p, { job: p.mem.job, system: p.mem.system });
+    } else if (name === 'job-error') {
+      const p = payload as NotifyJobErrorPayload;
+      const { heapUsed, rss } = process.memoryUsage();
+      completeStep(p.jobId, stepEndForError(p.error), p.state, p, { job: heapUsed, system: rss });
+    }
+  };
+
+  const plan: ExecutionPlan = { id: request.runId, workflow: { steps }, options: { start: request.startingNodeId } };
+  let result: unknown;
+  try {
+    result = await run(plan, request.input as never, {
+      logger: runtimeLogger as RuntimeLogger,
+      jobLogger: jobLogger as RuntimeLogger,
+      statePropsToRemove: [...request.statePropsToRemove],
+      // The esm hook registers a loader thread per call; adaptors are imported by absolute path anyway.
+      disableEsmHook: true,
+      callbacks: {
+        notify,
+        resolveCredential: async (credentialId: string) => {
+          try {
+            return await hooks.fetchCredential(credentialId);
+          } catch (error) {
+            throw new CredentialFetchError(`could not fetch credential ${credentialId}: ${error instanceof Error ? error.message : String(error)}`);
+          }
+        },
+      },
+    });
+  } catch (error) {
+    if (error instanceof CredentialFetchError) return endForCredentialError(error.message);
+    return endForRuntimeThrow(error);
+  }
+
+  const only = leaves.length === 1 ? leaves[0] : undefined;
+  const finalState = only ? (only.tooLarge ? null : (result ?? null)) : sizeOutput(result, request.payloadLimitMb).tooLarge ? null : (result ?? null);
+  const failed = leaves.find((l) => l.end.reason !== 'success');
+  if (failed) return endForFailedLeaf(failed.end, finalState, only?.stepId);
+  return endForSuccess(finalState, only?.stepId);
+}
+
+function errorsOf(state: unknown): Record<string, unknown> | undefined {
+  if (typeof state !== 'object' || state === null) return undefined;
+  const errors = (state as { errors?: unknown }).errors;
+  return typeof errors === 'object' && errors !== null ? (errors as Record<string, unknown>) : undefined;
+}
+
+function webhookResponseOf(state: unknown): { status?: number; body?: unknown } | undefined {
+  if (typeof state !== 'object' || state === null) return undefined;
+  const w = (state as { webhookResponse?: unknown }).webhookResponse;
+  if (typeof w !== 'object' || w === null) return undefined;
+  const { status, body } = w as { status?: unknown; body?: unknown };
+  const out: { status?: number; body?: unknown } = {};
+  if (typeof status === 'number') out.status = status;
+  if (body !== undefined) out.body = toPlain(body);
+  return out;
+}
+
+/** Adaptor code logs through the thread's global console: route it to `ADA` log events. */
+function redirectConsole(logger: RuntimeLogger): void {
+  const target = globalThis.console as unknown as Record<string, unknown>;
+  for (const level of ['log', 'info', 'debug', 'warn', 'error'] as const) target[level] = logger[level].bind(logger);
+}
