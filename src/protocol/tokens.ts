@@ -84,19 +84,24 @@ export async function importRunPublicKey(pem: string): Promise<SigningKey> {
   return importSPKI(decodePem(pem), 'RS256');
 }
 
-/** Signs a run token: `{iss: "Lightning", id, nbf, exp}`. */
+/**
+ * Signs a run token: `{iss: "Lightning", id, nbf, exp}`, plus `jti` when
+ * `tokenId` is given (the server sets one per attempt, so two claims of one
+ * run within the same second still get different tokens).
+ */
 export async function signRunToken(
   privateKey: SigningKey,
   runId: string,
-  options: { nowSeconds: number; expiresAtSeconds: number },
+  options: { nowSeconds: number; expiresAtSeconds: number; tokenId?: string },
 ): Promise<string> {
-  return new SignJWT({ id: runId })
+  const jwt = new SignJWT({ id: runId })
     .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
     .setIssuer(RUN_TOKEN_ISSUER)
     .setIssuedAt(options.nowSeconds)
     .setNotBefore(options.nowSeconds)
-    .setExpirationTime(options.expiresAtSeconds)
-    .sign(privateKey);
+    .setExpirationTime(options.expiresAtSeconds);
+  if (options.tokenId !== undefined) jwt.setJti(options.tokenId);
+  return jwt.sign(privateKey);
 }
 
 /** Verifies a run token and returns the run id it opens. */

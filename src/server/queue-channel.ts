@@ -5,7 +5,7 @@
  * States: joined → ended. After `terminate()` the worker is out of the
  * registry and gets no more pushes.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
   CAPABILITY_IDEMPOTENT_EVENTS,
@@ -165,6 +165,7 @@ export class QueueChannel implements Channel {
       const token = await signRunToken(privateKey, row.id, {
         nowSeconds: Math.floor(now / 1000),
         expiresAtSeconds: Math.ceil((now + row.runTimeoutMs + options.graceMs) / 1000),
+        tokenId: randomUUID(),
       });
       if (store.isOpen) store.setTokenHash(row.id, row.attempt, hashToken(token));
       metrics.runsClaimed.inc({ queue: row.queue });

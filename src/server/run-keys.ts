@@ -24,7 +24,7 @@ export function keyPathFor(dbPath: string): string {
 
 async function fromPem(pem: string): Promise<RunKeys> {
   const privatePem = decodePem(pem);
-  const publicKeyPem = createPublicKey(privatePem).export({ type: 'spki', format: 'pem' }).toString();
+  const publicKeyPem = createPublicKey(privatePem).export({ type: 'spki', format: 'pem' }).toString().trim();
   return { privateKey: await importRunPrivateKey(privatePem), publicKey: await importRunPublicKey(publicKeyPem), publicKeyPem };
 }
 
@@ -33,7 +33,7 @@ export async function loadRunKeys(options: { dbPath: string; privateKeyPem: stri
     if (options.privateKeyPem !== undefined) return await fromPem(options.privateKeyPem);
     if (options.dbPath === ':memory:') {
       const pair = await generateRunKeyPair();
-      return { privateKey: pair.privateKey, publicKey: pair.publicKey, publicKeyPem: pair.publicKeyPem };
+      return { privateKey: pair.privateKey, publicKey: pair.publicKey, publicKeyPem: pair.publicKeyPem.trim() };
     }
     const path = keyPathFor(options.dbPath);
     let existing: string | undefined;
@@ -47,7 +47,7 @@ export async function loadRunKeys(options: { dbPath: string; privateKeyPem: stri
     // 'wx': never overwrite a key another process wrote meanwhile.
     await writeFile(path, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
     options.logger.info({ path }, 'run token key generated');
-    return { privateKey: pair.privateKey, publicKey: pair.publicKey, publicKeyPem: pair.publicKeyPem };
+    return { privateKey: pair.privateKey, publicKey: pair.publicKey, publicKeyPem: pair.publicKeyPem.trim() };
   } catch (error) {
     throw new ServerError('SERVER_KEY', 'cannot load the run token private key', { cause: error });
   }

@@ -72,8 +72,12 @@ test('work-available goes at once to workers whose lanes could take the run, and
   const { channel: any } = await joinQueue(anySocket, { 'manual>*': 2 });
   let fastPushes = 0;
   let anyPushes = 0;
-  fast.on('work-available', () => (fastPushes += 1));
-  any.on('work-available', () => (anyPushes += 1));
+  fast.on('work-available', () => {
+    fastPushes += 1;
+  });
+  any.on('work-available', () => {
+    anyPushes += 1;
+  });
   const started = Date.now();
   const first = nextPush(any, 'work-available');
   await submitRun(server, { queue: 'manual' });
