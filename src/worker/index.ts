@@ -1,0 +1,4 @@
+/** The worker: connection, lanes, run reporting, health and metrics. */
+export { Worker, WorkerStateError, WORKER_VERSION } from './worker.ts';
+export type { LaneSnapshot, WorkerCreateOptions, WorkerState } from './worker.ts';
+export type { ConnectionState, ServerFeatures } from './queue-connection.ts';

@@ -1,0 +1,292 @@
+/**
+ * The worker's connection to the server: one phoenix `Socket` over `ws`, the
+ * `worker:queue` channel, and the factory of `run:<id>` channels. It is the
+ * lanes' `Claimer`.
+ *
+ * States (each change logged at debug; others throw):
+ *
+ *   idle          created, not connected              → connecting | closed
+ *   connecting    socket opening or queue joining     → joined | disconnected | closed
+ *   joined        worker:queue joined; claims allowed → disconnected | closed
+ *   disconnected  socket or channel dropped; phoenix  → connecting | joined | closed
+ *                 reconnects and rejoins for ever
+ *   closed        close() was called                  (final)
+ *
+ * Claims in flight when the channel drops are rejected at once (their reply
+ * can no longer arrive), so a lane never waits out a claim timeout for a dead
+ * connection. The server's lease brings back any run it gave in a lost reply.
+ */
+import { Socket } from 'phoenix';
+import type { Channel } from 'phoenix';
+import type { Logger } from 'pino';
+import { WebSocket } from 'ws';
+import { LanesError } from '../errors/lanes-error.ts';
+import type { ClaimRequest, Claimer } from '../lanes/workloop.ts';
+import {
+  API_VERSION,
+  CAPABILITY_IDEMPOTENT_EVENTS,
+  CAPABILITY_RUN_HEARTBEAT,
+  CLAIM,
+  WORK_AVAILABLE,
+  WORKER_QUEUE_TOPIC,
+  runTopic,
+} from '../protocol/events.ts';
+import type { Capability } from '../protocol/events.ts';
+import type { ClaimPayload, ClaimedRun, QueueJoinPayload } from '../protocol/messages.ts';
+import { ClaimInterruptedError, NotConnectedError, PushRejectedError, PushTimeoutError } from './channel-errors.ts';
+
+export type ConnectionState = 'idle' | 'connecting' | 'joined' | 'disconnected' | 'closed';
+
+const TRANSITIONS: Record<ConnectionState, readonly ConnectionState[]> = {
+  idle: ['connecting', 'closed'],
+  connecting: ['joined', 'disconnected', 'closed'],
+  joined: ['disconnected', 'closed'],
+  disconnected: ['connecting', 'joined', 'closed'],
+  closed: [],
+};
+
+/** What the server offered in its join reply. Lightning offers nothing. */
+export interface ServerFeatures {
+  capabilities: ReadonlySet<Capability>;
+  heartbeatIntervalMs: number | null;
+  leaseMs: number | null;
+}
+
+export interface QueueConnectionOptions {
+  /** `ws://HOST:PORT/worker`; phoenix appends `/websocket`. */
+  url: string;
+  workerToken: string;
+  workerVersion: string;
+  workerName: string | null;
+  join: QueueJoinPayload;
+  claimTimeoutMs: number;
+  /** Join and leave timeouts. */
+  messageTimeoutMs: number;
+  /** Reconnect backoff: doubles from min to max, with jitter. */
+  reconnect: Readonly<{ minMs: number; maxMs: number }>;
+  logger: Logger;
+  onJoined: (features: ServerFeatures) => void;
+  onDisconnected: () => void;
+  onWorkAvailable: () => void;
+}
+
+/** Phoenix's socket drops frames it cannot decode; this is what the lanes see of a claim reply. */
+function parseClaimedRuns(response: unknown, logger: Logger): ClaimedRun[] {
+  const runs = typeof response === 'object' && response !== null ? (response as { runs?: unknown }).runs : undefined;
+  if (!Array.isArray(runs)) {
+    logger.error({ response }, 'claim reply has no runs list');
+    return [];
+  }
+  const valid: ClaimedRun[] = [];
+  for (const run of runs) {
+    const candidate = run as { id?: unknown; token?: unknown } | null;
+    if (candidate !== null && typeof candidate === 'object' && typeof candidate.id === 'string' && typeof candidate.token === 'string') {
+      valid.push({ id: candidate.id, token: candidate.token });
+    } else {
+      logger.error({ run }, 'claim reply holds a malformed run');
+    }
+  }
+  return valid;
+}
+
+function parseFeatures(response: unknown): ServerFeatures {
+  const reply = typeof response === 'object' && response !== null ? (response as Record<string, unknown>) : {};
+  const known: Capability[] = [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS];
+  const offered = Array.isArray(reply['capabilities']) ? reply['capabilities'] : [];
+  const capabilities = new Set<Capability>(known.filter((name) => offered.includes(name)));
+  const positive = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : null);
+  return { capabilities, heartbeatIntervalMs: positive(reply['heartbeat_interval_ms']), leaseMs: positive(reply['lease_ms']) };
+}
+
+export class QueueConnection implements Claimer {
+  readonly #options: QueueConnectionOptions;
+  readonly #logger: Logger;
+  readonly #socket: Socket;
+  #channel: Channel | null = null;
+  #state: ConnectionState = 'idle';
+  #features: ServerFeatures = { capabilities: new Set(), heartbeatIntervalMs: null, leaseMs: null };
+  readonly #pendingClaims = new Set<(error: Error) => void>();
+  #reconnects = 0;
+  #everJoined = false;
+
+  constructor(options: QueueConnectionOptions) {
+    this.#options = options;
+    this.#logger = options.logger;
+    const { minMs, maxMs } = options.reconnect;
+    this.#socket = new Socket(options.url, {
+      transport: WebSocket,
+      params: { token: options.workerToken, api_version: API_VERSION, worker_version: options.workerVersion },
+      // Capped exponential backoff with jitter, for ever: a worker outlives server restarts.
+      reconnectAfterMs: (tries: number) => jittered(minMs, maxMs, tries),
+      rejoinAfterMs: (tries: number) => jittered(minMs, maxMs, tries),
+      logger: (kind: string, message: string) => this.#logger.trace({ kind }, message),
+    });
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  get features(): ServerFeatures {
+    return this.#features;
+  }
+
+  /** Reconnections after the first join. */
+  get reconnects(): number {
+    return this.#reconnects;
+  }
+
+  /** Opens the socket and joins `worker:queue`; returns at once (phoenix keeps trying until it works). */
+  connect(): void {
+    if (this.#state !== 'idle') return;
+    this.#setState('connecting');
+    this.#socket.onError(() => {
+      if (this.#state === 'joined' || this.#state === 'connecting') this.#lost('socket error');
+    });
+    this.#socket.onClose(() => {
+      if (this.#state === 'joined' || this.#state === 'connecting') this.#lost('socket closed');
+    });
+    this.#socket.onOpen(() => {
+      if (this.#state === 'disconnected') this.#setState('connecting');
+    });
+    this.#socket.connect();
+
+    const channel = this.#socket.channel(WORKER_QUEUE_TOPIC, this.#options.join);
+    this.#channel = channel;
+    channel.on(WORK_AVAILABLE, () => {
+      if (this.#state === 'joined') this.#options.onWorkAvailable();
+    });
+    channel.onError(() => {
+      if (this.#state === 'joined' || this.#state === 'connecting') this.#lost('channel error');
+    });
+    // The join push's hooks fire again on every rejoin phoenix makes after a reconnect.
+    channel
+      .join(this.#options.messageTimeoutMs)
+      .receive('ok', (response?: unknown) => this.#joined(response))
+      .receive('error', (response?: unknown) => {
+        this.#logger.error({ response }, 'worker:queue join refused');
+      })
+      .receive('timeout', () => {
+        this.#logger.warn('worker:queue join timed out');
+      });
+  }
+
+  /** Claims for one lane. Rejects at once when not joined, and when the connection drops before the reply. */
+  claim(request: ClaimRequest, signal: AbortSignal): Promise<readonly ClaimedRun[]> {
+    const channel = this.#channel;
+    if (this.#state !== 'joined' || channel === null) return Promise.reject(new NotConnectedError());
+    const payload: ClaimPayload = { demand: request.demand, worker_name: this.#options.workerName, queues: [...request.queues] };
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const finish = (action: () => void): void => {
+        if (settled) return;
+        settled = true;
+        this.#pendingClaims.delete(interrupt);
+        signal.removeEventListener('abort', onAbort);
+        action();
+      };
+      const interrupt = (error: Error): void => finish(() => reject(error));
+      const onAbort = (): void => interrupt(new ClaimInterruptedError('claim aborted'));
+      if (signal.aborted) return onAbort();
+      this.#pendingClaims.add(interrupt);
+      signal.addEventListener('abort', onAbort, { once: true });
+      channel
+        .push(CLAIM, payload, this.#options.claimTimeoutMs)
+        .receive('ok', (response?: unknown) => finish(() => resolve(parseClaimedRuns(response, this.#logger))))
+        .receive('error', (response?: unknown) => finish(() => reject(new PushRejectedError(CLAIM, response))))
+        .receive('timeout', () => {
+          // The server may have claimed runs for a reply we will never read; its lease brings them back.
+          this.#logger.warn({ demand: request.demand, queues: request.queues }, 'claim timed out');
+          finish(() => reject(new PushTimeoutError(CLAIM, this.#options.claimTimeoutMs)));
+        });
+    });
+  }
+
+  /** A channel for one run, joined with its run token (phoenix rejoins it after a reconnect). */
+  runChannel(runId: string, token: string): Channel {
+    return this.#socket.channel(runTopic(runId), { token });
+  }
+
+  /** Leaves a run channel and forgets it. */
+  async leaveRunChannel(channel: Channel): Promise<void> {
+    if (this.#socket.isConnected()) {
+      await new Promise<void>((resolve) => {
+        channel
+          .leave(this.#options.messageTimeoutMs)
+          .receive('ok', () => resolve())
+          .receive('error', () => resolve())
+          .receive('timeout', () => resolve());
+      });
+    }
+    this.#socket.remove(channel);
+  }
+
+  /** Leaves `worker:queue` and closes the socket; no reconnect after this. */
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    const wasJoined = this.#state === 'joined';
+    this.#setState('closed');
+    this.#interruptClaims('connection closed');
+    const channel = this.#channel;
+    if (channel !== null && wasJoined) {
+      await new Promise<void>((resolve) => {
+        channel
+          .leave(this.#options.messageTimeoutMs)
+          .receive('ok', () => resolve())
+          .receive('error', () => resolve())
+          .receive('timeout', () => resolve());
+      });
+    }
+    await new Promise<void>((resolve) => this.#socket.disconnect(() => resolve(), 1000, 'worker stopping'));
+  }
+
+  #joined(response: unknown): void {
+    if (this.#state === 'closed') return;
+    this.#features = parseFeatures(response);
+    if (this.#everJoined) this.#reconnects++;
+    this.#everJoined = true;
+    this.#setState('joined');
+    this.#logger.info(
+      {
+        capabilities: [...this.#features.capabilities],
+        heartbeatIntervalMs: this.#features.heartbeatIntervalMs,
+        reconnects: this.#reconnects,
+      },
+      'joined worker:queue',
+    );
+    this.#options.onJoined(this.#features);
+  }
+
+  #lost(reason: string): void {
+    const wasJoined = this.#state === 'joined';
+    this.#setState('disconnected');
+    this.#interruptClaims(reason);
+    if (wasJoined) this.#logger.warn({ reason }, 'disconnected from worker:queue; reconnecting');
+    this.#options.onDisconnected();
+  }
+
+  #interruptClaims(reason: string): void {
+    const pending = [...this.#pendingClaims];
+    this.#pendingClaims.clear();
+    for (const interrupt of pending) interrupt(new ClaimInterruptedError(reason));
+  }
+
+  #setState(next: ConnectionState): void {
+    const from = this.#state;
+    if (!TRANSITIONS[from].includes(next)) throw new ConnectionStateError(from, next);
+    this.#state = next;
+    this.#logger.debug({ from, to: next }, 'connection state changed');
+  }
+}
+
+export class ConnectionStateError extends LanesError {
+  constructor(from: ConnectionState, to: ConnectionState) {
+    super('INVALID_CONNECTION_TRANSITION', `connection: invalid transition ${from} → ${to}`);
+  }
+}
+
+/** min·2^(tries-1), capped at max, then scaled by a random factor in [0.5, 1] so workers do not reconnect in step. */
+export function jittered(minMs: number, maxMs: number, tries: number): number {
+  const exponential = Math.min(maxMs, minMs * 2 ** Math.max(0, tries - 1));
+  return Math.max(1, Math.round(exponential * (0.5 + Math.random() / 2)));
+}

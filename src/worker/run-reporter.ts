@@ -1,0 +1,134 @@
+/**
+ * Sends one run's events on its channel strictly in order, each awaiting its
+ * reply (PROTOCOL.md, `run:<id>`). Engine events arrive synchronously and
+ * faster than the server answers, so they queue here.
+ *
+ * - Log lines that queue up behind a slow reply are merged into one
+ *   `run:batch_logs` push when `batchLogs` is on; otherwise each is a `run:log`.
+ * - A push whose reply times out is resent with the same payload (and so the
+ *   same keys) only when the server offers `idempotent_events`; against
+ *   Lightning a resend would duplicate rows, so the event is logged and the
+ *   run goes on.
+ * - A rejected event is logged with the run id and the reply; a rejected
+ *   `run:complete` is an error, never silently dropped.
+ */
+import type { Channel } from 'phoenix';
+import type { Logger } from 'pino';
+import { RUN_BATCH_LOGS, RUN_COMPLETE, RUN_LOG } from '../protocol/events.ts';
+import type { BatchLogsPayload, LogLine } from '../protocol/messages.ts';
+import { PushRejectedError, PushTimeoutError } from './channel-errors.ts';
+import { pushAndWait } from './push.ts';
+
+/** Log lines merged into one batch at most; a longer run of lines makes several batches. */
+const MAX_BATCH_LINES = 200;
+/** Sends of one event under `idempotent_events`, the first included. */
+const MAX_SENDS = 5;
+
+type QueuedEvent =
+  | { kind: 'event'; event: string; payload: object }
+  | { kind: 'batch'; lines: LogLine[]; key: string | undefined };
+
+export interface RunReporterOptions {
+  runId: string;
+  channel: Channel;
+  messageTimeoutMs: number;
+  batchLogs: boolean;
+  idempotent: boolean;
+  logger: Logger;
+  /** Makes a key for a batch under `idempotent_events`. */
+  batchKey: () => string | undefined;
+}
+
+export interface EventFailure {
+  event: string;
+  error: unknown;
+}
+
+export class RunReporter {
+  readonly #options: RunReporterOptions;
+  readonly #queue: QueuedEvent[] = [];
+  #draining: Promise<void> | null = null;
+  readonly #failures: EventFailure[] = [];
+  #completeAccepted = false;
+
+  constructor(options: RunReporterOptions) {
+    this.#options = options;
+  }
+
+  /** Events that could not be delivered, in order. */
+  get failures(): readonly EventFailure[] {
+    return this.#failures;
+  }
+
+  /** Whether the server accepted `run:complete`. */
+  get completeAccepted(): boolean {
+    return this.#completeAccepted;
+  }
+
+  send(event: string, payload: object): void {
+    this.#queue.push({ kind: 'event', event, payload });
+    this.#kick();
+  }
+
+  log(line: LogLine): void {
+    if (this.#options.batchLogs) {
+      const last = this.#queue.at(-1);
+      if (last !== undefined && last.kind === 'batch' && last.lines.length < MAX_BATCH_LINES) {
+        last.lines.push(line);
+      } else {
+        this.#queue.push({ kind: 'batch', lines: [line], key: this.#options.batchKey() });
+      }
+    } else {
+      this.#queue.push({ kind: 'event', event: RUN_LOG, payload: line });
+    }
+    this.#kick();
+  }
+
+  /** Resolves once every queued event got its reply, was rejected, or gave up. */
+  async drained(): Promise<void> {
+    while (this.#draining !== null) await this.#draining;
+  }
+
+  #kick(): void {
+    if (this.#draining !== null) return;
+    this.#draining = this.#drain().finally(() => {
+      this.#draining = null;
+    });
+  }
+
+  async #drain(): Promise<void> {
+    for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) {
+      if (next.kind === 'batch') {
+        const payload: BatchLogsPayload = { run_id: this.#options.runId, logs: next.lines };
+        if (next.key !== undefined) payload.log_id = next.key;
+        await this.#deliver(RUN_BATCH_LOGS, payload);
+      } else {
+        await this.#deliver(next.event, next.payload);
+      }
+    }
+  }
+
+  async #deliver(event: string, payload: object): Promise<void> {
+    const { channel, messageTimeoutMs, idempotent, logger, runId } = this.#options;
+    for (let send = 1; ; send++) {
+      try {
+        await pushAndWait(channel, event, payload, messageTimeoutMs);
+        if (event === RUN_COMPLETE) this.#completeAccepted = true;
+        return;
+      } catch (error) {
+        if (error instanceof PushTimeoutError && idempotent && send < MAX_SENDS) {
+          logger.warn({ runId, event, send }, 'run event timed out; resending (server is idempotent)');
+          continue;
+        }
+        this.#failures.push({ event, error });
+        const response = error instanceof PushRejectedError ? error.response : undefined;
+        if (event === RUN_COMPLETE) {
+          logger.error({ runId, event, response, err: error }, 'run:complete was not accepted');
+        } else {
+          logger.error({ runId, event, response, err: error }, 'run event was not delivered');
+        }
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The worker's Prometheus metrics, on a Registry of its own so that two
+ * workers in one process (tests, `lanes dev`) never share or clash.
+ * Lane gauges are read from the lanes at scrape time, so they cannot drift.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ClaimSettled, Workloop } from '../lanes/workloop.ts';
+import type { ExitReason } from '../protocol/reasons.ts';
+
+export class WorkerMetrics {
+  readonly registry = new Registry();
+  readonly #claims: Counter<'lane' | 'outcome'>;
+  readonly #claimDuration: Histogram<'lane'>;
+  readonly #runs: Counter<'lane' | 'reason'>;
+  readonly #runDuration: Histogram<'lane'>;
+  readonly #reconnects: Counter;
+
+  constructor(lanes: () => readonly Workloop[], workerId: string) {
+    this.registry.setDefaultLabels({ worker_id: workerId });
+    const registers = [this.registry];
+    const perLane = (name: string, help: string, read: (lane: Workloop) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['lane'] as const,
+        registers,
+        collect() {
+          for (const lane of lanes()) this.set({ lane: lane.id }, read(lane));
+        },
+      });
+    };
+    perLane('lanes_worker_lane_capacity', 'Slots of the lane', (lane) => lane.capacity);
+    perLane('lanes_worker_lane_active_runs', 'Runs executing in the lane', (lane) => lane.activeCount);
+    perLane('lanes_worker_lane_claims_in_flight', 'Slots promised to the claim in flight', (lane) => lane.promisedCount);
+    this.#claims = new Counter({ name: 'lanes_worker_claims_total', help: 'Claims by lane and outcome (runs, empty, error)', labelNames: ['lane', 'outcome'] as const, registers });
+    this.#claimDuration = new Histogram({
+      name: 'lanes_worker_claim_duration_seconds',
+      help: 'Claim round trip',
+      labelNames: ['lane'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.#runs = new Counter({ name: 'lanes_worker_runs_total', help: 'Finished runs by lane and reason (unreported when the run could not be reported)', labelNames: ['lane', 'reason'] as const, registers });
+    this.#runDuration = new Histogram({
+      name: 'lanes_worker_run_duration_seconds',
+      help: 'Run duration from claim to run:complete',
+      labelNames: ['lane'] as const,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+      registers,
+    });
+    this.#reconnects = new Counter({ name: 'lanes_worker_reconnects_total', help: 'Reconnections to worker:queue after the first join', registers });
+  }
+
+  claimSettled(event: ClaimSettled): void {
+    this.#claims.inc({ lane: event.lane, outcome: event.outcome });
+    this.#claimDuration.observe({ lane: event.lane }, event.durationMs / 1000);
+  }
+
+  runFinished(lane: string, reason: ExitReason | null, durationMs: number): void {
+    this.#runs.inc({ lane, reason: reason ?? 'unreported' });
+    this.#runDuration.observe({ lane }, durationMs / 1000);
+  }
+
+  reconnected(): void {
+    this.#reconnects.inc();
+  }
+}
