@@ -164,6 +164,11 @@ export class PhoenixConnection {
       }
       return;
     }
+    if (isBinary && decoded.message.topic !== PHOENIX_TOPIC) {
+      // No protocol event carries a binary payload from the worker.
+      this.#reply(decoded.message, { status: 'error', response: { reason: 'binary payloads are not accepted' } });
+      return;
+    }
     this.#dispatch(decoded.message);
   }
 

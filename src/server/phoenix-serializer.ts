@@ -4,7 +4,7 @@
  * phoenix client 1.8 decodes (priv/static/phoenix.mjs, `Serializer`):
  *
  *   reply: kind=1 | len(join_ref) | len(ref) | len(topic) | len(status) | join_ref | ref | topic | status | payload
- *   push:  kind=0 | len(join_ref) | len(topic) | len(event) | join_ref | topic | event | payload   (client → server)
+ *   push:  kind=0 | len(join_ref) | len(ref) | len(topic) | len(event) | join_ref | ref | topic | event | payload   (client → server)
  *
  * every length one byte, so each field is at most 255 bytes.
  */
@@ -52,22 +52,29 @@ export function decodeText(text: string): DecodeResult {
   return { ok: true, message: { joinRef, ref, topic, event, payload } };
 }
 
-/** Decodes a binary push from a client; the payload stays a Buffer. */
+/**
+ * Decodes a binary push from a client. The client's `binaryEncode` writes
+ * `kind=0 | len(join_ref) | len(ref) | len(topic) | len(event) | fields | payload`
+ * (with a ref, unlike the server→client push layout); the payload stays a Buffer.
+ */
 export function decodeBinaryPush(buffer: Buffer): DecodeResult {
-  if (buffer.length < 4 || buffer[0] !== KIND_PUSH) return { ok: false, error: 'binary frame is not a push' };
+  if (buffer.length < 5 || buffer[0] !== KIND_PUSH) return { ok: false, error: 'binary frame is not a push' };
   const joinRefSize = buffer[1] ?? 0;
-  const topicSize = buffer[2] ?? 0;
-  const eventSize = buffer[3] ?? 0;
-  let offset = 4;
-  if (buffer.length < offset + joinRefSize + topicSize + eventSize) return { ok: false, error: 'binary frame is truncated' };
-  const joinRef = buffer.toString('utf8', offset, offset + joinRefSize);
-  offset += joinRefSize;
-  const topic = buffer.toString('utf8', offset, offset + topicSize);
-  offset += topicSize;
-  const event = buffer.toString('utf8', offset, offset + eventSize);
-  offset += eventSize;
-  // A binary push carries no ref in the client's layout, so it can never be answered.
-  return { ok: true, message: { joinRef, ref: null, topic, event, payload: buffer.subarray(offset) } };
+  const refSize = buffer[2] ?? 0;
+  const topicSize = buffer[3] ?? 0;
+  const eventSize = buffer[4] ?? 0;
+  let offset = 5;
+  if (buffer.length < offset + joinRefSize + refSize + topicSize + eventSize) return { ok: false, error: 'binary frame is truncated' };
+  const field = (size: number): string => {
+    const value = buffer.toString('utf8', offset, offset + size);
+    offset += size;
+    return value;
+  };
+  const joinRef = field(joinRefSize);
+  const ref = field(refSize);
+  const topic = field(topicSize);
+  const event = field(eventSize);
+  return { ok: true, message: { joinRef: joinRef || null, ref: ref || null, topic, event, payload: buffer.subarray(offset) } };
 }
 
 /** Encodes a text frame. */

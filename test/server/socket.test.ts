@@ -99,3 +99,12 @@ test('stop closes sockets and the database, and repeated calls share one promise
   t.is(server.state, 'stopped');
   t.false(server.store.isOpen);
 });
+
+test('a binary push from the phoenix client is answered with an error and the channel lives on', async (t) => {
+  const server = await startServer(t);
+  const socket = await connectWorker(t, server);
+  const { channel } = await joinQueue(socket);
+  const binary = await push(channel, 'claim', new Uint8Array([1, 2, 3]).buffer);
+  t.deepEqual(binary, { status: 'error', response: { reason: 'binary payloads are not accepted' } });
+  t.deepEqual(await push(channel, 'claim', { demand: 1, worker_name: null }), { status: 'ok', response: { runs: [] } });
+});
