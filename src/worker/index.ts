@@ -2,3 +2,4 @@
 export { Worker, WorkerStateError, WORKER_VERSION } from './worker.ts';
 export type { LaneSnapshot, WorkerCreateOptions, WorkerState } from './worker.ts';
 export type { ConnectionState, ServerFeatures } from './queue-connection.ts';
+export type { EngineOverrides } from './create-engine.ts';

@@ -29,6 +29,8 @@ import type { ClaimedRun } from '../protocol/messages.ts';
 import { ERROR_TYPES } from '../protocol/reasons.ts';
 import { importRunPublicKey, signWorkerToken } from '../protocol/tokens.ts';
 import type { SigningKey } from '../protocol/tokens.ts';
+import { createWorkerEngine } from './create-engine.ts';
+import type { EngineOverrides } from './create-engine.ts';
 import { HealthServer } from './health-server.ts';
 import type { Readiness } from './health-server.ts';
 import { QueueConnection } from './queue-connection.ts';
@@ -64,6 +66,8 @@ export interface WorkerCreateOptions {
   reconnect?: Readonly<{ minMs: number; maxMs: number }>;
   /** Interface of the health server; defaults to all interfaces. */
   healthHost?: string;
+  /** Options for the engine the worker creates when no executor is given (the CLI's env, tests' local adaptors). */
+  engine?: EngineOverrides;
 }
 
 export interface LaneSnapshot {
@@ -116,7 +120,7 @@ export class Worker {
     if (options.executor !== undefined) {
       owned = { executor: options.executor, stop: async () => {} };
     } else {
-      owned = await createEngine(options.config, logger);
+      owned = await createWorkerEngine(options.config, logger, options.engine);
     }
     return new Worker({ ...options, workerId, logger, workerToken, runPublicKey, owned: options.executor === undefined ? owned : null, executor: owned.executor });
   }
@@ -370,10 +374,4 @@ async function waitUntil(work: () => Promise<void>, timeoutMs: number, signal: A
     clearTimeout(timer);
     if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
   }
-}
-
-/** Creates the real engine. Loaded lazily so a worker given an executor never loads child-process code. */
-async function createEngine(config: WorkerConfig, logger: Logger): Promise<OwnedExecutor> {
-  const { createWorkerEngine } = await import('./create-engine.ts');
-  return createWorkerEngine(config, logger);
 }

@@ -1,0 +1,74 @@
+/**
+ * The worker's life against the real server: reconnecting after the socket
+ * drops (runs in flight included), and a graceful stop that drains.
+ */
+import test from 'ava';
+import type { LanesServer } from '../../src/server/index.ts';
+import { api, startServer, submitRun, waitFor } from '../server/helpers.ts';
+import { DropProxy, FakeExecutor, startWorker, testConfig } from './helpers.ts';
+
+const holdPlan = {
+  triggers: [{ id: 'trigger', type: 'webhook' }],
+  jobs: [{ id: 'job-1', body: 'hold', adaptor: '@openfn/language-common@latest' }],
+  edges: [{ id: 'e1', source_trigger_id: 'trigger', target_job_id: 'job-1', condition: 'always' }],
+};
+
+async function runOf(server: LanesServer, id: string): Promise<{ state: string; error_type: string | null }> {
+  return (await api<{ state: string; error_type: string | null }>(server, 'GET', `/api/runs/${id}`)).body;
+}
+
+function waitForState(server: LanesServer, id: string, state: string): Promise<true> {
+  return waitFor(async () => (await runOf(server, id)).state === state, { message: `run ${id} to be ${state}` });
+}
+
+test('after the server drops the socket the worker reconnects, rejoins, finishes its run and claims again', async (t) => {
+  const server = await startServer(t);
+  const proxy = await DropProxy.start(t, server.port);
+  const executor = new FakeExecutor();
+  const worker = await startWorker(t, { executor, config: testConfig({ lightningUrl: `ws://127.0.0.1:${proxy.port}/worker` }) });
+  await worker.whenConnected();
+
+  const inFlight = await submitRun(server, { plan: holdPlan });
+  await waitFor(() => executor.heldRunIds.includes(inFlight), { message: 'the run to start' });
+
+  let sawDisconnect = false;
+  proxy.dropAll();
+  await waitFor(
+    () => {
+      if (worker.connectionState !== 'joined') sawDisconnect = true;
+      return sawDisconnect && worker.connectionState === 'joined';
+    },
+    { message: 'the worker to reconnect' },
+  );
+
+  executor.release(inFlight);
+  await waitForState(server, inFlight, 'success');
+  const after = await submitRun(server, {});
+  await waitForState(server, after, 'success');
+  const metrics = await (await fetch(`http://127.0.0.1:${worker.healthPort}/metrics`)).text();
+  t.regex(metrics, /lanes_worker_reconnects_total\{[^}]*\} [1-9]/);
+});
+
+test('stop() drains: no new claims, runs finish, those past the shutdown timeout are killed with ShutdownError', async (t) => {
+  const server = await startServer(t);
+  const executor = new FakeExecutor();
+  const worker = await startWorker(t, { executor, config: testConfig({ lightningUrl: server.workerUrl, workloopsText: 'manual>*:2', shutdownTimeoutMs: 500 }) });
+  const finishing = await submitRun(server, { plan: holdPlan });
+  const stuck = await submitRun(server, { plan: holdPlan });
+  await waitFor(() => executor.heldRunIds.length === 2, { message: 'both runs to start' });
+
+  const stopping = worker.stop();
+  t.is(worker.stop(), stopping, 'stop() returns the promise in flight');
+  await waitFor(() => worker.state === 'draining', { message: 'the worker to drain' });
+  const notClaimed = await submitRun(server, {});
+  executor.release(finishing);
+  await waitForState(server, finishing, 'success');
+  await stopping;
+
+  t.is(worker.state, 'stopped');
+  const killed = await runOf(server, stuck);
+  t.is(killed.state, 'killed');
+  t.is(killed.error_type, 'ShutdownError');
+  t.is((await runOf(server, notClaimed)).state, 'available', 'a draining worker claims nothing');
+  await t.throwsAsync(fetch(`http://127.0.0.1:${worker.healthPort}/livez`), undefined, 'the health port is closed');
+});
