@@ -147,6 +147,7 @@ export class LanesServer {
   /** Listens on the configured port (0: any free port) and starts the lease sweep. */
   start(): Promise<void> {
     if (this.#starting) return this.#starting;
+    if (this.#state !== 'created') return Promise.reject(new ServerError('SERVER_STATE', `cannot start a server that is ${this.#state}`));
     this.#setState('starting');
     this.#starting = new Promise<void>((resolve, reject) => {
       const onError = (error: Error): void => {
