@@ -137,7 +137,10 @@ export class Engine implements RunExecutor {
   #onChildState(child: PooledChild, state: PooledChildState): void {
     if (state === 'idle') {
       const waiter = this.#waiters.shift();
-      if (waiter) waiter.resolve(child);
+      if (waiter) {
+        child.reserve();
+        waiter.resolve(child);
+      }
       return;
     }
     if (state !== 'dead') return;
@@ -152,9 +155,14 @@ export class Engine implements RunExecutor {
     });
   }
 
-  /** An idle child, now or when one frees up. Rejects when `signal` aborts first. */
+  /** An idle child, reserved for the caller, now or when one frees up. Rejects when `signal` aborts first. */
   #acquire(signal: AbortSignal): Promise<PooledChild> {
-    for (const child of this.#children) if (child.state === 'idle') return Promise.resolve(child);
+    for (const child of this.#children) {
+      if (child.state === 'idle') {
+        child.reserve();
+        return Promise.resolve(child);
+      }
+    }
     return new Promise((resolve, reject) => {
       const waiter = {
         resolve: (child: PooledChild) => {
@@ -241,7 +249,10 @@ export class Engine implements RunExecutor {
     } catch {
       return; // settled while waiting for a free child
     }
-    if (session.settled) return;
+    if (session.settled) {
+      child.release();
+      return;
+    }
     setChild(child);
 
     const toExecution = (a: ResolvedAdaptor): ExecutionAdaptor => ({ specifier: a.specifier, name: a.name, version: a.version, entryPath: a.entryPath });

@@ -3,7 +3,9 @@
  *
  * States:
  *   starting → idle            (the child said `ready`)
- *   idle     → busy            (`run`)
+ *   idle     → reserved        (the engine picked it for a run; synchronous, so no two runs get it)
+ *   reserved → busy            (`run`)
+ *   reserved → idle            (`release`: the run settled before it was dispatched)
  *   busy     → idle            (the child reported the run's end)
  *   busy     → draining       (`stopRun`: the parent ended the run; waiting for the thread to go)
  *   draining → idle            (the child confirmed `run-stopped` within the grace period)
@@ -19,11 +21,12 @@ import type { ChildConfig, ChildToParent, ParentToChild } from './ipc-messages.t
 import { endForChildExit } from './run-ends.ts';
 import type { RunEnd } from './run-ends.ts';
 
-export type PooledChildState = 'starting' | 'idle' | 'busy' | 'draining' | 'dead';
+export type PooledChildState = 'starting' | 'idle' | 'reserved' | 'busy' | 'draining' | 'dead';
 
 const TRANSITIONS: Record<PooledChildState, readonly PooledChildState[]> = {
   starting: ['idle', 'dead'],
-  idle: ['busy', 'dead'],
+  idle: ['reserved', 'dead'],
+  reserved: ['busy', 'idle', 'dead'],
   busy: ['idle', 'draining', 'dead'],
   draining: ['idle', 'dead'],
   dead: [],
@@ -171,6 +174,14 @@ export class PooledChild {
 
   #send(message: ParentToChild): void {
     if (this.#process?.connected) this.#process.send(message);
+  }
+
+  reserve(): void {
+    this.#setState('reserved');
+  }
+
+  release(): void {
+    if (this.#state === 'reserved') this.#setState('idle');
   }
 
   run(runId: string, request: ExecutionRequest, memoryLimitMb: number, sink: RunSink): void {

@@ -70,7 +70,7 @@ export interface Recorded {
   events: EngineEvent[];
 }
 
-export function request(runPlan: RunPlan, extra: Partial<RunRequest> & { limits?: Partial<RunLimits> } = {}): Recorded {
+export function request(runPlan: RunPlan, extra: Partial<Omit<RunRequest, 'limits'>> & { limits?: Partial<RunLimits> } = {}): Recorded {
   const events: EngineEvent[] = [];
   const { limits, ...rest } = extra;
   const req: RunRequest = {
