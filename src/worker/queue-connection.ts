@@ -224,11 +224,12 @@ export class QueueConnection implements Claimer {
   /** Leaves `worker:queue` and closes the socket; no reconnect after this. */
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
-    const wasJoined = this.#state === 'joined';
     this.#setState('closed');
     this.#interruptClaims('connection closed');
     const channel = this.#channel;
-    if (channel !== null && wasJoined) {
+    if (channel !== null) {
+      // Leaving also cancels the channel's rejoin timer, which would otherwise keep the process alive
+      // when the server was never reached; phoenix answers the leave itself when it cannot push.
       await new Promise<void>((resolve) => {
         channel
           .leave(this.#options.messageTimeoutMs)
@@ -236,6 +237,7 @@ export class QueueConnection implements Claimer {
           .receive('error', () => resolve())
           .receive('timeout', () => resolve());
       });
+      this.#socket.remove(channel);
     }
     await new Promise<void>((resolve) => this.#socket.disconnect(() => resolve(), 1000, 'worker stopping'));
   }

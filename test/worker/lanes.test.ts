@@ -18,7 +18,7 @@ async function stateOf(server: LanesServer, id: string): Promise<string> {
   return body.state;
 }
 
-function waitForState(server: LanesServer, id: string, state: string): Promise<true> {
+function waitForState(server: LanesServer, id: string, state: string): Promise<unknown> {
   return waitFor(async () => (await stateOf(server, id)) === state, { message: `run ${id} to be ${state}` });
 }
 

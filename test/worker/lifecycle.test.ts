@@ -17,7 +17,7 @@ async function runOf(server: LanesServer, id: string): Promise<{ state: string; 
   return (await api<{ state: string; error_type: string | null }>(server, 'GET', `/api/runs/${id}`)).body;
 }
 
-function waitForState(server: LanesServer, id: string, state: string): Promise<true> {
+function waitForState(server: LanesServer, id: string, state: string): Promise<unknown> {
   return waitFor(async () => (await runOf(server, id)).state === state, { message: `run ${id} to be ${state}` });
 }
 

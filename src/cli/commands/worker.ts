@@ -6,6 +6,7 @@ import type { CliContext } from '../cli-context.ts';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.ts';
 import { createRootLogger } from '../logger.ts';
 import { declareOptions, pickFlags } from '../option-builder.ts';
+import { Worker } from '../../worker/index.ts';
 
 export const command = 'worker';
 export const describe = 'Run a worker: claim runs from the server on each lane and execute them';
@@ -30,8 +31,30 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
   return runWorker(config, logger, ctx);
 }
 
+/**
+ * Starts the worker and waits for a signal: the first SIGTERM/SIGINT drains
+ * (stop claiming, let runs finish up to the shutdown timeout, kill the rest),
+ * a second one forces the stop at once. Exit 0 once stopped.
+ */
 async function runWorker(config: WorkerConfig, logger: Logger, ctx: CliContext): Promise<number> {
-  void ctx;
-  logger.error({ lanes: config.workloops.map((lane) => lane.id) }, 'worker not yet implemented');
-  return EXIT_FAILURE;
+  let worker: Worker;
+  try {
+    // The engine's children pick their environment from the CLI's, through its allow-list.
+    worker = await Worker.create({ config, logger, engine: { env: ctx.env } });
+    await worker.start();
+  } catch (error) {
+    logger.error({ err: error }, 'worker failed to start');
+    return EXIT_FAILURE;
+  }
+  const stopped = new Promise<void>((resolve) => {
+    ctx.onShutdownSignal((count, signal) => {
+      logger.info({ signal, force: count > 1 }, count > 1 ? 'second signal: stopping now' : 'signal: draining');
+      worker.stop({ force: count > 1 }).then(resolve, (error: unknown) => {
+        logger.error({ err: error }, 'worker stop failed');
+        resolve();
+      });
+    });
+  });
+  await stopped;
+  return EXIT_OK;
 }
