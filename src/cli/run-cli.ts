@@ -11,7 +11,7 @@ import { EXIT_OK, EXIT_USAGE } from './exit-codes.ts';
 import * as worker from './commands/worker.ts';
 import * as submit from './commands/submit.ts';
 import * as dev from './commands/dev.ts';
-import { notYetImplemented } from './commands/not-yet.ts';
+import * as server from './commands/server.ts';
 
 /** Thrown from yargs' fail hook so usage errors leave the parser as one line. */
 class UsageError extends Error {}
@@ -27,7 +27,7 @@ export async function runCli(args: readonly string[], ctx: CliContext): Promise<
     .usage('$0 <command> [options]')
     .version(`lanes ${LANES_VERSION} (node ${process.version})`)
     .command(worker.command, worker.describe, (y) => worker.builder(y), run((argv) => worker.handler(argv, ctx)))
-    .command('server', 'Run the orchestration server (API + worker socket, SQLite)', (y) => y, run(() => notYetImplemented('server', ctx)))
+    .command(server.command, server.describe, (y) => server.builder(y), run((argv) => server.handler(argv, ctx)))
     .command(dev.command, dev.describe, (y) => dev.builder(y), run((argv) => dev.handler(argv, ctx)))
     .command(submit.command, submit.describe, (y) => submit.builder(y), run((argv) => submit.handler(argv, ctx)))
     .demandCommand(1, 'name a command: worker, server, dev or submit')

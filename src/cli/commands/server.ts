@@ -1,0 +1,40 @@
+import type { Argv } from 'yargs';
+import { resolveServerConfig, SERVER_OPTIONS } from '../../config/server-config.ts';
+import { LanesServer } from '../../server/index.ts';
+import type { CliContext } from '../cli-context.ts';
+import { EXIT_OK } from '../exit-codes.ts';
+import { createRootLogger } from '../logger.ts';
+import { declareOptions, pickFlags } from '../option-builder.ts';
+
+export const command = 'server';
+export const describe = 'Run the orchestration server: JSON API, worker socket, queues in SQLite';
+
+export function builder<T>(yargs: Argv<T>): Argv<T> {
+  return declareOptions(yargs, SERVER_OPTIONS);
+}
+
+/** `lanes server`: listens until SIGTERM/SIGINT, then closes sockets and the database last. */
+export async function handler(argv: Record<string, unknown>, ctx: CliContext): Promise<number> {
+  const config = resolveServerConfig(pickFlags(argv, SERVER_OPTIONS), ctx.env, { isTty: ctx.isTty });
+  const logger = createRootLogger({ level: config.logLevel, format: config.logFormat, name: 'lanes-server' });
+  const server = await LanesServer.create({
+    port: config.port,
+    host: config.host,
+    dbPath: config.dbPath,
+    secret: config.secret,
+    ...(config.privateKeyPem ? { privateKeyPem: config.privateKeyPem } : {}),
+    logger,
+  });
+  const stopped = new Promise<void>((resolve) => {
+    ctx.onShutdownSignal((count, signal) => {
+      logger.info({ signal, count }, 'shutdown signal');
+      void server.stop().then(resolve, (error: unknown) => {
+        logger.error({ err: error }, 'stop failed');
+        resolve();
+      });
+    });
+  });
+  await server.start();
+  await stopped;
+  return EXIT_OK;
+}
