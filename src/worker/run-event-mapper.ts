@@ -31,6 +31,8 @@ export class RunEventMapper {
   /** Output dataclip id of the latest completed step of each job; null when its output was not sent. */
   readonly #outputByJob = new Map<string, string | null>();
   readonly #outputByStep = new Map<string, string | null>();
+  /** Steps whose output was over the payload limit: their state is not stringified again for final_state. */
+  readonly #tooLarge = new Set<string>();
   #lastOutput: string | null | undefined = undefined;
 
   constructor(options: RunEventMapperOptions) {
@@ -84,6 +86,7 @@ export class RunEventMapper {
     };
     let outputId: string | null = null;
     if (event.outputTooLarge) {
+      this.#tooLarge.add(event.stepId);
       payload.output_dataclip_error = DATACLIP_TOO_LARGE;
     } else if (this.#sendOutputs && event.outputJson !== null) {
       outputId = this.#makeId();
@@ -109,7 +112,8 @@ export class RunEventMapper {
       const finalId = this.#outputByStep.get(event.finalStepId);
       if (typeof finalId === 'string') payload.final_dataclip_id = finalId;
     }
-    if (event.finalState !== undefined && fitsLimit(event.finalState, this.#payloadLimitBytes)) {
+    const finalTooLarge = event.finalStepId !== undefined && this.#tooLarge.has(event.finalStepId);
+    if (event.finalState !== undefined && !finalTooLarge && fitsLimit(event.finalState, this.#payloadLimitBytes)) {
       payload.final_state = event.finalState;
     }
     return payload;
