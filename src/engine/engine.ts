@@ -138,6 +138,8 @@ export class Engine implements RunExecutor {
     if (state === 'idle') {
       const waiter = this.#waiters.shift();
       if (waiter) {
+        this.#children.delete(child);
+        this.#children.add(child);
         child.reserve();
         waiter.resolve(child);
       }
@@ -159,6 +161,9 @@ export class Engine implements RunExecutor {
   #acquire(signal: AbortSignal): Promise<PooledChild> {
     for (const child of this.#children) {
       if (child.state === 'idle') {
+        // Least recently used first: its warm spare has had the longest to boot.
+        this.#children.delete(child);
+        this.#children.add(child);
         child.reserve();
         return Promise.resolve(child);
       }
