@@ -14,4 +14,6 @@ export interface CliContext {
    * the first: drain; 2 or more: force).
    */
   onShutdownSignal(handler: (count: number, signal: string) => void): void;
+  /** Calls `handler` synchronously when the process exits, however it exits normally. */
+  onExit(handler: () => void): void;
 }

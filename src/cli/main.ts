@@ -24,6 +24,9 @@ const ctx: CliContext = {
   onShutdownSignal: (handler) => {
     signalHandlers.push(handler);
   },
+  onExit: (handler) => {
+    process.on('exit', handler);
+  },
 };
 
 try {

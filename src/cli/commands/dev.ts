@@ -45,11 +45,18 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
 
   const children: ChildProcess[] = [];
   const start = (name: string, args: string[]) => {
-    const child = spawn(process.execPath, [LANES_BIN, ...args], { env: childEnv, stdio: ['ignore', 'inherit', 'inherit'] });
+    // Own process group: a Ctrl-C at the terminal reaches only `dev`, which
+    // then drains the worker before the server. Were the children in our
+    // group, the worker would get SIGINT and then our SIGTERM, a second
+    // signal, and would skip its drain.
+    const child = spawn(process.execPath, [LANES_BIN, ...args], { env: childEnv, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
     children.push(child);
     return { name, child, exited: new Promise<number | null>((done) => child.on('exit', (code) => done(code))) };
   };
 
+  ctx.onExit(() => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
   const server = start('server', ['server', '--port', String(serverPort), '--db', dbPath, '--log', 'warn']);
   const client = new LanesApiClient(serverUrl);
   const stopping = new AbortController();
