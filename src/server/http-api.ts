@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { QUEUE_NAME_PATTERN, RUN_STATES } from '../protocol/index.ts';
 import type { RunState } from '../protocol/index.ts';
 import { isRecord } from './field-errors.ts';
+import { exceedsDepth, MAX_JSON_DEPTH } from './json-depth.ts';
 import type { RunLifecycle } from './run-lifecycle.ts';
 import type { RunRecord, RunStore } from './run-store.ts';
 import { parseSubmission } from './run-submission.ts';
@@ -82,13 +83,26 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
         resolve(undefined);
         return;
       }
+      let parsed: unknown;
       try {
-        resolve(JSON.parse(text));
+        parsed = JSON.parse(text);
       } catch {
         reject(new HttpProblem(400, 'invalid_json', 'body is not valid JSON', 'body'));
+        return;
       }
+      // Storing it means JSON.stringify, which overflows the stack on deep nesting: refuse it whole.
+      if (exceedsDepth(parsed)) reject(new HttpProblem(422, 'validation', `is nested more than ${MAX_JSON_DEPTH} levels deep`, 'body'));
+      else resolve(parsed);
     });
   });
+}
+
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HttpProblem(400, 'validation', 'is not a valid percent-encoded path', 'path');
+  }
 }
 
 export class HttpApi {
@@ -115,7 +129,7 @@ export class HttpApi {
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
-    const parts = url.pathname.split('/').filter((part) => part.length > 0).map((part) => decodeURIComponent(part));
+    const parts = url.pathname.split('/').filter((part) => part.length > 0).map(decodePathPart);
     const route = `${method} /${parts.map((part, index) => (index >= 2 && index % 2 === 0 ? ':' : part)).join('/')}`;
     if (!this.#deps.store.isOpen && url.pathname !== '/livez') throw new HttpProblem(503, 'unavailable', 'server is stopping');
     switch (route) {

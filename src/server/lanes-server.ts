@@ -77,6 +77,7 @@ export class LanesServer {
       router,
       logger: this.#logger.child({ component: 'socket' }),
       maxFrameBytes: options.maxFrameBytes,
+      frameCeilingBytes: options.frameCeilingBytes,
       idleTimeoutMs: options.socketIdleTimeoutMs,
     });
     const api = new HttpApi({

@@ -21,8 +21,9 @@ import {
   PHX_REPLY,
 } from '../protocol/index.ts';
 import type { Channel, ChannelPeer, ChannelReply, ChannelRouter } from './phoenix-channel.ts';
-import { decodeBinaryPush, decodeText, encodeBinaryReply, encodeText } from './phoenix-serializer.ts';
-import type { PhoenixMessage } from './phoenix-serializer.ts';
+import { exceedsDepth } from './json-depth.ts';
+import { decodeBinaryPush, decodeText, encodeBinaryReply, encodeText, peekBinaryAddress, peekTextAddress } from './phoenix-serializer.ts';
+import type { FrameAddress, PhoenixMessage } from './phoenix-serializer.ts';
 
 type ConnectionState = 'open' | 'closed';
 
@@ -39,6 +40,8 @@ export interface PhoenixConnectionOptions {
   router: ChannelRouter;
   logger: Logger;
   idleTimeoutMs: number;
+  /** The protocol's frame limit: a bigger frame (up to the socket's hard ceiling) is answered `frame_too_large`. */
+  maxFrameBytes: number;
 }
 
 export class PhoenixConnection {
@@ -48,6 +51,7 @@ export class PhoenixConnection {
   readonly #router: ChannelRouter;
   readonly #logger: Logger;
   readonly #idleTimeoutMs: number;
+  readonly #maxFrameBytes: number;
   readonly #topics = new Map<string, TopicState>();
   readonly #tails = new Map<string, Promise<void>>();
   #state: ConnectionState = 'open';
@@ -61,6 +65,7 @@ export class PhoenixConnection {
     this.#router = options.router;
     this.#logger = options.logger;
     this.#idleTimeoutMs = options.idleTimeoutMs;
+    this.#maxFrameBytes = options.maxFrameBytes;
   }
 
   get state(): ConnectionState {
@@ -153,15 +158,27 @@ export class PhoenixConnection {
     if (this.#state !== 'open') return;
     this.#armIdleTimer();
     const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    if (buffer.length > this.#maxFrameBytes) {
+      // Over the protocol limit but under the socket's hard ceiling: answer it
+      // from the frame's head, without parsing (or keeping) the payload.
+      const address = isBinary ? peekBinaryAddress(buffer) : peekTextAddress(buffer);
+      this.#logger.warn({ workerId: this.workerId, bytes: buffer.length, limit: this.#maxFrameBytes, topic: address?.topic }, 'oversized frame refused');
+      if (address) this.#replyError(address, 'frame_too_large');
+      return;
+    }
     const decoded = isBinary ? decodeBinaryPush(buffer) : decodeText(buffer.toString('utf8'));
     if (!decoded.ok) {
-      const partial = decoded.message;
-      if (partial?.topic !== undefined && typeof partial.ref === 'string') {
-        this.#reply({ joinRef: partial.joinRef ?? null, ref: partial.ref, topic: partial.topic }, { status: 'error', response: { reason: decoded.error } });
+      if (decoded.address) {
+        this.#replyError(decoded.address, decoded.error);
       } else {
         // Nothing to address a reply to: drop it, keep the connection.
-        this.#logger.warn({ workerId: this.workerId, error: decoded.error }, 'unparseable frame dropped');
+        this.#logger.warn({ workerId: this.workerId, error: decoded.error, bytes: buffer.length, binary: isBinary }, 'unparseable frame dropped');
       }
+      return;
+    }
+    if (!isBinary && exceedsDepth(decoded.message.payload)) {
+      // Refused before any handler walks it: a recursive walk would overflow the stack.
+      this.#reply(decoded.message, { status: 'error', response: { reason: 'payload_too_deep' } });
       return;
     }
     if (isBinary && decoded.message.topic !== PHOENIX_TOPIC) {
@@ -170,6 +187,11 @@ export class PhoenixConnection {
       return;
     }
     this.#dispatch(decoded.message);
+  }
+
+  /** Answers a frame that was refused before dispatch; without a string topic the reply goes on `phoenix`. */
+  #replyError(address: FrameAddress, reason: string): void {
+    this.#reply({ joinRef: address.joinRef, ref: address.ref, topic: address.topic ?? PHOENIX_TOPIC }, { status: 'error', response: { reason } });
   }
 
   #dispatch(message: PhoenixMessage): void {

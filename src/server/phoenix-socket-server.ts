@@ -24,7 +24,10 @@ export interface PhoenixSocketServerOptions {
   secret: string;
   router: ChannelRouter;
   logger: Logger;
+  /** The protocol's frame limit: bigger frames get a `frame_too_large` error reply. */
   maxFrameBytes: number;
+  /** The hard ceiling: ws closes the socket (1009) on a bigger frame, before it is buffered. */
+  frameCeilingBytes: number;
   idleTimeoutMs: number;
   /** Called for every connection that opens, after authentication. */
   onConnection?: (connection: PhoenixConnection) => void;
@@ -41,8 +44,11 @@ export class PhoenixSocketServer {
   constructor(options: PhoenixSocketServerOptions) {
     this.#options = options;
     this.#logger = options.logger;
-    // noServer: the HTTP server owns the port and hands us upgrades.
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, clientTracking: false });
+    // noServer: the HTTP server owns the port and hands us upgrades. maxPayload
+    // is the hard ceiling, above the protocol limit, so that a frame a little
+    // too big is answered (`frame_too_large`) rather than killing the socket;
+    // past the ceiling ws closes with 1009 without buffering the frame.
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.frameCeilingBytes, clientTracking: false });
   }
 
   get connectionCount(): number {
@@ -84,6 +90,7 @@ export class PhoenixSocketServer {
             router: this.#options.router,
             logger: this.#logger.child({ workerId }),
             idleTimeoutMs: this.#options.idleTimeoutMs,
+            maxFrameBytes: this.#options.maxFrameBytes,
           });
           this.#connections.add(connection);
           connection.onClosed(() => {

@@ -30,6 +30,11 @@ export const DEFAULT_CLAIM_CHAIN: readonly string[] = Object.freeze(['manual', W
 
 /** Largest `demand` one claim may ask for. */
 export const MAX_DEMAND = 1000;
+/** Bounds on what a worker may declare, so a bad payload cannot bloat the registry or the claim query. */
+export const MAX_CAPACITY = 10_000;
+export const MAX_CHAIN_LENGTH = 64;
+export const MAX_LANES = 64;
+export const MAX_WORKER_NAME_LENGTH = 255;
 
 export interface QueueChannelDeps {
   store: RunStore;
@@ -49,6 +54,8 @@ export function hashToken(token: string): string {
 export function validateChain(chain: readonly unknown[]): string[] {
   const problems: string[] = [];
   if (chain.length === 0) problems.push('must name at least one queue');
+  // Each name is two SQL parameters in the claim query: keep it far from SQLite's limit.
+  if (chain.length > MAX_CHAIN_LENGTH) return [`must name at most ${MAX_CHAIN_LENGTH} queues`];
   chain.forEach((name, index) => {
     if (name === WILDCARD) {
       if (index !== chain.length - 1) problems.push('* may only be last');
@@ -64,16 +71,23 @@ function parseJoin(payload: unknown): { capacity: number; lanes: Record<string, 
   const collector = new FieldErrorCollector();
   const body = isRecord(payload) ? payload : {};
   const capacity = body['capacity'] ?? 0;
-  if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 0) collector.add('capacity', 'must be a non-negative integer');
+  if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 0 || capacity > MAX_CAPACITY) {
+    collector.add('capacity', `must be an integer from 0 to ${MAX_CAPACITY}`);
+  }
   const lanes: Record<string, number> = {};
   const queues = body['queues'] ?? {};
   if (!isRecord(queues)) {
     collector.add('queues', 'must map each lane chain to its slots');
+  } else if (Object.keys(queues).length > MAX_LANES) {
+    collector.add('queues', `must declare at most ${MAX_LANES} lanes`);
   } else {
     for (const [chain, slots] of Object.entries(queues)) {
       for (const problem of validateChain(chain.split('>'))) collector.add('queues', `${chain}: ${problem}`);
-      if (typeof slots !== 'number' || !Number.isInteger(slots) || slots < 1) collector.add('queues', `${chain}: slots must be a positive integer`);
-      else lanes[chain] = slots;
+      if (typeof slots !== 'number' || !Number.isInteger(slots) || slots < 1 || slots > MAX_CAPACITY) {
+        collector.add('queues', `${chain}: slots must be an integer from 1 to ${MAX_CAPACITY}`);
+      } else {
+        lanes[chain] = slots;
+      }
     }
   }
   if (!collector.empty) return { errors: collector.errors };
@@ -142,7 +156,9 @@ export class QueueChannel implements Channel {
       collector.add('demand', `must be an integer from 1 to ${MAX_DEMAND}`);
     }
     const workerName = body['worker_name'] ?? null;
-    if (workerName !== null && typeof workerName !== 'string') collector.add('worker_name', 'must be a string or null');
+    if (workerName !== null && (typeof workerName !== 'string' || workerName.length > MAX_WORKER_NAME_LENGTH)) {
+      collector.add('worker_name', `must be a string of at most ${MAX_WORKER_NAME_LENGTH} characters, or null`);
+    }
     const rawChain = body['queues'] ?? DEFAULT_CLAIM_CHAIN;
     if (!Array.isArray(rawChain)) collector.add('queues', 'must be a list of queue names');
     else for (const problem of validateChain(rawChain)) collector.add('queues', problem);

@@ -37,6 +37,7 @@ import {
 import type { FieldErrors, RunPlan, SigningKey, WebhookResponse } from '../protocol/index.ts';
 import type { Channel, ChannelPeer, ChannelReply, JoinResult } from './phoenix-channel.ts';
 import { error, ok } from './phoenix-channel.ts';
+import { CredentialScrubber } from './credential-scrubber.ts';
 import { FieldErrorCollector, isNonEmptyString, isOptionalString, isRecord } from './field-errors.ts';
 import { hashToken } from './queue-channel.ts';
 import type { RunLifecycle } from './run-lifecycle.ts';
@@ -106,6 +107,8 @@ export class RunChannel implements Channel {
   readonly #attempt: number;
   readonly #plan: RunPlan;
   readonly #logger: Logger;
+  /** Built on the first log line and after each `fetch:credential` (a credential may have been replaced since). */
+  #scrubber: CredentialScrubber | undefined;
 
   private constructor(deps: RunChannelDeps, peer: ChannelPeer, run: RunRecord) {
     this.#deps = deps;
@@ -215,11 +218,29 @@ export class RunChannel implements Channel {
   #fetchCredential(payload: unknown): ChannelReply {
     const id = isRecord(payload) ? payload['id'] : undefined;
     if (!isNonEmptyString(id)) return error({ id: ["can't be blank"] });
+    // Secrets only go to an attempt still in flight: not to a cancelled, finished or superseded one.
+    const run = this.#inFlight();
+    if (!('id' in run)) return run;
     // Only credentials the plan's jobs name: a run token must not open every secret on the server.
     const referenced = this.#plan.jobs.some((job) => job.credential_id === id);
     const body = referenced ? this.#deps.store.getCredential(id) : undefined;
     if (body === undefined) return error({ id: ['Credential not found!'] });
+    this.#scrubber = undefined;
     return ok(body);
+  }
+
+  /**
+   * The scrubber for this run's log lines: every credential the plan names,
+   * whether or not this attempt fetched it yet (a worker may have fetched it
+   * before a reconnect, on an earlier channel).
+   */
+  #credentialScrubber(): CredentialScrubber {
+    if (!this.#scrubber) {
+      const ids = new Set(this.#plan.jobs.map((job) => job.credential_id).filter((id): id is string => typeof id === 'string'));
+      const bodies = [...ids].map((id) => this.#deps.store.getCredential(id)).filter((body) => body !== undefined);
+      this.#scrubber = new CredentialScrubber(bodies);
+    }
+    return this.#scrubber;
   }
 
   #heartbeat(): ChannelReply {
@@ -290,7 +311,7 @@ export class RunChannel implements Channel {
     if (line.stepId !== null && this.#deps.store.getStep(line.stepId)?.runId !== this.#runId) {
       return error({ step_id: ['is not a step of this run'] });
     }
-    const id = this.#deps.store.insertLog({ runId: this.#runId, attempt: this.#attempt, ...line });
+    const id = this.#deps.store.insertLog({ runId: this.#runId, attempt: this.#attempt, ...line, message: this.#credentialScrubber().scrub(line.message) });
     const reply = { log_line_id: id };
     return key ? this.#remember(key, reply) : ok(reply);
   }
@@ -318,7 +339,7 @@ export class RunChannel implements Channel {
     for (const line of lines) {
       const lineKey = line.logId === null ? null : `log:${line.logId}`;
       if (lineKey && this.#deps.store.getEventReply(this.#runId, lineKey) !== undefined) continue;
-      const id = this.#deps.store.insertLog({ runId: this.#runId, attempt: this.#attempt, ...line });
+      const id = this.#deps.store.insertLog({ runId: this.#runId, attempt: this.#attempt, ...line, message: this.#credentialScrubber().scrub(line.message) });
       if (lineKey) this.#deps.store.putEventReply(this.#runId, lineKey, { log_line_id: id });
     }
     return key ? this.#remember(key, {}) : ok({});

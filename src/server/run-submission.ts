@@ -22,6 +22,8 @@ export interface SubmissionProblem {
 }
 
 export const DEFAULT_QUEUE = 'default';
+/** The fields of a submission body: anything else is refused, so a misspelt `max_attempt` is not silently ignored. */
+export const SUBMISSION_FIELDS: readonly string[] = Object.freeze(['queue', 'plan', 'input', 'priority', 'idempotency_key', 'max_attempts']);
 export const MAX_PRIORITY = 1_000_000;
 export const MAX_ATTEMPTS_LIMIT = 100;
 
@@ -155,6 +157,8 @@ function parsePlan(value: unknown): Omit<RunPlan, 'id' | 'dataclip_id'> {
 export function parseSubmission(body: unknown, defaultMaxAttempts: number): { ok: true; submission: Submission } | { ok: false; problem: SubmissionProblem } {
   try {
     if (!isRecord(body)) fail('body', 'must be a JSON object');
+    const unknown = Object.keys(body).find((key) => !SUBMISSION_FIELDS.includes(key));
+    if (unknown !== undefined) fail(unknown, `is not a field of a submission (${SUBMISSION_FIELDS.join(', ')})`);
     const queue = body['queue'] ?? DEFAULT_QUEUE;
     if (typeof queue !== 'string' || !QUEUE_NAME_PATTERN.test(queue)) fail('queue', 'must match ^[A-Za-z0-9_]+$');
     const priority = body['priority'] === undefined ? 0 : integer(body['priority'], 'priority', -MAX_PRIORITY, MAX_PRIORITY);

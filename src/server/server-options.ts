@@ -35,8 +35,13 @@ export interface ServerOptions {
   graceMs?: number;
   /** Window that coalesces `work-available` pushes (leading edge plus one trailing push). Default 50. */
   workAvailableDebounceMs?: number;
-  /** Largest WebSocket frame accepted. Default 11 MB, like Lightning. */
+  /** Largest WebSocket frame accepted; a bigger one gets a `frame_too_large` error reply. Default 11 MB, like Lightning. */
   maxFrameBytes?: number;
+  /**
+   * Hard ceiling of a WebSocket frame: past it the socket is closed (1009)
+   * without buffering the frame. Default twice `maxFrameBytes`; at least `maxFrameBytes`.
+   */
+  frameCeilingBytes?: number;
   /** Largest HTTP request body accepted. Default 10 MB. */
   maxBodyBytes?: number;
   /** `max_attempts` of a run submitted without one. Default 1 (no retry). */
@@ -66,6 +71,7 @@ export interface ResolvedServerOptions {
   readonly graceMs: number;
   readonly workAvailableDebounceMs: number;
   readonly maxFrameBytes: number;
+  readonly frameCeilingBytes: number;
   readonly maxBodyBytes: number;
   readonly defaultMaxAttempts: number;
   readonly retryBackoffBaseMs: number;
@@ -110,6 +116,11 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     throw new ServerError('SERVER_OPTIONS', 'server option dbPath must be a non-empty string');
   }
   const d = SERVER_DEFAULTS;
+  const maxFrameBytes = positive('maxFrameBytes', options.maxFrameBytes ?? d.maxFrameBytes);
+  const frameCeilingBytes = positive('frameCeilingBytes', options.frameCeilingBytes ?? 2 * maxFrameBytes);
+  if (frameCeilingBytes < maxFrameBytes) {
+    throw new ServerError('SERVER_OPTIONS', `server option frameCeilingBytes must be at least maxFrameBytes (${maxFrameBytes}), got ${frameCeilingBytes}`);
+  }
   const resolved: ResolvedServerOptions = {
     port: options.port,
     host: options.host ?? d.host,
@@ -123,7 +134,8 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     runTimeoutMs: positive('runTimeoutMs', options.runTimeoutMs ?? d.runTimeoutMs),
     graceMs: positive('graceMs', options.graceMs ?? d.graceMs, true),
     workAvailableDebounceMs: positive('workAvailableDebounceMs', options.workAvailableDebounceMs ?? d.workAvailableDebounceMs, true),
-    maxFrameBytes: positive('maxFrameBytes', options.maxFrameBytes ?? d.maxFrameBytes),
+    maxFrameBytes,
+    frameCeilingBytes,
     maxBodyBytes: positive('maxBodyBytes', options.maxBodyBytes ?? d.maxBodyBytes),
     defaultMaxAttempts: positive('defaultMaxAttempts', options.defaultMaxAttempts ?? d.defaultMaxAttempts),
     retryBackoffBaseMs: positive('retryBackoffBaseMs', options.retryBackoffBaseMs ?? d.retryBackoffBaseMs, true),

@@ -142,3 +142,39 @@ test('workers, queues, credentials, health and metrics endpoints', async (t) => 
   t.regex(metrics.body, /lanes_runs_claimed_total\{queue="fast_lane"\} 1/);
   t.regex(metrics.body, /lanes_claim_wait_seconds_count\{queue="fast_lane"\} 1/);
 });
+
+test('bad bodies, paths and query parameters get 4xx {error, field, message} and store nothing', async (t) => {
+  const server = await startServer(t, { maxBodyBytes: 2_000, maxWaitSeconds: 5 });
+  const expectProblem = async (method: string, path: string, body: unknown, status: number, field: string) => {
+    const result = await api(server, method, path, body);
+    t.is(result.status, status, `${method} ${path}`);
+    t.is(result.body['field'], field, `${method} ${path}`);
+    t.is(typeof result.body['error'], 'string');
+    t.is(typeof result.body['message'], 'string');
+  };
+  // Submissions: unknown or misspelt fields, bodies that are not objects, nesting past the limit.
+  await expectProblem('POST', '/api/runs', { plan: simplePlan(), max_attempt: 3 }, 422, 'max_attempt');
+  await expectProblem('POST', '/api/runs', [simplePlan()], 422, 'body');
+  await expectProblem('POST', '/api/runs', '"a string"', 422, 'body');
+  await expectProblem('POST', '/api/runs', 'null', 422, 'body');
+  await expectProblem('POST', '/api/runs', `{"plan": ${'['.repeat(300)}${']'.repeat(300)}}`, 422, 'body');
+  await expectProblem('POST', '/api/runs', { plan: simplePlan(), idempotency_key: 7 }, 422, 'idempotency_key');
+  await expectProblem('POST', '/api/runs', { plan: simplePlan(), queue: 3 }, 422, 'queue');
+  await expectProblem('POST', '/api/runs?wait=0', { plan: simplePlan() }, 400, 'wait');
+  await expectProblem('POST', '/api/runs?wait=6', { plan: simplePlan() }, 400, 'wait');
+  // Queries and paths.
+  for (const limit of ['abc', '0', '1001', '1.5', '']) await expectProblem('GET', `/api/runs?limit=${limit}`, undefined, 400, 'limit');
+  await expectProblem('GET', '/api/runs?dead_letter=maybe', undefined, 400, 'dead_letter');
+  await expectProblem('GET', '/api/runs?queue=no%20spaces', undefined, 400, 'queue');
+  await expectProblem('GET', '/api/runs/%E0%A4%A', undefined, 400, 'path');
+  await expectProblem('POST', '/api/queues/bad!name/suspend', undefined, 400, 'name');
+  // Credentials: not JSON, not an object, too big.
+  await expectProblem('PUT', '/api/credentials/c1', '{"user":', 400, 'body');
+  await expectProblem('PUT', '/api/credentials/c1', '"secret"', 422, 'body');
+  const tooBig = await api(server, 'PUT', '/api/credentials/c1', { token: 'x'.repeat(3_000) });
+  t.is(tooBig.status, 413);
+  t.is(tooBig.body['error'], 'payload_too_large');
+  t.is(server.store.getCredential('c1'), undefined);
+  t.deepEqual((await api(server, 'GET', '/api/runs')).body, { runs: [] });
+  t.deepEqual((await api(server, 'GET', '/api/queues')).body, { queues: [] });
+});

@@ -42,7 +42,7 @@ test('a worker with a good token connects, joins worker:queue and gets the capab
   t.deepEqual(reply, { capabilities: ['run_heartbeat', 'idempotent_events'], heartbeat_interval_ms: 321, lease_ms: 1234 });
 });
 
-test('heartbeats are answered and an event on a topic not joined is an error reply, not a crash', async (t) => {
+test('heartbeats are answered; an event on a topic not joined and a frame with a ref but bad fields get error replies, not a crash', async (t) => {
   const server = await startServer(t);
   const ws = new WebSocket(`${server.workerUrl}/websocket?vsn=2.0.0&token=${await signWorkerToken(TEST_SECRET, 'w')}`);
   t.teardown(() => ws.terminate());
@@ -56,10 +56,12 @@ test('heartbeats are answered and an event on a topic not joined is an error rep
   ws.send(JSON.stringify([null, '3', 42, 'x', {}]));
   ws.send(JSON.stringify([null, '4', 'phoenix', 'heartbeat', {}]));
   const deadline = Date.now() + 5000;
-  while (replies.length < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  while (replies.length < 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
   t.deepEqual(replies, [
     [null, '1', 'phoenix', 'phx_reply', { status: 'ok', response: {} }],
     ['9', '2', 'run:nope', 'phx_reply', { status: 'error', response: { reason: 'unmatched topic' } }],
+    // A ref but no string topic: answered on `phoenix` so the sender is not left waiting.
+    [null, '3', 'phoenix', 'phx_reply', { status: 'error', response: { reason: 'frame fields have the wrong types' } }],
     [null, '4', 'phoenix', 'phx_reply', { status: 'ok', response: {} }],
   ]);
   t.is(ws.readyState, WebSocket.OPEN);
