@@ -1,0 +1,54 @@
+/**
+ * Memory of the worker's process tree (worker + engine children): idle,
+ * with every slot busy, and after many runs, to show it does not grow.
+ */
+import { startCluster } from '../harness.ts';
+import { treeRssMb } from '../proc-tree.ts';
+import { ADAPTOR, slowPlan, trivialPlan } from '../plans.ts';
+import { failures, submitTimed, waitAll } from '../run-timing.ts';
+import type { TimedRun } from '../run-timing.ts';
+
+export interface MemoryTrial {
+  workloops: string;
+  idleMb: number;
+  busyMb: number;
+  afterRuns: number;
+  afterMb: number;
+  failed: string[];
+}
+
+export async function memoryTrial(options: { repoDir: string; quick: boolean }): Promise<MemoryTrial> {
+  const workloops = 'fast_lane:1 manual>*:4';
+  const total = options.quick ? 100 : 1000;
+  const cluster = await startCluster({ repoDir: options.repoDir });
+  try {
+    const worker = await cluster.startWorker({ workloops, extraArgs: ['--preload-adaptors', ADAPTOR] });
+    await waitAll(cluster.client, [await submitTimed(cluster.client, 'manual', trivialPlan())], 300_000);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const idleMb = treeRssMb([worker.pid]);
+
+    // Every slot busy: one slow run per slot, RSS sampled while they all run.
+    const slow = [await submitTimed(cluster.client, 'fast_lane', slowPlan(3))];
+    for (let i = 0; i < 4; i += 1) slow.push(await submitTimed(cluster.client, 'manual', slowPlan(3)));
+    let busyMb = 0;
+    const sampleUntil = Date.now() + 2500;
+    while (Date.now() < sampleUntil) {
+      busyMb = Math.max(busyMb, treeRssMb([worker.pid]));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await waitAll(cluster.client, slow, 60_000);
+
+    const runs: TimedRun[] = [];
+    for (let i = 0; i < total; i += 25) {
+      const batch = Array.from({ length: Math.min(25, total - i) }, (_, j) => submitTimed(cluster.client, (i + j) % 5 === 0 ? 'fast_lane' : 'manual', trivialPlan()));
+      const submitted = await Promise.all(batch);
+      runs.push(...submitted);
+      await waitAll(cluster.client, submitted, 300_000, 100);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const afterMb = treeRssMb([worker.pid]);
+    return { workloops, idleMb, busyMb, afterRuns: total, afterMb, failed: failures([...slow, ...runs]) };
+  } finally {
+    await cluster.close();
+  }
+}
