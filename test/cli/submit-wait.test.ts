@@ -1,0 +1,60 @@
+/**
+ * `lanes submit --wait` through the real binary, against the real server and
+ * a worker with the real engine: the command returns the finished run and
+ * its exit code says how the run ended.
+ */
+import test from 'ava';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer } from '../server/helpers.ts';
+import { tempDir } from '../engine/helpers.ts';
+import { startWorker, testConfig } from '../worker/helpers.ts';
+import { runLanes } from './helpers.ts';
+
+const FIXTURE_DIR = fileURLToPath(new URL('../fixtures/adaptor/', import.meta.url));
+const FIXTURE = '@openfn/language-lanesfixture@1.0.0';
+
+function planFile(body: string): Record<string, unknown> {
+  return {
+    triggers: [{ id: 'trigger', type: 'webhook' }],
+    jobs: [{ id: 'job', body, adaptor: FIXTURE }],
+    edges: [{ id: 'edge', source_trigger_id: 'trigger', target_job_id: 'job', condition: 'always' }],
+  };
+}
+
+test('submit --wait prints the finished run; exit 0 on success and 1 on failure', async (t) => {
+  const server = await startServer(t);
+  const repoDir = await tempDir(t, 'lanes-submit-repo-');
+  await startWorker(t, {
+    config: testConfig({ lightningUrl: server.workerUrl, workloopsText: 'fast_lane:1 manual>*:1', repoDir }),
+    engine: { localAdaptors: { '@openfn/language-lanesfixture': FIXTURE_DIR }, repoDir },
+  });
+  const dir = await tempDir(t, 'lanes-submit-files-');
+  const good = join(dir, 'good.json');
+  const bad = join(dir, 'bad.json');
+  await writeFile(good, JSON.stringify(planFile('fn(state => ({ ...state, data: { doubled: state.data.n * 2 } }))')));
+  await writeFile(bad, JSON.stringify(planFile('fn(() => { throw new Error("nope") })')));
+
+  const ok = await runLanes(['submit', good, '--queue', 'fast_lane', '--input', '{"data":{"n":21}}', '--wait', '--server', server.url]);
+  t.is(ok.code, 0, ok.stderr);
+  const run = JSON.parse(ok.stdout) as { state: string; queue: string; final_state: { data: { doubled: number } } };
+  t.is(run.state, 'success');
+  t.is(run.queue, 'fast_lane');
+  t.is(run.final_state.data.doubled, 42);
+
+  const failed = await runLanes(['submit', bad, '--wait', '--server', server.url]);
+  t.is(failed.code, 1);
+  t.is((JSON.parse(failed.stdout) as { state: string }).state, 'failed');
+
+  const queued = await runLanes(['submit', good, '--queue', 'manual', '--server', server.url]);
+  t.is(queued.code, 0, queued.stderr);
+  t.like(JSON.parse(queued.stdout), { queue: 'manual' });
+});
+
+test('submit with a refused body is one line and exit 2', async (t) => {
+  const server = await startServer(t);
+  const result = await runLanes(['submit', 'examples/hello.json', '--queue', 'no-such-queue!', '--server', server.url]);
+  t.is(result.code, 2);
+  t.regex(result.stderr.trim(), /^lanes submit: the server refused the run: .*HTTP 4\d\d/);
+});
