@@ -16,8 +16,6 @@ import type { ChildConfig, ChildToParent, ChildToThread, ParentToChild, ThreadDa
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
 const THREAD_URL = new URL('./run-thread.ts', import.meta.url);
-// vm.SourceTextModule (how @openfn/runtime links job modules) is still behind a flag.
-const THREAD_EXEC_ARGV = ['--experimental-vm-modules', '--disable-warning=ExperimentalWarning'];
 
 const preloads = new Set(config.preload);
 
@@ -41,7 +39,7 @@ class RunThread {
     this.worker = new Worker(THREAD_URL, {
       resourceLimits: { maxOldGenerationSizeMb: memoryLimitMb },
       workerData: data,
-      execArgv: THREAD_EXEC_ARGV,
+      // No execArgv: the thread inherits the child's, including the permission model (an explicit list would drop it).
     });
     let markReady: (ok: boolean) => void = () => undefined;
     this.ready = new Promise((resolve) => (markReady = resolve));

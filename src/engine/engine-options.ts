@@ -38,6 +38,13 @@ export interface EngineOptions {
   localAdaptors?: Readonly<Record<string, string>>;
   /** The npm executable. Default `npm`. */
   npmCommand?: string;
+  /**
+   * Start children under Node's permission model (`child-permissions.ts`): no child processes, no
+   * file writes, reads only of code and adaptors. Default true.
+   */
+  permissionModel?: boolean;
+  /** More paths children may read under the permission model (e.g. an adaptor's data files). */
+  extraReadPaths?: readonly string[];
 }
 
 export interface ResolvedEngineOptions {
@@ -58,6 +65,8 @@ export interface ResolvedEngineOptions {
   childEnv: Readonly<Record<string, string>>;
   localAdaptors: Readonly<Record<string, string>>;
   npmCommand: string;
+  permissionModel: boolean;
+  extraReadPaths: readonly string[];
 }
 
 export class EngineOptionsError extends LanesError {
@@ -90,5 +99,7 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     childEnv: options.childEnv ?? {},
     localAdaptors: options.localAdaptors ?? {},
     npmCommand: options.npmCommand ?? 'npm',
+    permissionModel: options.permissionModel ?? true,
+    extraReadPaths: options.extraReadPaths ?? [],
   });
 }

@@ -16,6 +16,7 @@ import { AdaptorRepo } from '../runtime/adaptor-repo.ts';
 import type { ResolvedAdaptor } from '../runtime/adaptor-repo.ts';
 import type { ExecutionAdaptor, ExecutionRequest } from '../runtime/execution-request.ts';
 import { buildChildEnv, buildNpmEnv } from './child-env.ts';
+import { codeReadPaths, permissionFlags } from './child-permissions.ts';
 import { resolveEngineOptions } from './engine-options.ts';
 import type { EngineOptions, ResolvedEngineOptions } from './engine-options.ts';
 import { PooledChild } from './pooled-child.ts';
@@ -70,6 +71,8 @@ export class Engine implements RunExecutor {
   readonly #pinned = new Map<string, string>();
   #recent: string[] = [];
   #stopping: Promise<void> | undefined;
+  /** Node flags of every child: the permission model's, computed once. */
+  #childExecArgv: readonly string[] = [];
 
   private constructor(options: ResolvedEngineOptions) {
     this.#options = options;
@@ -112,6 +115,9 @@ export class Engine implements RunExecutor {
       localAdaptors: o.localAdaptors,
     });
     this.#runtimeVersion = await readRuntimeVersion();
+    if (o.permissionModel) {
+      this.#childExecArgv = permissionFlags([...codeReadPaths(), this.#repo.repoDir, ...Object.values(o.localAdaptors), ...o.extraReadPaths]);
+    }
     await Promise.all(Array.from({ length: o.poolSize }, () => this.#spawn()));
     this.#sampler = setInterval(() => void this.#sampleRss(), o.rssSampleIntervalMs);
     this.#sampler.unref();
@@ -126,6 +132,7 @@ export class Engine implements RunExecutor {
       config: { spareMemoryLimitMb: o.runMemoryLimitMb, warmSpares: o.warmSpares, preload: this.#preloadPaths() },
       heapMb: o.runMemoryLimitMb + o.childHeapHeadroomMb,
       env: buildChildEnv(o.env, o.envAllowList, o.childEnv),
+      execArgv: this.#childExecArgv,
       killGraceMs: o.killGraceMs,
       logger: this.#logger,
       onState: (c, state) => this.#onChildState(c, state),

@@ -45,6 +45,8 @@ export interface PooledChildOptions {
   /** `--max-old-space-size` of the child's main isolate. */
   heapMb: number;
   env: Record<string, string>;
+  /** Extra Node flags, e.g. the permission model's (`child-permissions.ts`). */
+  execArgv: readonly string[];
   killGraceMs: number;
   logger: Logger;
   /** Every state change, for the engine's pool bookkeeping. */
@@ -108,10 +110,11 @@ export class PooledChild {
 
   /** Forks the process and resolves once it is ready for a run. */
   start(): Promise<void> {
-    const { config, heapMb, env } = this.#options;
+    const { config, heapMb, env, execArgv } = this.#options;
     const child = fork(CHILD_ENTRY, [JSON.stringify(config)], {
       execPath: process.execPath,
-      execArgv: [`--max-old-space-size=${heapMb}`, '--experimental-vm-modules', '--disable-warning=ExperimentalWarning'],
+      // Run threads inherit these flags (vm.SourceTextModule, how @openfn/runtime links job modules, is behind one).
+      execArgv: [`--max-old-space-size=${heapMb}`, '--experimental-vm-modules', '--disable-warning=ExperimentalWarning', ...execArgv],
       env,
       serialization: 'advanced',
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

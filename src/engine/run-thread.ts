@@ -7,6 +7,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { executePlan, importAdaptor } from '../runtime/execute-plan.ts';
 import type { ChildToThread, ThreadData, ThreadToChild } from './ipc-messages.ts';
+import { lockDownThread } from './thread-lockdown.ts';
+
+// Before any adaptor or job code is loaded into this thread.
+lockDownThread();
 
 const port = parentPort;
 if (!port) throw new Error('run-thread.ts must run in a worker thread');
