@@ -32,6 +32,7 @@ import { timestampMicros } from '../protocol/timestamp.ts';
 import { verifyRunToken } from '../protocol/tokens.ts';
 import type { SigningKey } from '../protocol/tokens.ts';
 import { PushRejectedError } from './channel-errors.ts';
+import { CredentialRedactor } from './credential-redactor.ts';
 import { pushAndWait } from './push.ts';
 import type { ServerFeatures } from './queue-connection.ts';
 import { resolveLimits } from './resolve-limits.ts';
@@ -152,6 +153,7 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel): P
   }
 
   let completeSent = false;
+  const redactor = new CredentialRedactor();
   const onEvent = (event: EngineEvent): void => {
     try {
       switch (event.type) {
@@ -164,7 +166,7 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel): P
         case 'log':
           // Job logs belong to the server; the worker's own output shows them only at debug.
           logger.debug({ level: event.level, source: event.source, stepId: event.stepId }, 'job log');
-          reporter.log(mapper.log(event));
+          reporter.log(mapper.log({ ...event, message: redactor.redact(event.message) }));
           break;
         case 'step-complete':
           reporter.send(STEP_COMPLETE, mapper.stepComplete(event));
@@ -188,7 +190,12 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel): P
     limits,
     signal: options.signal,
     onEvent,
-    fetchCredential: (credentialId) => fetchCredential(channel, credentialId, config.messageTimeoutMs),
+    fetchCredential: async (credentialId) => {
+      const body = await fetchCredential(channel, credentialId, config.messageTimeoutMs);
+      // Before the body reaches job code, so no line that could hold it goes out unredacted.
+      redactor.add(body);
+      return body;
+    },
   });
   if (!completeSent) {
     // The engine promises a run-complete event; if it skipped one, its outcome stands in.
