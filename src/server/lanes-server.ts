@@ -163,6 +163,9 @@ export class LanesServer {
       if (this.#state !== 'starting') return;
       this.#port = (this.#http.address() as AddressInfo).port;
       const now = Date.now();
+      // Workers could not beat while no server listened: give their runs one lease to reconnect and rejoin.
+      const renewed = this.store.renewHeartbeatLeases(now + this.options.leaseMs);
+      if (renewed > 0) this.#logger.info({ runs: renewed, leaseMs: this.options.leaseMs }, 'heartbeat leases renewed after start');
       this.#sweeper.sweep(now);
       this.#sweeper.start();
       this.#lifecycle.resumePendingRetries(now);

@@ -127,6 +127,14 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'claim order index for wildcard chains',
+    // A `*` lane takes the best available run of any queue: without this index
+    // each claim sorted every waiting run (a temporary B-tree), so the claim
+    // cost grew with the queue depth.
+    sql: `CREATE INDEX runs_available_any ON runs (state, priority DESC, enqueued_at, seq);`,
+  },
 ];
 
 /** Applies every migration newer than the file's version, each in its own transaction. Returns the versions applied. */

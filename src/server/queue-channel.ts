@@ -67,7 +67,7 @@ export function validateChain(chain: readonly unknown[]): string[] {
 }
 
 /** Validates the join payload; a Lightning-style empty join is accepted. */
-function parseJoin(payload: unknown): { capacity: number; lanes: Record<string, number> } | { errors: Record<string, string[]> } {
+function parseJoin(payload: unknown): { capacity: number; lanes: Record<string, number>; heartbeats: boolean } | { errors: Record<string, string[]> } {
   const collector = new FieldErrorCollector();
   const body = isRecord(payload) ? payload : {};
   const capacity = body['capacity'] ?? 0;
@@ -90,8 +90,11 @@ function parseJoin(payload: unknown): { capacity: number; lanes: Record<string, 
       }
     }
   }
+  // Unknown or malformed capability lists are ignored, not refused: they only opt in to extensions.
+  const declared = body['capabilities'];
+  const heartbeats = Array.isArray(declared) && declared.includes(CAPABILITY_RUN_HEARTBEAT);
   if (!collector.empty) return { errors: collector.errors };
-  return { capacity: capacity as number, lanes };
+  return { capacity: capacity as number, lanes, heartbeats };
 }
 
 export class QueueChannel implements Channel {
@@ -119,7 +122,7 @@ export class QueueChannel implements Channel {
       capacity: parsed.capacity,
       lanes: parsed.lanes,
       connectedAt: now,
-      heartbeats: false,
+      heartbeats: parsed.heartbeats,
       pushWorkAvailable: () => peer.push(WORK_AVAILABLE, {}),
     };
     deps.registry.add(worker);
@@ -175,6 +178,9 @@ export class QueueChannel implements Channel {
       workerName: workerName as string | null,
       now,
       graceMs: options.graceMs,
+      // A heartbeating worker's run is leased by heartbeat from the claim on: if the claim reply is lost
+      // (it came after the worker's claim timeout), no beat ever comes and the run is back within leaseMs.
+      heartbeatLeaseMs: registered?.heartbeats === true ? options.leaseMs : null,
     });
     const runs: ClaimedRun[] = [];
     for (const row of claimed) {

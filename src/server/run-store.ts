@@ -121,6 +121,8 @@ export interface ClaimRequest {
   now: number;
   /** Lease for the non-heartbeat rule: claim time + run timeout + grace. */
   graceMs: number;
+  /** For a worker that heartbeats: the run is leased for this long from the claim, in heartbeat mode. */
+  heartbeatLeaseMs: number | null;
 }
 
 export interface RunFilter {
@@ -334,36 +336,46 @@ export class RunStore {
     const wildcard = request.chain.includes(WILDCARD);
     if (named.length === 0 && !wildcard) return [];
     return this.transaction(() => {
-      const params: SQLInputValue[] = [request.now];
-      let queueClause = '';
-      if (!wildcard) {
-        queueClause = `AND queue IN (${named.map(() => '?').join(', ')})`;
-        params.push(...named);
+      // One indexed, LIMITed query per named queue in chain order, then one for
+      // every other queue: each walks an index in claim order and stops at the
+      // demand, instead of sorting every waiting run (the cost no longer grows
+      // with the queue depth). Same order as before: chain position, then
+      // priority (higher first), then enqueue time, then insertion.
+      const rows: Row[] = [];
+      const columns = 'SELECT id, queue, attempts, run_timeout_ms, enqueued_at FROM runs';
+      const order = 'ORDER BY priority DESC, enqueued_at ASC, seq ASC LIMIT ?';
+      const seen = new Set<string>();
+      for (const queue of named) {
+        if (rows.length >= request.demand) break;
+        if (seen.has(queue)) continue;
+        seen.add(queue);
+        if (this.isQueueSuspended(queue)) continue;
+        rows.push(...this.#all(`${columns} WHERE state = 'available' AND queue = ? AND available_at <= ? ${order}`, queue, request.now, request.demand - rows.length));
       }
-      // No rank term without named queues: a bare `ORDER BY 0` would mean a column index.
-      let rank = '';
-      if (named.length > 0) {
-        rank = `CASE queue ${named.map((_, i) => `WHEN ? THEN ${i}`).join(' ')} ELSE ${named.length} END, `;
-        params.push(...named);
+      if (wildcard && rows.length < request.demand) {
+        const excluded = [...seen];
+        rows.push(
+          ...this.#all(
+            `${columns} INDEXED BY runs_available_any WHERE state = 'available' AND available_at <= ?
+               ${excluded.length > 0 ? `AND queue NOT IN (${excluded.map(() => '?').join(', ')})` : ''}
+               AND queue NOT IN (SELECT name FROM queues WHERE suspended = 1)
+             ${order}`,
+            request.now, ...excluded, request.demand - rows.length,
+          ),
+        );
       }
-      params.push(request.demand);
-      const rows = this.#all(
-        `SELECT id, queue, attempts, run_timeout_ms, enqueued_at FROM runs
-         WHERE state = 'available' AND available_at <= ? ${queueClause}
-           AND queue NOT IN (SELECT name FROM queues WHERE suspended = 1)
-         ORDER BY ${rank}priority DESC, enqueued_at ASC, seq ASC
-         LIMIT ?`,
-        ...params,
-      );
       const claimed: ClaimedRow[] = [];
       for (const row of rows) {
         const attempt = num(row, 'attempts') + 1;
         const runTimeoutMs = num(row, 'run_timeout_ms');
         const id = str(row, 'id');
+        const heartbeat = request.heartbeatLeaseMs !== null;
         this.#run(
           `UPDATE runs SET state = 'claimed', attempts = ?, worker_id = ?, worker_name = ?, claimed_at = ?,
-             lease_expires_at = ?, lease_mode = 'timeout', token_hash = NULL WHERE id = ? AND state = 'available'`,
-          attempt, request.workerId, request.workerName, request.now, request.now + runTimeoutMs + request.graceMs, id,
+             lease_expires_at = ?, lease_mode = ?, token_hash = NULL WHERE id = ? AND state = 'available'`,
+          attempt, request.workerId, request.workerName, request.now,
+          heartbeat ? request.now + (request.heartbeatLeaseMs ?? 0) : request.now + runTimeoutMs + request.graceMs,
+          heartbeat ? 'heartbeat' : 'timeout', id,
         );
         this.#run(
           `INSERT INTO run_attempts (run_id, attempt, worker_id, worker_name, claimed_at, state) VALUES (?, ?, ?, ?, ?, 'claimed')`,
@@ -446,6 +458,17 @@ export class RunStore {
     this.#run(
       `UPDATE run_attempts SET state = ?, finished_at = ?, error_type = ?, error_message = ? WHERE run_id = ? AND attempt = ?`,
       fields.state, fields.now, fields.errorType, fields.errorMessage, runId, attempt,
+    );
+  }
+
+  /**
+   * After a restart: no worker could beat while the server was down, so every
+   * heartbeat lease runs at least until `leaseExpiresAt`. Returns how many moved.
+   */
+  renewHeartbeatLeases(leaseExpiresAt: number): number {
+    return this.#run(
+      `UPDATE runs SET lease_expires_at = ? WHERE state IN ('claimed', 'started') AND lease_mode = 'heartbeat' AND lease_expires_at < ?`,
+      leaseExpiresAt, leaseExpiresAt,
     );
   }
 
