@@ -10,6 +10,12 @@ import type { ExitReason } from './reasons.ts';
 export interface QueueJoinPayload {
   capacity: number;
   queues: Record<string, number>;
+  /**
+   * Lanes extensions the worker speaks when the server offers them. A Lanes
+   * server leases a declared `run_heartbeat` worker's runs by heartbeat from
+   * the claim on; Lightning ignores the field.
+   */
+  capabilities?: Capability[];
 }
 
 /** Join reply of `worker:queue` from a Lanes server; Lightning replies `{}`. */

@@ -26,6 +26,7 @@ import { LanesError } from '../errors/lanes-error.ts';
 import { Workloop } from '../lanes/workloop.ts';
 import type { LaneSpec } from '../lanes/parse-workloops.ts';
 import type { ClaimedRun } from '../protocol/messages.ts';
+import { CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_HEARTBEAT } from '../protocol/events.ts';
 import { ERROR_TYPES } from '../protocol/reasons.ts';
 import { importRunPublicKey, signWorkerToken } from '../protocol/tokens.ts';
 import type { SigningKey } from '../protocol/tokens.ts';
@@ -138,7 +139,13 @@ export class Worker {
       workerToken: init.workerToken,
       workerVersion: WORKER_VERSION,
       workerName: config.workerName === '' ? null : config.workerName,
-      join: { capacity: config.capacity, queues: Object.fromEntries(config.workloops.map((lane) => [lane.queues.join('>'), lane.capacity])) },
+      join: {
+        capacity: config.capacity,
+        queues: Object.fromEntries(config.workloops.map((lane) => [lane.queues.join('>'), lane.capacity])),
+        // Declared so a Lanes server leases our runs by heartbeat from the claim on (a lost claim reply
+        // is then recovered within its lease); Lightning ignores the field.
+        capabilities: [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS],
+      },
       claimTimeoutMs: config.claimTimeoutMs,
       messageTimeoutMs: config.messageTimeoutMs,
       reconnect: init.reconnect ?? { minMs: 250, maxMs: 10_000 },
