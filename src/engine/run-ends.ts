@@ -134,6 +134,8 @@ export function stepEndForStateError(written: unknown): StepEnd {
 export function endForRuntimeThrow(error: unknown): RunEnd {
   const e = asRuntimeError(error);
   if (e.name === 'ImportError') return endForAdaptorError(messageOf(error));
+  // The runtime refused the plan's graph (an edge to a missing job, a cycle): the plan is at fault, not the code.
+  if (e.name === 'ValidationError') return endForPlanError(messageOf(error));
   if (Array.isArray(error)) return end('crash', ERROR_TYPES.runtime, error.map(messageOf).join('; '));
   const step = stepEndForError(error);
   const reason = step.reason === 'fail' ? 'crash' : step.reason;
