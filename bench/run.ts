@@ -12,6 +12,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { formatClaimPath, runClaimPathBench } from './claim-path.ts';
+import type { ClaimPathResult } from './claim-path.ts';
 import { formatEngineBench, runEngineBench } from './engine.ts';
 import type { EngineBenchResults } from './engine.ts';
 import { idleTrial } from './scenarios/idle-latency.ts';
@@ -60,6 +62,7 @@ interface Results {
   throughput?: Record<string, ThroughputTrial[]>;
   memory?: MemoryTrial[];
   engine?: EngineBenchResults;
+  claimPath?: ClaimPathResult;
 }
 
 const commit = (() => {
@@ -193,6 +196,14 @@ try {
       '',
       `Growth over those runs: ${mb(memory.map((r) => r.afterMb - r.idleMb))}. The reference worker's tree held about 920 MB with 5 slots busy.`,
     ].join('\n'));
+    log(sections.at(-1) ?? '');
+  }
+
+  if (wanted('claims')) {
+    log('Claim path');
+    const claimPath = await runClaimPathBench({ quick });
+    results.claimPath = claimPath;
+    sections.push(['## Claim path', '', `How many claims the server answers: ${claimPath.workers} workers × ${claimPath.lanesPerWorker} lanes, each lane pushing \`claim\` back to back, in the benchmark's own process against an in-process server.`, '', formatClaimPath(claimPath)].join('\n'));
     log(sections.at(-1) ?? '');
   }
 
