@@ -254,24 +254,53 @@ async function fetchPlan(channel: Channel, timeoutMs: number): Promise<RunPlan> 
   return reply as RunPlan;
 }
 
-/** Checks what the worker and engine rely on; the engine checks the graph itself. */
+/**
+ * Checks what the worker and engine rely on, the graph included: a plan
+ * naming a job that is not in it would otherwise run partly (an edge to
+ * nowhere is silently never followed) or fail deep in the runtime, and the
+ * run must instead end `exception`/`PlanError` with the reason spelled out.
+ */
 function planProblem(reply: unknown): string | null {
-  if (typeof reply !== 'object' || reply === null) return 'not an object';
+  if (typeof reply !== 'object' || reply === null || Array.isArray(reply)) return 'not an object';
   const plan = reply as Record<string, unknown>;
   if (typeof plan['id'] !== 'string') return 'id is not a string';
   if (!Array.isArray(plan['jobs']) || plan['jobs'].length === 0) return 'jobs is not a non-empty list';
   if (!Array.isArray(plan['edges'])) return 'edges is not a list';
   if (!Array.isArray(plan['triggers'])) return 'triggers is not a list';
   if (typeof plan['dataclip_id'] !== 'string') return 'dataclip_id is not a string';
+  const jobIds = new Set<string>();
   for (const job of plan['jobs'] as unknown[]) {
     const candidate = job as Record<string, unknown> | null;
     if (candidate === null || typeof candidate !== 'object' || typeof candidate['id'] !== 'string' || typeof candidate['body'] !== 'string') {
       return 'a job has no id or body';
     }
+    if (jobIds.has(candidate['id'])) return `job ${JSON.stringify(candidate['id'])} appears twice`;
+    jobIds.add(candidate['id']);
+  }
+  const triggerIds = new Set<string>();
+  for (const trigger of plan['triggers'] as unknown[]) {
+    const candidate = trigger as Record<string, unknown> | null;
+    if (candidate === null || typeof candidate !== 'object' || typeof candidate['id'] !== 'string') return 'a trigger has no id';
+    triggerIds.add(candidate['id']);
   }
   for (const edge of plan['edges'] as unknown[]) {
     const candidate = edge as Record<string, unknown> | null;
     if (candidate === null || typeof candidate !== 'object' || typeof candidate['target_job_id'] !== 'string') return 'an edge has no target_job_id';
+    const name = typeof candidate['id'] === 'string' ? `edge ${JSON.stringify(candidate['id'])}` : 'an edge';
+    const target = candidate['target_job_id'];
+    if (!jobIds.has(target)) return `${name} leads to job ${JSON.stringify(target)}, which is not in the plan`;
+    const fromJob = candidate['source_job_id'];
+    const fromTrigger = candidate['source_trigger_id'];
+    if (fromJob !== undefined && fromJob !== null && (typeof fromJob !== 'string' || !jobIds.has(fromJob))) {
+      return `${name} comes from job ${JSON.stringify(fromJob)}, which is not in the plan`;
+    }
+    if (fromTrigger !== undefined && fromTrigger !== null && (typeof fromTrigger !== 'string' || !triggerIds.has(fromTrigger))) {
+      return `${name} comes from trigger ${JSON.stringify(fromTrigger)}, which is not in the plan`;
+    }
+  }
+  const start = plan['starting_node_id'];
+  if (start !== undefined && start !== null && start !== '' && (typeof start !== 'string' || (!jobIds.has(start) && !triggerIds.has(start)))) {
+    return `starting_node_id ${JSON.stringify(start)} is not a job or trigger of the plan`;
   }
   if (plan['options'] !== undefined && plan['options'] !== null && typeof plan['options'] !== 'object') return 'options is not an object';
   return null;
