@@ -69,7 +69,7 @@ export class LanesServer {
     this.#lifecycle = new RunLifecycle({ store, notifier: this.#notifier, metrics: this.metrics, options, logger: this.#logger });
     this.#sweeper = new LeaseSweeper({ store, lifecycle: this.#lifecycle, metrics: this.metrics, intervalMs: options.sweepIntervalMs, logger: this.#logger });
     const router = new LanesChannelRouter({
-      queue: { store, registry: this.#registry, metrics: this.metrics, options, privateKey: keys.privateKey, logger: this.#logger.child({ channel: 'worker:queue' }) },
+      queue: { store, registry: this.#registry, notifier: this.#notifier, metrics: this.metrics, options, privateKey: keys.privateKey, logger: this.#logger.child({ channel: 'worker:queue' }) },
       run: { store, lifecycle: this.#lifecycle, registry: this.#registry, options, publicKey: keys.publicKey, logger: this.#logger.child({ channel: 'run' }) },
     });
     this.#sockets = new PhoenixSocketServer({

@@ -24,6 +24,7 @@ import type { RunStore } from './run-store.ts';
 import type { ServerMetrics } from './server-metrics.ts';
 import type { ResolvedServerOptions } from './server-options.ts';
 import type { ConnectedWorker, WorkerRegistry } from './worker-registry.ts';
+import type { WorkNotifier } from './work-notifier.ts';
 
 /** The chain used when a claim names none (PROTOCOL.md). */
 export const DEFAULT_CLAIM_CHAIN: readonly string[] = Object.freeze(['manual', WILDCARD]);
@@ -39,6 +40,8 @@ export const MAX_WORKER_NAME_LENGTH = 255;
 export interface QueueChannelDeps {
   store: RunStore;
   registry: WorkerRegistry;
+  /** Told of every claim and disconnect, so it knows when a push would be news. */
+  notifier: Pick<WorkNotifier, 'claimed' | 'forget'>;
   metrics: ServerMetrics;
   options: ResolvedServerOptions;
   privateKey: SigningKey;
@@ -145,6 +148,7 @@ export class QueueChannel implements Channel {
     if (this.#ended) return;
     this.#ended = true;
     this.#deps.registry.remove(this.#peer.connectionId);
+    this.#deps.notifier.forget(this.#peer.connectionId);
     if (this.#deps.store.isOpen) this.#deps.store.markWorkerDisconnected(this.#peer.workerId, Date.now());
   }
 
@@ -168,6 +172,7 @@ export class QueueChannel implements Channel {
     if (!collector.empty) return error(collector.errors);
     const chain = rawChain as string[];
     const now = Date.now();
+    this.#deps.notifier.claimed(this.#peer.connectionId);
     const registered = this.#deps.registry.get(this.#peer.connectionId);
     if (registered && typeof workerName === 'string') registered.name = workerName;
     store.touchWorker(this.#peer.workerId, workerName as string | null, now);

@@ -1,25 +1,39 @@
 /**
  * Pushes `work-available` to the workers whose lanes could take newly queued
- * runs, debounced on the leading edge: the first enqueue notifies at once,
- * further enqueues within the window are coalesced into one trailing push
- * (which opens a new window), so a lone urgent run is never delayed and a
- * burst costs each worker at most one push per window.
+ * runs. Each worker connection has its own coalescing window, opened by a
+ * push:
  *
- * States: idle → windowOpen → idle; stopped (terminal, drops everything).
+ *   - no window open, or the worker has claimed since its last push → push at
+ *     once and open a window (leading edge: a lone urgent run is never held
+ *     back, and neither is a run queued after the worker acted on the last
+ *     push, as happens when runs arrive one after another);
+ *   - otherwise the queue is remembered, and one trailing push at the end of
+ *     the window covers everything queued meanwhile.
+ *
+ * So a burst of enqueues costs a worker at most one push per window plus one
+ * per claim it makes: never a flood, never a delay for work it has not yet
+ * been told about.
+ *
+ * Notifier states: running → stopped (terminal, drops everything).
  */
 import type { Logger } from 'pino';
-import type { WorkerRegistry } from './worker-registry.ts';
+import type { ConnectedWorker, WorkerRegistry } from './worker-registry.ts';
 import { couldTake } from './worker-registry.ts';
 
-type NotifierState = 'idle' | 'windowOpen' | 'stopped';
+interface Window {
+  timer: NodeJS.Timeout;
+  /** Queues enqueued inside the window, for the trailing push. */
+  pending: Set<string>;
+  /** The worker claimed since the last push: the next enqueue is news to it. */
+  claimedSincePush: boolean;
+}
 
 export class WorkNotifier {
   readonly #registry: WorkerRegistry;
   readonly #debounceMs: number;
   readonly #logger: Logger;
-  readonly #pending = new Set<string>();
-  #timer: NodeJS.Timeout | undefined;
-  #state: NotifierState = 'idle';
+  readonly #windows = new Map<string, Window>();
+  #stopped = false;
   /** Pushes sent, for tests and metrics. */
   pushes = 0;
 
@@ -31,49 +45,64 @@ export class WorkNotifier {
 
   /** Work was queued in `queue`. */
   notify(queue: string): void {
-    if (this.#state === 'stopped') return;
-    if (this.#state === 'windowOpen') {
-      this.#pending.add(queue);
-      return;
+    if (this.#stopped) return;
+    for (const worker of this.#registry.list()) {
+      if (!couldTake(worker, queue)) continue;
+      const window = this.#windows.get(worker.connectionId);
+      if (window && !window.claimedSincePush) {
+        window.pending.add(queue);
+        continue;
+      }
+      this.#push(worker);
     }
-    this.#push(new Set([queue]));
-    this.#openWindow();
+  }
+
+  /** The worker on this connection sent a claim: it has acted on the pushes so far. */
+  claimed(connectionId: string): void {
+    const window = this.#windows.get(connectionId);
+    if (window) window.claimedSincePush = true;
+  }
+
+  /** The connection is gone: drop its window. */
+  forget(connectionId: string): void {
+    const window = this.#windows.get(connectionId);
+    if (window) clearTimeout(window.timer);
+    this.#windows.delete(connectionId);
   }
 
   stop(): void {
-    this.#state = 'stopped';
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#pending.clear();
+    this.#stopped = true;
+    for (const window of this.#windows.values()) clearTimeout(window.timer);
+    this.#windows.clear();
   }
 
-  #openWindow(): void {
-    if (this.#debounceMs <= 0) return;
-    this.#state = 'windowOpen';
-    this.#timer = setTimeout(() => this.#closeWindow(), this.#debounceMs);
-    this.#timer.unref();
-  }
-
-  #closeWindow(): void {
-    this.#timer = undefined;
-    if (this.#state === 'stopped') return;
-    this.#state = 'idle';
-    if (this.#pending.size === 0) return;
-    const queues = new Set(this.#pending);
-    this.#pending.clear();
-    this.#push(queues);
-    this.#openWindow();
-  }
-
-  #push(queues: Set<string>): void {
-    for (const worker of this.#registry.list()) {
-      if (![...queues].some((queue) => couldTake(worker, queue))) continue;
-      try {
-        worker.pushWorkAvailable();
-        this.pushes += 1;
-      } catch (error) {
-        this.#logger.warn({ err: error, workerId: worker.workerId }, 'work-available push failed');
-      }
+  #push(worker: ConnectedWorker): void {
+    try {
+      worker.pushWorkAvailable();
+      this.pushes += 1;
+    } catch (error) {
+      this.#logger.warn({ err: error, workerId: worker.workerId }, 'work-available push failed');
     }
+    this.#openWindow(worker.connectionId);
+  }
+
+  #openWindow(connectionId: string): void {
+    const previous = this.#windows.get(connectionId);
+    if (previous) clearTimeout(previous.timer);
+    if (this.#debounceMs <= 0) {
+      this.#windows.delete(connectionId);
+      return;
+    }
+    const timer = setTimeout(() => this.#closeWindow(connectionId), this.#debounceMs);
+    timer.unref();
+    this.#windows.set(connectionId, { timer, pending: new Set(), claimedSincePush: false });
+  }
+
+  #closeWindow(connectionId: string): void {
+    const window = this.#windows.get(connectionId);
+    this.#windows.delete(connectionId);
+    if (this.#stopped || !window || window.pending.size === 0) return;
+    const worker = this.#registry.get(connectionId);
+    if (worker) this.#push(worker);
   }
 }

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { api, claim, connectWorker, joinQueue, nextPush, startServer, submitRun, waitFor } from './helpers.ts';
+import { api, claim, connectWorker, joinQueue, nextPush,
+  push, startServer, submitRun, waitFor } from './helpers.ts';
 
 test('a strict chain only takes runs of its named queues', async (t) => {
   const server = await startServer(t);
@@ -114,4 +115,27 @@ test('two workers claiming concurrently never get the same run', async (t) => {
   t.true([...seen.values()].every((count) => count === 1));
   const claimed = await api<{ runs: unknown[] }>(server, 'GET', '/api/runs?state=claimed&limit=1000');
   t.is(claimed.body.runs.length, total);
+});
+
+test('a run queued after the worker claimed is pushed at once, even inside the coalescing window', async (t) => {
+  const server = await startServer(t, { workAvailableDebounceMs: 60_000 });
+  const socket = await connectWorker(t, server, { workerId: 'sequential' });
+  const { channel } = await joinQueue(socket, { 'manual>*': 1 });
+  let pushes = 0;
+  channel.on('work-available', () => {
+    pushes += 1;
+  });
+  // One run at a time, as a worker with one idle slot sees them: each push is acted on by a claim.
+  for (let i = 1; i <= 3; i += 1) {
+    const id = await submitRun(server, { queue: 'manual' });
+    await waitFor(() => pushes === i, { message: `push ${i} inside a 60 s window` });
+    t.deepEqual((await claim(channel, ['manual', '*'], 1)).map((run) => run.id), [id]);
+  }
+  // Without a claim in between, a second enqueue waits for the window's trailing push.
+  await submitRun(server, { queue: 'manual' });
+  await waitFor(() => pushes === 4, { message: 'leading push' });
+  await submitRun(server, { queue: 'manual' });
+  // A reply on the same socket comes after any push the enqueue sent: frames are ordered.
+  t.is((await push(channel, 'no-such-event', {})).status, 'error');
+  t.is(pushes, 4);
 });
