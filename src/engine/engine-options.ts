@@ -45,6 +45,10 @@ export interface EngineOptions {
   permissionModel?: boolean;
   /** More paths children may read under the permission model (e.g. an adaptor's data files). */
   extraReadPaths?: readonly string[];
+  /** A child is replaced, once idle, after this many runs (bounds slow growth of a long-lived process). Default 500. */
+  maxRunsPerChild?: number;
+  /** A child that has run at least once is replaced when its idle RSS passes this. Default 512. */
+  maxIdleChildRssMb?: number;
 }
 
 export interface ResolvedEngineOptions {
@@ -67,6 +71,8 @@ export interface ResolvedEngineOptions {
   npmCommand: string;
   permissionModel: boolean;
   extraReadPaths: readonly string[];
+  maxRunsPerChild: number;
+  maxIdleChildRssMb: number;
 }
 
 export class EngineOptionsError extends LanesError {
@@ -101,5 +107,7 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     npmCommand: options.npmCommand ?? 'npm',
     permissionModel: options.permissionModel ?? true,
     extraReadPaths: options.extraReadPaths ?? [],
+    maxRunsPerChild: positiveInt('maxRunsPerChild', options.maxRunsPerChild ?? 500),
+    maxIdleChildRssMb: positiveInt('maxIdleChildRssMb', options.maxIdleChildRssMb ?? 512),
   });
 }

@@ -71,6 +71,8 @@ export class Engine implements RunExecutor {
   readonly #pinned = new Map<string, string>();
   #recent: string[] = [];
   #stopping: Promise<void> | undefined;
+  /** Children taken out of the pool on purpose (recycled): their exit is not a death to replace. */
+  readonly #retired = new WeakSet<PooledChild>();
   /** Node flags of every child: the permission model's, computed once. */
   #childExecArgv: readonly string[] = [];
 
@@ -143,6 +145,10 @@ export class Engine implements RunExecutor {
 
   #onChildState(child: PooledChild, state: PooledChildState): void {
     if (state === 'idle') {
+      if (child.runsFinished >= this.#options.maxRunsPerChild) {
+        this.#retire(child, { runs: child.runsFinished }, 'recycling pooled child after its run limit');
+        return;
+      }
       const waiter = this.#waiters.shift();
       if (waiter) {
         this.#children.delete(child);
@@ -152,10 +158,30 @@ export class Engine implements RunExecutor {
       }
       return;
     }
-    if (state !== 'dead') return;
+    if (state !== 'dead' || this.#retired.has(child)) return;
     this.#children.delete(child);
     if (this.#state !== 'running' && this.#state !== 'starting') return;
     this.#logger.warn({ childId: child.id }, 'pooled child died, replacing it');
+    this.#spawn().catch((error: unknown) => {
+      this.#logger.error({ err: error }, 'replacement child failed to start');
+      setTimeout(() => {
+        if (this.#state === 'running' && this.#children.size < this.#options.poolSize) void this.#spawn().catch(() => undefined);
+      }, RESPAWN_DELAY_MS).unref();
+    });
+  }
+
+  /**
+   * Takes an idle child out of the pool, kills it and forks a fresh one. A
+   * long-lived process slowly keeps memory (code caches, fragmentation,
+   * adaptor modules of past spares): recycling bounds it without touching runs.
+   */
+  #retire(child: PooledChild, fields: Record<string, unknown>, message: string): void {
+    if (child.state !== 'idle' || this.#state !== 'running') return;
+    child.reserve(); // synchronously: no run can take it from here on
+    this.#retired.add(child);
+    this.#children.delete(child);
+    this.#logger.info({ childId: child.id, ...fields }, message);
+    void child.kill();
     this.#spawn().catch((error: unknown) => {
       this.#logger.error({ err: error }, 'replacement child failed to start');
       setTimeout(() => {
@@ -351,7 +377,14 @@ export class Engine implements RunExecutor {
     if (this.#sampling) return;
     this.#sampling = true;
     try {
-      for (const child of this.#children) {
+      for (const child of [...this.#children]) {
+        if (child.state === 'idle' && child.runsFinished > 0 && child.pid !== undefined) {
+          const idleRss = await processRssBytes(child.pid);
+          if (idleRss !== undefined && idleRss > this.#options.maxIdleChildRssMb * MB) {
+            this.#retire(child, { rssMb: Math.round(idleRss / MB), limitMb: this.#options.maxIdleChildRssMb }, 'recycling pooled child over its idle memory limit');
+          }
+          continue;
+        }
         const runId = child.runId;
         const limitMb = child.runMemoryLimitMb;
         if (child.state !== 'busy' || runId === undefined || limitMb === undefined || child.pid === undefined) continue;

@@ -73,6 +73,7 @@ export class PooledChild {
   readonly #logger: Logger;
   readonly #exited: Promise<void>;
   #markExited: () => void = () => undefined;
+  #runsFinished = 0;
 
   constructor(options: PooledChildOptions) {
     this.id = options.id;
@@ -92,6 +93,11 @@ export class PooledChild {
   /** The run this child is executing (or draining), if any. */
   get runId(): string | undefined {
     return this.#run?.runId;
+  }
+
+  /** Runs this child has finished (its thread ended or was stopped): the engine recycles old children. */
+  get runsFinished(): number {
+    return this.#runsFinished;
   }
 
   get runMemoryLimitMb(): number | undefined {
@@ -163,6 +169,7 @@ export class PooledChild {
       case 'run-ended':
         if (this.#state !== 'busy') return;
         this.#run = undefined;
+        this.#runsFinished++;
         this.#setState('idle');
         run.sink?.onEnd(message.end);
         return;
@@ -170,6 +177,7 @@ export class PooledChild {
         if (this.#state !== 'draining') return;
         clearTimeout(this.#drainTimer);
         this.#run = undefined;
+        this.#runsFinished++;
         this.#setState('idle');
         return;
     }

@@ -11,12 +11,77 @@ export interface SizedOutput {
   bytes: number;
 }
 
-/** Serialises a step's output; over the limit it becomes `null` + `tooLarge`. */
+/**
+ * Serialises a step's output; over the limit it becomes `null` + `tooLarge`.
+ * A state whose size is over the limit by a cheap lower bound is refused
+ * without being serialised: a 150 MB state must not cost another 150 MB of
+ * JSON text in a thread that is already near its heap limit.
+ */
 export function sizeOutput(state: unknown, limitMb: number): SizedOutput {
+  if (limitMb > 0) {
+    const atLeast = jsonBytesAtLeast(state ?? null, limitMb * MB);
+    if (atLeast > limitMb * MB) return { json: null, tooLarge: true, bytes: atLeast };
+  }
   const json = safeJson(state ?? null);
   const bytes = Buffer.byteLength(json, 'utf8');
   if (limitMb > 0 && bytes > limitMb * MB) return { json: null, tooLarge: true, bytes };
   return { json, tooLarge: false, bytes };
+}
+
+/**
+ * A lower bound of the UTF-8 size of `safeJson(value)`, that stops counting
+ * once it passes `stopAfter`. A string's length in UTF-16 units never exceeds
+ * its UTF-8 bytes, and quotes, escapes and separators only add, so when this
+ * is over the limit the JSON is too. Follows `toJSON` as JSON.stringify does;
+ * a repeated object counts as the "[Circular]" safeJson writes.
+ */
+export function jsonBytesAtLeast(value: unknown, stopAfter: number): number {
+  const seen = new WeakSet<object>();
+  let total = 0;
+  const walk = (v: unknown): void => {
+    if (total > stopAfter) return;
+    if (typeof v === 'string') {
+      total += v.length + 2;
+      return;
+    }
+    if (typeof v !== 'object' || v === null) {
+      total += 1;
+      return;
+    }
+    const withToJson = v as { toJSON?: unknown };
+    if (typeof withToJson.toJSON === 'function') {
+      let replaced: unknown;
+      try {
+        replaced = (withToJson.toJSON as () => unknown)();
+      } catch {
+        return; // safeJson would throw too; the exact path reports it
+      }
+      if (replaced !== v) {
+        walk(replaced);
+        return;
+      }
+    }
+    if (seen.has(v)) {
+      total += 12;
+      return;
+    }
+    seen.add(v);
+    if (Array.isArray(v)) {
+      total += 2;
+      for (const item of v) walk(item);
+      return;
+    }
+    total += 2;
+    for (const key of Object.keys(v)) {
+      const item = (v as Record<string, unknown>)[key];
+      // JSON leaves these keys out altogether.
+      if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue;
+      total += key.length + 3;
+      walk(item);
+    }
+  };
+  walk(value);
+  return total;
 }
 
 export const TRUNCATION_MARKER = '[TRUNCATED]';
