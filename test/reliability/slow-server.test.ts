@@ -115,10 +115,12 @@ test('a run event whose reply times out is resent under idempotent_events and st
   const onRun = expectOneRun(proxy.sent, id).map((frame) => frame[3]);
   t.deepEqual(onRun.slice(0, 3), ['phx_join', RUN_HEARTBEAT, 'fetch:plan']);
 
+  // The log lines sent before the hold are stored (their replies may still be on the way: then they are resent first).
+  await waitFor(async () => (await api<{ logs: unknown[] }>(server, 'GET', `/api/runs/${id}/logs`)).body.logs.length === 2, { message: 'the logs stored' });
   proxy.hold();
   executor.release(id);
   // The step:complete reaches the server; its reply does not reach the worker, which resends the same event.
-  await waitFor(() => proxy.sentEvents(STEP_COMPLETE, runTopic(id)).length >= 2, { message: 'step:complete to be resent' });
+  await waitFor(() => proxy.sentEvents(STEP_COMPLETE, runTopic(id)).length >= 2, { timeoutMs: 20_000, message: 'step:complete to be resent' });
   proxy.release();
 
   const [run] = await waitAllTerminal(server, [id]);
@@ -153,7 +155,7 @@ test('against a server without the extensions nothing is resent and no heartbeat
   proxy.hold();
   executor.release(id);
   // Events go strictly in order: run:complete is only sent once step:complete was given up on.
-  await waitFor(() => proxy.sentEvents(RUN_COMPLETE, runTopic(id)).length >= 1, { message: 'run:complete to be sent' });
+  await waitFor(() => proxy.sentEvents(RUN_COMPLETE, runTopic(id)).length >= 1, { timeoutMs: 20_000, message: 'run:complete to be sent' });
   proxy.release();
 
   const [run] = await waitAllTerminal(server, [id]);
