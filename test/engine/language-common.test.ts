@@ -41,7 +41,8 @@ if (!reachable) {
       { id: 'e2', source_job_id: 'a', target_job_id: 'c', condition: 'on_job_failure' },
     ],
   };
-  const { request: req, events } = request(plan);
+  // The run's timeout includes installing the adaptor from the registry, slow on a busy machine.
+  const { request: req, events } = request(plan, { limits: { timeoutMs: 100_000 } });
   const outcome = await engine.execute(req);
   t.is(outcome.reason, 'success', outcome.errorMessage ?? '');
   t.like(outcome.finalState, { sum: 6 });
