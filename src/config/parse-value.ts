@@ -19,6 +19,12 @@ export function parsePositiveInteger(value: string): number {
   return Number(trimmed);
 }
 
+export function parseNonNegativeInteger(value: string): number {
+  const trimmed = value.trim();
+  if (!/^(0|[1-9]\d*)$/.test(trimmed) || !Number.isSafeInteger(Number(trimmed))) throw new Error('must be a whole number, 0 or more');
+  return Number(trimmed);
+}
+
 export function parsePort(value: string): number {
   const trimmed = value.trim();
   if (!/^\d+$/.test(trimmed) || Number(trimmed) > 65535) throw new Error('must be a port number from 0 to 65535');

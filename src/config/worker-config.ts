@@ -16,6 +16,7 @@ import {
   parseList,
   parseLogFormat,
   parseLogLevel,
+  parseNonNegativeInteger,
   parsePort,
   parsePositiveInteger,
   parsePositiveNumber,
@@ -52,6 +53,7 @@ export const WORKER_OPTIONS: readonly OptionSpec[] = [
   { flag: 'shutdown-timeout-seconds', env: 'WORKER_SHUTDOWN_TIMEOUT_SECONDS', type: 'string', defaultText: '60', describe: 'On SIGTERM, how long active runs may finish before they are killed' },
   { flag: 'name', env: 'WORKER_NAME', type: 'string', defaultText: 'the host name', describe: 'Display name sent with claims' },
   { flag: 'adaptor-allowlist', env: 'WORKER_ADAPTOR_ALLOWLIST', type: 'string', defaultText: '@openfn/language-*', describe: 'Comma-separated package patterns that may be installed as adaptors' },
+  { flag: 'spare-children', env: 'WORKER_SPARE_CHILDREN', type: 'string', defaultText: '1', describe: 'Engine child processes beyond the capacity, each holding a warm thread for whichever lane frees next' },
   { flag: 'preload-adaptors', env: 'WORKER_PRELOAD_ADAPTORS', type: 'string', describe: 'Comma-separated adaptors (name@version) to keep warm in spare threads' },
 ];
 
@@ -82,6 +84,8 @@ export interface WorkerConfig {
   readonly workerName: string;
   readonly adaptorAllowList: readonly string[];
   readonly preloadAdaptors: readonly string[];
+  /** Engine children beyond the capacity: the pool is capacity + spareChildren. */
+  readonly spareChildren: number;
 }
 
 export interface ResolvedWorkerConfig {
@@ -131,6 +135,7 @@ export function resolveWorkerConfig(flags: FlagValues, env: EnvValues, context: 
     workerName: raw.read('name', (value) => value.trim(), hostname()),
     adaptorAllowList: Object.freeze(raw.read('adaptor-allowlist', parseList, ['@openfn/language-*'])),
     preloadAdaptors: Object.freeze(raw.read('preload-adaptors', parseList, [])),
+    spareChildren: raw.read('spare-children', parseNonNegativeInteger, 1),
   };
   return { config: Object.freeze(config), warnings };
 }

@@ -88,6 +88,10 @@ function replenishSpare(): void {
   thread.onDeath = () => {
     if (spare === thread) spare = undefined;
   };
+  // The parent prefers children whose spare is ready, so a run never waits on a boot another child has finished.
+  void thread.ready.then((ok) => {
+    if (ok && spare === thread) send({ type: 'spare-ready' });
+  });
 }
 
 function finish(runId: string, end: RunEnd): void {
@@ -97,6 +101,7 @@ function finish(runId: string, end: RunEnd): void {
   send({ type: 'run-ended', runId, end });
   // Job code may leave timers or sockets behind: the thread never outlives its run.
   void thread.terminate();
+  replenishSpare();
 }
 
 async function startRun(message: Extract<ParentToChild, { type: 'run' }>): Promise<void> {
@@ -119,8 +124,10 @@ async function startRun(message: Extract<ParentToChild, { type: 'run' }>): Promi
   if (!(await thread.ready)) return;
   if (active?.thread !== thread) return;
   thread.post({ type: 'run', request });
-  // Boot the next spare while this run works: on two cores the boot overlaps the run.
-  setImmediate(replenishSpare);
+  // The next spare boots when this run ends, not now: booting one costs a
+  // third of a second of CPU, and spent at a run's start it would compete
+  // with the runs starting beside it (a burst, an urgent fast-lane run),
+  // while the pool's other children already hold warm spares.
 }
 
 async function stopRun(runId: string): Promise<void> {
@@ -130,6 +137,7 @@ async function stopRun(runId: string): Promise<void> {
     await thread.terminate();
   }
   send({ type: 'run-stopped', runId });
+  replenishSpare();
 }
 
 process.on('message', (message: ParentToChild) => {

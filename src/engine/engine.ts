@@ -48,7 +48,7 @@ const TRANSITIONS: Record<EngineState, readonly EngineState[]> = {
 export interface EngineStats {
   state: EngineState;
   activeRuns: number;
-  children: Array<{ id: number; pid: number | undefined; state: PooledChildState; runId: string | undefined }>;
+  children: Array<{ id: number; pid: number | undefined; state: PooledChildState; runId: string | undefined; spareReady: boolean }>;
 }
 
 const MB = 1024 * 1024;
@@ -192,14 +192,22 @@ export class Engine implements RunExecutor {
 
   /** An idle child, reserved for the caller, now or when one frees up. Rejects when `signal` aborts first. */
   #acquire(signal: AbortSignal): Promise<PooledChild> {
+    // An idle child whose warm spare has booted first, else the least recently
+    // used idle child (its spare has had the longest to boot).
+    let pick: PooledChild | undefined;
     for (const child of this.#children) {
-      if (child.state === 'idle') {
-        // Least recently used first: its warm spare has had the longest to boot.
-        this.#children.delete(child);
-        this.#children.add(child);
-        child.reserve();
-        return Promise.resolve(child);
+      if (child.state !== 'idle') continue;
+      if (child.spareReady) {
+        pick = child;
+        break;
       }
+      pick ??= child;
+    }
+    if (pick) {
+      this.#children.delete(pick);
+      this.#children.add(pick);
+      pick.reserve();
+      return Promise.resolve(pick);
     }
     return new Promise((resolve, reject) => {
       const waiter = {
@@ -404,7 +412,7 @@ export class Engine implements RunExecutor {
     return {
       state: this.#state,
       activeRuns: this.#interrupts.size,
-      children: [...this.#children].map((c) => ({ id: c.id, pid: c.pid, state: c.state, runId: c.runId })),
+      children: [...this.#children].map((c) => ({ id: c.id, pid: c.pid, state: c.state, runId: c.runId, spareReady: c.spareReady })),
     };
   }
 

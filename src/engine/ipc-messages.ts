@@ -25,6 +25,8 @@ export type ParentToChild =
 
 export type ChildToParent =
   | { type: 'ready' }
+  /** The child's warm spare thread has booted: its next run starts at once. */
+  | { type: 'spare-ready' }
   | { type: 'event'; runId: string; event: ExecutionEvent }
   | { type: 'credential-request'; runId: string; requestId: number; credentialId: string }
   | { type: 'run-ended'; runId: string; end: RunEnd }

@@ -74,6 +74,7 @@ export class PooledChild {
   readonly #exited: Promise<void>;
   #markExited: () => void = () => undefined;
   #runsFinished = 0;
+  #spareReady = false;
 
   constructor(options: PooledChildOptions) {
     this.id = options.id;
@@ -98,6 +99,11 @@ export class PooledChild {
   /** Runs this child has finished (its thread ended or was stopped): the engine recycles old children. */
   get runsFinished(): number {
     return this.#runsFinished;
+  }
+
+  /** Whether the child's warm spare thread has booted (and not been used since). */
+  get spareReady(): boolean {
+    return this.#spareReady;
   }
 
   get runMemoryLimitMb(): number | undefined {
@@ -157,6 +163,10 @@ export class PooledChild {
   }
 
   #onMessage(message: ChildToParent): void {
+    if (message.type === 'spare-ready') {
+      this.#spareReady = true;
+      return;
+    }
     const run = this.#run;
     if (!run || message.type === 'ready' || message.runId !== run.runId) return;
     switch (message.type) {
@@ -197,6 +207,7 @@ export class PooledChild {
 
   run(runId: string, request: ExecutionRequest, memoryLimitMb: number, sink: RunSink): void {
     this.#setState('busy');
+    this.#spareReady = false;
     this.#run = { runId, memoryLimitMb, sink };
     this.#send({ type: 'run', runId, request, memoryLimitMb });
   }

@@ -1,6 +1,6 @@
 /**
  * Creates the real engine for a worker that was not handed an executor: a
- * pool of one child per slot (the worker's capacity), sized and limited from
+ * pool of one child per slot (the worker's capacity) plus `spareChildren`, sized and limited from
  * the worker config. `overrides` lets the CLI pass its environment and tests
  * pass local adaptors.
  */
@@ -18,7 +18,8 @@ export type EngineOverrides = Partial<Omit<EngineOptions, 'logger'>>;
 
 export async function createWorkerEngine(config: WorkerConfig, logger: Logger, overrides: EngineOverrides = {}): Promise<OwnedEngine> {
   const engine = await Engine.create({
-    poolSize: config.capacity,
+    // One child per slot, plus spares: a run never waits for the spare thread of the child its lane just used.
+    poolSize: config.capacity + config.spareChildren,
     runMemoryLimitMb: config.runMemoryLimitMb,
     repoDir: config.repoDir,
     adaptorAllowList: config.adaptorAllowList,

@@ -143,3 +143,41 @@ test('a run with its own smaller memory limit gets a thread with that limit', as
   const outcome = await engine.execute(request(plan([job('a', body)]), { limits: { memoryLimitMb: 48 } }).request);
   t.is(outcome.errorType, 'OOMError');
 });
+
+test('a run goes to an idle child whose warm spare has booted, before a less recently used one still booting', async (t) => {
+  const engine = await startEngine(t, { poolSize: 3 });
+  await until(() => engine.stats().children.every((c) => c.spareReady));
+  const barriers = new Map<string, () => void>();
+  const held = (name: string) => {
+    const built = request(plan([job('a', 'fn(s => s)', { credential_id: name })]), {
+      fetchCredential: (id) => new Promise((resolve) => barriers.set(id, () => resolve({}))),
+    }).request;
+    return { runId: built.runId, done: engine.execute(built) };
+  };
+  const childOf = (runId: string) => engine.stats().children.find((c) => c.runId === runId)?.id;
+  // Three runs hold all three children; the pool's order of use is now their order of acquisition.
+  const first = held('first');
+  await until(() => barriers.has('first'));
+  const second = held('second');
+  await until(() => barriers.has('second'));
+  const third = held('third');
+  await until(() => barriers.has('third'));
+  const firstChild = childOf(first.runId);
+  const secondChild = childOf(second.runId);
+  // The second child finishes first and boots its next spare; then the first child finishes.
+  barriers.get('second')?.();
+  await second.done;
+  await until(() => engine.stats().children.find((c) => c.id === secondChild)?.spareReady === true);
+  barriers.get('first')?.();
+  await first.done;
+  const booting = engine.stats().children.find((c) => c.id === firstChild)?.spareReady === false;
+  // The first child is the least recently used idle one, but its spare is still booting.
+  const next = held('next');
+  await until(() => barriers.has('next'));
+  if (booting) t.is(childOf(next.runId), secondChild);
+  else t.log('the first child rebooted its spare before the next run arrived; nothing to tell apart');
+  t.not(childOf(next.runId), childOf(third.runId));
+  barriers.get('third')?.();
+  barriers.get('next')?.();
+  t.deepEqual((await Promise.all([third.done, next.done])).map((o) => o.reason), ['success', 'success']);
+});

@@ -155,6 +155,7 @@ export function testConfig(overrides: Partial<WorkerConfig> & { lightningUrl: st
     workerName: 'test-worker',
     adaptorAllowList: ['@openfn/language-*'],
     preloadAdaptors: [],
+    spareChildren: 0,
     ...rest,
   } satisfies WorkerConfig);
 }
