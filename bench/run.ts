@@ -16,7 +16,7 @@ import { formatClaimPath, runClaimPathBench } from './claim-path.ts';
 import type { ClaimPathResult } from './claim-path.ts';
 import { formatEngineBench, runEngineBench } from './engine.ts';
 import type { EngineBenchResults } from './engine.ts';
-import { idleTrial } from './scenarios/idle-latency.ts';
+import { IDLE_GAP_MS, idleTrial } from './scenarios/idle-latency.ts';
 import type { IdleTrial } from './scenarios/idle-latency.ts';
 import { memoryTrial } from './scenarios/memory.ts';
 import type { MemoryTrial } from './scenarios/memory.ts';
@@ -131,7 +131,7 @@ try {
     sections.push([
       '## Idle latency',
       '',
-      `${idle[0]?.runs ?? '?'} trivial runs one after another (each submitted with \`?wait\`, the next once the last finished), lanes \`fast_lane:1 manual>*:4\`:`,
+      `${idle[0]?.runs ?? '?'} trivial runs one after another on lanes \`fast_lane:1 manual>*:4\`, each submitted with \`?wait\` ${IDLE_GAP_MS} ms after the last finished, so that the worker is idle when it arrives (after each run the engine boots the next fresh thread and adaptor instance in the background):`,
       '',
       table(['figure', 'p50', 'p99'], [
         ['submit → run:start', ms(idle.map((r) => r.startMs.p50)), ms(idle.map((r) => r.startMs.p99))],
