@@ -10,6 +10,8 @@
  *   job code could signal the worker or the other children. Replaced too.
  * - `process.dlopen` loads native code; the model refuses it already, this
  *   makes the refusal independent of flags.
+ * - `os.setPriority`: a worker running as root must not let job code raise
+ *   its thread's priority above the worker's own.
  *
  * The replacements are non-writable and non-configurable, and ESM named
  * exports of the builtin are re-synced, so `import { Worker }` sees the same.
@@ -34,6 +36,8 @@ function pin(target: object, key: string, value: unknown): void {
 
 export function lockDownThread(): void {
   const require = createRequire(import.meta.url);
+  const os = require('node:os') as Record<string, unknown>;
+  pin(os, 'setPriority', refuse('os.setPriority'));
   const workerThreads = require('node:worker_threads') as Record<string, unknown>;
   pin(workerThreads, 'Worker', refuse('worker_threads.Worker'));
   syncBuiltinESMExports();

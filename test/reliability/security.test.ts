@@ -45,6 +45,7 @@ fn(async (state) => {
   await attempt('writeFile', () => { P.getBuiltinModule('fs').writeFileSync(state.data.secretFile + '.w', 'x'); return 'written'; });
   await attempt('binding', () => typeof P.binding('spawn_sync'));
   await attempt('kill', () => P.kill(P.ppid, 0));
+  await attempt('setPriority', () => P.getBuiltinModule('os').setPriority(-5));
   await attempt('threadWithoutFlags', () => typeof new (P.getBuiltinModule('worker_threads').Worker)('1', { eval: true, execArgv: [] }));
   await attempt('inspector', () => typeof P.getBuiltinModule('inspector').open());
   return { ...state, out };
@@ -91,6 +92,7 @@ test('job code sees no process; escaping the vm finds no secret, no parent chann
   refused('writeFile', /ERR_ACCESS_DENIED|Access to this API has been restricted/);
   refused('binding', /ERR_ACCESS_DENIED|process\.binding/);
   refused('kill', /SandboxError/);
+  refused('setPriority', /SandboxError/);
   refused('threadWithoutFlags', /SandboxError/);
   refused('inspector', /ERR_ACCESS_DENIED|restricted|inspector/i);
   t.false(JSON.stringify(events).includes(SECRET), 'the secret appears in no event');
