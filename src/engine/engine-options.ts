@@ -49,6 +49,12 @@ export interface EngineOptions {
   maxRunsPerChild?: number;
   /** A child that has run at least once is replaced when its idle RSS passes this. Default 512. */
   maxIdleChildRssMb?: number;
+  /**
+   * A child is replaced when its idle RSS (spare booted) has grown this much
+   * over its first such sample: thread churn leaves memory behind, and this
+   * bounds it relative to what the child's adaptors need. Default 96.
+   */
+  maxIdleChildGrowthMb?: number;
 }
 
 export interface ResolvedEngineOptions {
@@ -73,6 +79,7 @@ export interface ResolvedEngineOptions {
   extraReadPaths: readonly string[];
   maxRunsPerChild: number;
   maxIdleChildRssMb: number;
+  maxIdleChildGrowthMb: number;
 }
 
 export class EngineOptionsError extends LanesError {
@@ -109,5 +116,6 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     extraReadPaths: options.extraReadPaths ?? [],
     maxRunsPerChild: positiveInt('maxRunsPerChild', options.maxRunsPerChild ?? 500),
     maxIdleChildRssMb: positiveInt('maxIdleChildRssMb', options.maxIdleChildRssMb ?? 512),
+    maxIdleChildGrowthMb: positiveInt('maxIdleChildGrowthMb', options.maxIdleChildGrowthMb ?? 96),
   });
 }

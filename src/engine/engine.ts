@@ -67,6 +67,8 @@ export class Engine implements RunExecutor {
   readonly #interrupts = new Map<string, (end: RunEnd, hard: boolean) => void>();
   #sampler: NodeJS.Timeout | undefined;
   #sampling = false;
+  /** Each child's first settled idle RSS, after its first run: what later growth is measured against. */
+  readonly #idleBaselines = new WeakMap<PooledChild, number>();
   /** Entry paths preloaded into spares: the configured adaptors, then the most recently used. */
   readonly #pinned = new Map<string, string>();
   #recent: string[] = [];
@@ -388,8 +390,17 @@ export class Engine implements RunExecutor {
       for (const child of [...this.#children]) {
         if (child.state === 'idle' && child.runsFinished > 0 && child.pid !== undefined) {
           const idleRss = await processRssBytes(child.pid);
-          if (idleRss !== undefined && idleRss > this.#options.maxIdleChildRssMb * MB) {
+          if (idleRss === undefined || child.state !== 'idle') continue;
+          if (idleRss > this.#options.maxIdleChildRssMb * MB) {
             this.#retire(child, { rssMb: Math.round(idleRss / MB), limitMb: this.#options.maxIdleChildRssMb }, 'recycling pooled child over its idle memory limit');
+            continue;
+          }
+          // Only a settled child (its next spare booted) is comparable with its baseline.
+          if (this.#options.warmSpares && !child.spareReady) continue;
+          const baseline = this.#idleBaselines.get(child);
+          if (baseline === undefined) this.#idleBaselines.set(child, idleRss);
+          else if (idleRss > baseline + this.#options.maxIdleChildGrowthMb * MB) {
+            this.#retire(child, { rssMb: Math.round(idleRss / MB), baselineMb: Math.round(baseline / MB) }, 'recycling pooled child grown past its idle baseline');
           }
           continue;
         }

@@ -143,3 +143,26 @@ test.serial('the engine recycles a child after its run limit, and an idle child 
   t.is((await byRss.execute(again)).reason, 'success', 'the replacement serves runs');
   t.not(second, first);
 });
+
+test.serial('the engine recycles an idle child whose memory has grown past its own baseline', async (t) => {
+  // A run that leaves its child a few MB larger: a module-level cache outside the thread is impossible,
+  // so the growth is what any thread churn leaves; with a 1 MB allowance some run soon exceeds it.
+  const engine = await startEngine(t, { poolSize: 1, maxIdleChildGrowthMb: 1, rssSampleIntervalMs: 20 });
+  const first = engine.childPids()[0];
+  let runs = 0;
+  while (engine.childPids()[0] === first) {
+    if (runs >= 40) {
+      t.fail('no recycling after 40 runs');
+      break;
+    }
+    const { request: req } = request(plan([job('j', "fn((state) => ({ ...state, data: { big: 'x'.repeat(4 * 1024 * 1024).length } }))")]));
+    t.is((await engine.execute(req)).reason, 'success');
+    runs += 1;
+    // Give the sampler (every 20 ms) a look at the settled child: recycled, or not yet grown enough.
+    await waitFor(() => engine.childPids()[0] !== first || engine.stats().children[0]?.spareReady === true, { timeoutMs: 20_000, message: 'a settled child' });
+    await waitFor(() => engine.childPids()[0] !== first, { timeoutMs: 300, message: 'recycling' }).catch(() => undefined);
+  }
+  t.not(engine.childPids()[0], first, `recycled after ${runs} runs`);
+  const { request: again } = request(plan([job('j', 'fn((state) => state)')]));
+  t.is((await engine.execute(again)).reason, 'success', 'the replacement serves runs');
+});
