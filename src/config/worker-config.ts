@@ -53,7 +53,7 @@ export const WORKER_OPTIONS: readonly OptionSpec[] = [
   { flag: 'shutdown-timeout-seconds', env: 'WORKER_SHUTDOWN_TIMEOUT_SECONDS', type: 'string', defaultText: '60', describe: 'On SIGTERM, how long active runs may finish before they are killed' },
   { flag: 'name', env: 'WORKER_NAME', type: 'string', defaultText: 'the host name', describe: 'Display name sent with claims' },
   { flag: 'adaptor-allowlist', env: 'WORKER_ADAPTOR_ALLOWLIST', type: 'string', defaultText: '@openfn/language-*', describe: 'Comma-separated package patterns that may be installed as adaptors' },
-  { flag: 'spare-children', env: 'WORKER_SPARE_CHILDREN', type: 'string', defaultText: '1', describe: 'Engine child processes per lane beyond its slots, each holding a warm thread for the lane' },
+  { flag: 'spare-children', env: 'WORKER_SPARE_CHILDREN', type: 'string', defaultText: '1', describe: 'Engine child processes beyond the capacity, each holding a warm thread for whichever lane frees next' },
   { flag: 'preload-adaptors', env: 'WORKER_PRELOAD_ADAPTORS', type: 'string', describe: 'Comma-separated adaptors (name@version) to keep warm in spare threads' },
 ];
 

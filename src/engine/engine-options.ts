@@ -5,16 +5,8 @@ import { DEFAULT_CHILD_ENV_ALLOW_LIST } from './child-env.ts';
 
 /** Options of `Engine.create`. Every size is in MB and every duration in ms, as the names say. */
 export interface EngineOptions {
-  /** Child processes kept in the pool: the worker's capacity. Ignored when `groups` is given. */
+  /** Child processes kept in the pool: the worker's capacity. */
   poolSize: number;
-  /**
-   * Named groups of children, name → children (the worker: one group per
-   * lane, its capacity plus a spare). A run that names its group
-   * (`RunRequest.group`) only uses that group's children, so a busy lane can
-   * never take the warm children of another. Without groups, one pool of
-   * `poolSize` serves every run.
-   */
-  groups?: Readonly<Record<string, number>>;
   /** Default (and maximum) heap of a run's thread; spare threads are booted with it. Default 500. */
   runMemoryLimitMb?: number;
   /** Where adaptors are installed. */
@@ -67,8 +59,6 @@ export interface EngineOptions {
 
 export interface ResolvedEngineOptions {
   poolSize: number;
-  /** Group name → children; the single pool is the group `''`. */
-  groups: Readonly<Record<string, number>>;
   runMemoryLimitMb: number;
   repoDir: string;
   adaptorAllowList: readonly (string | RegExp)[];
@@ -105,8 +95,7 @@ function positiveInt(name: string, value: number): number {
 
 export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOptions {
   return Object.freeze({
-    poolSize: options.groups ? Object.values(options.groups).reduce((sum, n) => sum + positiveInt('groups', n), 0) : positiveInt('poolSize', options.poolSize),
-    groups: Object.freeze(options.groups && Object.keys(options.groups).length > 0 ? { ...options.groups } : { '': positiveInt('poolSize', options.poolSize) }),
+    poolSize: positiveInt('poolSize', options.poolSize),
     runMemoryLimitMb: positiveInt('runMemoryLimitMb', options.runMemoryLimitMb ?? 500),
     repoDir: options.repoDir,
     adaptorAllowList: options.adaptorAllowList ?? DEFAULT_ADAPTOR_ALLOW_LIST,

@@ -48,7 +48,7 @@ const TRANSITIONS: Record<EngineState, readonly EngineState[]> = {
 export interface EngineStats {
   state: EngineState;
   activeRuns: number;
-  children: Array<{ id: number; pid: number | undefined; state: PooledChildState; runId: string | undefined; spareReady: boolean; group: string }>;
+  children: Array<{ id: number; pid: number | undefined; state: PooledChildState; runId: string | undefined; spareReady: boolean }>;
 }
 
 const MB = 1024 * 1024;
@@ -62,9 +62,7 @@ export class Engine implements RunExecutor {
   #runtimeVersion = 'unknown';
   readonly #children = new Set<PooledChild>();
   #nextChildId = 1;
-  readonly #waiters: Array<{ resolve: (child: PooledChild) => void; reject: (error: unknown) => void; signal: AbortSignal; group: string | undefined }> = [];
-  /** The group each child belongs to (see `EngineOptions.groups`). */
-  readonly #groupOf = new WeakMap<PooledChild, string>();
+  readonly #waiters: Array<{ resolve: (child: PooledChild) => void; reject: (error: unknown) => void; signal: AbortSignal }> = [];
   /** How to end each active run from outside (timeout, abort, RSS, stop): runId → interrupt. */
   readonly #interrupts = new Map<string, (end: RunEnd, hard: boolean) => void>();
   #sampler: NodeJS.Timeout | undefined;
@@ -124,14 +122,14 @@ export class Engine implements RunExecutor {
     if (o.permissionModel) {
       this.#childExecArgv = permissionFlags([...codeReadPaths(), this.#repo.repoDir, ...Object.values(o.localAdaptors), ...o.extraReadPaths]);
     }
-    await Promise.all(Object.entries(o.groups).flatMap(([group, size]) => Array.from({ length: size }, () => this.#spawn(group))));
+    await Promise.all(Array.from({ length: o.poolSize }, () => this.#spawn()));
     this.#sampler = setInterval(() => void this.#sampleRss(), o.rssSampleIntervalMs);
     this.#sampler.unref();
     this.#setState('running');
     if (o.preloadAdaptors.length) this.#preload(o.preloadAdaptors, true);
   }
 
-  #spawn(group: string): Promise<void> {
+  #spawn(): Promise<void> {
     const o = this.#options;
     const child = new PooledChild({
       id: this.#nextChildId++,
@@ -144,24 +142,7 @@ export class Engine implements RunExecutor {
       onState: (c, state) => this.#onChildState(c, state),
     });
     this.#children.add(child);
-    this.#groupOf.set(child, group);
     return child.start();
-  }
-
-  /** Replaces a child that died or was retired with a fresh one in the same group, retrying while it fails. */
-  #replace(group: string): void {
-    this.#spawn(group).catch((error: unknown) => {
-      this.#logger.error({ err: error, group }, 'replacement child failed to start');
-      setTimeout(() => {
-        const size = [...this.#children].filter((c) => this.#groupOf.get(c) === group).length;
-        if (this.#state === 'running' && size < (this.#options.groups[group] ?? 0)) this.#replace(group);
-      }, RESPAWN_DELAY_MS).unref();
-    });
-  }
-
-  /** Whether `child` may serve a run asking for `group` (absent or unknown: any child). */
-  #serves(child: PooledChild, group: string | undefined): boolean {
-    return group === undefined || !(group in this.#options.groups) || this.#groupOf.get(child) === group;
   }
 
   #onChildState(child: PooledChild, state: PooledChildState): void {
@@ -170,8 +151,7 @@ export class Engine implements RunExecutor {
         this.#retire(child, { runs: child.runsFinished }, 'recycling pooled child after its run limit');
         return;
       }
-      const at = this.#waiters.findIndex((w) => this.#serves(child, w.group));
-      const waiter = at >= 0 ? this.#waiters.splice(at, 1)[0] : undefined;
+      const waiter = this.#waiters.shift();
       if (waiter) {
         this.#children.delete(child);
         this.#children.add(child);
@@ -184,7 +164,12 @@ export class Engine implements RunExecutor {
     this.#children.delete(child);
     if (this.#state !== 'running' && this.#state !== 'starting') return;
     this.#logger.warn({ childId: child.id }, 'pooled child died, replacing it');
-    this.#replace(this.#groupOf.get(child) ?? '');
+    this.#spawn().catch((error: unknown) => {
+      this.#logger.error({ err: error }, 'replacement child failed to start');
+      setTimeout(() => {
+        if (this.#state === 'running' && this.#children.size < this.#options.poolSize) void this.#spawn().catch(() => undefined);
+      }, RESPAWN_DELAY_MS).unref();
+    });
   }
 
   /**
@@ -199,16 +184,21 @@ export class Engine implements RunExecutor {
     this.#children.delete(child);
     this.#logger.info({ childId: child.id, ...fields }, message);
     void child.kill();
-    this.#replace(this.#groupOf.get(child) ?? '');
+    this.#spawn().catch((error: unknown) => {
+      this.#logger.error({ err: error }, 'replacement child failed to start');
+      setTimeout(() => {
+        if (this.#state === 'running' && this.#children.size < this.#options.poolSize) void this.#spawn().catch(() => undefined);
+      }, RESPAWN_DELAY_MS).unref();
+    });
   }
 
   /** An idle child, reserved for the caller, now or when one frees up. Rejects when `signal` aborts first. */
-  #acquire(signal: AbortSignal, group: string | undefined): Promise<PooledChild> {
+  #acquire(signal: AbortSignal): Promise<PooledChild> {
     // An idle child whose warm spare has booted first, else the least recently
     // used idle child (its spare has had the longest to boot).
     let pick: PooledChild | undefined;
     for (const child of this.#children) {
-      if (child.state !== 'idle' || !this.#serves(child, group)) continue;
+      if (child.state !== 'idle') continue;
       if (child.spareReady) {
         pick = child;
         break;
@@ -229,7 +219,6 @@ export class Engine implements RunExecutor {
         },
         reject,
         signal,
-        group,
       };
       const onAbort = (): void => {
         const i = this.#waiters.indexOf(waiter);
@@ -304,7 +293,7 @@ export class Engine implements RunExecutor {
 
     let child: PooledChild;
     try {
-      child = await this.#acquire(session.settledSignal, request.group);
+      child = await this.#acquire(session.settledSignal);
     } catch {
       return; // settled while waiting for a free child
     }
@@ -434,7 +423,7 @@ export class Engine implements RunExecutor {
     return {
       state: this.#state,
       activeRuns: this.#interrupts.size,
-      children: [...this.#children].map((c) => ({ id: c.id, pid: c.pid, state: c.state, runId: c.runId, spareReady: c.spareReady, group: this.#groupOf.get(c) ?? '' })),
+      children: [...this.#children].map((c) => ({ id: c.id, pid: c.pid, state: c.state, runId: c.runId, spareReady: c.spareReady })),
     };
   }
 

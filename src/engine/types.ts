@@ -37,8 +37,6 @@ export interface RunRequest {
   signal?: AbortSignal;
   /** Called for every event, in order. Must not throw; slow consumers queue on their side. */
   onEvent: (event: EngineEvent) => void;
-  /** The group of children to run on (the worker passes the lane's id); unknown or absent: any child. */
-  group?: string;
 }
 
 /** Why the worker aborted a run; maps to the `kill`/`cancel` reasons. */

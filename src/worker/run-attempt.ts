@@ -190,8 +190,6 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel): P
     limits,
     signal: options.signal,
     onEvent,
-    // The lane's own children: another lane's burst never takes its warm threads.
-    group: options.lane,
     fetchCredential: async (credentialId) => {
       const body = await fetchCredential(channel, credentialId, config.messageTimeoutMs);
       // Before the body reaches job code, so no line that could hold it goes out unredacted.

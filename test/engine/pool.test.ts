@@ -181,33 +181,3 @@ test('a run goes to an idle child whose warm spare has booted, before a less rec
   barriers.get('next')?.();
   t.deepEqual((await Promise.all([third.done, next.done])).map((o) => o.reason), ['success', 'success']);
 });
-
-test('a run that names its group only uses that group\'s children; a group\'s runs wait for its own', async (t) => {
-  const engine = await startEngine(t, { poolSize: 1, groups: { urgent: 1, general: 1 } });
-  t.deepEqual(engine.stats().children.map((c) => c.group).sort(), ['general', 'urgent']);
-  const barriers = new Map<string, () => void>();
-  const held = (name: string, group: string) => {
-    const built = request(plan([job('a', 'fn(s => s)', { credential_id: name })]), {
-      fetchCredential: (id) => new Promise((resolve) => barriers.set(id, () => resolve({}))),
-      group,
-    }).request;
-    return { runId: built.runId, done: engine.execute(built) };
-  };
-  const groupOf = (runId: string) => engine.stats().children.find((c) => c.runId === runId)?.group;
-  const general = held('general-1', 'general');
-  await until(() => barriers.has('general-1'));
-  t.is(groupOf(general.runId), 'general');
-  // The general group is full; its next run waits although the urgent group's child is idle.
-  const waiting = held('general-2', 'general');
-  const urgent = held('urgent-1', 'urgent');
-  await until(() => barriers.has('urgent-1'));
-  t.is(groupOf(urgent.runId), 'urgent');
-  t.false(barriers.has('general-2'), 'the second general run did not take the urgent child');
-  barriers.get('urgent-1')?.();
-  t.is((await urgent.done).reason, 'success');
-  barriers.get('general-1')?.();
-  await until(() => barriers.has('general-2'));
-  t.is(groupOf(waiting.runId), 'general');
-  barriers.get('general-2')?.();
-  t.deepEqual((await Promise.all([general.done, waiting.done])).map((o) => o.reason), ['success', 'success']);
-});
