@@ -62,6 +62,15 @@ export async function connectRaw(t: ExecutionContext, server: LanesServer, worke
       for (const frame of frames) {
         if (frame[3] === 'phx_reply' && frame[1] !== null) counts.set(frame[1], (counts.get(frame[1]) ?? 0) + 1);
       }
+      // Binary replies (a `fetch:dataclip` answer) in the phoenix layout: kind 1, four one-byte
+      // lengths (join ref, ref, topic, status), then those fields and the payload.
+      for (const buffer of binaries) {
+        if (buffer.length < 5 || buffer[0] !== 1) continue;
+        const joinRefSize = buffer[1] ?? 0;
+        const refSize = buffer[2] ?? 0;
+        const ref = buffer.subarray(5 + joinRefSize, 5 + joinRefSize + refSize).toString('utf8');
+        counts.set(ref, (counts.get(ref) ?? 0) + 1);
+      }
       return counts;
     },
   };

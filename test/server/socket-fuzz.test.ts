@@ -174,7 +174,7 @@ test('random frames at the socket: every ref answered, nothing broken, the serve
       await waitFor(allAnswered, { timeoutMs: 5_000, message: 'a reply to every frame with a ref' });
       return raw.ws.readyState === raw.ws.OPEN;
     }),
-    { numRuns: 400, interruptAfterTimeLimit: FUZZ_TIME_LIMIT_MS },
+    { numRuns: 400, interruptAfterTimeLimit: FUZZ_TIME_LIMIT_MS, ...(process.env['FUZZ_SEED'] ? { seed: Number(process.env['FUZZ_SEED']) } : {}) },
   );
   const okReplies = raw.frames.filter((f) => f[3] === 'phx_reply' && (f[4] as { status?: string }).status === 'ok').length;
   t.log(`${frames} frames, ${expected.size} distinct refs answered, ${okReplies} ok replies`);
