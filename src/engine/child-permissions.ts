@@ -1,7 +1,7 @@
 /**
  * Node's permission model for pooled children: the boundary that job code
  * cannot talk its way out of. Job code runs in a `vm` context without
- * `process`, but `vm` is not a security mechanism: any object that crosses
+ * `process`, but `vm` is not a security mechanism: every object that crosses
  * into the context (the state, a callback) leads back to the thread's own
  * `Function` and from there to `process`. So the child process itself is
  * started with `--permission`: no child processes, no native addons, no

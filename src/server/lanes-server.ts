@@ -145,7 +145,7 @@ export class LanesServer {
     this.#state = next;
   }
 
-  /** Listens on the configured port (0: any free port) and starts the lease sweep. */
+  /** Listens on the configured port (0: a free one) and starts the lease sweep. */
   start(): Promise<void> {
     if (this.#starting) return this.#starting;
     if (this.#state !== 'created') return Promise.reject(new ServerError('SERVER_STATE', `cannot start a server that is ${this.#state}`));

@@ -209,16 +209,19 @@ export class QueueConnection implements Claimer {
 
   /** Leaves a run channel and forgets it. */
   async leaveRunChannel(channel: Channel): Promise<void> {
-    if (this.#socket.isConnected()) {
-      await new Promise<void>((resolve) => {
-        channel
-          .leave(this.#options.messageTimeoutMs)
-          .receive('ok', () => resolve())
-          .receive('error', () => resolve())
-          .receive('timeout', () => resolve());
-      });
-    }
+    if (this.#socket.isConnected()) await this.#leave(channel);
     this.#socket.remove(channel);
+  }
+
+  /** Leaves a channel; resolves however the server answers (or does not). */
+  #leave(channel: Channel): Promise<void> {
+    return new Promise<void>((resolve) => {
+      channel
+        .leave(this.#options.messageTimeoutMs)
+        .receive('ok', () => resolve())
+        .receive('error', () => resolve())
+        .receive('timeout', () => resolve());
+    });
   }
 
   /** Leaves `worker:queue` and closes the socket; no reconnect after this. */
@@ -230,13 +233,7 @@ export class QueueConnection implements Claimer {
     if (channel !== null) {
       // Leaving also cancels the channel's rejoin timer, which would otherwise keep the process alive
       // when the server was never reached; phoenix answers the leave itself when it cannot push.
-      await new Promise<void>((resolve) => {
-        channel
-          .leave(this.#options.messageTimeoutMs)
-          .receive('ok', () => resolve())
-          .receive('error', () => resolve())
-          .receive('timeout', () => resolve());
-      });
+      await this.#leave(channel);
       this.#socket.remove(channel);
     }
     await new Promise<void>((resolve) => this.#socket.disconnect(() => resolve(), 1000, 'worker stopping'));
