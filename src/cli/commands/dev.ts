@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Argv } from 'yargs';
 import { LanesApiClient } from '../../client/lanes-api-client.ts';
-import type { RunRecord } from '../../client/lanes-api-client.ts';
+import type { RunRecord, SubmitRunBody } from '../../client/lanes-api-client.ts';
 import { isTerminalState } from '../../protocol/reasons.ts';
 import type { CliContext } from '../cli-context.ts';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.ts';
@@ -80,9 +80,14 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
   if (!(await waitUntil(`${serverUrl}/readyz`, stopping.signal, server.exited))) {
     return stopping.signal.aborted ? EXIT_OK : failed('the server did not start (see its log above)');
   }
+  // The examples' adaptors are installed and kept warm from the start, so the first runs do not wait for npm.
+  const examples = argv['examples'] !== false ? (await readdir(EXAMPLES_DIR)).filter((name) => name.endsWith('.json')).sort() : [];
+  const bodies = await Promise.all(examples.map((file) => readWorkflow(join(EXAMPLES_DIR, file))));
+  const adaptors = [...new Set(bodies.flatMap((body) => adaptorsOf(body.plan)))];
   const worker = start('worker', [
     'worker', '--lightning', `ws://127.0.0.1:${serverPort}/worker`, '--workloops', DEV_WORKLOOPS,
     '--port', String(healthPort), '--log', 'warn', '--backoff', '0.5/5',
+    ...(adaptors.length > 0 ? ['--preload-adaptors', adaptors.join(',')] : []),
   ]);
   if (!(await waitUntil(`http://127.0.0.1:${healthPort}/readyz`, stopping.signal, worker.exited))) {
     if (stopping.signal.aborted) return shutdown();
@@ -101,14 +106,9 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
     '',
   ].join('\n'));
 
-  const watched = new Map<string, number>();
-  if (argv['examples'] !== false) {
-    for (const file of (await readdir(EXAMPLES_DIR)).filter((name) => name.endsWith('.json')).sort()) {
-      const body = await readWorkflow(join(EXAMPLES_DIR, file));
-      const run = await client.submitRun(body);
-      watched.set(run.id, Date.now());
-      ctx.out(`  → submitted ${file} as run ${run.id} to ${run.queue}`);
-    }
+  for (const [index, file] of examples.entries()) {
+    const run = await client.submitRun(bodies[index] as SubmitRunBody);
+    ctx.out(`  → submitted ${file} as run ${run.id} to ${run.queue}`);
   }
 
   // Progress: poll the runs we submitted and anything else that finishes.
@@ -147,6 +147,13 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
     ctx.out(signals > 1 ? 'stopped (forced)' : 'stopped');
     return EXIT_OK;
   }
+}
+
+/** The adaptors a plan's jobs name (`name@version`). */
+function adaptorsOf(plan: unknown): string[] {
+  const jobs = typeof plan === 'object' && plan !== null ? (plan as { jobs?: unknown }).jobs : undefined;
+  if (!Array.isArray(jobs)) return [];
+  return jobs.map((job: unknown) => (typeof job === 'object' && job !== null ? (job as { adaptor?: unknown }).adaptor : undefined)).filter((a): a is string => typeof a === 'string');
 }
 
 async function recentRuns(client: LanesApiClient): Promise<RunRecord[]> {
