@@ -1,5 +1,5 @@
 import test from 'ava';
-import { claim, completeRunHappily, connectWorker, joinQueue, joinRun, push, startServer, submitRun } from './helpers.ts';
+import { claim, claimedRun, completeRunHappily, connectWorker, joinQueue, joinRun, push, startServer, submitRun } from './helpers.ts';
 import { binaryPush, connectRaw } from './raw-socket.ts';
 
 const heartbeatOk = async (raw: Awaited<ReturnType<typeof connectRaw>>, ref: string) => {
@@ -85,12 +85,7 @@ test('worker:queue refuses bounds-breaking joins and claims with field errors', 
 
 test('a run channel answers payloads of the wrong type with field errors', async (t) => {
   const server = await startServer(t);
-  const runId = await submitRun(server);
-  const socket = await connectWorker(t, server);
-  const { channel: queue } = await joinQueue(socket);
-  const [claimed] = await claim(queue, ['*']);
-  if (!claimed) return t.fail();
-  const run = await joinRun(socket, claimed);
+  const { runId, run } = await claimedRun(t, server);
   t.deepEqual(await push(run, 'run:start', { timestamp: 12, versions: 'v1' }), { status: 'error', response: { versions: ['must be an object'] } });
   t.deepEqual(await push(run, 'fetch:credential', { id: 42 }), { status: 'error', response: { id: ["can't be blank"] } });
   t.deepEqual(await push(run, 'fetch:dataclip', { id: ['x'] }), { status: 'error', response: { id: ["can't be blank"] } });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import test from 'ava';
 import { LanesServer } from '../../src/server/index.ts';
-import { api, claim, completeRunHappily, connectWorker, disconnect, joinQueue, joinRun, nextPush, push, startServer, submitRun, testLogger, TEST_SECRET, waitFor } from './helpers.ts';
+import { api, claim, claimedRun, completeRunHappily, connectWorker, disconnect, joinQueue, joinRun, nextPush, push, startServer, submitRun, TEST_SECRET, testLogger, waitFor } from './helpers.ts';
 
 const ts = () => String(Date.now() * 1000);
 
@@ -50,12 +50,7 @@ test('a heartbeating run whose beats stop is lost, retried after a backoff, and 
 test('a run that keeps beating is never lost, however long it runs within its timeout', async (t) => {
   // The lease leaves room for a busy machine (tests run in parallel); the loop outlasts it twice over.
   const server = await startServer(t, { leaseMs: 400 });
-  const runId = await submitRun(server);
-  const socket = await connectWorker(t, server);
-  const { channel: queue } = await joinQueue(socket);
-  const [claimed] = await claim(queue, ['*']);
-  if (!claimed) return t.fail();
-  const run = await joinRun(socket, claimed);
+  const { runId, run } = await claimedRun(t, server);
   await push(run, 'run:start', { timestamp: ts() });
   const until = Date.now() + 900;
   while (Date.now() < until) {
@@ -67,12 +62,7 @@ test('a run that keeps beating is never lost, however long it runs within its ti
 
 test('a run on a worker that never beats is lost after its timeout plus grace, and with no attempts left it is a dead letter', async (t) => {
   const server = await startServer(t, { graceMs: 0 });
-  const runId = await submitRun(server, { plan: { jobs: [{ id: 'j', body: 'x', adaptor: 'a' }], options: { run_timeout_ms: 300 } } });
-  const socket = await connectWorker(t, server);
-  const { channel: queue } = await joinQueue(socket);
-  const [claimed] = await claim(queue, ['*']);
-  if (!claimed) return t.fail();
-  const run = await joinRun(socket, claimed);
+  const { runId, run } = await claimedRun(t, server, { plan: { jobs: [{ id: 'j', body: 'x', adaptor: 'a' }], options: { run_timeout_ms: 300 } } });
   await push(run, 'run:start', { timestamp: ts() });
   await waitFor(async () => (await api(server, 'GET', `/api/runs/${runId}`)).body['state'] === 'lost', { message: 'run lost' });
   const detail = await api(server, 'GET', `/api/runs/${runId}`);

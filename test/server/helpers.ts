@@ -241,3 +241,17 @@ export async function completeRunHappily(channel: Channel, runId: string, jobId 
   });
   await expectOk('run:complete', { reason: 'success', error_type: null, error_message: null, final_dataclip_id: `out-${runId}`, timestamp: now() });
 }
+
+/**
+ * The setup most run-channel tests share: a run submitted (with `submit`),
+ * a worker connected to `worker:queue` that claimed it, and its run channel
+ * joined with the run token.
+ */
+export async function claimedRun(t: ExecutionContext, server: LanesServer, submit: SubmitOptions = {}): Promise<{ runId: string; socket: Socket; queue: Channel; claimed: ClaimedRun; run: Channel }> {
+  const runId = await submitRun(server, submit);
+  const socket = await connectWorker(t, server);
+  const { channel: queue } = await joinQueue(socket);
+  const [claimed] = await claim(queue, ['*']);
+  if (!claimed) throw new Error(`run ${runId} was not claimed`);
+  return { runId, socket, queue, claimed, run: await joinRun(socket, claimed) };
+}

@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { RunPlan } from '../../src/protocol/index.ts';
-import { api, claim, completeRunHappily, connectWorker, join, joinQueue, joinRun, push, startServer, submitRun } from './helpers.ts';
+import { api, claim, claimedRun, completeRunHappily, connectWorker, join, joinQueue, joinRun, push, startServer, submitRun } from './helpers.ts';
 
 const ts = () => String(Date.now() * 1000);
 
@@ -80,12 +80,7 @@ test('the full run-channel sequence, with the binary dataclip and a credential',
 
 test('validation errors are field maps and change nothing', async (t) => {
   const server = await startServer(t);
-  const runId = await submitRun(server);
-  const socket = await connectWorker(t, server);
-  const { channel: queue } = await joinQueue(socket);
-  const [claimed] = await claim(queue, ['*']);
-  if (!claimed) return t.fail();
-  const run = await joinRun(socket, claimed);
+  const { runId, run } = await claimedRun(t, server);
   t.deepEqual(await push(run, 'step:start', { step_id: 's1', job_id: 'job-1', timestamp: ts() }), { status: 'error', response: { state: ['run has not started'] } });
   t.is((await push(run, 'run:start', { timestamp: ts() })).status, 'ok');
   t.deepEqual(await push(run, 'step:start', { step_id: 's1', job_id: 'not-a-job', timestamp: ts() }), { status: 'error', response: { job_id: ['is not a job of this plan'] } });
@@ -108,12 +103,7 @@ test('validation errors are field maps and change nothing', async (t) => {
 
 test('idempotent repeats return the first reply and write nothing', async (t) => {
   const server = await startServer(t);
-  const runId = await submitRun(server);
-  const socket = await connectWorker(t, server);
-  const { channel: queue } = await joinQueue(socket);
-  const [claimed] = await claim(queue, ['*']);
-  if (!claimed) return t.fail();
-  const run = await joinRun(socket, claimed);
+  const { runId, run } = await claimedRun(t, server);
   t.is((await push(run, 'run:start', { timestamp: ts() })).status, 'ok');
   t.deepEqual(await push(run, 'run:start', { timestamp: ts() }), { status: 'ok', response: {} });
   t.is((await push(run, 'step:start', { step_id: 's1', job_id: 'job-1', timestamp: ts() })).status, 'ok');
@@ -140,12 +130,7 @@ test('idempotent repeats return the first reply and write nothing', async (t) =>
 
 test('late and foreign events never change a finished run', async (t) => {
   const server = await startServer(t);
-  const runId = await submitRun(server);
-  const socket = await connectWorker(t, server);
-  const { channel: queue } = await joinQueue(socket);
-  const [claimed] = await claim(queue, ['*']);
-  if (!claimed) return t.fail();
-  const run = await joinRun(socket, claimed);
+  const { runId, socket, claimed, run } = await claimedRun(t, server);
   await completeRunHappily(run, runId);
   // A second completion from the same attempt is a repeat: the first reply, nothing written.
   t.deepEqual(await push(run, 'run:complete', { reason: 'fail', error_type: 'X', error_message: 'late' }), { status: 'ok', response: {} });

@@ -4,7 +4,7 @@ import { generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { signRunToken, signWorkerToken } from '../../src/protocol/index.ts';
-import { api, claim, connectWorker, join, joinQueue, joinRun, push, startServer, submitRun, TEST_SECRET, waitFor } from './helpers.ts';
+import { api, claim, claimedRun, connectWorker, join, joinQueue, push, startServer, submitRun, TEST_SECRET, waitFor } from './helpers.ts';
 
 const ts = () => String(Date.now() * 1000);
 
@@ -62,12 +62,7 @@ test('a run token opens only its own run: forged keys and worker-secret tokens a
 test('a run token opens its run only until it expires', async (t) => {
   // Token expiry = claim + run timeout + grace; the heartbeat lease keeps the run itself in flight meanwhile.
   const server = await startServer(t, { graceMs: 0, leaseMs: 60_000 });
-  const runId = await submitRun(server, { plan: { jobs: [{ id: 'j', body: 'x', adaptor: 'a' }], options: { run_timeout_ms: 500 } } });
-  const socket = await connectWorker(t, server);
-  const { channel: queue } = await joinQueue(socket);
-  const [claimed] = await claim(queue, ['*']);
-  if (!claimed) return t.fail();
-  const run = await joinRun(socket, claimed);
+  const { runId, claimed, run } = await claimedRun(t, server, { plan: { jobs: [{ id: 'j', body: 'x', adaptor: 'a' }], options: { run_timeout_ms: 500 } } });
   t.is((await push(run, 'run:heartbeat', { timestamp: ts() })).status, 'ok');
   // Rejoin from a second connection of the same worker (a reconnect) until the token is refused.
   const reconnect = await connectWorker(t, server);
@@ -104,12 +99,7 @@ test('credential values never reach the server logs, and are scrubbed from store
   const plan = {
     jobs: [{ id: 'job-1', body: 'fn(s => s)', adaptor: '@openfn/language-common@latest', credential_id: 'cred-1' }],
   };
-  const runId = await submitRun(server, { plan });
-  const socket = await connectWorker(t, server);
-  const { channel: queue } = await joinQueue(socket);
-  const [claimed] = await claim(queue, ['*']);
-  if (!claimed) return t.fail();
-  const run = await joinRun(socket, claimed);
+  const { runId, run } = await claimedRun(t, server, { plan });
   t.is((await push(run, 'run:log', { run_id: runId, message: [`before the fetch: ${apiKey}`], level: 'info', source: 'R/T', timestamp: ts() })).status, 'ok');
   const fetched = await push(run, 'fetch:credential', { id: 'cred-1' });
   t.deepEqual(fetched.response, { username: 'admin', password, nested: { api_key: apiKey } });
@@ -149,12 +139,7 @@ test('credential values never reach the server logs, and are scrubbed from store
 test('a cancelled run is refused on its next heartbeat, even before it started, and its credentials are closed', async (t) => {
   const server = await startServer(t);
   t.is((await api(server, 'PUT', '/api/credentials/c', { k: 'v' })).status, 200);
-  const runId = await submitRun(server, { plan: { jobs: [{ id: 'j', body: 'x', adaptor: 'a', credential_id: 'c' }] } });
-  const socket = await connectWorker(t, server);
-  const { channel: queue } = await joinQueue(socket);
-  const [claimed] = await claim(queue, ['*']);
-  if (!claimed) return t.fail();
-  const run = await joinRun(socket, claimed);
+  const { runId, run } = await claimedRun(t, server, { plan: { jobs: [{ id: 'j', body: 'x', adaptor: 'a', credential_id: 'c' }] } });
   t.deepEqual(await push(run, 'run:heartbeat', { timestamp: ts() }), { status: 'ok', response: {} });
   t.is((await api(server, 'POST', `/api/runs/${runId}/cancel`)).status, 200);
   const cancelled = { status: 'error', response: { state: ['already in completed state'] } };
