@@ -9,13 +9,14 @@
  * thread dies (OOM, exit, uncaught error), or the parent stops it. Messages of
  * a thread that is no longer the active one are dropped.
  */
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { endForOom, endForThreadExit, endForUncaught } from './run-ends.ts';
 import type { RunEnd } from './run-ends.ts';
 import type { ChildConfig, ChildToParent, ChildToThread, ParentToChild, ThreadData, ThreadToChild } from './ipc-messages.ts';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
-const THREAD_URL = new URL('./run-thread.ts', import.meta.url);
+const THREAD_URL = config.threadEntry ? pathToFileURL(config.threadEntry) : new URL('./run-thread.ts', import.meta.url);
 
 const preloads = new Set(config.preload);
 

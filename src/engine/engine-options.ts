@@ -55,6 +55,12 @@ export interface EngineOptions {
    * bounds it relative to what the child's adaptors need. Default 96.
    */
   maxIdleChildGrowthMb?: number;
+  /**
+   * Load run threads from one esbuild bundle of their code, and installed
+   * adaptors from one bundle each (`runtime/bundle.ts`): a third of the CPU
+   * per run. False loads both file by file. Default true.
+   */
+  bundleCode?: boolean;
 }
 
 export interface ResolvedEngineOptions {
@@ -80,6 +86,7 @@ export interface ResolvedEngineOptions {
   maxRunsPerChild: number;
   maxIdleChildRssMb: number;
   maxIdleChildGrowthMb: number;
+  bundleCode: boolean;
 }
 
 export class EngineOptionsError extends LanesError {
@@ -117,5 +124,6 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     maxRunsPerChild: positiveInt('maxRunsPerChild', options.maxRunsPerChild ?? 500),
     maxIdleChildRssMb: positiveInt('maxIdleChildRssMb', options.maxIdleChildRssMb ?? 512),
     maxIdleChildGrowthMb: positiveInt('maxIdleChildGrowthMb', options.maxIdleChildGrowthMb ?? 96),
+    bundleCode: options.bundleCode ?? true,
   });
 }

@@ -33,6 +33,7 @@ import {
 } from './run-ends.ts';
 import type { RunEnd } from './run-ends.ts';
 import { RunSession } from './run-session.ts';
+import { buildThreadBundle } from './thread-bundle.ts';
 import type { RunExecutor, RunOutcome, RunRequest } from './types.ts';
 
 export type EngineState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -75,6 +76,8 @@ export class Engine implements RunExecutor {
   #stopping: Promise<void> | undefined;
   /** Children taken out of the pool on purpose (recycled): their exit is not a death to replace. */
   readonly #retired = new WeakSet<PooledChild>();
+  /** The bundled thread code children load, when it could be built. */
+  #threadEntry: string | undefined;
   /** Node flags of every child: the permission model's, computed once. */
   #childExecArgv: readonly string[] = [];
 
@@ -117,8 +120,10 @@ export class Engine implements RunExecutor {
       npmCommand: o.npmCommand,
       env: buildNpmEnv(o.env),
       localAdaptors: o.localAdaptors,
+      bundle: o.bundleCode,
     });
     this.#runtimeVersion = await readRuntimeVersion();
+    if (o.bundleCode) this.#threadEntry = await this.#buildThreadBundle(this.#repo.bundlesDir);
     if (o.permissionModel) {
       this.#childExecArgv = permissionFlags([...codeReadPaths(), this.#repo.repoDir, ...Object.values(o.localAdaptors), ...o.extraReadPaths]);
     }
@@ -129,11 +134,23 @@ export class Engine implements RunExecutor {
     if (o.preloadAdaptors.length) this.#preload(o.preloadAdaptors, true);
   }
 
+  async #buildThreadBundle(cacheDir: string): Promise<string | undefined> {
+    const started = performance.now();
+    try {
+      const filePath = await buildThreadBundle(cacheDir);
+      this.#logger.info({ path: filePath, ms: Math.round(performance.now() - started) }, 'run thread bundle ready');
+      return filePath;
+    } catch (error) {
+      this.#logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'run thread not bundled, children load its sources');
+      return undefined;
+    }
+  }
+
   #spawn(): Promise<void> {
     const o = this.#options;
     const child = new PooledChild({
       id: this.#nextChildId++,
-      config: { spareMemoryLimitMb: o.runMemoryLimitMb, warmSpares: o.warmSpares, preload: this.#preloadPaths() },
+      config: { spareMemoryLimitMb: o.runMemoryLimitMb, warmSpares: o.warmSpares, preload: this.#preloadPaths(), threadEntry: this.#threadEntry },
       heapMb: o.runMemoryLimitMb + o.childHeapHeadroomMb,
       env: buildChildEnv(o.env, o.envAllowList, o.childEnv),
       execArgv: this.#childExecArgv,

@@ -14,6 +14,8 @@ export interface ChildConfig {
   warmSpares: boolean;
   /** Adaptor entry files to import into spare threads ahead of time. */
   preload: string[];
+  /** Absolute path of the bundled thread code (thread-bundle.ts); absent: load the sources. */
+  threadEntry?: string;
 }
 
 export type ParentToChild =

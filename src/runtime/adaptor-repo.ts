@@ -9,11 +9,12 @@
  * per repo lifetime: a worker does not silently change versions mid-flight.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { AdaptorError } from './adaptor-error.ts';
 import { aliasFor, compileAllowList, isAllowed, isTag, parseAdaptorSpecifier } from './adaptor-specifier.ts';
+import { bundleSource, writeBundle } from './bundle.ts';
 
 export interface ResolvedAdaptor {
   /** `name@version`, with the version resolved. */
@@ -22,8 +23,10 @@ export interface ResolvedAdaptor {
   version: string;
   /** The installed package directory. */
   root: string;
-  /** Absolute path of the ES module entry point. */
+  /** Absolute path of the ES module to import: the adaptor's bundle, or its own entry point. */
   entryPath: string;
+  /** Absolute path of the package's own ES module entry point. */
+  sourceEntryPath: string;
 }
 
 export interface AdaptorRepoOptions {
@@ -38,6 +41,8 @@ export interface AdaptorRepoOptions {
   /** Package name → local directory or tarball, installed instead of the registry version (tests, offline sites). */
   localAdaptors?: Readonly<Record<string, string>>;
   installTimeoutMs?: number;
+  /** Bundle each adaptor into one module (bundle.ts) and import that. Default true. */
+  bundle?: boolean;
 }
 
 export const DEFAULT_ADAPTOR_ALLOW_LIST: readonly string[] = ['@openfn/language-*'];
@@ -57,6 +62,7 @@ export class AdaptorRepo {
   readonly #env: Readonly<Record<string, string | undefined>> | undefined;
   readonly #localAdaptors: Readonly<Record<string, string>>;
   readonly #installTimeoutMs: number;
+  readonly #bundle: boolean;
   readonly #tags = new Map<string, Promise<string>>();
   readonly #installs = new Map<string, Promise<ResolvedAdaptor>>();
   /** Every npm invocation waits for the previous one. */
@@ -70,6 +76,12 @@ export class AdaptorRepo {
     this.#env = options.env;
     this.#localAdaptors = options.localAdaptors ?? {};
     this.#installTimeoutMs = options.installTimeoutMs ?? 300_000;
+    this.#bundle = options.bundle ?? true;
+  }
+
+  /** Where bundles of adaptors and of the engine's thread code are kept (readable by children, like the repo). */
+  get bundlesDir(): string {
+    return path.join(this.repoDir, '.lanes-bundles');
   }
 
   static async create(options: AdaptorRepoOptions): Promise<AdaptorRepo> {
@@ -142,10 +154,11 @@ export class AdaptorRepo {
   async #ensureInstalled(name: string, version: string): Promise<ResolvedAdaptor> {
     const alias = aliasFor(name, version);
     const root = path.join(this.repoDir, 'node_modules', alias);
-    const existing = await entryOf(name, version, root);
-    if (existing) return existing;
-
     const local = this.#localAdaptors[name];
+    const existing = await entryOf(name, version, root);
+    // A local adaptor's code may have changed since its bundle was built; a registry version cannot.
+    if (existing) return this.#withBundle(existing, alias, Boolean(local));
+
     const source = local ? `file:${path.resolve(local)}` : `npm:${name}@${version}`;
     const started = performance.now();
     this.#logger.info({ adaptor: `${name}@${version}` }, 'adaptor install started');
@@ -160,7 +173,27 @@ export class AdaptorRepo {
     const installed = await entryOf(name, version, root);
     if (!installed) throw new AdaptorError(`${name}@${version}`, `${name}@${version} was installed but has no loadable entry point`);
     this.#logger.info({ adaptor: installed.specifier, ms: Math.round(performance.now() - started) }, 'adaptor installed');
-    return installed;
+    return this.#withBundle(installed, alias, true);
+  }
+
+  /**
+   * Points the adaptor at its bundle, building it unless `rebuild` is false
+   * and one exists. An adaptor that esbuild cannot bundle is loaded file by
+   * file: slower, never broken.
+   */
+  async #withBundle(adaptor: ResolvedAdaptor, alias: string, rebuild: boolean): Promise<ResolvedAdaptor> {
+    if (!this.#bundle) return adaptor;
+    const bundlePath = path.join(this.bundlesDir, 'adaptors', `${alias}.js`);
+    if (!rebuild && (await exists(bundlePath))) return { ...adaptor, entryPath: bundlePath };
+    const started = performance.now();
+    try {
+      await writeBundle(this.bundlesDir, bundlePath, await bundleSource(adaptor.sourceEntryPath));
+    } catch (error) {
+      this.#logger.warn({ adaptor: adaptor.specifier, err: describe(error) }, 'adaptor not bundled, loading it file by file');
+      return adaptor;
+    }
+    this.#logger.info({ adaptor: adaptor.specifier, ms: Math.round(performance.now() - started) }, 'adaptor bundled');
+    return { ...adaptor, entryPath: bundlePath };
   }
 
   #runNpm(args: string[], timeoutMs: number): Promise<string> {
@@ -218,13 +251,17 @@ export function entryFromPackage(pkg: PackageJson): string {
 async function entryOf(name: string, version: string, root: string): Promise<ResolvedAdaptor | undefined> {
   const pkg = await readPackageJson(root);
   if (!pkg) return undefined;
-  return {
-    specifier: `${name}@${version}`,
-    name,
-    version: pkg.version ?? version,
-    root,
-    entryPath: path.resolve(root, entryFromPackage(pkg)),
-  };
+  const entryPath = path.resolve(root, entryFromPackage(pkg));
+  return { specifier: `${name}@${version}`, name, version: pkg.version ?? version, root, entryPath, sourceEntryPath: entryPath };
+}
+
+async function exists(filePath: string): Promise<boolean> {
+  try {
+    await access(filePath);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function describe(error: unknown): string {

@@ -1,0 +1,53 @@
+/**
+ * The engine's bundles (runtime/bundle.ts): run threads load Lanes' thread
+ * code and each adaptor from one esbuild bundle, built by the engine into
+ * the repo dir; with bundling off, or when a bundle cannot be written, the
+ * same code loads file by file and runs the same.
+ */
+import { mkdir, readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import test from 'ava';
+import { FIXTURE_DIR, job, plan, request, startEngine, tempDir } from './helpers.ts';
+
+// npm links a local adaptor into the repo, and Node loads it by its real path.
+const FIXTURE_SOURCE_URL = `file://${path.join(FIXTURE_DIR, 'index.js')}`;
+const FIXTURE_BUNDLE = path.join('.lanes-bundles', 'adaptors', '@openfn', 'language-lanesfixture_1.0.0.js');
+
+async function whereAmI(t: Parameters<typeof startEngine>[0], options: Parameters<typeof startEngine>[1] = {}) {
+  const repoDir = await tempDir(t);
+  const engine = await startEngine(t, { ...options, repoDir });
+  const outcome = await engine.execute(request(plan([job('j', 'whereAmI();')])).request);
+  t.is(outcome.reason, 'success', outcome.errorMessage ?? '');
+  const data = (outcome.finalState as { data: { moduleUrl: string; stack: string } }).data;
+  return { repoDir, moduleUrl: data.moduleUrl, stack: data.stack };
+}
+
+test('threads run from a bundle of the thread code, and adaptors from their own bundle', async (t) => {
+  const { repoDir, moduleUrl, stack } = await whereAmI(t);
+  t.is(moduleUrl, `file://${path.join(repoDir, FIXTURE_BUNDLE)}`);
+  const bundles = await readdir(path.join(repoDir, '.lanes-bundles'));
+  const threadBundle = bundles.find((f) => /^run-thread-[0-9a-f]{16}\.js$/.test(f));
+  t.truthy(threadBundle, bundles.join(', '));
+  // The runtime that called the adaptor is the copy inside the thread bundle.
+  t.true(stack.includes(threadBundle as string), stack);
+  t.false(stack.includes('node_modules/@openfn/runtime'), stack);
+  t.deepEqual(JSON.parse(await readFile(path.join(repoDir, '.lanes-bundles', 'package.json'), 'utf8')), { type: 'module', private: true });
+});
+
+test('bundleCode false loads the thread code and the adaptor file by file', async (t) => {
+  const { repoDir, moduleUrl, stack } = await whereAmI(t, { bundleCode: false });
+  t.is(moduleUrl, FIXTURE_SOURCE_URL);
+  t.true(stack.includes('node_modules/@openfn/runtime'), stack);
+  await t.throwsAsync(readdir(path.join(repoDir, '.lanes-bundles')), { code: 'ENOENT' });
+});
+
+test('an adaptor whose bundle cannot be written loads file by file, and its run succeeds', async (t) => {
+  const repoDir = await tempDir(t);
+  // A directory where the bundle file should go: the write fails.
+  await mkdir(path.join(repoDir, FIXTURE_BUNDLE), { recursive: true });
+  const engine = await startEngine(t, { repoDir });
+  const outcome = await engine.execute(request(plan([job('j', 'whereAmI();')])).request);
+  t.is(outcome.reason, 'success', outcome.errorMessage ?? '');
+  const { moduleUrl } = (outcome.finalState as { data: { moduleUrl: string } }).data;
+  t.is(moduleUrl, FIXTURE_SOURCE_URL);
+});
