@@ -55,6 +55,7 @@ export const WORKER_OPTIONS: readonly OptionSpec[] = [
   { flag: 'adaptor-allowlist', env: 'WORKER_ADAPTOR_ALLOWLIST', type: 'string', defaultText: '@openfn/language-*', describe: 'Comma-separated package patterns that may be installed as adaptors' },
   { flag: 'spare-children', env: 'WORKER_SPARE_CHILDREN', type: 'string', defaultText: '1', describe: 'Engine child processes beyond the capacity, each holding a warm thread for whichever lane frees next' },
   { flag: 'preload-adaptors', env: 'WORKER_PRELOAD_ADAPTORS', type: 'string', describe: 'Comma-separated adaptors (name@version) to keep warm in spare threads' },
+  { flag: 'bundle-code', env: 'WORKER_BUNDLE_CODE', type: 'boolean', defaultText: 'true', describe: 'Load run threads and each adaptor from one esbuild bundle (false: file by file, about twice the CPU per run)' },
 ];
 
 /** The resolved worker configuration. Frozen; safe to share. */
@@ -86,6 +87,8 @@ export interface WorkerConfig {
   readonly preloadAdaptors: readonly string[];
   /** Engine children beyond the capacity: the pool is capacity + spareChildren. */
   readonly spareChildren: number;
+  /** Run threads load their code and adaptors from bundles (engine `bundleCode`). */
+  readonly bundleCode: boolean;
 }
 
 export interface ResolvedWorkerConfig {
@@ -136,6 +139,7 @@ export function resolveWorkerConfig(flags: FlagValues, env: EnvValues, context: 
     adaptorAllowList: Object.freeze(raw.read('adaptor-allowlist', parseList, ['@openfn/language-*'])),
     preloadAdaptors: Object.freeze(raw.read('preload-adaptors', parseList, [])),
     spareChildren: raw.read('spare-children', parseNonNegativeInteger, 1),
+    bundleCode: raw.read('bundle-code', parseBoolean, true),
   };
   return { config: Object.freeze(config), warnings };
 }

@@ -24,6 +24,7 @@ export async function createWorkerEngine(config: WorkerConfig, logger: Logger, o
     repoDir: config.repoDir,
     adaptorAllowList: config.adaptorAllowList,
     preloadAdaptors: config.preloadAdaptors,
+    bundleCode: config.bundleCode,
     ...overrides,
     logger: logger.child({ component: 'engine' }),
   });

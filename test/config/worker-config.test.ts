@@ -16,6 +16,7 @@ test('defaults: one lane manual>*:5, units resolved to ms and MB', (t) => {
   t.is(config.claimTimeoutMs, 3_600_000);
   t.is(config.lightningUrl, 'ws://localhost:4000/worker');
   t.deepEqual(config.statePropsToRemove, ['configuration', 'response']);
+  t.true(config.bundleCode);
   t.true(Object.isFrozen(config));
   t.true(Object.isFrozen(config.workloops[0]));
 });
@@ -30,6 +31,12 @@ test('flags win over env, env fills the rest', (t) => {
   t.is(config.memoryCeilingMb, 1280);
   t.deepEqual(config.backoff, { minMs: 500, maxMs: 2000 });
   t.true(config.batchLogs);
+});
+
+test('--bundle-code false and WORKER_BUNDLE_CODE=false turn bundling off', (t) => {
+  t.false(resolveWorkerConfig({ 'bundle-code': false }, secret).config.bundleCode);
+  t.false(resolveWorkerConfig({}, { ...secret, WORKER_BUNDLE_CODE: 'false' }).config.bundleCode);
+  t.true(resolveWorkerConfig({ 'bundle-code': true }, { ...secret, WORKER_BUNDLE_CODE: 'false' }).config.bundleCode);
 });
 
 test('--capacity N means manual>*:N', (t) => {
@@ -49,6 +56,7 @@ for (const [flags, env, pattern] of [
   [{ backoff: 'fast' }, {}, /"fast" must be MIN\/MAX in seconds/],
   [{ lightning: 'http://x' }, {}, /--lightning\/WORKER_LIGHTNING_SERVICE_URL .*must start with ws:\/\//],
   [{ port: '70000' }, {}, /--port\/WORKER_PORT .*"70000" must be a port number/],
+  [{}, { WORKER_BUNDLE_CODE: 'nah' }, /--bundle-code\/WORKER_BUNDLE_CODE \(env WORKER_BUNDLE_CODE\): "nah" must be true or false/],
   [{ 'lightning-public-key': 'not-a-key' }, {}, /--lightning-public-key\/WORKER_LIGHTNING_PUBLIC_KEY/],
 ] as const) {
   test(`bad config names option, source and value: ${JSON.stringify({ ...flags, ...env })}`, (t) => {

@@ -156,6 +156,7 @@ export function testConfig(overrides: Partial<WorkerConfig> & { lightningUrl: st
     adaptorAllowList: ['@openfn/language-*'],
     preloadAdaptors: [],
     spareChildren: 0,
+    bundleCode: true,
     ...rest,
   } satisfies WorkerConfig);
 }
