@@ -8,9 +8,12 @@
  *
  *   idle      created, not started                      → claiming | full | stopped
  *   claiming  one claim is in flight                    → claiming | waiting | full | stopping
- *   waiting   backing off after an empty/failed claim;  → claiming | full | stopping
- *             work-available or one of this lane's
- *             finished runs cuts the wait short
+ *   waiting   backing off after an empty/failed claim,  → claiming | full | stopping
+ *             or for the minimum backoff after a short
+ *             one (fewer runs than the demand: the
+ *             queues are drained); work-available or
+ *             one of this lane's finished runs cuts the
+ *             wait short
  *   full      no free slot: no claim until one of this  → claiming | stopping
  *             lane's runs finishes
  *   stopping  stop() was called: no new claim; the      → stopped
@@ -29,6 +32,12 @@ import type { Logger } from 'pino';
 import { LanesError } from '../errors/lanes-error.ts';
 import type { ClaimedRun } from '../protocol/messages.ts';
 import type { LaneSpec } from './parse-workloops.ts';
+
+/**
+ * The reason a wake aborts the backoff with. Made once: `abort()` without a reason builds a
+ * DOMException with a stack trace on every wake, on the path from work-available to the claim.
+ */
+const WOKEN = Object.freeze(new Error('lane woken'));
 
 export type WorkloopState = 'idle' | 'claiming' | 'waiting' | 'full' | 'stopping' | 'stopped';
 
@@ -129,6 +138,13 @@ export class Workloop {
   #slotWaiter: (() => void) | null = null;
   /** Work arrived while a claim was in flight: claim again even if that claim comes back empty. */
   #wakeRequested = false;
+  /**
+   * The last claim brought fewer runs than its demand, so this lane's queues
+   * were empty when the server answered it: the next claim waits for the
+   * minimum backoff or a wake, instead of asking the server straight away
+   * while it is busy serving the runs just claimed (joins, plans, inputs).
+   */
+  #drained = false;
   #loop: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
   readonly #idleWaiters = new Set<() => void>();
@@ -244,6 +260,12 @@ export class Workloop {
     const wake = new AbortController();
     this.#wakeController = wake;
     try {
+      if (this.#drained) {
+        this.#drained = false;
+        this.#setState('waiting');
+        await abortableDelay(this.#backoff.minMs, AbortSignal.any([stopSignal, wake.signal]));
+        if (stopSignal.aborted) return;
+      }
       await pRetry((attempt) => this.#claimOnce(attempt), {
         retries: Number.POSITIVE_INFINITY,
         factor: 2,
@@ -289,6 +311,7 @@ export class Workloop {
       }
       throw new EmptyClaimError();
     }
+    this.#drained = runs.length < demand && !this.#wakeRequested;
     this.#accept(runs, demand);
   }
 
@@ -344,7 +367,7 @@ export class Workloop {
       this.#wakeRequested = true;
       return;
     }
-    this.#wakeController?.abort();
+    this.#wakeController?.abort(WOKEN);
     const waiter = this.#slotWaiter;
     this.#slotWaiter = null;
     waiter?.();

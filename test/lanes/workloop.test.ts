@@ -188,6 +188,24 @@ test('after an empty claim the lane waits, and work-available cuts the wait shor
   claimer.answer([]);
 });
 
+test('after a claim brings fewer runs than its demand the lane waits, and work-available cuts the wait short', async (t) => {
+  const claimer = new ManualClaimer();
+  const loop = makeLoop(t, { spec: lane(['manual', '*'], 4), claimer, runs: new ManualRuns() });
+  loop.start();
+  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
+  claimer.answer(runs(1));
+  await waitFor(t, () => loop.state === 'waiting', 'the wait after a short claim');
+  await settle();
+  t.is(claimer.requests.length, 1, 'the drained queues are not asked again at once');
+  t.is(loop.activeCount, 1);
+  loop.workAvailable();
+  await waitFor(t, () => claimer.requests.length === 2, 'a claim on work-available');
+  t.deepEqual(claimer.requests[1], { demand: 3, queues: ['manual', '*'] });
+  claimer.answer(runs(3));
+  await waitFor(t, () => loop.state === 'full', 'a full lane');
+  t.is(loop.activeCount, 4);
+});
+
 test('a burst of 50 work-available pushes during slow claims never claims beyond capacity', async (t) => {
   const claimer = new ManualClaimer();
   const manual = new ManualRuns();
