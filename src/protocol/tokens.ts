@@ -3,8 +3,10 @@
  * the worker token (HS256 with the shared secret) that opens the socket, and
  * the run token (RS256 with the server's private key) that opens one run.
  */
-import { SignJWT, jwtVerify, importPKCS8, importSPKI, generateKeyPair, exportPKCS8, exportSPKI } from 'jose';
-import type { CryptoKey, KeyObject } from 'jose';
+import { createPrivateKey, createPublicKey, generateKeyPair, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
+import { SignJWT, jwtVerify } from 'jose';
 import { LanesError } from '../errors/lanes-error.ts';
 
 export const WORKER_TOKEN_ISSUER = 'urn:openfn:worker';
@@ -47,7 +49,8 @@ export async function verifyWorkerToken(secret: string, token: string): Promise<
   }
 }
 
-export type SigningKey = CryptoKey | KeyObject;
+/** An RSA key (node:crypto) for run tokens: private to sign, public to verify. */
+export type SigningKey = KeyObject;
 
 export interface RunKeyPair {
   privateKey: SigningKey;
@@ -56,14 +59,17 @@ export interface RunKeyPair {
   publicKeyPem: string;
 }
 
+/** The smallest RSA modulus accepted for RS256 (RFC 7518 §3.3). */
+const MIN_RSA_BITS = 2048;
+
 /** Makes a fresh RS256 key pair, with PEM exports to keep on disk. */
 export async function generateRunKeyPair(): Promise<RunKeyPair> {
-  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+  const { privateKey, publicKey } = await promisify(generateKeyPair)('rsa', { modulusLength: MIN_RSA_BITS });
   return {
     privateKey,
     publicKey,
-    privateKeyPem: await exportPKCS8(privateKey),
-    publicKeyPem: await exportSPKI(publicKey),
+    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
   };
 }
 
@@ -77,11 +83,32 @@ export function decodePem(value: string): string {
 }
 
 export async function importRunPrivateKey(pem: string): Promise<SigningKey> {
-  return importPKCS8(decodePem(pem), 'RS256', { extractable: true });
+  return checkRsa(createPrivateKey(decodePem(pem)));
 }
 
 export async function importRunPublicKey(pem: string): Promise<SigningKey> {
-  return importSPKI(decodePem(pem), 'RS256');
+  return checkRsa(createPublicKey(decodePem(pem)));
+}
+
+function checkRsa(key: KeyObject): KeyObject {
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (key.asymmetricKeyType !== 'rsa') throw new TokenError(`RS256 needs an RSA key, got ${key.asymmetricKeyType ?? 'an unknown key type'}`);
+  if (bits < MIN_RSA_BITS) throw new TokenError(`RS256 needs an RSA key of at least ${MIN_RSA_BITS} bits, got ${bits}`);
+  return key;
+}
+
+/*
+ * Run tokens are signed and verified here with node:crypto, synchronously:
+ * a claim signs one per run and a join verifies one, both on the path from
+ * submit to run:start, and WebCrypto (which jose uses) hands each to the
+ * thread pool and back, a wake-up that costs more than the signature itself.
+ * The format is plain JWS compact serialisation (RFC 7515) with RS256
+ * (RSASSA-PKCS1-v1_5 with SHA-256, RFC 7518 §3.3); tests check it against jose.
+ */
+const RUN_TOKEN_HEADER = base64url(JSON.stringify({ alg: 'RS256', typ: 'JWT' }));
+
+function base64url(value: string | Buffer): string {
+  return Buffer.from(value).toString('base64url');
 }
 
 /**
@@ -89,34 +116,64 @@ export async function importRunPublicKey(pem: string): Promise<SigningKey> {
  * `tokenId` is given (the server sets one per attempt, so two claims of one
  * run within the same second still get different tokens).
  */
-export async function signRunToken(
+export function signRunToken(
   privateKey: SigningKey,
   runId: string,
   options: { nowSeconds: number; expiresAtSeconds: number; tokenId?: string },
-): Promise<string> {
-  const jwt = new SignJWT({ id: runId })
-    .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
-    .setIssuer(RUN_TOKEN_ISSUER)
-    .setIssuedAt(options.nowSeconds)
-    .setNotBefore(options.nowSeconds)
-    .setExpirationTime(options.expiresAtSeconds);
-  if (options.tokenId !== undefined) jwt.setJti(options.tokenId);
-  return jwt.sign(privateKey);
+): string {
+  const claims: Record<string, string | number> = {
+    id: runId,
+    iss: RUN_TOKEN_ISSUER,
+    iat: options.nowSeconds,
+    nbf: options.nowSeconds,
+    exp: options.expiresAtSeconds,
+  };
+  if (options.tokenId !== undefined) claims['jti'] = options.tokenId;
+  const signingInput = `${RUN_TOKEN_HEADER}.${base64url(JSON.stringify(claims))}`;
+  return `${signingInput}.${base64url(cryptoSign('sha256', Buffer.from(signingInput), privateKey))}`;
 }
 
 /** Verifies a run token and returns the run id it opens. */
 export async function verifyRunToken(publicKey: SigningKey, token: string): Promise<{ runId: string; expiresAtSeconds: number | undefined }> {
+  const parts = token.split('.');
+  if (parts.length !== 3) throw new TokenError('run token rejected: not a compact JWS');
+  const [header, payload, signature] = parts as [string, string, string];
+  const headerJson = decodeSegment(header, 'header');
+  if (headerJson['alg'] !== 'RS256') throw new TokenError(`run token rejected: alg must be RS256, got ${JSON.stringify(headerJson['alg'])}`);
+  if (headerJson['crit'] !== undefined) throw new TokenError('run token rejected: unsupported crit header');
+  let valid: boolean;
   try {
-    const { payload } = await jwtVerify(token, publicKey, {
-      algorithms: ['RS256'],
-      issuer: RUN_TOKEN_ISSUER,
-      clockTolerance: RUN_TOKEN_CLOCK_TOLERANCE_S,
-    });
-    const runId = payload['id'];
-    if (typeof runId !== 'string' || runId.length === 0) throw new TokenError('run token has no id');
-    return { runId, expiresAtSeconds: payload.exp };
+    valid = cryptoVerify('sha256', Buffer.from(`${header}.${payload}`), publicKey, Buffer.from(signature, 'base64url'));
   } catch (error) {
-    if (error instanceof TokenError) throw error;
-    throw new TokenError('run token rejected', error);
+    throw new TokenError('run token rejected: signature could not be checked', error);
   }
+  if (!valid) throw new TokenError('run token rejected: signature verification failed');
+  const claims = decodeSegment(payload, 'payload');
+  if (claims['iss'] !== RUN_TOKEN_ISSUER) throw new TokenError(`run token rejected: iss must be ${RUN_TOKEN_ISSUER}`);
+  const now = Math.floor(Date.now() / 1000);
+  const exp = numericClaim(claims, 'exp');
+  const nbf = numericClaim(claims, 'nbf');
+  if (exp !== undefined && now - RUN_TOKEN_CLOCK_TOLERANCE_S >= exp) throw new TokenError('run token rejected: expired');
+  if (nbf !== undefined && now + RUN_TOKEN_CLOCK_TOLERANCE_S < nbf) throw new TokenError('run token rejected: not yet valid');
+  const runId = claims['id'];
+  if (typeof runId !== 'string' || runId.length === 0) throw new TokenError('run token has no id');
+  return { runId, expiresAtSeconds: exp };
+}
+
+function decodeSegment(segment: string, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+  } catch (error) {
+    throw new TokenError(`run token rejected: ${what} is not base64url JSON`, error);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TokenError(`run token rejected: ${what} is not a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+function numericClaim(claims: Record<string, unknown>, name: string): number | undefined {
+  const value = claims[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new TokenError(`run token rejected: ${name} must be a number`);
+  return value;
 }

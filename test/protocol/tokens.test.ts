@@ -1,6 +1,10 @@
+import { generateKeyPairSync } from 'node:crypto';
 import test from 'ava';
+import { SignJWT, UnsecuredJWT, importPKCS8, importSPKI, jwtVerify } from 'jose';
 import {
   generateRunKeyPair,
+  importRunPrivateKey,
+  importRunPublicKey,
   signRunToken,
   signWorkerToken,
   verifyRunToken,
@@ -29,4 +33,52 @@ test('a run token opens only its run and only until it expires', async (t) => {
   const forger = await generateRunKeyPair();
   const forged = await signRunToken(forger.privateKey, 'run-1', { nowSeconds: now, expiresAtSeconds: now + 60 });
   await t.throwsAsync(verifyRunToken(keys.publicKey, forged), { instanceOf: TokenError });
+});
+
+test('run tokens interoperate with jose: ours verify there, and RS256 tokens signed there verify here', async (t) => {
+  const keys = await generateRunKeyPair();
+  const now = Math.floor(Date.now() / 1000);
+  const ours = await signRunToken(keys.privateKey, 'run-2', { nowSeconds: now, expiresAtSeconds: now + 60, tokenId: 'jti-1' });
+  const { payload, protectedHeader } = await jwtVerify(ours, await importSPKI(keys.publicKeyPem, 'RS256'), { issuer: 'Lightning', algorithms: ['RS256'] });
+  t.deepEqual(protectedHeader, { alg: 'RS256', typ: 'JWT' });
+  t.like(payload, { id: 'run-2', iss: 'Lightning', iat: now, nbf: now, exp: now + 60, jti: 'jti-1' });
+
+  const theirs = await new SignJWT({ id: 'run-3' })
+    .setProtectedHeader({ alg: 'RS256' })
+    .setIssuer('Lightning')
+    .setNotBefore(now)
+    .setExpirationTime(now + 60)
+    .sign(await importPKCS8(keys.privateKeyPem, 'RS256'));
+  t.deepEqual(await verifyRunToken(keys.publicKey, theirs), { runId: 'run-3', expiresAtSeconds: now + 60 });
+});
+
+test('run tokens with another alg, issuer, a future nbf or a mangled body are refused', async (t) => {
+  const keys = await generateRunKeyPair();
+  const rsa = await importPKCS8(keys.privateKeyPem, 'RS256');
+  const now = Math.floor(Date.now() / 1000);
+  const base = () => new SignJWT({ id: 'run-1' }).setIssuer('Lightning').setExpirationTime(now + 60);
+  const good = await signRunToken(keys.privateKey, 'run-1', { nowSeconds: now, expiresAtSeconds: now + 60 });
+  const [header, body, signature] = good.split('.') as [string, string, string];
+  const otherBody = Buffer.from(JSON.stringify({ id: 'run-2', iss: 'Lightning', exp: now + 60 })).toString('base64url');
+  const cases: Array<[string, string, RegExp]> = [
+    ['none', new UnsecuredJWT({ id: 'run-1' }).setIssuer('Lightning').encode(), /alg must be RS256, got "none"/],
+    ['HS256 with the public key as secret', await base().setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(keys.publicKeyPem)), /alg must be RS256/],
+    ['PS256', await base().setProtectedHeader({ alg: 'PS256' }).sign(await importPKCS8(keys.privateKeyPem, 'PS256')), /alg must be RS256/],
+    ['another issuer', await new SignJWT({ id: 'run-1' }).setProtectedHeader({ alg: 'RS256' }).setIssuer('Mallory').setExpirationTime(now + 60).sign(rsa), /iss must be Lightning/],
+    ['nbf in a minute', await base().setProtectedHeader({ alg: 'RS256' }).setNotBefore(now + 60).sign(rsa), /not yet valid/],
+    ['a swapped body', `${header}.${otherBody}.${signature}`, /signature verification failed/],
+    ['two segments', `${header}.${body}`, /not a compact JWS/],
+    ['a header that is not JSON', `bm90IGpzb24.${body}.${signature}`, /header is not base64url JSON/],
+  ];
+  for (const [what, token, message] of cases) {
+    const error = await t.throwsAsync(verifyRunToken(keys.publicKey, token), { instanceOf: TokenError }, what);
+    t.regex(error?.message ?? '', message, what);
+  }
+});
+
+test('run keys must be RSA of at least 2048 bits', async (t) => {
+  const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  await t.throwsAsync(importRunPrivateKey(small), { instanceOf: TokenError, message: /at least 2048 bits, got 1024/ });
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  await t.throwsAsync(importRunPublicKey(ec), { instanceOf: TokenError, message: /needs an RSA key, got ec/ });
 });

@@ -1,9 +1,9 @@
 import { Writable } from 'node:stream';
 import test from 'ava';
-import { generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
+import { SignJWT, UnsecuredJWT } from 'jose';
 import pino from 'pino';
 import WebSocket from 'ws';
-import { signRunToken, signWorkerToken } from '../../src/protocol/index.ts';
+import { generateRunKeyPair, signRunToken, signWorkerToken } from '../../src/protocol/index.ts';
 import { api, claim, claimedRun, connectWorker, join, joinQueue, push, startServer, submitRun, TEST_SECRET, waitFor } from './helpers.ts';
 
 const ts = () => String(Date.now() * 1000);
@@ -49,7 +49,7 @@ test('a run token opens only its own run: forged keys and worker-secret tokens a
   const [claimed] = await claim(queue, ['*']);
   if (!claimed) return t.fail();
   const now = Math.floor(Date.now() / 1000);
-  const forger = await generateKeyPair('RS256');
+  const forger = await generateRunKeyPair();
   const forged = await signRunToken(forger.privateKey, runId, { nowSeconds: now, expiresAtSeconds: now + 600 });
   const hmac = await new SignJWT({ id: runId }).setProtectedHeader({ alg: 'HS256' }).setIssuer('Lightning').setExpirationTime(now + 600).sign(new TextEncoder().encode(TEST_SECRET));
   for (const token of [forged, hmac, claimed.token.slice(0, -4) + 'AAAA']) {
