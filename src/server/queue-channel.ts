@@ -175,32 +175,36 @@ export class QueueChannel implements Channel {
     this.#deps.notifier.claimed(this.#peer.connectionId);
     const registered = this.#deps.registry.get(this.#peer.connectionId);
     if (registered && typeof workerName === 'string') registered.name = workerName;
-    store.touchWorker(this.#peer.workerId, workerName as string | null, now);
-    const claimed = store.claim({
-      chain,
-      demand: demand as number,
-      workerId: this.#peer.workerId,
-      workerName: workerName as string | null,
-      now,
-      graceMs: options.graceMs,
-      // A heartbeating worker's run is leased by heartbeat from the claim on: if the claim reply is lost
-      // (it came after the worker's claim timeout), no beat ever comes and the run is back within leaseMs.
-      heartbeatLeaseMs: registered?.heartbeats === true ? options.leaseMs : null,
-    });
-    const runs: ClaimedRun[] = [];
-    for (const row of claimed) {
-      const token = await signRunToken(privateKey, row.id, {
-        nowSeconds: Math.floor(now / 1000),
-        expiresAtSeconds: Math.ceil((now + row.runTimeoutMs + options.graceMs) / 1000),
-        tokenId: randomUUID(),
+    // One transaction (one commit) for the whole claim: the worker's last-seen mark, the runs, their tokens.
+    const runs = store.transaction(() => {
+      store.touchWorker(this.#peer.workerId, workerName as string | null, now);
+      const claimed = store.claim({
+        chain,
+        demand: demand as number,
+        workerId: this.#peer.workerId,
+        workerName: workerName as string | null,
+        now,
+        graceMs: options.graceMs,
+        // A heartbeating worker's run is leased by heartbeat from the claim on: if the claim reply is lost
+        // (it came after the worker's claim timeout), no beat ever comes and the run is back within leaseMs.
+        heartbeatLeaseMs: registered?.heartbeats === true ? options.leaseMs : null,
       });
-      if (store.isOpen) store.setTokenHash(row.id, row.attempt, hashToken(token));
+      return claimed.map((row): ClaimedRun & { row: typeof row } => {
+        const token = signRunToken(privateKey, row.id, {
+          nowSeconds: Math.floor(now / 1000),
+          expiresAtSeconds: Math.ceil((now + row.runTimeoutMs + options.graceMs) / 1000),
+          tokenId: randomUUID(),
+        });
+        store.setTokenHash(row.id, row.attempt, hashToken(token));
+        return { id: row.id, token, row };
+      });
+    });
+    for (const { row } of runs) {
       metrics.runsClaimed.inc({ queue: row.queue });
       metrics.claimWait.observe({ queue: row.queue }, Math.max(0, now - row.enqueuedAt) / 1000);
-      runs.push({ id: row.id, token });
       this.#logger.info({ runId: row.id, queue: row.queue, attempt: row.attempt }, 'run claimed');
     }
-    const reply: ClaimReply = { runs };
+    const reply: ClaimReply = { runs: runs.map(({ id, token }) => ({ id, token })) };
     return ok(reply);
   }
 }

@@ -8,7 +8,7 @@
  * States: open → closed. Every method after `close()` throws.
  */
 import { DatabaseSync } from 'node:sqlite';
-import type { SQLInputValue } from 'node:sqlite';
+import type { SQLInputValue, StatementSync } from 'node:sqlite';
 import { randomUUID } from 'node:crypto';
 import type { RunPlan, RunState, WebhookResponse } from '../protocol/index.ts';
 import { WILDCARD } from '../protocol/index.ts';
@@ -159,6 +159,9 @@ export interface RunOutcomeFields {
   now: number;
 }
 
+/** Bound on the prepared-statement cache (`#prepare`). */
+const MAX_CACHED_STATEMENTS = 256;
+
 const str = (row: Row, key: string): string => String(row[key]);
 const optStr = (row: Row, key: string): string | null => (row[key] === null || row[key] === undefined ? null : String(row[key]));
 const num = (row: Row, key: string): number => Number(row[key]);
@@ -205,6 +208,7 @@ function toRun(row: Row): RunRecord {
 
 export class RunStore {
   readonly #db: DatabaseSync;
+  readonly #statements = new Map<string, StatementSync>();
   #closed = false;
 
   private constructor(db: DatabaseSync) {
@@ -262,19 +266,33 @@ export class RunStore {
     if (this.#closed) throw new ServerError('STORE_CLOSED', 'the store is closed');
   }
 
-  #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
+  /**
+   * A prepared statement per SQL text, reused: preparing (parsing and planning
+   * the SQL) costs more than running most of these statements. The texts are
+   * this file's constants plus one claim query per shape of chain, so the
+   * cache is small; the bound only guards against a surprise.
+   */
+  #prepare(sql: string): StatementSync {
     this.#assertOpen();
-    return this.#db.prepare(sql).get(...params) as Row | undefined;
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      if (this.#statements.size >= MAX_CACHED_STATEMENTS) this.#statements.clear();
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
+    return this.#prepare(sql).get(...params) as Row | undefined;
   }
 
   #all(sql: string, ...params: SQLInputValue[]): Row[] {
-    this.#assertOpen();
-    return this.#db.prepare(sql).all(...params) as Row[];
+    return this.#prepare(sql).all(...params) as Row[];
   }
 
   #run(sql: string, ...params: SQLInputValue[]): number {
-    this.#assertOpen();
-    return Number(this.#db.prepare(sql).run(...params).changes);
+    return Number(this.#prepare(sql).run(...params).changes);
   }
 
   // ---- runs ----
