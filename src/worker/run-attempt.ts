@@ -349,7 +349,8 @@ function startHeartbeat(channel: Channel, features: ServerFeatures, logger: Logg
       logger.debug({ err: error }, 'run heartbeat not acknowledged');
     });
   };
-  beat();
+  // The server's lease runs from the claim, so the first beat is due one interval later, not now:
+  // a beat at join would only queue ahead of fetch:plan on the critical path to run:start.
   const timer = setInterval(beat, intervalMs);
   return { stop: () => clearInterval(timer) };
 }

@@ -101,8 +101,8 @@ function expectOneRun(runs: PhoenixFrame[], runId: string): PhoenixFrame[] {
   return runs.filter((frame) => frame[2] === runTopic(runId));
 }
 
-test('a run event whose reply times out is resent under idempotent_events and stored once; heartbeats start at the run channel join', async (t) => {
-  const server = await startServer(t);
+test('a run event whose reply times out is resent under idempotent_events and stored once; heartbeats follow the plan fetch', async (t) => {
+  const server = await startServer(t, { heartbeatIntervalMs: 200 });
   const proxy = await SlowServerProxy.start(t, server.port);
   const executor = new FakeExecutor();
   await startWorker(t, {
@@ -111,9 +111,10 @@ test('a run event whose reply times out is resent under idempotent_events and st
   });
   const id = await submitRun(server, { plan: simplePlan('hold') });
   await waitFor(() => executor.heldRunIds.includes(id), { message: 'the run to be executing' });
-  // The first frame after the join is a heartbeat: the lease is renewed before the plan is even fetched.
+  // Nothing comes between the join and the fetches (the lease runs from the claim), then the beats come.
   const onRun = expectOneRun(proxy.sent, id).map((frame) => frame[3]);
-  t.deepEqual(onRun.slice(0, 3), ['phx_join', RUN_HEARTBEAT, 'fetch:plan']);
+  t.deepEqual(onRun.slice(0, 3), ['phx_join', 'fetch:plan', 'fetch:dataclip']);
+  await waitFor(() => proxy.sentEvents(RUN_HEARTBEAT, runTopic(id)).length >= 2, { message: 'heartbeats while the run executes' });
 
   // The log lines sent before the hold are stored (their replies may still be on the way: then they are resent first).
   await waitFor(async () => (await api<{ logs: unknown[] }>(server, 'GET', `/api/runs/${id}/logs`)).body.logs.length === 2, { message: 'the logs stored' });
