@@ -13,6 +13,12 @@ import type { ExecutionEvent } from '../runtime/execution-request.ts';
 import type { RunEnd } from './run-ends.ts';
 import type { EngineEvent, RunOutcome, RunRequest } from './types.ts';
 
+/**
+ * The reason the settled signal carries. Made once: `abort()` without a reason builds a
+ * DOMException with a stack trace for every run, a cost on the path of every run's end.
+ */
+const SETTLED = Object.freeze(new Error('run settled'));
+
 export type RunSessionState = 'pending' | 'started' | 'settled';
 
 export class RunSession {
@@ -93,7 +99,7 @@ export class RunSession {
     }
     const outcome: RunOutcome = { type: 'run-complete', ...end, timestamp: timestampMicros() };
     this.#deliver(outcome);
-    this.#settledController.abort();
+    this.#settledController.abort(SETTLED);
     this.#resolve(outcome);
     return true;
   }
