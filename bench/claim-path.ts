@@ -199,9 +199,9 @@ async function trial(durationMs: number): Promise<ClaimPathTrial> {
   }
 }
 
-/** Runs the claim-path benchmark: quick is one trial of 3 s per phase, full three trials of 10 s. */
+/** Runs the claim-path benchmark: quick is one trial of 1.5 s per phase, full three trials of 10 s. */
 export async function runClaimPathBench(options: { quick: boolean }): Promise<ClaimPathResult> {
-  const phaseDurationMs = options.quick ? 3_000 : 10_000;
+  const phaseDurationMs = options.quick ? 1_500 : 10_000;
   const trialCount = options.quick ? 1 : 3;
   const trials: ClaimPathTrial[] = [];
   for (let index = 0; index < trialCount; index += 1) trials.push(await trial(phaseDurationMs));

@@ -29,6 +29,8 @@ export interface EngineBenchOptions {
   adaptor?: 'fixture' | 'language-common';
   /** Pause between sequential latency runs, like a trickle of claims. Default 150 ms. */
   gapMs?: number;
+  /** Adaptor repo to use (and keep); default a temporary one, removed at the end. */
+  repoDir?: string;
   logger?: Logger;
 }
 
@@ -133,7 +135,7 @@ export async function runEngineBench(options: EngineBenchOptions = {}): Promise<
   const which = options.adaptor ?? 'fixture';
   const adaptor = ADAPTORS[which];
   const plan = trivialPlan(adaptor);
-  const repoDir = await mkdtemp(path.join(tmpdir(), 'lanes-bench-'));
+  const repoDir = options.repoDir ?? (await mkdtemp(path.join(tmpdir(), 'lanes-bench-')));
   const base: EngineOptions = {
     poolSize,
     repoDir,
@@ -175,7 +177,7 @@ export async function runEngineBench(options: EngineBenchOptions = {}): Promise<
       await warm.stop();
     }
   } finally {
-    await rm(repoDir, { recursive: true, force: true });
+    if (options.repoDir === undefined) await rm(repoDir, { recursive: true, force: true });
   }
 }
 

@@ -8,8 +8,8 @@
  * within one run, not across runs.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatClaimPath, runClaimPathBench } from './claim-path.ts';
@@ -32,7 +32,9 @@ const quick = (process.env['BENCH_QUICK'] ?? '') !== '' && process.env['BENCH_QU
 const trials = quick ? 1 : 3;
 const only = new Set((process.env['BENCH_ONLY'] ?? '').split(',').filter((name) => name.length > 0));
 const wanted = (name: string) => only.size === 0 || only.has(name);
-const repoDir = mkdtempSync(join(tmpdir(), 'lanes-bench-repo-'));
+// Adaptors (and their bundles) are installed once and kept between bench runs: installing is not what is measured.
+const repoDir = process.env['BENCH_REPO_DIR'] ?? join(root, 'node_modules', '.cache', 'lanes-bench', 'repo');
+mkdirSync(repoDir, { recursive: true });
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -80,144 +82,140 @@ const results: Results = {
 };
 const sections: string[] = [];
 
-try {
-  log(`Lanes benchmarks${quick ? ' (quick)' : ''}: ${results.machine.cpus} × ${results.machine.model}, Node ${process.version}, commit ${commit}`);
+log(`Lanes benchmarks${quick ? ' (quick)' : ''}: ${results.machine.cpus} × ${results.machine.model}, Node ${process.version}, commit ${commit}`);
 
-  if (wanted('saturation')) {
-    log('Fast lane under saturation');
-    const byConfig: Record<string, SaturationTrial[]> = {};
-    // Interleave the configurations so that drift in machine load hits both alike.
-    for (let i = 0; i < trials; i += 1) {
-      for (const workloops of SATURATION_CONFIGS) {
-        log(`  ${workloops}: trial ${i + 1}/${trials}`);
-        (byConfig[workloops] ??= []).push(await saturationTrial(workloops, { repoDir, quick }));
-      }
+if (wanted('saturation')) {
+  log('Fast lane under saturation');
+  const byConfig: Record<string, SaturationTrial[]> = {};
+  // Interleave the configurations so that drift in machine load hits both alike.
+  for (let i = 0; i < trials; i += 1) {
+    for (const workloops of SATURATION_CONFIGS) {
+      log(`  ${workloops}: trial ${i + 1}/${trials}`);
+      (byConfig[workloops] ??= []).push(await saturationTrial(workloops, { repoDir, quick }));
     }
-    results.saturation = byConfig;
-    const rows = SATURATION_CONFIGS.map((workloops) => {
-      const runs = byConfig[workloops] ?? [];
-      return [
-        `\`${workloops}\``,
-        ms(runs.map((r) => r.startMs.p50)),
-        ms(runs.map((r) => r.startMs.p95)),
-        ms(runs.map((r) => r.startMs.p99)),
-        ms(runs.map((r) => r.completeMs.p50)),
-        ms(runs.map((r) => r.completeMs.p99)),
-      ];
-    });
-    const reserved = figure((byConfig[SATURATION_CONFIGS[0]] ?? []).map((r) => r.startMs.p50)).median;
-    const shared = figure((byConfig[SATURATION_CONFIGS[1]] ?? []).map((r) => r.startMs.p50)).median;
-    checkFailures('saturation', Object.values(byConfig).flat().map((r) => r.failed));
-    const first = byConfig[SATURATION_CONFIGS[0]]?.[0];
-    sections.push([
-      '## Fast lane under saturation',
-      '',
-      `${first ? first.fastRuns : '?'} trivial runs are submitted to \`fast_lane\` one every 250 ms while ${quick ? 6 : 10} long runs (${quick ? 3 : 5} s each) fill the worker from \`default\`. Latencies of the fast-lane runs, from submit to \`run:start\` and to \`run:complete\`:`,
-      '',
-      table(['lanes', 'start p50', 'start p95', 'start p99', 'complete p50', 'complete p99'], rows),
-      '',
-      `With a reserved lane the fast-lane runs start ${Number.isFinite(shared / reserved) ? `${(shared / reserved).toFixed(0)}×` : ''} sooner (median p50 ${reserved.toFixed(1)} ms against ${shared.toFixed(1)} ms). Goal: p99 submit→start under 10 ms with the reserved lane, while the unreserved configuration waits seconds. The reference worker's fast-lane runs waited 10.7 s (p50) in this scenario.`,
-    ].join('\n'));
-    log(sections.at(-1) ?? '');
   }
+  results.saturation = byConfig;
+  const rows = SATURATION_CONFIGS.map((workloops) => {
+    const runs = byConfig[workloops] ?? [];
+    return [
+      `\`${workloops}\``,
+      ms(runs.map((r) => r.startMs.p50)),
+      ms(runs.map((r) => r.startMs.p95)),
+      ms(runs.map((r) => r.startMs.p99)),
+      ms(runs.map((r) => r.completeMs.p50)),
+      ms(runs.map((r) => r.completeMs.p99)),
+    ];
+  });
+  const reserved = figure((byConfig[SATURATION_CONFIGS[0]] ?? []).map((r) => r.startMs.p50)).median;
+  const shared = figure((byConfig[SATURATION_CONFIGS[1]] ?? []).map((r) => r.startMs.p50)).median;
+  checkFailures('saturation', Object.values(byConfig).flat().map((r) => r.failed));
+  const first = byConfig[SATURATION_CONFIGS[0]]?.[0];
+  sections.push([
+    '## Fast lane under saturation',
+    '',
+    `${first ? first.fastRuns : '?'} trivial runs are submitted to \`fast_lane\` one every 250 ms while ${quick ? 5 : 10} long runs (${quick ? 2 : 5} s each) fill the worker from \`default\`. Latencies of the fast-lane runs, from submit to \`run:start\` and to \`run:complete\`:`,
+    '',
+    table(['lanes', 'start p50', 'start p95', 'start p99', 'complete p50', 'complete p99'], rows),
+    '',
+    `With a reserved lane the fast-lane runs start ${Number.isFinite(shared / reserved) ? `${(shared / reserved).toFixed(0)}×` : ''} sooner (median p50 ${reserved.toFixed(1)} ms against ${shared.toFixed(1)} ms). Goal: p99 submit→start under 10 ms with the reserved lane, while the unreserved configuration waits seconds. The reference worker's fast-lane runs waited 10.7 s (p50) in this scenario.`,
+  ].join('\n'));
+  log(sections.at(-1) ?? '');
+}
 
-  let isolatedCpuSeconds = Number.NaN;
-  if (wanted('idle') || wanted('throughput')) {
-    log('Idle latency');
-    const idle = await repeat('idle', trials, () => idleTrial({ repoDir, quick }));
-    results.idle = idle;
-    isolatedCpuSeconds = figure(idle.map((r) => r.cpuSecondsPerRun)).median;
-    checkFailures('idle', idle.map((r) => r.failed));
-    sections.push([
-      '## Idle latency',
-      '',
-      `${idle[0]?.runs ?? '?'} trivial runs one after another on lanes \`fast_lane:1 manual>*:4\`, each submitted with \`?wait\` ${IDLE_GAP_MS} ms after the last finished, so that the worker is idle when it arrives (after each run the engine boots the next fresh thread and adaptor instance in the background):`,
-      '',
-      table(['figure', 'p50', 'p99'], [
-        ['submit → run:start', ms(idle.map((r) => r.startMs.p50)), ms(idle.map((r) => r.startMs.p99))],
-        ['submit → run:complete', ms(idle.map((r) => r.completeMs.p50)), ms(idle.map((r) => r.completeMs.p99))],
-      ]),
-      '',
-      `CPU per isolated run (server + worker + engine children, runs one at a time): ${formatFigure(figure(idle.map((r) => r.cpuSecondsPerRun * 1000)), 'ms')}. Goal: p50 submit→start under 5 ms and submit→complete under 25 ms. The reference worker: about 0.9 s to start and 1.3 s to complete.`,
-    ].join('\n'));
-    log(sections.at(-1) ?? '');
-  }
+let isolatedCpuSeconds = Number.NaN;
+if (wanted('idle') || wanted('throughput')) {
+  log('Idle latency');
+  const idle = await repeat('idle', trials, () => idleTrial({ repoDir, quick }));
+  results.idle = idle;
+  isolatedCpuSeconds = figure(idle.map((r) => r.cpuSecondsPerRun)).median;
+  checkFailures('idle', idle.map((r) => r.failed));
+  sections.push([
+    '## Idle latency',
+    '',
+    `${idle[0]?.runs ?? '?'} trivial runs one after another on lanes \`fast_lane:1 manual>*:4\`, each submitted with \`?wait\` ${IDLE_GAP_MS} ms after the last finished, so that the worker is idle when it arrives (after each run the engine boots the next fresh thread and adaptor instance in the background):`,
+    '',
+    table(['figure', 'p50', 'p99'], [
+      ['submit → run:start', ms(idle.map((r) => r.startMs.p50)), ms(idle.map((r) => r.startMs.p99))],
+      ['submit → run:complete', ms(idle.map((r) => r.completeMs.p50)), ms(idle.map((r) => r.completeMs.p99))],
+    ]),
+    '',
+    `CPU per isolated run (server + worker + engine children, runs one at a time): ${formatFigure(figure(idle.map((r) => r.cpuSecondsPerRun * 1000)), 'ms')}. Goal: p50 submit→start under 5 ms and submit→complete under 25 ms. The reference worker: about 0.9 s to start and 1.3 s to complete.`,
+  ].join('\n'));
+  log(sections.at(-1) ?? '');
+}
 
-  if (wanted('throughput')) {
-    log('Throughput');
-    const byConfig: Record<string, ThroughputTrial[]> = {};
-    for (let i = 0; i < trials; i += 1) {
-      for (const workloops of ['*:4', '*:8']) {
-        log(`  ${workloops}: trial ${i + 1}/${trials}`);
-        (byConfig[workloops] ??= []).push(await throughputTrial(workloops, { repoDir, quick }));
-      }
+if (wanted('throughput')) {
+  log('Throughput');
+  const byConfig: Record<string, ThroughputTrial[]> = {};
+  for (let i = 0; i < trials; i += 1) {
+    for (const workloops of ['*:4', '*:8']) {
+      log(`  ${workloops}: trial ${i + 1}/${trials}`);
+      (byConfig[workloops] ??= []).push(await throughputTrial(workloops, { repoDir, quick }));
     }
-    results.throughput = byConfig;
-    checkFailures('throughput', Object.values(byConfig).flat().map((r) => r.failed));
-    const cores = cpus().length;
-    const ceiling = cores / isolatedCpuSeconds;
-    const rows = Object.entries(byConfig).map(([workloops, runs]) => {
-      const rate: Figure = figure(runs.map((r) => r.runsPerSecond));
-      return [
-        `\`${workloops}\``,
-        formatFigure(rate, 'runs/s'),
-        formatFigure(figure(runs.map((r) => r.cpuSecondsPerRun * 1000)), 'ms'),
-        Number.isFinite(ceiling) ? `${((rate.median / ceiling) * 100).toFixed(0)} %` : 'n/a',
-      ];
-    });
-    sections.push([
-      '## Throughput',
-      '',
-      `${byConfig['*:4']?.[0]?.runs ?? '?'} trivial runs submitted at once, from the first submit to the last finish; CPU seconds of the whole server + worker tree per run (from /proc):`,
-      '',
-      table(['lanes', 'throughput', 'CPU per run', 'of the CPU ceiling'], rows),
-      '',
-      `Every run gets a fresh thread and a fresh adaptor instance, so one run costs about ${(isolatedCpuSeconds * 1000).toFixed(0)} ms of CPU when run alone (idle latency above); on ${cores} cores that caps throughput at about ${cores} / ${isolatedCpuSeconds.toFixed(3)} s ≈ ${ceiling.toFixed(1)} runs/s. Goal: over 5 runs/s (the reference worker: 0.9 with 5 slots) and within 80 % of that ceiling.`,
-    ].join('\n'));
-    log(sections.at(-1) ?? '');
   }
+  results.throughput = byConfig;
+  checkFailures('throughput', Object.values(byConfig).flat().map((r) => r.failed));
+  const cores = cpus().length;
+  const ceiling = cores / isolatedCpuSeconds;
+  const rows = Object.entries(byConfig).map(([workloops, runs]) => {
+    const rate: Figure = figure(runs.map((r) => r.runsPerSecond));
+    return [
+      `\`${workloops}\``,
+      formatFigure(rate, 'runs/s'),
+      formatFigure(figure(runs.map((r) => r.cpuSecondsPerRun * 1000)), 'ms'),
+      Number.isFinite(ceiling) ? `${((rate.median / ceiling) * 100).toFixed(0)} %` : 'n/a',
+    ];
+  });
+  sections.push([
+    '## Throughput',
+    '',
+    `${byConfig['*:4']?.[0]?.runs ?? '?'} trivial runs submitted at once, from the first submit to the last finish; CPU seconds of the whole server + worker tree per run (from /proc):`,
+    '',
+    table(['lanes', 'throughput', 'CPU per run', 'of the CPU ceiling'], rows),
+    '',
+    `Every run gets a fresh thread and a fresh adaptor instance, so one run costs about ${(isolatedCpuSeconds * 1000).toFixed(0)} ms of CPU when run alone (idle latency above); on ${cores} cores that caps throughput at about ${cores} / ${isolatedCpuSeconds.toFixed(3)} s ≈ ${ceiling.toFixed(1)} runs/s. Goal: over 5 runs/s (the reference worker: 0.9 with 5 slots) and within 80 % of that ceiling.`,
+  ].join('\n'));
+  log(sections.at(-1) ?? '');
+}
 
-  if (wanted('memory')) {
-    log('Memory');
-    const memory = await repeat('memory', quick ? 1 : 2, () => memoryTrial({ repoDir, quick }));
-    results.memory = memory;
-    checkFailures('memory', memory.map((r) => r.failed));
-    const mb = (values: number[]) => formatFigure(figure(values), 'MB', 0);
-    sections.push([
-      '## Memory',
-      '',
-      `Resident memory of the worker's process tree (the worker and its engine children), lanes \`fast_lane:1 manual>*:4\`:`,
-      '',
-      table(['moment', 'RSS'], [
-        ['idle, after one run', mb(memory.map((r) => r.idleMb))],
-        ['every slot busy', mb(memory.map((r) => r.busyMb))],
-        [`after ${memory[0]?.afterRuns ?? '?'} more runs`, mb(memory.map((r) => r.afterMb))],
-      ]),
-      '',
-      `Growth over those runs: ${mb(memory.map((r) => r.afterMb - r.idleMb))}. The reference worker's tree held about 920 MB with 5 slots busy.`,
-    ].join('\n'));
-    log(sections.at(-1) ?? '');
-  }
+if (wanted('memory')) {
+  log('Memory');
+  const memory = await repeat('memory', quick ? 1 : 2, () => memoryTrial({ repoDir, quick }));
+  results.memory = memory;
+  checkFailures('memory', memory.map((r) => r.failed));
+  const mb = (values: number[]) => formatFigure(figure(values), 'MB', 0);
+  sections.push([
+    '## Memory',
+    '',
+    `Resident memory of the worker's process tree (the worker and its engine children), lanes \`fast_lane:1 manual>*:4\`:`,
+    '',
+    table(['moment', 'RSS'], [
+      ['idle, after one run', mb(memory.map((r) => r.idleMb))],
+      ['every slot busy', mb(memory.map((r) => r.busyMb))],
+      [`after ${memory[0]?.afterRuns ?? '?'} more runs`, mb(memory.map((r) => r.afterMb))],
+    ]),
+    '',
+    `Growth over those runs: ${mb(memory.map((r) => r.afterMb - r.idleMb))}. The reference worker's tree held about 920 MB with 5 slots busy.`,
+  ].join('\n'));
+  log(sections.at(-1) ?? '');
+}
 
-  if (wanted('claims')) {
-    log('Claim path');
-    const claimPath = await runClaimPathBench({ quick });
-    results.claimPath = claimPath;
-    sections.push(['## Claim path', '', `How many claims the server answers: ${claimPath.workers} workers × ${claimPath.lanesPerWorker} lanes, each lane pushing \`claim\` back to back, in the benchmark's own process against an in-process server.`, '', formatClaimPath(claimPath)].join('\n'));
-    log(sections.at(-1) ?? '');
-  }
+if (wanted('claims')) {
+  log('Claim path');
+  const claimPath = await runClaimPathBench({ quick });
+  results.claimPath = claimPath;
+  sections.push(['## Claim path', '', `How many claims the server answers: ${claimPath.workers} workers × ${claimPath.lanesPerWorker} lanes, each lane pushing \`claim\` back to back, in the benchmark's own process against an in-process server.`, '', formatClaimPath(claimPath)].join('\n'));
+  log(sections.at(-1) ?? '');
+}
 
-  if (wanted('engine')) {
-    log('Engine');
-    // 600 ms between sequential runs: each run's child boots its next warm thread after the run (about a
-    // third of a second of CPU), so closer runs would measure the CPU ceiling, not a warm start.
-    const engine = await runEngineBench({ adaptor: 'language-common', runs: quick ? 15 : 40, gapMs: 600 });
-    results.engine = engine;
-    sections.push(['## Engine alone', '', 'The engine without server or socket: time from `execute()` to the first line of job code, cold (no warm spare: a thread is started and the adaptor imported per run) and warm (runs 600 ms apart, so each finds a booted spare).', '', formatEngineBench(engine)].join('\n'));
-    log(sections.at(-1) ?? '');
-  }
-} finally {
-  rmSync(repoDir, { recursive: true, force: true });
+if (wanted('engine')) {
+  log('Engine');
+  // 600 ms between sequential runs: each run's child boots its next warm thread after the run (about a
+  // third of a second of CPU), so closer runs would measure the CPU ceiling, not a warm start.
+  const engine = await runEngineBench({ adaptor: 'language-common', runs: quick ? 6 : 40, gapMs: 600, repoDir });
+  results.engine = engine;
+  sections.push(['## Engine alone', '', 'The engine without server or socket: time from `execute()` to the first line of job code, cold (no warm spare: a thread is started and the adaptor imported per run) and warm (runs 600 ms apart, so each finds a booted spare).', '', formatEngineBench(engine)].join('\n'));
+  log(sections.at(-1) ?? '');
 }
 
 const header = [

@@ -28,7 +28,7 @@ export interface IdleTrial {
 }
 
 export async function idleTrial(options: { repoDir: string; quick: boolean }): Promise<IdleTrial> {
-  const count = options.quick ? 15 : 50;
+  const count = options.quick ? 10 : 50;
   const cluster = await startCluster({ repoDir: options.repoDir });
   try {
     const worker = await cluster.startWorker({ workloops: 'fast_lane:1 manual>*:4', extraArgs: ['--preload-adaptors', ADAPTOR] });
@@ -40,7 +40,7 @@ export async function idleTrial(options: { repoDir: string; quick: boolean }): P
     // What the idle tree burns on its own (timers, heartbeats, memory sampling), to subtract below.
     const idleFrom = treeCpuSeconds(roots);
     const idleStart = performance.now();
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await new Promise((resolve) => setTimeout(resolve, options.quick ? 1000 : 2000));
     const idleCpuPerMs = (treeCpuSeconds(roots) - idleFrom) / (performance.now() - idleStart);
     const cpuBefore = treeCpuSeconds(roots);
     const runsStart = performance.now();

@@ -19,19 +19,22 @@ export interface MemoryTrial {
 
 export async function memoryTrial(options: { repoDir: string; quick: boolean }): Promise<MemoryTrial> {
   const workloops = 'fast_lane:1 manual>*:4';
-  const total = options.quick ? 100 : 1000;
+  const total = options.quick ? 50 : 1000;
+  // Quick mode shortens the waits too: BENCH_QUICK=1 is meant to finish within a minute.
+  const settleMs = options.quick ? 500 : 1000;
+  const slowSeconds = options.quick ? 2 : 3;
   const cluster = await startCluster({ repoDir: options.repoDir });
   try {
     const worker = await cluster.startWorker({ workloops, extraArgs: ['--preload-adaptors', ADAPTOR] });
     await waitAll(cluster.client, [await submitTimed(cluster.client, 'manual', trivialPlan())], 300_000);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await new Promise((resolve) => setTimeout(resolve, settleMs));
     const idleMb = treeRssMb([worker.pid]);
 
     // Every slot busy: one slow run per slot, RSS sampled while they all run.
-    const slow = [await submitTimed(cluster.client, 'fast_lane', slowPlan(3))];
-    for (let i = 0; i < 4; i += 1) slow.push(await submitTimed(cluster.client, 'manual', slowPlan(3)));
+    const slow = [await submitTimed(cluster.client, 'fast_lane', slowPlan(slowSeconds))];
+    for (let i = 0; i < 4; i += 1) slow.push(await submitTimed(cluster.client, 'manual', slowPlan(slowSeconds)));
     let busyMb = 0;
-    const sampleUntil = Date.now() + 2500;
+    const sampleUntil = Date.now() + (slowSeconds - 0.5) * 1000;
     while (Date.now() < sampleUntil) {
       busyMb = Math.max(busyMb, treeRssMb([worker.pid]));
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -45,7 +48,7 @@ export async function memoryTrial(options: { repoDir: string; quick: boolean }):
       runs.push(...submitted);
       await waitAll(cluster.client, submitted, 300_000, 100);
     }
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await new Promise((resolve) => setTimeout(resolve, settleMs));
     const afterMb = treeRssMb([worker.pid]);
     return { workloops, idleMb, busyMb, afterRuns: total, afterMb, failed: failures([...slow, ...runs]) };
   } finally {

@@ -36,9 +36,9 @@ async function waitStarted(cluster: Cluster, count: number, timeoutMs: number): 
 }
 
 export async function saturationTrial(workloops: string, options: SaturationOptions): Promise<SaturationTrial> {
-  const longRuns = options.quick ? 6 : 10;
-  const longSeconds = options.quick ? 3 : 5;
-  const fastRuns = options.quick ? 8 : 20;
+  const longRuns = options.quick ? 5 : 10;
+  const longSeconds = options.quick ? 2 : 5;
+  const fastRuns = options.quick ? 6 : 20;
   const cluster = await startCluster({ repoDir: options.repoDir });
   try {
     await cluster.startWorker({ workloops, extraArgs: ['--preload-adaptors', ADAPTOR] });

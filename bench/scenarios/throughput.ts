@@ -18,7 +18,7 @@ export interface ThroughputTrial {
 }
 
 export async function throughputTrial(workloops: string, options: { repoDir: string; quick: boolean }): Promise<ThroughputTrial> {
-  const count = options.quick ? 60 : 300;
+  const count = options.quick ? 30 : 300;
   const cluster = await startCluster({ repoDir: options.repoDir });
   try {
     const worker = await cluster.startWorker({ workloops, extraArgs: ['--preload-adaptors', ADAPTOR] });
