@@ -210,8 +210,8 @@ if (wanted('claims')) {
 
 if (wanted('engine')) {
   log('Engine');
-  // 600 ms between sequential runs: each run's child boots its next warm thread after the run (about a
-  // third of a second of CPU), so closer runs would measure the CPU ceiling, not a warm start.
+  // 600 ms between sequential runs: each run's child boots its next warm thread after the run (0.1-0.4 s
+  // of CPU), so closer runs would measure the CPU ceiling, not a warm start.
   const engine = await runEngineBench({ adaptor: 'language-common', runs: quick ? 6 : 40, gapMs: 600, repoDir });
   results.engine = engine;
   sections.push(['## Engine alone', '', 'The engine without server or socket: time from `execute()` to the first line of job code, cold (no warm spare: a thread is started and the adaptor imported per run) and warm (runs 600 ms apart, so each finds a booted spare).', '', formatEngineBench(engine)].join('\n'));
@@ -223,7 +223,7 @@ const header = [
   '',
   `Measured by \`npm run bench\`${quick ? ' (BENCH_QUICK=1: fewer runs, one trial)' : ''} on ${results.date.slice(0, 10)}, commit \`${commit}\`: ${results.machine.cpus} × ${results.machine.model}, ${results.machine.memoryGb} GB, Node ${results.machine.node}. Real \`lanes server\` and \`lanes worker\` processes on loopback; runs use the real \`@openfn/language-common\` adaptor. Each figure is the median over ${trials} trial${trials > 1 ? 's' : ''}${trials > 1 ? ', with the spread (min–max) in brackets' : ''}. The machine is shared and noisy: read the figures side by side within this page, not against another run's.`,
   '',
-  'Run it yourself: `npm run bench` (about 25 minutes on two cores), or `BENCH_QUICK=1 npm run bench` (a few minutes: fewer runs, one trial). `BENCH_ONLY=saturation,idle` picks sections. Raw figures: `bench/results/latest.json`.',
+  'Run it yourself: `npm run bench` (about 25 minutes on two cores), or `BENCH_QUICK=1 npm run bench` (under a minute: fewer runs, one trial). `BENCH_ONLY=saturation,idle` picks sections. Raw figures: `bench/results/latest.json`.',
 ].join('\n');
 
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });

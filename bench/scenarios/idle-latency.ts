@@ -1,7 +1,7 @@
 /**
  * Idle latency: trivial runs one after another on an idle worker. Each is
  * submitted with `?wait`, and the next goes `IDLE_GAP_MS` after the last
- * finished: after every run the engine spends about a third of a second of
+ * finished: after every run the engine spends 0.1-0.4 s of
  * CPU booting the fresh thread and adaptor instance of the next one, and a
  * run submitted during that boot measures the machine's throughput, not the
  * latency of an idle worker (the throughput scenario measures that).

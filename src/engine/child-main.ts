@@ -125,8 +125,8 @@ async function startRun(message: Extract<ParentToChild, { type: 'run' }>): Promi
   if (!(await thread.ready)) return;
   if (active?.thread !== thread) return;
   thread.post({ type: 'run', request });
-  // The next spare boots when this run ends, not now: booting one costs a
-  // third of a second of CPU, and spent at a run's start it would compete
+  // The next spare boots when this run ends, not now: booting one costs
+  // 0.1-0.4 s of CPU, and spent at a run's start it would compete
   // with the runs starting beside it (a burst, an urgent fast-lane run),
   // while the pool's other children already hold warm spares.
 }
