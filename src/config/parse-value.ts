@@ -25,6 +25,13 @@ export function parseNonNegativeInteger(value: string): number {
   return Number(trimmed);
 }
 
+/** A nice value a process may take without privileges: 0 (unchanged) to 19 (lowest priority). */
+export function parseNice(value: string): number {
+  const n = parseNonNegativeInteger(value);
+  if (n > 19) throw new Error('must be a nice value from 0 to 19');
+  return n;
+}
+
 export function parsePort(value: string): number {
   const trimmed = value.trim();
   if (!/^\d+$/.test(trimmed) || Number(trimmed) > 65535) throw new Error('must be a port number from 0 to 65535');

@@ -9,6 +9,7 @@
  * thread dies (OOM, exit, uncaught error), or the parent stops it. Messages of
  * a thread that is no longer the active one are dropped.
  */
+import { setPriority } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { endForOom, endForThreadExit, endForUncaught } from './run-ends.ts';
@@ -16,6 +17,17 @@ import type { RunEnd } from './run-ends.ts';
 import type { ChildConfig, ChildToParent, ChildToThread, ParentToChild, ThreadData, ThreadToChild } from './ipc-messages.ts';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
+
+// Before any run thread exists: on Linux the nice value is per thread, and a
+// thread started from this one inherits it. Raising it needs no privilege; if
+// the system refuses anyway, the child runs at the worker's priority.
+if (config.nice > 0) {
+  try {
+    setPriority(config.nice);
+  } catch {
+    // Not fatal: only the priority of job work relative to the worker's is lost.
+  }
+}
 const THREAD_URL = config.threadEntry ? pathToFileURL(config.threadEntry) : new URL('./run-thread.ts', import.meta.url);
 
 const preloads = new Set(config.preload);

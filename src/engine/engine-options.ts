@@ -61,6 +61,15 @@ export interface EngineOptions {
    * per run. False loads both file by file. Default true.
    */
   bundleCode?: boolean;
+  /**
+   * Nice value (0-19) of every child process and the run threads it starts:
+   * when jobs fill the CPU, the worker's own work (claims, run events,
+   * heartbeats) and a server on the same machine come first, so an urgent
+   * run is claimed and started without waiting behind job code or the boot
+   * of a spare thread. Jobs keep the same priority among themselves. 0 leaves
+   * the children at the worker's priority. Default 5.
+   */
+  childNice?: number;
 }
 
 export interface ResolvedEngineOptions {
@@ -87,6 +96,7 @@ export interface ResolvedEngineOptions {
   maxIdleChildRssMb: number;
   maxIdleChildGrowthMb: number;
   bundleCode: boolean;
+  childNice: number;
 }
 
 export class EngineOptionsError extends LanesError {
@@ -97,6 +107,11 @@ export class EngineOptionsError extends LanesError {
 
 function positiveInt(name: string, value: number): number {
   if (!Number.isInteger(value) || value <= 0) throw new EngineOptionsError(`engine option ${name} must be a positive integer, got ${value}`);
+  return value;
+}
+
+function niceValue(value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > 19) throw new EngineOptionsError(`engine option childNice must be an integer from 0 to 19, got ${value}`);
   return value;
 }
 
@@ -125,5 +140,6 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     maxIdleChildRssMb: positiveInt('maxIdleChildRssMb', options.maxIdleChildRssMb ?? 512),
     maxIdleChildGrowthMb: positiveInt('maxIdleChildGrowthMb', options.maxIdleChildGrowthMb ?? 96),
     bundleCode: options.bundleCode ?? true,
+    childNice: niceValue(options.childNice ?? 5),
   });
 }

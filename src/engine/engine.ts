@@ -150,7 +150,7 @@ export class Engine implements RunExecutor {
     const o = this.#options;
     const child = new PooledChild({
       id: this.#nextChildId++,
-      config: { spareMemoryLimitMb: o.runMemoryLimitMb, warmSpares: o.warmSpares, preload: this.#preloadPaths(), threadEntry: this.#threadEntry },
+      config: { spareMemoryLimitMb: o.runMemoryLimitMb, warmSpares: o.warmSpares, preload: this.#preloadPaths(), threadEntry: this.#threadEntry, nice: o.childNice },
       heapMb: o.runMemoryLimitMb + o.childHeapHeadroomMb,
       env: buildChildEnv(o.env, o.envAllowList, o.childEnv),
       execArgv: this.#childExecArgv,

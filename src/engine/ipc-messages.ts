@@ -16,6 +16,8 @@ export interface ChildConfig {
   preload: string[];
   /** Absolute path of the bundled thread code (thread-bundle.ts); absent: load the sources. */
   threadEntry?: string;
+  /** Nice value the child takes before it starts any run thread (engine `childNice`). */
+  nice: number;
 }
 
 export type ParentToChild =

@@ -25,6 +25,7 @@ export async function createWorkerEngine(config: WorkerConfig, logger: Logger, o
     adaptorAllowList: config.adaptorAllowList,
     preloadAdaptors: config.preloadAdaptors,
     bundleCode: config.bundleCode,
+    childNice: config.childNice,
     ...overrides,
     logger: logger.child({ component: 'engine' }),
   });

@@ -17,6 +17,7 @@ test('defaults: one lane manual>*:5, units resolved to ms and MB', (t) => {
   t.is(config.lightningUrl, 'ws://localhost:4000/worker');
   t.deepEqual(config.statePropsToRemove, ['configuration', 'response']);
   t.true(config.bundleCode);
+  t.is(config.childNice, 5);
   t.true(Object.isFrozen(config));
   t.true(Object.isFrozen(config.workloops[0]));
 });
@@ -56,6 +57,8 @@ for (const [flags, env, pattern] of [
   [{ backoff: 'fast' }, {}, /"fast" must be MIN\/MAX in seconds/],
   [{ lightning: 'http://x' }, {}, /--lightning\/WORKER_LIGHTNING_SERVICE_URL .*must start with ws:\/\//],
   [{ port: '70000' }, {}, /--port\/WORKER_PORT .*"70000" must be a port number/],
+  [{ 'child-nice': '20' }, {}, /--child-nice\/WORKER_CHILD_NICE \(flag --child-nice\): "20" must be a nice value from 0 to 19/],
+  [{}, { WORKER_CHILD_NICE: '-1' }, /--child-nice\/WORKER_CHILD_NICE \(env WORKER_CHILD_NICE\): "-1" must be a whole number/],
   [{}, { WORKER_BUNDLE_CODE: 'nah' }, /--bundle-code\/WORKER_BUNDLE_CODE \(env WORKER_BUNDLE_CODE\): "nah" must be true or false/],
   [{ 'lightning-public-key': 'not-a-key' }, {}, /--lightning-public-key\/WORKER_LIGHTNING_PUBLIC_KEY/],
 ] as const) {

@@ -3,6 +3,7 @@
  * children get only allow-listed environment variables, every run gets a
  * fresh thread and adaptor instance.
  */
+import { readdir, readFile } from 'node:fs/promises';
 import test from 'ava';
 import { job, plan, request, startEngine } from './helpers.ts';
 
@@ -180,4 +181,41 @@ test('a run goes to an idle child whose warm spare has booted, before a less rec
   barriers.get('third')?.();
   barriers.get('next')?.();
   t.deepEqual((await Promise.all([third.done, next.done])).map((o) => o.reason), ['success', 'success']);
+});
+
+/** The nice value of a thread, from /proc (field 19 of its stat). */
+async function niceOf(pid: number, tid: number | string = pid): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+}
+
+/** Nice values of a process's `worker_threads` threads (Node names them WorkerThread). */
+async function workerThreadNices(pid: number): Promise<number[]> {
+  const nices: number[] = [];
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    if ((await readFile(`/proc/${pid}/task/${tid}/comm`, 'utf8')).trim() === 'WorkerThread') nices.push(await niceOf(pid, tid));
+  }
+  return nices;
+}
+
+test('children run at childNice, and so do the run threads they start', async (t) => {
+  const engine = await startEngine(t, { childNice: 7 });
+  const held = request(plan([job('j', 'fn(state => new Promise((resolve) => setTimeout(() => resolve(state), 1500)));')]));
+  const running = engine.execute(held.request);
+  await until(() => held.events.some((e) => e.type === 'step-start'));
+  const pid = engine.stats().children[0]?.pid;
+  if (pid === undefined) return t.fail('no child pid');
+  t.is(await niceOf(pid), 7, 'the main thread');
+  // The run's thread (the spare it was booted as); V8's own helper threads predate the change and keep theirs.
+  const nices = await workerThreadNices(pid);
+  t.true(nices.length >= 1, 'the run has a thread');
+  t.deepEqual(nices, nices.map(() => 7));
+  t.is((await running).reason, 'success');
+});
+
+test('childNice 0 leaves children at the worker\'s priority', async (t) => {
+  const engine = await startEngine(t, { childNice: 0 });
+  const pid = engine.stats().children[0]?.pid;
+  if (pid === undefined) return t.fail('no child pid');
+  t.is(await niceOf(pid), await niceOf(process.pid));
 });

@@ -157,6 +157,7 @@ export function testConfig(overrides: Partial<WorkerConfig> & { lightningUrl: st
     preloadAdaptors: [],
     spareChildren: 0,
     bundleCode: true,
+    childNice: 5,
     ...rest,
   } satisfies WorkerConfig);
 }
