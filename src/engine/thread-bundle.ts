@@ -3,10 +3,9 @@
  * the rest) bundled into one ES module, named by its content so a worker
  * never loads a bundle of other sources, and reused across restarts.
  */
-import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleSource, contentHash, writeBundle } from '../runtime/bundle.ts';
+import { bundleSource, contentHash, fileExists, writeBundle } from '../runtime/bundle.ts';
 
 /** The thread's entry in source form: what a child loads when there is no bundle. */
 export const THREAD_SOURCE_URL = new URL('./run-thread.ts', import.meta.url);
@@ -15,10 +14,6 @@ export const THREAD_SOURCE_URL = new URL('./run-thread.ts', import.meta.url);
 export async function buildThreadBundle(cacheDir: string): Promise<string> {
   const source = await bundleSource(fileURLToPath(THREAD_SOURCE_URL));
   const filePath = path.join(cacheDir, `run-thread-${contentHash(source)}.js`);
-  try {
-    await access(filePath);
-  } catch {
-    await writeBundle(cacheDir, filePath, source);
-  }
+  if (!(await fileExists(filePath))) await writeBundle(cacheDir, filePath, source);
   return filePath;
 }

@@ -9,12 +9,12 @@
  * per repo lifetime: a worker does not silently change versions mid-flight.
  */
 import { execFile } from 'node:child_process';
-import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { AdaptorError } from './adaptor-error.ts';
 import { aliasFor, compileAllowList, isAllowed, isTag, parseAdaptorSpecifier } from './adaptor-specifier.ts';
-import { bundleSource, writeBundle } from './bundle.ts';
+import { bundleSource, fileExists, writeBundle } from './bundle.ts';
 
 export interface ResolvedAdaptor {
   /** `name@version`, with the version resolved. */
@@ -184,7 +184,7 @@ export class AdaptorRepo {
   async #withBundle(adaptor: ResolvedAdaptor, alias: string, rebuild: boolean): Promise<ResolvedAdaptor> {
     if (!this.#bundle) return adaptor;
     const bundlePath = path.join(this.bundlesDir, 'adaptors', `${alias}.js`);
-    if (!rebuild && (await exists(bundlePath))) return { ...adaptor, entryPath: bundlePath };
+    if (!rebuild && (await fileExists(bundlePath))) return { ...adaptor, entryPath: bundlePath };
     const started = performance.now();
     try {
       await writeBundle(this.bundlesDir, bundlePath, await bundleSource(adaptor.sourceEntryPath));
@@ -253,15 +253,6 @@ async function entryOf(name: string, version: string, root: string): Promise<Res
   if (!pkg) return undefined;
   const entryPath = path.resolve(root, entryFromPackage(pkg));
   return { specifier: `${name}@${version}`, name, version: pkg.version ?? version, root, entryPath, sourceEntryPath: entryPath };
-}
-
-async function exists(filePath: string): Promise<boolean> {
-  try {
-    await access(filePath);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function describe(error: unknown): string {

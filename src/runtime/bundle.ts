@@ -11,7 +11,7 @@
  * permission model like any other code.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { access, mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { build } from 'esbuild';
 
@@ -71,6 +71,16 @@ async function writeAtomically(filePath: string, source: string): Promise<void> 
   const temporary = `${filePath}.${process.pid}.${Date.now()}.tmp`;
   await writeFile(temporary, source);
   await rename(temporary, filePath);
+}
+
+/** Whether a bundle (or any file) is already there. */
+export async function fileExists(filePath: string): Promise<boolean> {
+  try {
+    await access(filePath);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The first 16 hex digits of the SHA-256 of `source`: names a bundle by its content. */
