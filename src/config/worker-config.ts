@@ -56,7 +56,7 @@ export const WORKER_OPTIONS: readonly OptionSpec[] = [
   { flag: 'adaptor-allowlist', env: 'WORKER_ADAPTOR_ALLOWLIST', type: 'string', defaultText: '@openfn/language-*', describe: 'Comma-separated package patterns that may be installed as adaptors' },
   { flag: 'spare-children', env: 'WORKER_SPARE_CHILDREN', type: 'string', defaultText: '1', describe: 'Engine child processes beyond the capacity, each holding a warm thread for whichever lane frees next' },
   { flag: 'preload-adaptors', env: 'WORKER_PRELOAD_ADAPTORS', type: 'string', describe: 'Comma-separated adaptors (name@version) to keep warm in spare threads' },
-  { flag: 'child-nice', env: 'WORKER_CHILD_NICE', type: 'string', defaultText: '5', describe: 'Nice value (0-19) of the engine children that run jobs, so the worker and the server come first when jobs fill the CPU' },
+  { flag: 'child-nice', env: 'WORKER_CHILD_NICE', type: 'string', defaultText: '10', describe: 'Nice value (0-19) of the engine children that run jobs, so the worker and the server come first when jobs fill the CPU' },
   { flag: 'bundle-code', env: 'WORKER_BUNDLE_CODE', type: 'boolean', defaultText: 'true', describe: 'Load run threads and each adaptor from one esbuild bundle (false: file by file, about twice the CPU per run)' },
 ];
 
@@ -144,7 +144,7 @@ export function resolveWorkerConfig(flags: FlagValues, env: EnvValues, context: 
     preloadAdaptors: Object.freeze(raw.read('preload-adaptors', parseList, [])),
     spareChildren: raw.read('spare-children', parseNonNegativeInteger, 1),
     bundleCode: raw.read('bundle-code', parseBoolean, true),
-    childNice: raw.read('child-nice', parseNice, 5),
+    childNice: raw.read('child-nice', parseNice, 10),
   };
   return { config: Object.freeze(config), warnings };
 }

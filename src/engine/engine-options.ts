@@ -67,7 +67,7 @@ export interface EngineOptions {
    * heartbeats) and a server on the same machine come first, so an urgent
    * run is claimed and started without waiting behind job code or the boot
    * of a spare thread. Jobs keep the same priority among themselves. 0 leaves
-   * the children at the worker's priority. Default 5.
+   * the children at the worker's priority. Default 10.
    */
   childNice?: number;
 }
@@ -140,6 +140,6 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     maxIdleChildRssMb: positiveInt('maxIdleChildRssMb', options.maxIdleChildRssMb ?? 512),
     maxIdleChildGrowthMb: positiveInt('maxIdleChildGrowthMb', options.maxIdleChildGrowthMb ?? 96),
     bundleCode: options.bundleCode ?? true,
-    childNice: niceValue(options.childNice ?? 5),
+    childNice: niceValue(options.childNice ?? 10),
   });
 }

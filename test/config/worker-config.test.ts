@@ -17,7 +17,7 @@ test('defaults: one lane manual>*:5, units resolved to ms and MB', (t) => {
   t.is(config.lightningUrl, 'ws://localhost:4000/worker');
   t.deepEqual(config.statePropsToRemove, ['configuration', 'response']);
   t.true(config.bundleCode);
-  t.is(config.childNice, 5);
+  t.is(config.childNice, 10);
   t.true(Object.isFrozen(config));
   t.true(Object.isFrozen(config.workloops[0]));
 });

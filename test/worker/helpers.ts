@@ -157,7 +157,7 @@ export function testConfig(overrides: Partial<WorkerConfig> & { lightningUrl: st
     preloadAdaptors: [],
     spareChildren: 0,
     bundleCode: true,
-    childNice: 5,
+    childNice: 10,
     ...rest,
   } satisfies WorkerConfig);
 }
