@@ -13,5 +13,6 @@ if (major < 24) {
 // writable Node just runs without it. Pooled children never use it: under the
 // permission model they may not write, and they load only bundled code per run.
 const { enableCompileCache } = await import('node:module');
-enableCompileCache?.(new URL('../node_modules/.cache/lanes-compile/', import.meta.url).pathname);
+const { fileURLToPath } = await import('node:url');
+enableCompileCache?.(fileURLToPath(new URL('../node_modules/.cache/lanes-compile/', import.meta.url)));
 await import('../src/cli/main.ts');

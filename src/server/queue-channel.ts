@@ -189,14 +189,14 @@ export class QueueChannel implements Channel {
         // (it came after the worker's claim timeout), no beat ever comes and the run is back within leaseMs.
         heartbeatLeaseMs: registered?.heartbeats === true ? options.leaseMs : null,
       });
-      return claimed.map((row): ClaimedRun & { row: typeof row } => {
+      return claimed.map((row) => {
         const token = signRunToken(privateKey, row.id, {
           nowSeconds: Math.floor(now / 1000),
           expiresAtSeconds: Math.ceil((now + row.runTimeoutMs + options.graceMs) / 1000),
           tokenId: randomUUID(),
         });
         store.setTokenHash(row.id, row.attempt, hashToken(token));
-        return { id: row.id, token, row };
+        return { row, token };
       });
     });
     for (const { row } of runs) {
@@ -204,7 +204,7 @@ export class QueueChannel implements Channel {
       metrics.claimWait.observe({ queue: row.queue }, Math.max(0, now - row.enqueuedAt) / 1000);
       this.#logger.info({ runId: row.id, queue: row.queue, attempt: row.attempt }, 'run claimed');
     }
-    const reply: ClaimReply = { runs: runs.map(({ id, token }) => ({ id, token })) };
+    const reply: ClaimReply = { runs: runs.map(({ row, token }): ClaimedRun => ({ id: row.id, token })) };
     return ok(reply);
   }
 }
