@@ -36,6 +36,12 @@ export const MAX_CAPACITY = 10_000;
 export const MAX_CHAIN_LENGTH = 64;
 export const MAX_LANES = 64;
 export const MAX_WORKER_NAME_LENGTH = 255;
+/**
+ * A worker's `last_seen_at` is written by its claims at most this often: an
+ * idle lane claims every few seconds, a busy worker many times a second, and
+ * a write per claim would put a commit on every claim's reply, empty ones too.
+ */
+export const LAST_SEEN_RESOLUTION_MS = 1000;
 
 export interface QueueChannelDeps {
   store: RunStore;
@@ -105,11 +111,15 @@ export class QueueChannel implements Channel {
   readonly #peer: ChannelPeer;
   readonly #logger: Logger;
   #ended = false;
+  /** When this connection last wrote the worker's `last_seen_at`, and the name it wrote. */
+  #touchedAt: number;
+  #touchedName: string | null = null;
 
   private constructor(deps: QueueChannelDeps, peer: ChannelPeer) {
     this.#deps = deps;
     this.#peer = peer;
     this.#logger = deps.logger.child({ workerId: peer.workerId });
+    this.#touchedAt = Date.now();
   }
 
   /** Handles `phx_join` on `worker:queue`. */
@@ -176,8 +186,10 @@ export class QueueChannel implements Channel {
     const registered = this.#deps.registry.get(this.#peer.connectionId);
     if (registered && typeof workerName === 'string') registered.name = workerName;
     // One transaction (one commit) for the whole claim: the worker's last-seen mark, the runs, their tokens.
+    // A claim that finds nothing and is not due a last-seen mark writes nothing.
+    const touch = now - this.#touchedAt >= LAST_SEEN_RESOLUTION_MS || (workerName !== null && workerName !== this.#touchedName);
     const runs = store.transaction(() => {
-      store.touchWorker(this.#peer.workerId, workerName as string | null, now);
+      if (touch) store.touchWorker(this.#peer.workerId, workerName as string | null, now);
       const claimed = store.claim({
         chain,
         demand: demand as number,
@@ -199,6 +211,10 @@ export class QueueChannel implements Channel {
         return { row, token };
       });
     });
+    if (touch) {
+      this.#touchedAt = now;
+      this.#touchedName = workerName as string | null;
+    }
     for (const { row } of runs) {
       metrics.runsClaimed.inc({ queue: row.queue });
       metrics.claimWait.observe({ queue: row.queue }, Math.max(0, now - row.enqueuedAt) / 1000);

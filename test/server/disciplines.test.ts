@@ -1,6 +1,7 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import test from 'ava';
 import { LanesServer } from '../../src/server/index.ts';
 import { api, claim, claimedRun, completeRunHappily, connectWorker, disconnect, joinQueue, joinRun, nextPush, push, startServer, submitRun, TEST_SECRET, testLogger, waitFor } from './helpers.ts';
@@ -130,4 +131,25 @@ test('a run on a file database survives a restart with its steps, and the key is
   const socket2 = await connectWorker(t, second);
   const { channel: queue2 } = await joinQueue(socket2);
   t.deepEqual((await claim(queue2, ['later'])).map((r) => r.id), [waiting]);
+});
+
+test('the workers table takes a new worker name at once, though claims mark last-seen at most once a second', async (t) => {
+  const dir = await mkdtemp(joinPath(tmpdir(), 'lanes-server-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dbPath = joinPath(dir, 'lanes.db');
+  const server = await startServer(t, { dbPath });
+  const socket = await connectWorker(t, server);
+  const { channel } = await joinQueue(socket);
+  const reader = new DatabaseSync(dbPath, { readOnly: true });
+  t.teardown(() => reader.close());
+  const row = () => reader.prepare('SELECT name, last_seen_at FROM workers').get() as { name: string | null; last_seen_at: number };
+  const joined = row();
+  t.is(joined.name, null);
+  await claim(channel, ['manual'], 1, 'first-name');
+  t.is(row().name, 'first-name', 'a new name is written at once');
+  const named = row();
+  await claim(channel, ['manual'], 1, 'first-name');
+  await claim(channel, ['manual'], 1, 'second-name');
+  t.is(row().name, 'second-name');
+  t.true(row().last_seen_at >= named.last_seen_at);
 });
