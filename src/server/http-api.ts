@@ -189,6 +189,11 @@ export class HttpApi {
     let created = false;
     if (submission.idempotencyKey !== null) run = store.getRunByIdempotencyKey(submission.idempotencyKey);
     if (!run) {
+      const now = Date.now();
+      // Workers hear of the run before it is written: the server reads one frame at a time, so no
+      // claim is read before this handler (insert included) has returned, and the worker wakes up
+      // and sends its claim while the insert runs. Should the insert fail, a claim finds nothing.
+      lifecycle.enqueued(submission.queue);
       run = store.insertRun({
         id: randomUUID(),
         queue: submission.queue,
@@ -198,11 +203,10 @@ export class HttpApi {
         plan: submission.plan,
         inputJson: submission.inputJson,
         runTimeoutMs: submission.plan.options?.run_timeout_ms ?? options.runTimeoutMs,
-        now: Date.now(),
+        now,
       });
       created = true;
       logger.info({ runId: run.id, queue: run.queue }, 'run submitted');
-      lifecycle.enqueued(run.queue);
     }
     const status = created ? 201 : 200;
     if (waitSeconds === undefined) {
