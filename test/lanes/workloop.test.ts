@@ -385,3 +385,71 @@ test('stop() before start() leaves the lane stopped without claiming', async (t)
   t.is(loop.state, 'stopped');
   t.is(claimer.requests.length, 0);
 });
+
+test('work-available during a backoff sends the claim before workAvailable() returns, and a wake during that claim asks again after it', async (t) => {
+  const claimer = new ManualClaimer();
+  const runner = new ManualRuns();
+  const settled: ClaimSettled[] = [];
+  const loop = makeLoop(t, { spec: lane(['manual', '*'], 2), claimer, runs: runner, settled });
+  loop.start();
+  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
+  claimer.answer([]);
+  await waitFor(t, () => loop.state === 'waiting', 'the backoff');
+  loop.workAvailable();
+  t.is(claimer.requests.length, 2, 'sent synchronously, not after the backoff unwinds');
+  t.is(loop.state, 'claiming');
+  t.is(loop.promisedCount, 2);
+  loop.workAvailable();
+  loop.workAvailable();
+  t.is(claimer.requests.length, 2, 'one claim in flight at a time');
+  claimer.answer([]);
+  // Work arrived while that claim was in flight: the lane asks once more, then backs off.
+  await waitFor(t, () => claimer.requests.length === 3, 'the claim asked for during the last one');
+  claimer.answer(runs(1));
+  await waitFor(t, () => runner.started.length === 1, 'the run started');
+  t.is(claimer.maxInFlight, 1);
+  t.deepEqual(settled.map((event) => event.outcome), ['empty', 'empty', 'runs']);
+  t.deepEqual(settled.map((event) => event.attempt), [1, 1, 1], 'each wake starts a fresh backoff');
+});
+
+test('a claim sent from a wake that comes back empty backs off like any other, and the next wake claims at once again', async (t) => {
+  const claimer = new ManualClaimer();
+  const settled: ClaimSettled[] = [];
+  const loop = makeLoop(t, { spec: lane(['default'], 1), claimer, runs: new ManualRuns(), settled });
+  loop.start();
+  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
+  claimer.answer([]);
+  for (let wake = 2; wake <= 4; wake += 1) {
+    await waitFor(t, () => loop.state === 'waiting', `backoff ${wake - 1}`);
+    loop.workAvailable();
+    t.is(claimer.requests.length, wake);
+    claimer.answer([]);
+  }
+  await waitFor(t, () => settled.length === 4, 'four settled claims');
+  await waitFor(t, () => loop.state === 'waiting', 'the last backoff');
+  await settle();
+  t.is(claimer.requests.length, 4, 'no claim without a wake (the backoff is a minute)');
+});
+
+test('a lane stopped while a claim sent from a wake is in flight waits for it and starts its runs', async (t) => {
+  const claimer = new ManualClaimer();
+  const runner = new ManualRuns();
+  const loop = makeLoop(t, { spec: lane(['default'], 2), claimer, runs: runner });
+  loop.start();
+  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
+  claimer.answer([]);
+  await waitFor(t, () => loop.state === 'waiting', 'the backoff');
+  loop.workAvailable();
+  t.is(claimer.requests.length, 2);
+  let stopped = false;
+  const stopping = loop.stop().then(() => {
+    stopped = true;
+  });
+  await settle();
+  t.false(stopped, 'stop() waits for the claim in flight');
+  claimer.answer(runs(2));
+  await stopping;
+  t.is(loop.state, 'stopped');
+  t.is(runner.started.length, 2, 'a claimed run is never dropped');
+  t.is(claimer.requests.length, 2, 'no claim after stop()');
+});
