@@ -1,6 +1,7 @@
 /**
  * Idle latency: trivial runs one after another on an idle worker. Each is
- * submitted with `?wait`, and the next goes `IDLE_GAP_MS` after the last
+ * submitted with `?wait` (through the product's own API client, timed from
+ * just before the call), and the next goes `IDLE_GAP_MS` after the last
  * finished: after every run the engine spends 0.1-0.4 s of
  * CPU booting the fresh thread and adaptor instance of the next one, and a
  * run submitted during that boot measures the machine's throughput, not the
@@ -12,7 +13,6 @@ import { treeCpuSeconds } from '../proc-tree.ts';
 import { ADAPTOR, trivialPlan } from '../plans.ts';
 import { completeLatencyMs, failures, startLatencyMs, submitTimed, waitAll } from '../run-timing.ts';
 import type { TimedRun } from '../run-timing.ts';
-import type { RunRecord } from '../../src/client/lanes-api-client.ts';
 import { percentile } from '../stats.ts';
 
 /** Pause before each run, so the worker is idle again when it arrives. */
@@ -48,12 +48,7 @@ export async function idleTrial(options: { repoDir: string; quick: boolean }): P
     for (let i = 0; i < count; i += 1) {
       await new Promise((resolve) => setTimeout(resolve, IDLE_GAP_MS));
       const submittedAtMs = Date.now();
-      const response = await fetch(`${cluster.serverUrl}/api/runs?wait=60`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ queue: 'manual', plan: trivialPlan(), input: { data: {} } }),
-      });
-      const run = (await response.json()) as RunRecord;
+      const run = await cluster.client.submitAndWait({ queue: 'manual', plan: trivialPlan(), input: { data: {} } }, 60);
       runs.push({ id: run.id, submittedAtMs, run });
     }
     await new Promise((resolve) => setTimeout(resolve, IDLE_GAP_MS));
