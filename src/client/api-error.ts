@@ -6,11 +6,17 @@ export class ApiError extends LanesError {
   readonly body: unknown;
 
   constructor(status: number, body: unknown, what: string) {
-    const detail = typeof body === 'object' && body !== null && 'message' in body ? String((body as { message: unknown }).message) : JSON.stringify(body);
-    super('API_ERROR', `${what}: HTTP ${status}: ${detail}`);
+    super('API_ERROR', `${what}: HTTP ${status}: ${describe(body)}`);
     this.status = status;
     this.body = body;
   }
+}
+
+/** The server's error body (`{error, field?, message}`, docs/server.md) as one line: `field: message` when it names the field. */
+function describe(body: unknown): string {
+  if (typeof body !== 'object' || body === null || !('message' in body)) return JSON.stringify(body);
+  const { message, field } = body as { message: unknown; field?: unknown };
+  return typeof field === 'string' ? `${field}: ${String(message)}` : String(message);
 }
 
 /** The server could not be reached at all. */
