@@ -5,6 +5,7 @@ import {
   generateRunKeyPair,
   importRunPrivateKey,
   importRunPublicKey,
+  readIssuedRunToken,
   signRunToken,
   signWorkerToken,
   verifyRunToken,
@@ -81,4 +82,21 @@ test('run keys must be RSA of at least 2048 bits', async (t) => {
   await t.throwsAsync(importRunPrivateKey(small), { instanceOf: TokenError, message: /at least 2048 bits, got 1024/ });
   const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
   await t.throwsAsync(importRunPublicKey(ec), { instanceOf: TokenError, message: /needs an RSA key, got ec/ });
+});
+
+test('readIssuedRunToken checks the claims of a token the caller issued, but not its signature', async (t) => {
+  const keys = await generateRunKeyPair();
+  const now = Math.floor(Date.now() / 1000);
+  const token = signRunToken(keys.privateKey, 'run-9', { nowSeconds: now, expiresAtSeconds: now + 60 });
+  t.deepEqual(readIssuedRunToken(token), { runId: 'run-9', expiresAtSeconds: now + 60 });
+  const expired = signRunToken(keys.privateKey, 'run-9', { nowSeconds: now - 120, expiresAtSeconds: now - 60 });
+  t.throws(() => readIssuedRunToken(expired), { instanceOf: TokenError, message: /expired/ });
+  const future = signRunToken(keys.privateKey, 'run-9', { nowSeconds: now + 600, expiresAtSeconds: now + 900 });
+  t.throws(() => readIssuedRunToken(future), { instanceOf: TokenError, message: /not yet valid/ });
+  t.throws(() => readIssuedRunToken('not-a-token'), { instanceOf: TokenError });
+  // Which is why it is only for a token matched byte for byte against one kept at issue.
+  const [header, , signature] = token.split('.');
+  const swapped = `${header}.${Buffer.from(JSON.stringify({ id: 'run-other', iss: 'Lightning', exp: now + 60 })).toString('base64url')}.${signature}`;
+  t.is(readIssuedRunToken(swapped).runId, 'run-other');
+  await t.throwsAsync(verifyRunToken(keys.publicKey, swapped), { instanceOf: TokenError });
 });
