@@ -314,7 +314,7 @@ export class Workloop {
       if (this.#drained) {
         this.#drained = false;
         this.#setState('waiting');
-        await wakeableDelay(this.#backoff.minMs, wake);
+        await interruptibleDelay(this.#backoff.minMs, wake);
         if (stopSignal.aborted) return;
         // Woken: claim now, with a fresh wake for the backoff that may follow.
         if (wake.aborted) this.#wake = wake = new BackoffWake();
@@ -332,7 +332,7 @@ export class Workloop {
       if (stopSignal.aborted || wake.aborted) return;
       // p-retry gave up on an error it does not retry; #claimOnce wraps them all, so this is a bug.
       this.#logger.error({ err: error }, 'lane claim cycle failed');
-      await abortableDelay(this.#backoff.maxMs, stopSignal);
+      await interruptibleDelay(this.#backoff.maxMs, stopSignal);
     } finally {
       this.#wake = null;
     }
@@ -484,28 +484,23 @@ export class Workloop {
   }
 }
 
-function wakeableDelay(ms: number, wake: BackoffWake): Promise<void> {
-  return new Promise((resolve) => {
-    if (wake.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      wake.removeEventListener('abort', done);
-      resolve();
-    }
-    wake.addEventListener('abort', done);
-  });
+/** What can end a delay early: an AbortSignal, or a lane's BackoffWake. */
+interface Interrupt {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
 }
 
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+/** Resolves after `ms`, or as soon as `interrupt` fires. */
+function interruptibleDelay(ms: number, interrupt: Interrupt): Promise<void> {
   return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
+    if (interrupt.aborted) return resolve();
     const timer = setTimeout(done, ms);
     function done(): void {
       clearTimeout(timer);
-      signal.removeEventListener('abort', done);
+      interrupt.removeEventListener('abort', done);
       resolve();
     }
-    signal.addEventListener('abort', done, { once: true });
+    interrupt.addEventListener('abort', done);
   });
 }

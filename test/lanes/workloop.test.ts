@@ -131,6 +131,14 @@ function makeLoop(
   return loop;
 }
 
+/** Starts the lane and answers its first claim empty: it is backing off (for a minute) when this resolves. */
+async function startBackingOff(t: ExecutionContext, loop: Workloop, claimer: ManualClaimer): Promise<void> {
+  loop.start();
+  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
+  claimer.answer([]);
+  await waitFor(t, () => loop.state === 'waiting', 'the backoff');
+}
+
 test('claims its free slots for its own queue chain as soon as it starts', async (t) => {
   const claimer = new ManualClaimer();
   const loop = makeLoop(t, { spec: lane(['manual', '*'], 4), claimer, runs: new ManualRuns() });
@@ -177,10 +185,7 @@ test('backoff grows while claims come back empty and starts over after a claim b
 test('after an empty claim the lane waits, and work-available cuts the wait short', async (t) => {
   const claimer = new ManualClaimer();
   const loop = makeLoop(t, { spec: lane(['default'], 1), claimer, runs: new ManualRuns() });
-  loop.start();
-  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
-  claimer.answer([]);
-  await waitFor(t, () => loop.state === 'waiting', 'the backoff');
+  await startBackingOff(t, loop, claimer);
   await settle();
   t.is(claimer.requests.length, 1, 'no claim during the backoff');
   loop.workAvailable();
@@ -318,10 +323,7 @@ test('a failed claim, even a TypeError, is retried with backoff and frees its pr
 test('stop() ends a backoff wait at once and returns the same promise when called again', async (t) => {
   const claimer = new ManualClaimer();
   const loop = makeLoop(t, { spec: lane(['default'], 1), claimer, runs: new ManualRuns() });
-  loop.start();
-  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
-  claimer.answer([]);
-  await waitFor(t, () => loop.state === 'waiting', 'the backoff');
+  await startBackingOff(t, loop, claimer);
   const first = loop.stop();
   t.is(loop.stop(), first);
   await first;
@@ -391,10 +393,7 @@ test('work-available during a backoff sends the claim before workAvailable() ret
   const runner = new ManualRuns();
   const settled: ClaimSettled[] = [];
   const loop = makeLoop(t, { spec: lane(['manual', '*'], 2), claimer, runs: runner, settled });
-  loop.start();
-  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
-  claimer.answer([]);
-  await waitFor(t, () => loop.state === 'waiting', 'the backoff');
+  await startBackingOff(t, loop, claimer);
   loop.workAvailable();
   t.is(claimer.requests.length, 2, 'sent synchronously, not after the backoff unwinds');
   t.is(loop.state, 'claiming');
@@ -416,9 +415,7 @@ test('a claim sent from a wake that comes back empty backs off like any other, a
   const claimer = new ManualClaimer();
   const settled: ClaimSettled[] = [];
   const loop = makeLoop(t, { spec: lane(['default'], 1), claimer, runs: new ManualRuns(), settled });
-  loop.start();
-  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
-  claimer.answer([]);
+  await startBackingOff(t, loop, claimer);
   for (let wake = 2; wake <= 4; wake += 1) {
     await waitFor(t, () => loop.state === 'waiting', `backoff ${wake - 1}`);
     loop.workAvailable();
@@ -435,10 +432,7 @@ test('a lane stopped while a claim sent from a wake is in flight waits for it an
   const claimer = new ManualClaimer();
   const runner = new ManualRuns();
   const loop = makeLoop(t, { spec: lane(['default'], 2), claimer, runs: runner });
-  loop.start();
-  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
-  claimer.answer([]);
-  await waitFor(t, () => loop.state === 'waiting', 'the backoff');
+  await startBackingOff(t, loop, claimer);
   loop.workAvailable();
   t.is(claimer.requests.length, 2);
   let stopped = false;
