@@ -138,5 +138,4 @@ export class LanesApiClient {
       req.end(body);
     });
   }
-
 }
