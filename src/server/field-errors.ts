@@ -23,3 +23,9 @@ export const isNonEmptyString = (value: unknown): value is string => typeof valu
 
 export const isOptionalString = (value: unknown): value is string | null | undefined =>
   value === undefined || value === null || typeof value === 'string';
+
+/** The message for a bad queue name, with the value that was sent (cut to 80 characters). */
+export function badQueueName(value: unknown): string {
+  const shown = JSON.stringify(value) ?? String(value);
+  return `must match ^[A-Za-z0-9_]+$, got ${shown.length > 80 ? `${shown.slice(0, 77)}...` : shown}`;
+}

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { QUEUE_NAME_PATTERN, RUN_STATES } from '../protocol/index.ts';
 import type { RunState } from '../protocol/index.ts';
-import { isRecord } from './field-errors.ts';
+import { badQueueName, isRecord } from './field-errors.ts';
 import { exceedsDepth, MAX_JSON_DEPTH } from './json-depth.ts';
 import type { RunLifecycle } from './run-lifecycle.ts';
 import type { RunRecord, RunStore } from './run-store.ts';
@@ -235,7 +235,7 @@ export class HttpApi {
 
   #list(res: ServerResponse, url: URL): void {
     const queue = url.searchParams.get('queue');
-    if (queue !== null && !QUEUE_NAME_PATTERN.test(queue)) throw new HttpProblem(400, 'validation', 'must match ^[A-Za-z0-9_]+$', 'queue');
+    if (queue !== null && !QUEUE_NAME_PATTERN.test(queue)) throw new HttpProblem(400, 'validation', badQueueName(queue), 'queue');
     const state = url.searchParams.get('state');
     if (state !== null && !(RUN_STATES as readonly string[]).includes(state)) {
       throw new HttpProblem(400, 'validation', `must be one of ${RUN_STATES.join(', ')}`, 'state');
@@ -297,7 +297,7 @@ export class HttpApi {
   }
 
   #suspend(res: ServerResponse, name: string, suspended: boolean): void {
-    if (!QUEUE_NAME_PATTERN.test(name)) throw new HttpProblem(400, 'validation', 'must match ^[A-Za-z0-9_]+$', 'name');
+    if (!QUEUE_NAME_PATTERN.test(name)) throw new HttpProblem(400, 'validation', badQueueName(name), 'name');
     this.#deps.store.setQueueSuspended(name, suspended, Date.now());
     this.#deps.logger.info({ queue: name, suspended }, suspended ? 'queue suspended' : 'queue resumed');
     if (!suspended) this.#deps.lifecycle.enqueued(name);

@@ -5,7 +5,7 @@
  */
 import { QUEUE_NAME_PATTERN } from '../protocol/index.ts';
 import type { PlanEdge, PlanJob, PlanOptions, PlanTrigger, RunPlan } from '../protocol/index.ts';
-import { isNonEmptyString, isRecord } from './field-errors.ts';
+import { badQueueName, isNonEmptyString, isRecord } from './field-errors.ts';
 
 export interface Submission {
   queue: string;
@@ -160,7 +160,7 @@ export function parseSubmission(body: unknown, defaultMaxAttempts: number): { ok
     const unknown = Object.keys(body).find((key) => !SUBMISSION_FIELDS.includes(key));
     if (unknown !== undefined) fail(unknown, `is not a field of a submission (${SUBMISSION_FIELDS.join(', ')})`);
     const queue = body['queue'] ?? DEFAULT_QUEUE;
-    if (typeof queue !== 'string' || !QUEUE_NAME_PATTERN.test(queue)) fail('queue', 'must match ^[A-Za-z0-9_]+$');
+    if (typeof queue !== 'string' || !QUEUE_NAME_PATTERN.test(queue)) fail('queue', badQueueName(queue));
     const priority = body['priority'] === undefined ? 0 : integer(body['priority'], 'priority', -MAX_PRIORITY, MAX_PRIORITY);
     const maxAttempts = body['max_attempts'] === undefined ? defaultMaxAttempts : integer(body['max_attempts'], 'max_attempts', 1, MAX_ATTEMPTS_LIMIT);
     let idempotencyKey: string | null = null;

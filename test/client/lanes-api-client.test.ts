@@ -32,7 +32,7 @@ test('a bad request is an ApiError with the status and the server message', asyn
   const server = await startServer(t);
   const error = await t.throwsAsync(clientFor(server.port).submitRun({ queue: 'no spaces', plan: simplePlan() }), { instanceOf: ApiError });
   t.is(error?.status, 422);
-  t.regex(error?.message ?? '', /submit run: HTTP 422: .*queue/);
+  t.regex(error?.message ?? '', /submit run: HTTP 422: queue: must match .*, got "no spaces"$/);
 });
 
 test('a server that is not there is ServerUnreachableError; an unsupported scheme too', async (t) => {
