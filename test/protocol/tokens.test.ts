@@ -26,20 +26,20 @@ test('a worker token signed with another secret is refused', async (t) => {
 test('a run token opens only its run and only until it expires', async (t) => {
   const keys = await generateRunKeyPair();
   const now = Math.floor(Date.now() / 1000);
-  const token = await signRunToken(keys.privateKey, 'run-1', { nowSeconds: now, expiresAtSeconds: now + 60 });
+  const token = signRunToken(keys.privateKey, 'run-1', { nowSeconds: now, expiresAtSeconds: now + 60 });
   const verified = await verifyRunToken(keys.publicKey, token);
   t.is(verified.runId, 'run-1');
-  const expired = await signRunToken(keys.privateKey, 'run-1', { nowSeconds: now - 120, expiresAtSeconds: now - 60 });
+  const expired = signRunToken(keys.privateKey, 'run-1', { nowSeconds: now - 120, expiresAtSeconds: now - 60 });
   await t.throwsAsync(verifyRunToken(keys.publicKey, expired), { instanceOf: TokenError });
   const forger = await generateRunKeyPair();
-  const forged = await signRunToken(forger.privateKey, 'run-1', { nowSeconds: now, expiresAtSeconds: now + 60 });
+  const forged = signRunToken(forger.privateKey, 'run-1', { nowSeconds: now, expiresAtSeconds: now + 60 });
   await t.throwsAsync(verifyRunToken(keys.publicKey, forged), { instanceOf: TokenError });
 });
 
 test('run tokens interoperate with jose: ours verify there, and RS256 tokens signed there verify here', async (t) => {
   const keys = await generateRunKeyPair();
   const now = Math.floor(Date.now() / 1000);
-  const ours = await signRunToken(keys.privateKey, 'run-2', { nowSeconds: now, expiresAtSeconds: now + 60, tokenId: 'jti-1' });
+  const ours = signRunToken(keys.privateKey, 'run-2', { nowSeconds: now, expiresAtSeconds: now + 60, tokenId: 'jti-1' });
   const { payload, protectedHeader } = await jwtVerify(ours, await importSPKI(keys.publicKeyPem, 'RS256'), { issuer: 'Lightning', algorithms: ['RS256'] });
   t.deepEqual(protectedHeader, { alg: 'RS256', typ: 'JWT' });
   t.like(payload, { id: 'run-2', iss: 'Lightning', iat: now, nbf: now, exp: now + 60, jti: 'jti-1' });
@@ -58,7 +58,7 @@ test('run tokens with another alg, issuer, a future nbf or a mangled body are re
   const rsa = await importPKCS8(keys.privateKeyPem, 'RS256');
   const now = Math.floor(Date.now() / 1000);
   const base = () => new SignJWT({ id: 'run-1' }).setIssuer('Lightning').setExpirationTime(now + 60);
-  const good = await signRunToken(keys.privateKey, 'run-1', { nowSeconds: now, expiresAtSeconds: now + 60 });
+  const good = signRunToken(keys.privateKey, 'run-1', { nowSeconds: now, expiresAtSeconds: now + 60 });
   const [header, body, signature] = good.split('.') as [string, string, string];
   const otherBody = Buffer.from(JSON.stringify({ id: 'run-2', iss: 'Lightning', exp: now + 60 })).toString('base64url');
   const cases: Array<[string, string, RegExp]> = [

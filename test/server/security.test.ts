@@ -50,7 +50,7 @@ test('a run token opens only its own run: forged keys and worker-secret tokens a
   if (!claimed) return t.fail();
   const now = Math.floor(Date.now() / 1000);
   const forger = await generateRunKeyPair();
-  const forged = await signRunToken(forger.privateKey, runId, { nowSeconds: now, expiresAtSeconds: now + 600 });
+  const forged = signRunToken(forger.privateKey, runId, { nowSeconds: now, expiresAtSeconds: now + 600 });
   const hmac = await new SignJWT({ id: runId }).setProtectedHeader({ alg: 'HS256' }).setIssuer('Lightning').setExpirationTime(now + 600).sign(new TextEncoder().encode(TEST_SECRET));
   for (const token of [forged, hmac, claimed.token.slice(0, -4) + 'AAAA']) {
     t.deepEqual((await join(socket, `run:${runId}`, { token })).response, { reason: 'unauthorized' });
