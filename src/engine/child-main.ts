@@ -12,8 +12,8 @@
 import { setPriority } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { endForOom, endForThreadExit, endForUncaught } from './run-ends.ts';
-import type { RunEnd } from './run-ends.ts';
+import { endForOom, endForThreadExit, endForUncaught } from '../runtime/run-ends.ts';
+import type { RunEnd } from '../runtime/run-ends.ts';
 import type { ChildConfig, ChildToParent, ChildToThread, ParentToChild, ThreadData, ThreadToChild } from './ipc-messages.ts';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;

@@ -30,8 +30,8 @@ import {
   endForPlanError,
   endForTimeout,
   endForUncaught,
-} from './run-ends.ts';
-import type { RunEnd } from './run-ends.ts';
+} from '../runtime/run-ends.ts';
+import type { RunEnd } from '../runtime/run-ends.ts';
 import { RunSession } from './run-session.ts';
 import { buildThreadBundle } from './thread-bundle.ts';
 import type { RunExecutor, RunOutcome, RunRequest } from './types.ts';

@@ -3,7 +3,7 @@ export type { EngineState, EngineStats } from './engine.ts';
 export type { EngineOptions } from './engine-options.ts';
 export { EngineOptionsError } from './engine-options.ts';
 export { DEFAULT_CHILD_ENV_ALLOW_LIST } from './child-env.ts';
-export { endForAbort, isEngineAbortReason } from './run-ends.ts';
+export { endForAbort, isEngineAbortReason } from '../runtime/run-ends.ts';
 export { AdaptorError } from '../runtime/adaptor-error.ts';
 export { CompileError } from '../runtime/compile-error.ts';
 export { compileJob } from '../runtime/compile.ts';

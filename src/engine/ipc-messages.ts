@@ -5,7 +5,7 @@
  * structured clones, so these are plain data.
  */
 import type { ExecutionEvent, ExecutionRequest } from '../runtime/execution-request.ts';
-import type { RunEnd } from './run-ends.ts';
+import type { RunEnd } from '../runtime/run-ends.ts';
 
 /** Passed to the child as its only argv entry (JSON). */
 export interface ChildConfig {

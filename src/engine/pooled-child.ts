@@ -18,8 +18,8 @@ import type { Logger } from 'pino';
 import type { ExecutionEvent, ExecutionRequest } from '../runtime/execution-request.ts';
 import { LanesError } from '../errors/lanes-error.ts';
 import type { ChildConfig, ChildToParent, ParentToChild } from './ipc-messages.ts';
-import { endForChildExit } from './run-ends.ts';
-import type { RunEnd } from './run-ends.ts';
+import { endForChildExit } from '../runtime/run-ends.ts';
+import type { RunEnd } from '../runtime/run-ends.ts';
 
 export type PooledChildState = 'starting' | 'idle' | 'reserved' | 'busy' | 'draining' | 'dead';
 

@@ -10,7 +10,7 @@
 import type { Logger } from 'pino';
 import { timestampMicros } from '../protocol/index.ts';
 import type { ExecutionEvent } from '../runtime/execution-request.ts';
-import type { RunEnd } from './run-ends.ts';
+import type { RunEnd } from '../runtime/run-ends.ts';
 import type { EngineEvent, RunOutcome, RunRequest } from './types.ts';
 
 /**

@@ -5,7 +5,18 @@
  * happens, strictly in order. The worker turns those events into protocol
  * messages (PROTOCOL.md, `run:<id>`). Nothing here knows about sockets.
  */
-import type { ExitReason, RunPlan, WebhookResponse } from '../protocol/index.ts';
+import type { RunPlan } from '../protocol/index.ts';
+import type { EngineEvent, EngineRunComplete } from '../runtime/execution-events.ts';
+
+export type {
+  EngineAbortReason,
+  EngineEvent,
+  EngineLog,
+  EngineRunComplete,
+  EngineRunStart,
+  EngineStepComplete,
+  EngineStepStart,
+} from '../runtime/execution-events.ts';
 
 /** Limits for one run, already resolved from the plan's options and the worker config. */
 export interface RunLimits {
@@ -38,69 +49,6 @@ export interface RunRequest {
   /** Called for every event, in order. Must not throw; slow consumers queue on their side. */
   onEvent: (event: EngineEvent) => void;
 }
-
-/** Why the worker aborted a run; maps to the `kill`/`cancel` reasons. */
-export interface EngineAbortReason {
-  reason: 'kill' | 'cancel';
-  errorType: string;
-  message: string;
-}
-
-export interface EngineRunStart {
-  type: 'run-start';
-  timestamp: string;
-  /** worker, node, runtime and adaptor versions. */
-  versions: Record<string, string>;
-}
-
-export interface EngineStepStart {
-  type: 'step-start';
-  /** A fresh UUID for this step. */
-  stepId: string;
-  jobId: string;
-  timestamp: string;
-}
-
-export interface EngineLog {
-  type: 'log';
-  level: string;
-  /** `JOB` for job code, `R/T` for runtime notes. */
-  source: string;
-  message: unknown[];
-  stepId?: string;
-  timestamp: string;
-}
-
-export interface EngineStepComplete {
-  type: 'step-complete';
-  stepId: string;
-  jobId: string;
-  reason: ExitReason;
-  errorType: string | null;
-  errorMessage: string | null;
-  /** The step's output state as JSON, or null when it was too large (`outputTooLarge`). */
-  outputJson: string | null;
-  outputTooLarge: boolean;
-  mem: { job: number; system: number };
-  durationMs: number;
-  threadId?: number;
-  webhookResponse?: WebhookResponse;
-  timestamp: string;
-}
-
-export interface EngineRunComplete {
-  type: 'run-complete';
-  reason: ExitReason;
-  errorType: string | null;
-  errorMessage: string | null;
-  /** Final state: the last step's state, or an object keyed by step id for several leaves. */
-  finalState: unknown;
-  /** Step id of the only leaf, when there is exactly one. */
-  finalStepId?: string;
-  timestamp: string;
-}
-
-export type EngineEvent = EngineRunStart | EngineStepStart | EngineLog | EngineStepComplete | EngineRunComplete;
 
 /** What `execute` resolves with: the same as the last event. It never rejects. */
 export type RunOutcome = EngineRunComplete;

@@ -7,16 +7,23 @@ import { createPrivateKey, createPublicKey, generateKeyPair, sign as cryptoSign,
 import type { KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { SignJWT, jwtVerify } from 'jose';
-import { LanesError } from '../errors/lanes-error.ts';
 
 export const WORKER_TOKEN_ISSUER = 'urn:openfn:worker';
 export const RUN_TOKEN_ISSUER = 'Lightning';
 /** Clock tolerance when verifying run tokens. */
 export const RUN_TOKEN_CLOCK_TOLERANCE_S = 5;
 
-export class TokenError extends LanesError {
+/**
+ * A token that cannot be made or does not verify. Shaped like `LanesError`
+ * (a stable `code`, a `cause`) without extending it: protocol/ is the leaf
+ * both sides import, so it imports nothing of ours.
+ */
+export class TokenError extends Error {
+  readonly code = 'INVALID_TOKEN';
+
   constructor(message: string, cause?: unknown) {
-    super('INVALID_TOKEN', message, { cause });
+    super(message, { cause });
+    this.name = 'TokenError';
   }
 }
 

@@ -24,8 +24,8 @@ import {
   endForSuccess,
   stepEndForError,
   stepEndForStateError,
-} from '../engine/run-ends.ts';
-import type { RunEnd, StepEnd } from '../engine/run-ends.ts';
+} from './run-ends.ts';
+import type { RunEnd, StepEnd } from './run-ends.ts';
 import { compileJob } from './compile.ts';
 import { CompileError } from './compile-error.ts';
 import type { ExecutionEvent, ExecutionRequest } from './execution-request.ts';

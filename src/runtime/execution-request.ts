@@ -4,7 +4,7 @@
  * Everything here crosses two structured-clone hops (parent → child → thread).
  */
 import type { PlanEdge } from '../protocol/index.ts';
-import type { EngineLog, EngineStepComplete, EngineStepStart } from '../engine/types.ts';
+import type { EngineLog, EngineStepComplete, EngineStepStart } from './execution-events.ts';
 
 export interface ExecutionAdaptor {
   /** `name@version`. */

@@ -6,7 +6,7 @@
  */
 import { ERROR_TYPES } from '../protocol/index.ts';
 import type { ExitReason } from '../protocol/index.ts';
-import type { EngineAbortReason, EngineRunComplete } from './types.ts';
+import type { EngineAbortReason, EngineRunComplete } from './execution-events.ts';
 
 export type RunEnd = Omit<EngineRunComplete, 'type' | 'timestamp'>;
 
