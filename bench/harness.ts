@@ -98,7 +98,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const socketUrl = `ws://127.0.0.1:${port}/worker`;
   const verbose = options.verbose ?? false;
   const serverArgs = ['server', '--port', String(port), '--db', dbPath, '--log', verbose ? 'info' : 'warn'];
-  const serverEnv = { WORKER_SECRET: secret, ...(options.serverEnv ?? {}) };
+  const apiToken = randomBytes(16).toString('hex');
+  const serverEnv = { WORKER_SECRET: secret, LANES_API_TOKEN: apiToken, ...(options.serverEnv ?? {}) };
 
   let server = launch('server', serverArgs, serverEnv, verbose);
   await waitReady(`${serverUrl}/readyz`, server);
@@ -109,7 +110,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     socketUrl,
     secret,
     dbPath,
-    client: new LanesApiClient(serverUrl),
+    client: new LanesApiClient(serverUrl, { apiToken }),
     get server() {
       return server;
     },

@@ -40,11 +40,18 @@ export interface RunRecord {
   [field: string]: unknown;
 }
 
+export interface LanesApiClientOptions {
+  /** Sent as `Authorization: Bearer <token>` on every request (the server's `--api-token`). */
+  apiToken?: string;
+}
+
 export class LanesApiClient {
   readonly baseUrl: string;
+  readonly #authorization: string | undefined;
 
-  constructor(baseUrl: string) {
+  constructor(baseUrl: string, options: LanesApiClientOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/$/, '');
+    this.#authorization = options.apiToken ? `Bearer ${options.apiToken}` : undefined;
   }
 
   async submitRun(body: SubmitRunBody, signal?: AbortSignal): Promise<SubmittedRun> {
@@ -122,6 +129,7 @@ export class LanesApiClient {
     const secure = url.protocol === 'https:';
     if (!secure && url.protocol !== 'http:') return Promise.reject(new Error(`unsupported protocol ${url.protocol}`));
     const headers: Record<string, string | number> = { accept: 'application/json' };
+    if (this.#authorization !== undefined) headers['authorization'] = this.#authorization;
     if (body !== undefined) {
       headers['content-type'] = 'application/json';
       headers['content-length'] = Buffer.byteLength(body);

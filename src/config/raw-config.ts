@@ -54,18 +54,18 @@ export class RawConfig {
   read<T>(flag: string, parse: (value: string) => T, fallback: T): T {
     const raw = this.get(flag);
     if (!raw) return fallback;
-    return parseWithSource(this.describe(flag), raw, parse);
+    return parseWithSource(this.describe(flag), raw, parse, this.spec(flag).secret === true);
   }
 }
 
-/** Wraps a parser's plain `Error` into a `ConfigError` naming option, source and value. */
-export function parseWithSource<T>(option: string, raw: RawValue, parse: (value: string) => T): T {
+/** Wraps a parser's plain `Error` into a `ConfigError` naming option, source and value (never a secret's value). */
+export function parseWithSource<T>(option: string, raw: RawValue, parse: (value: string) => T, secret = false): T {
   try {
     return parse(raw.value);
   } catch (error) {
     if (error instanceof ConfigError) throw error;
     const reason = error instanceof Error ? error.message : String(error);
-    throw new ConfigError(option, raw.source, raw.value, reason);
+    throw new ConfigError(option, raw.source, secret ? '[redacted]' : raw.value, reason);
   }
 }
 

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { QUEUE_NAME_PATTERN, RUN_STATES } from '../protocol/index.ts';
 import type { RunState } from '../protocol/index.ts';
+import { ApiTokens } from './api-auth.ts';
 import { badQueueName, isRecord } from './field-errors.ts';
 import { exceedsDepth, MAX_JSON_DEPTH } from './json-depth.ts';
 import type { RunLifecycle } from './run-lifecycle.ts';
@@ -105,11 +106,42 @@ function decodePathPart(part: string): string {
   }
 }
 
+/** The only paths that answer without an API token: health and metrics, which hold no run data. */
+export const OPEN_PATHS: ReadonlySet<string> = new Set(['/livez', '/readyz', '/metrics']);
+
+/** True for a media type of `application/json`, with or without parameters (`; charset=utf-8`). */
+function isJsonContentType(value: string | undefined): boolean {
+  return value !== undefined && /^application\/json\s*(;|$)/i.test(value.trim());
+}
+
 export class HttpApi {
   readonly #deps: HttpApiDeps;
+  readonly #tokens: ApiTokens;
 
   constructor(deps: HttpApiDeps) {
     this.#deps = deps;
+    this.#tokens = new ApiTokens(deps.options.apiTokens);
+  }
+
+  /**
+   * The doors of `/api/*`: a bearer token (401 otherwise, saying whether it
+   * was missing or wrong), and a write with a body must say it is JSON (415):
+   * a web page can send `text/plain` or a form cross-site without a CORS
+   * preflight, never `application/json` or an `Authorization` header. No CORS
+   * header is ever sent, so a browser shows no answer to another origin.
+   */
+  #guard(req: IncomingMessage, res: ServerResponse, method: string): void {
+    const auth = this.#tokens.check(req.headers.authorization);
+    if (!auth.ok) {
+      res.setHeader('www-authenticate', `Bearer error="${auth.error === 'missing_token' ? 'invalid_request' : 'invalid_token'}"`);
+      throw new HttpProblem(401, auth.error, auth.message, 'authorization');
+    }
+    if (method !== 'POST' && method !== 'PUT') return;
+    const type = req.headers['content-type'];
+    const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+    if ((type !== undefined || hasBody) && !isJsonContentType(type)) {
+      throw new HttpProblem(415, 'unsupported_media_type', `must be application/json, got ${JSON.stringify(type ?? 'none')}`, 'content-type');
+    }
   }
 
   /** Node `request` listener. Never throws; unexpected errors become 500. */
@@ -129,6 +161,9 @@ export class HttpApi {
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
+    // Closed unless named open, and checked on the raw path before anything is decoded: a caller
+    // without a token learns nothing of the routes, and `/%61pi/runs` cannot slip past as another path.
+    if (!OPEN_PATHS.has(url.pathname)) this.#guard(req, res, method);
     const parts = url.pathname.split('/').filter((part) => part.length > 0).map(decodePathPart);
     const route = `${method} /${parts.map((part, index) => (index >= 2 && index % 2 === 0 ? ':' : part)).join('/')}`;
     if (!this.#deps.store.isOpen && url.pathname !== '/livez') throw new HttpProblem(503, 'unavailable', 'server is stopping');

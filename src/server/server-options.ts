@@ -4,6 +4,7 @@
  * fills the defaults once so the rest of the server reads plain numbers.
  */
 import type { Logger } from 'pino';
+import { apiTokenProblem, isLoopbackHost } from './api-auth.ts';
 import { ServerError } from './server-error.ts';
 
 /** Options of `LanesServer.create()`. Only `port`, `dbPath`, `secret` and `logger` are required. */
@@ -16,6 +17,12 @@ export interface ServerOptions {
   dbPath: string;
   /** The shared `WORKER_SECRET` that signs worker tokens (HS256). */
   secret: string;
+  /**
+   * Bearer tokens that open the JSON API (`/api/*`); several may be valid at
+   * once (rotation). Without any, every `/api/*` request is refused (401),
+   * and a server whose `host` is not a loopback address refuses to start.
+   */
+  apiTokens?: readonly string[];
   /**
    * PEM (or base64 PEM) of the RS256 key that signs run tokens. When absent it
    * is read from, or generated into, `<dbPath>.key.pem`; for `:memory:` it is
@@ -62,6 +69,7 @@ export interface ResolvedServerOptions {
   readonly host: string;
   readonly dbPath: string;
   readonly secret: string;
+  readonly apiTokens: readonly string[];
   readonly privateKeyPem: string | undefined;
   readonly logger: Logger;
   readonly leaseMs: number;
@@ -116,6 +124,15 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     throw new ServerError('SERVER_OPTIONS', 'server option dbPath must be a non-empty string');
   }
   const d = SERVER_DEFAULTS;
+  const host = options.host ?? d.host;
+  const apiTokens = Object.freeze([...(options.apiTokens ?? [])]);
+  for (const token of apiTokens) {
+    const problem = apiTokenProblem(token);
+    if (problem) throw new ServerError('SERVER_OPTIONS', `server option apiTokens: a token ${problem}`);
+  }
+  if (apiTokens.length === 0 && !isLoopbackHost(host)) {
+    throw new ServerError('SERVER_OPTIONS', `server option apiTokens is required to listen on ${host}, beyond loopback`);
+  }
   const maxFrameBytes = positive('maxFrameBytes', options.maxFrameBytes ?? d.maxFrameBytes);
   const frameCeilingBytes = positive('frameCeilingBytes', options.frameCeilingBytes ?? 2 * maxFrameBytes);
   if (frameCeilingBytes < maxFrameBytes) {
@@ -123,9 +140,10 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   }
   const resolved: ResolvedServerOptions = {
     port: options.port,
-    host: options.host ?? d.host,
+    host,
     dbPath: options.dbPath,
     secret: options.secret,
+    apiTokens,
     privateKeyPem: options.privateKeyPem,
     logger: options.logger,
     leaseMs: positive('leaseMs', options.leaseMs ?? d.leaseMs),

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { firstFreePort } from '../../src/cli/free-port.ts';
 import { waitFor } from '../server/helpers.ts';
 import { tempDir } from '../engine/helpers.ts';
-import { LANES_BIN } from './helpers.ts';
+import { LANES_BIN, runLanes } from './helpers.ts';
 
 const reachable = await new Promise<boolean>((resolve) => {
   execFile('npm', ['view', '@openfn/language-common@3.3.4', 'version'], { timeout: 20_000 }, (error, stdout) => resolve(!error && stdout.trim() === '3.3.4'));
@@ -24,7 +24,7 @@ if (!reachable) {
   });
 }
 
-(reachable ? test : test.skip)('lanes dev runs the examples to success and stops cleanly on SIGINT', async (t) => {
+(reachable ? test : test.skip)('lanes dev runs the examples to success, takes a submit with the token it printed, and stops cleanly on SIGINT', async (t) => {
   t.timeout(150_000);
   const dir = await tempDir(t, 'lanes-dev-');
   const port = await firstFreePort(4400 + Math.floor(Math.random() * 1000));
@@ -48,6 +48,18 @@ if (!reachable) {
   t.regex(output, /✓ run \S+ \(manual\) success/);
   t.regex(output, /✓ run \S+ \(default\) success/);
   t.notRegex(output, /✗ run/);
+
+  // The banner's token opens the API to `lanes submit --wait`; without it the API answers 401.
+  const token = /token +(\S+)/.exec(output)?.[1] ?? '';
+  t.regex(token, /^[0-9a-f]{48}$/);
+  const serverUrl = `http://127.0.0.1:${port}`;
+  const submitted = await runLanes(['submit', 'examples/hello.json', '--queue', 'fast_lane', '--wait', '--server', serverUrl], { LANES_API_TOKEN: token });
+  t.is(submitted.code, 0, submitted.stderr);
+  t.is((JSON.parse(submitted.stdout) as { state: string }).state, 'success');
+  const refused = await runLanes(['submit', 'examples/hello.json', '--server', serverUrl]);
+  t.is(refused.code, 2);
+  t.regex(refused.stderr, /HTTP 401.*--api-token/);
+  t.is((await fetch(`${serverUrl}/api/runs`)).status, 401);
 
   child.kill('SIGINT');
   const [code] = (await once(child, 'exit')) as [number | null];

@@ -7,7 +7,7 @@ import test from 'ava';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServer } from '../server/helpers.ts';
+import { startServer, TEST_API_TOKEN } from '../server/helpers.ts';
 import { tempDir } from '../engine/helpers.ts';
 import { startWorker, testConfig } from '../worker/helpers.ts';
 import { runLanes } from './helpers.ts';
@@ -36,25 +36,37 @@ test('submit --wait prints the finished run; exit 0 on success and 1 on failure'
   await writeFile(good, JSON.stringify(planFile('fn(state => ({ ...state, data: { doubled: state.data.n * 2 } }))')));
   await writeFile(bad, JSON.stringify(planFile('fn(() => { throw new Error("nope") })')));
 
-  const ok = await runLanes(['submit', good, '--queue', 'fast_lane', '--input', '{"data":{"n":21}}', '--wait', '--server', server.url]);
+  const ok = await runLanes(['submit', good, '--queue', 'fast_lane', '--input', '{"data":{"n":21}}', '--wait', '--server', server.url, '--api-token', TEST_API_TOKEN]);
   t.is(ok.code, 0, ok.stderr);
   const run = JSON.parse(ok.stdout) as { state: string; queue: string; final_state: { data: { doubled: number } } };
   t.is(run.state, 'success');
   t.is(run.queue, 'fast_lane');
   t.is(run.final_state.data.doubled, 42);
 
-  const failed = await runLanes(['submit', bad, '--wait', '--server', server.url]);
+  const failed = await runLanes(['submit', bad, '--wait', '--server', server.url], { LANES_API_TOKEN: TEST_API_TOKEN });
   t.is(failed.code, 1);
   t.is((JSON.parse(failed.stdout) as { state: string }).state, 'failed');
 
-  const queued = await runLanes(['submit', good, '--queue', 'manual', '--server', server.url]);
+  const queued = await runLanes(['submit', good, '--queue', 'manual', '--server', server.url], { LANES_API_TOKEN: TEST_API_TOKEN });
   t.is(queued.code, 0, queued.stderr);
   t.like(JSON.parse(queued.stdout), { queue: 'manual' });
 });
 
 test('submit with a refused body is one line and exit 2', async (t) => {
   const server = await startServer(t);
-  const result = await runLanes(['submit', 'examples/hello.json', '--queue', 'no-such-queue!', '--server', server.url]);
+  const result = await runLanes(['submit', 'examples/hello.json', '--queue', 'no-such-queue!', '--server', server.url], { LANES_API_TOKEN: TEST_API_TOKEN });
   t.is(result.code, 2);
   t.regex(result.stderr.trim(), /^lanes submit: the server refused the run: .*HTTP 4\d\d/);
+});
+
+test('submit without the API token, or with a wrong one, is one line naming the token and exit 2', async (t) => {
+  const server = await startServer(t);
+  const missing = await runLanes(['submit', 'examples/hello.json', '--server', server.url]);
+  t.is(missing.code, 2);
+  t.regex(missing.stderr.trim(), /^lanes submit: submit run: HTTP 401: authorization: send the API token as "Authorization: Bearer <token>" \(pass --api-token/);
+  const wrong = await runLanes(['submit', 'examples/hello.json', '--server', server.url, '--api-token', 'not-the-right-token-at-all']);
+  t.is(wrong.code, 2);
+  t.regex(wrong.stderr.trim(), /HTTP 401: authorization: the API token is wrong/);
+  t.false(wrong.stderr.includes('not-the-right-token-at-all'));
+  t.deepEqual(server.store.listRuns({ limit: 10 }), []);
 });

@@ -3,10 +3,10 @@ import { createServer } from 'node:net';
 import test from 'ava';
 import { ApiError, ServerUnreachableError } from '../../src/client/api-error.ts';
 import { LanesApiClient } from '../../src/client/lanes-api-client.ts';
-import { simplePlan, startServer } from '../server/helpers.ts';
+import { simplePlan, startServer, TEST_API_TOKEN } from '../server/helpers.ts';
 
 function clientFor(port: number): LanesApiClient {
-  return new LanesApiClient(`http://127.0.0.1:${port}/`);
+  return new LanesApiClient(`http://127.0.0.1:${port}/`, { apiToken: TEST_API_TOKEN });
 }
 
 test('submits a run and reads it back over keep-alive connections', async (t) => {

@@ -16,7 +16,7 @@ import pino from 'pino';
 import { RUN_COMPLETE, STEP_COMPLETE, runTopic } from '../../src/protocol/events.ts';
 import { LanesServer } from '../../src/server/index.ts';
 import { tempDir } from '../engine/helpers.ts';
-import { TEST_SECRET, api, claim, connectWorker, joinQueue, joinRun, push, simplePlan, submitRun, testLogger, waitFor } from '../server/helpers.ts';
+import { TEST_API_TOKEN, TEST_SECRET, api, claim, connectWorker, joinQueue, joinRun, push, simplePlan, submitRun, testLogger, waitFor } from '../server/helpers.ts';
 import { FakeExecutor, startWorker, testConfig } from '../worker/helpers.ts';
 import { getRun, waitAllTerminal } from './process-cluster.ts';
 import { SlowServerProxy } from './slow-server-proxy.ts';
@@ -28,6 +28,7 @@ async function startOn(t: Parameters<typeof startWorker>[0], dbPath: string, por
     port,
     dbPath,
     secret: TEST_SECRET,
+    apiTokens: [TEST_API_TOKEN],
     logger: testLogger(),
     sweepIntervalMs: 50,
     leaseMs: LEASE_MS,

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { claim, claimedRun, completeRunHappily, connectWorker, joinQueue, joinRun, push, startServer, submitRun } from './helpers.ts';
+import { api, claim, claimedRun, completeRunHappily, connectWorker, joinQueue, joinRun, push, startServer, submitRun } from './helpers.ts';
 import { binaryPush, connectRaw } from './raw-socket.ts';
 
 const heartbeatOk = async (raw: Awaited<ReturnType<typeof connectRaw>>, ref: string) => {
@@ -95,7 +95,7 @@ test('a run channel answers payloads of the wrong type with field errors', async
   t.deepEqual(Object.keys(badComplete.response).sort(), ['duration', 'job_id', 'mem', 'output_dataclip', 'output_dataclip_id', 'step_id', 'thread_id', 'webhook_response.status']);
   t.deepEqual(await push(run, 'run:batch_logs', { logs: 'nope' }), { status: 'error', response: { logs: ['must be a list'] } });
   t.deepEqual(await push(run, 'run:complete', { reason: 'success', error_type: 1 }), { status: 'error', response: { error_type: ['must be a string or null'] } });
-  const detail = await fetch(`${server.url}/api/runs/${runId}`).then((r) => r.json() as Promise<Record<string, unknown>>);
+  const detail = await api(server, 'GET', `/api/runs/${runId}`).then((r) => r.body);
   t.is(detail['state'], 'started');
   t.deepEqual(detail['steps'], []);
 });

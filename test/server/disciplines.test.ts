@@ -4,7 +4,7 @@ import { join as joinPath } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import test from 'ava';
 import { LanesServer } from '../../src/server/index.ts';
-import { api, claim, claimedRun, completeRunHappily, connectWorker, disconnect, joinQueue, joinRun, nextPush, push, startServer, submitRun, TEST_SECRET, testLogger, waitFor } from './helpers.ts';
+import { api, claim, claimedRun, completeRunHappily, connectWorker, disconnect, joinQueue, joinRun, nextPush, push, startServer, submitRun, TEST_API_TOKEN, TEST_SECRET, testLogger, waitFor } from './helpers.ts';
 
 const ts = () => String(Date.now() * 1000);
 
@@ -101,7 +101,7 @@ test('a run on a file database survives a restart with its steps, and the key is
   const dir = await mkdtemp(joinPath(tmpdir(), 'lanes-server-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const dbPath = joinPath(dir, 'lanes.db');
-  const options = { port: 0, dbPath, secret: TEST_SECRET, logger: testLogger() };
+  const options = { port: 0, dbPath, secret: TEST_SECRET, apiTokens: [TEST_API_TOKEN], logger: testLogger() };
   const first = await LanesServer.create(options);
   t.teardown(() => first.stop());
   await first.start();

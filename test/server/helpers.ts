@@ -19,6 +19,8 @@ import { LanesServer } from '../../src/server/index.ts';
 import type { ServerOptions } from '../../src/server/index.ts';
 
 export const TEST_SECRET = 'test-secret';
+/** The API token every test server accepts, and `api()` sends. */
+export const TEST_API_TOKEN = 'test-api-token-0123456789';
 
 /** A logger that prints nothing; set LANES_TEST_LOG=debug to see the server's logs. */
 export function testLogger(): Logger {
@@ -33,6 +35,7 @@ export async function startServer(t: ExecutionContext, overrides: TestServerOpti
     port: 0,
     dbPath: ':memory:',
     secret: TEST_SECRET,
+    apiTokens: [TEST_API_TOKEN],
     logger: testLogger(),
     sweepIntervalMs: 50,
     ...overrides,
@@ -149,9 +152,9 @@ export interface ApiResult<T = unknown> {
   body: T;
 }
 
-/** Calls the JSON API; the body is parsed as JSON when it is JSON. */
-export async function api<T = Record<string, unknown>>(server: LanesServer, method: string, path: string, body?: unknown): Promise<ApiResult<T>> {
-  const init: RequestInit = { method, headers: { 'content-type': 'application/json' } };
+/** Calls the JSON API with the test token (`headers` add to or replace the defaults); the body is parsed as JSON when it is JSON. */
+export async function api<T = Record<string, unknown>>(server: LanesServer, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResult<T>> {
+  const init: RequestInit = { method, headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_API_TOKEN}`, ...headers } };
   if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
   const response = await fetch(`${server.url}${path}`, init);
   const text = await response.text();

@@ -40,16 +40,20 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
   const serverPort = typeof argv['port'] === 'string' ? Number(argv['port']) : await firstFreePort(4000);
   const healthPort = await firstFreePort(2222);
   const secret = randomBytes(24).toString('hex');
+  // The API token of this session: LANES_API_TOKEN when set (so a shell that exports it keeps working), else a new one.
+  const apiToken = ctx.env['LANES_API_TOKEN']?.split(',')[0]?.trim() || randomBytes(24).toString('hex');
   const serverUrl = `http://127.0.0.1:${serverPort}`;
-  const childEnv = { ...ctx.env, WORKER_SECRET: secret, LANES_LOG_FORMAT: 'pretty', WORKER_LOG_FORMAT: 'pretty' };
+  const childEnv: Record<string, string | undefined> = { ...ctx.env, WORKER_SECRET: secret, LANES_LOG_FORMAT: 'pretty', WORKER_LOG_FORMAT: 'pretty' };
+  delete childEnv['LANES_API_TOKEN'];
+  delete childEnv['LANES_API_TOKEN_FILE'];
 
   const children: ChildProcess[] = [];
-  const start = (name: string, args: string[]) => {
+  const start = (name: string, args: string[], env: Record<string, string | undefined> = childEnv) => {
     // Own process group: a Ctrl-C at the terminal reaches only `dev`, which
     // then drains the worker before the server. Were the children in our
     // group, the worker would get SIGINT and then our SIGTERM, a second
     // signal, and would skip its drain.
-    const child = spawn(process.execPath, [LANES_BIN, ...args], { env: childEnv, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+    const child = spawn(process.execPath, [LANES_BIN, ...args], { env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
     children.push(child);
     return { name, child, exited: new Promise<number | null>((done) => child.on('exit', (code) => done(code))) };
   };
@@ -57,8 +61,9 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
   ctx.onExit(() => {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
-  const server = start('server', ['server', '--port', String(serverPort), '--db', dbPath, '--log', 'warn']);
-  const client = new LanesApiClient(serverUrl);
+  // Only the server hears of the API token; the worker never needs it.
+  const server = start('server', ['server', '--port', String(serverPort), '--db', dbPath, '--log', 'warn'], { ...childEnv, LANES_API_TOKEN: apiToken });
+  const client = new LanesApiClient(serverUrl, { apiToken });
   const stopping = new AbortController();
   let signals = 0;
   ctx.onShutdownSignal((count) => {
@@ -100,9 +105,12 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
     `  server   ${serverUrl}  (database ${dbPath})`,
     `  worker   lanes ${DEV_WORKLOOPS}   health http://127.0.0.1:${healthPort}/readyz`,
     '',
+    `  token    ${apiToken}`,
+    `           export LANES_API_TOKEN=${apiToken}   # lanes submit and curl below read it`,
+    '',
     `  submit   npx lanes submit examples/hello.json --queue fast_lane --wait --server ${serverUrl}`,
-    `  read     curl ${serverUrl}/api/runs/RUN_ID`,
-    `  queues   curl ${serverUrl}/api/queues`,
+    `  read     curl -H "Authorization: Bearer $LANES_API_TOKEN" ${serverUrl}/api/runs/RUN_ID`,
+    `  queues   curl -H "Authorization: Bearer $LANES_API_TOKEN" ${serverUrl}/api/queues`,
     '',
   ].join('\n'));
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Argv } from 'yargs';
 import { resolveServerConfig, SERVER_OPTIONS } from '../../config/server-config.ts';
 import { LanesServer } from '../../server/index.ts';
@@ -17,11 +18,19 @@ export function builder<T>(yargs: Argv<T>): Argv<T> {
 export async function handler(argv: Record<string, unknown>, ctx: CliContext): Promise<number> {
   const config = resolveServerConfig(pickFlags(argv, SERVER_OPTIONS), ctx.env, { isTty: ctx.isTty });
   const logger = createRootLogger({ level: config.logLevel, format: config.logFormat, name: 'lanes-server' });
+  let apiTokens = config.apiTokens;
+  if (apiTokens.length === 0) {
+    // Only on loopback (the config refuses a wider host without one): a token for this process's life, shown
+    // to whoever started it, never logged.
+    apiTokens = [randomBytes(24).toString('hex')];
+    ctx.err(`lanes server: no --api-token set; the JSON API takes this one until the server stops: ${apiTokens[0]}`);
+  }
   const server = await LanesServer.create({
     port: config.port,
     host: config.host,
     dbPath: config.dbPath,
     secret: config.secret,
+    apiTokens,
     ...(config.privateKeyPem ? { privateKeyPem: config.privateKeyPem } : {}),
     logger,
   });

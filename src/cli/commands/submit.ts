@@ -22,6 +22,7 @@ export const DEFAULT_SERVER_URL = 'http://localhost:4000';
 
 export const SUBMIT_OPTIONS: readonly OptionSpec[] = [
   { flag: 'server', env: 'LANES_SERVER_URL', type: 'string', defaultText: DEFAULT_SERVER_URL, describe: 'Base URL of the Lanes server API' },
+  { flag: 'api-token', env: 'LANES_API_TOKEN', type: 'string', describe: 'API token of the server (the one `lanes dev` prints); the first when a list', secret: true },
   { flag: 'queue', alias: 'q', type: 'string', defaultText: 'the file\'s queue, else default', describe: 'Queue to put the run in' },
   { flag: 'input', alias: 'i', type: 'string', describe: 'Input of the run: JSON text, or @file' },
   { flag: 'wait', alias: 'w', type: 'boolean', describe: 'Wait for the run to finish, print it, exit 0 on success and 1 otherwise' },
@@ -54,7 +55,9 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
     throw error;
   }
 
-  const client = new LanesApiClient(serverUrl);
+  // A comma-separated list (as the server takes it) sends its first token.
+  const apiToken = raw.get('api-token')?.value.split(',')[0]?.trim();
+  const client = new LanesApiClient(serverUrl, apiToken ? { apiToken } : {});
   try {
     const submitted = await client.submitRun(body);
     if (argv['wait'] !== true) {
@@ -68,6 +71,10 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
   } catch (error) {
     if (error instanceof ServerUnreachableError) {
       ctx.err(`lanes submit: ${error.message} (is it running? start one with "npm start", or pass --server)`);
+      return EXIT_USAGE;
+    }
+    if (error instanceof ApiError && error.status === 401) {
+      ctx.err(`lanes submit: ${error.message} (pass --api-token or set LANES_API_TOKEN to the server's token)`);
       return EXIT_USAGE;
     }
     if (error instanceof ApiError) {
