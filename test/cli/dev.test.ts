@@ -40,7 +40,10 @@ if (!reachable) {
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
 
-  await waitFor(() => (output.match(/✓ run /g) ?? []).length >= 3 || child.exitCode !== null, { timeoutMs: 120_000, message: 'three example runs to finish' });
+  await waitFor(() => (output.match(/✓ run /g) ?? []).length >= 3 || child.exitCode !== null, { timeoutMs: 120_000, message: 'three example runs to finish' }).catch((error: unknown) => {
+    t.log(output);
+    throw error;
+  });
   t.regex(output, /Lanes is running\./);
   t.regex(output, new RegExp(`server +http://127\\.0\\.0\\.1:${port}`));
   t.regex(output, /lanes fast_lane:1 manual>\*:4/);
