@@ -3,7 +3,7 @@
  * worker's (see worker-config.ts), frozen, units in the names.
  */
 import { readFileSync } from 'node:fs';
-import { apiTokenProblem, isLoopbackHost } from '../server/api-auth.ts';
+import { apiTokenProblem, isLoopbackHost } from '../protocol/index.ts';
 import type { OptionSpec } from './option-spec.ts';
 import { parseList, parseLogFormat, parseLogLevel, parsePort } from './parse-value.ts';
 import type { LogFormat, LogLevelName } from './parse-value.ts';

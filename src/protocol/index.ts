@@ -3,3 +3,4 @@ export * from './messages.ts';
 export * from './reasons.ts';
 export * from './timestamp.ts';
 export * from './tokens.ts';
+export * from './api-token.ts';

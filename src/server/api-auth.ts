@@ -10,21 +10,9 @@
  * of a wrong byte shows in the time an answer takes.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { apiTokenProblem, MAX_API_TOKEN_LENGTH } from '../protocol/index.ts';
 
-/** Shortest API token accepted: 16 characters (`openssl rand -hex 16` gives 32). */
-export const MIN_API_TOKEN_LENGTH = 16;
-/** Longest API token accepted, and longest `Authorization` header read. */
-export const MAX_API_TOKEN_LENGTH = 512;
-/** Printable ASCII without spaces or commas: a token fits a header, an env variable and a comma-separated list. */
-const TOKEN_PATTERN = /^[\x21-\x2b\x2d-\x7e]+$/;
-
-/** Why a token cannot be used as an API token; undefined when it can. */
-export function apiTokenProblem(token: string): string | undefined {
-  if (token.length < MIN_API_TOKEN_LENGTH) return `must be at least ${MIN_API_TOKEN_LENGTH} characters, got ${token.length}`;
-  if (token.length > MAX_API_TOKEN_LENGTH) return `must be at most ${MAX_API_TOKEN_LENGTH} characters, got ${token.length}`;
-  if (!TOKEN_PATTERN.test(token)) return 'must be printable ASCII without spaces or commas';
-  return undefined;
-}
+export { isLoopbackHost } from '../protocol/index.ts';
 
 export type ApiAuthResult =
   | { ok: true }
@@ -74,10 +62,4 @@ export class ApiTokens {
     if (!this.matches(match[1])) return { ok: false, error: 'invalid_token', message: 'the API token is wrong' };
     return { ok: true };
   }
-}
-
-/** True for an address that only this machine can reach. */
-export function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return bare === 'localhost' || bare === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare) || bare === '::ffff:127.0.0.1';
 }

@@ -4,7 +4,7 @@
  * fills the defaults once so the rest of the server reads plain numbers.
  */
 import type { Logger } from 'pino';
-import { apiTokenProblem, isLoopbackHost } from './api-auth.ts';
+import { apiTokenProblem, isLoopbackHost } from '../protocol/index.ts';
 import { ServerError } from './server-error.ts';
 
 /** Options of `LanesServer.create()`. Only `port`, `dbPath`, `secret` and `logger` are required. */
