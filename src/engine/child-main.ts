@@ -131,6 +131,7 @@ async function startRun(message: Extract<ParentToChild, { type: 'run' }>): Promi
   thread.onMessage = (m) => {
     if (active?.thread !== thread) return;
     if (m.type === 'event') send({ type: 'event', runId, event: m.event });
+    else if (m.type === 'started') send({ type: 'run-started', runId, timestamp: m.timestamp });
     else if (m.type === 'credential-request') send({ type: 'credential-request', runId, requestId: m.requestId, credentialId: m.credentialId });
     else if (m.type === 'end') finish(runId, m.end);
   };

@@ -289,8 +289,8 @@ export class Engine implements RunExecutor {
     const { plan, limits } = request;
     const nodeIds = new Set([...plan.jobs.map((j) => j.id), ...plan.triggers.map((t) => t.id)]);
     const versions: Record<string, string> = { node: process.version, '@openfn/runtime': this.#runtimeVersion };
+    session.setVersions(versions);
     if (!nodeIds.has(plan.starting_node_id)) {
-      session.start(versions);
       session.settle(endForPlanError(`starting node ${plan.starting_node_id} is not a job or trigger of the plan`));
       return;
     }
@@ -299,12 +299,10 @@ export class Engine implements RunExecutor {
     try {
       adaptors = await this.#resolveAdaptors(plan.jobs.map((j) => j.adaptor).filter((a): a is string => Boolean(a)));
     } catch (error) {
-      session.start(versions);
       session.settle(endForAdaptorError(error instanceof Error ? error.message : String(error)));
       return;
     }
     for (const a of adaptors.values()) versions[a.name] = a.version;
-    session.start(versions);
     this.#noteRecent([...adaptors.values()]);
     if (session.settled) return;
 
@@ -347,6 +345,8 @@ export class Engine implements RunExecutor {
 
     const runId = request.runId;
     child.run(runId, execution, Math.min(limits.memoryLimitMb, this.#options.runMemoryLimitMb), {
+      // run-start goes out when the thread has the run, not here: before it lie the hop to the child and the thread.
+      onStarted: (timestamp) => session.start(timestamp),
       onEvent: (event) => session.emit(event),
       onEnd: (end) => session.settle(end),
       onCredentialRequest: (requestId, credentialId) => {

@@ -31,6 +31,8 @@ export type ChildToParent =
   | { type: 'ready' }
   /** The child's warm spare thread has booted: its next run starts at once. */
   | { type: 'spare-ready' }
+  /** The run's thread took the run and begins executing the plan: the moment `run:start` reports. */
+  | { type: 'run-started'; runId: string; timestamp: string }
   | { type: 'event'; runId: string; event: ExecutionEvent }
   | { type: 'credential-request'; runId: string; requestId: number; credentialId: string }
   | { type: 'run-ended'; runId: string; end: RunEnd }
@@ -45,6 +47,8 @@ export type ChildToThread =
 
 export type ThreadToChild =
   | { type: 'ready' }
+  /** Posted first thing on `run`, before the plan is compiled; `timestamp` is the thread's clock. */
+  | { type: 'started'; timestamp: string }
   | { type: 'event'; event: ExecutionEvent }
   | { type: 'credential-request'; requestId: number; credentialId: string }
   | { type: 'end'; end: RunEnd };

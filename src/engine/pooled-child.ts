@@ -33,6 +33,8 @@ const TRANSITIONS: Record<PooledChildState, readonly PooledChildState[]> = {
 };
 
 export interface RunSink {
+  /** The run's thread took the run (its clock's `timestamp`); every event follows this. */
+  onStarted(timestamp: string): void;
   onEvent(event: ExecutionEvent): void;
   onCredentialRequest(requestId: number, credentialId: string): void;
   /** The run ended inside the child (or the child died under it). Called at most once. */
@@ -170,6 +172,9 @@ export class PooledChild {
     const run = this.#run;
     if (!run || message.type === 'ready' || message.runId !== run.runId) return;
     switch (message.type) {
+      case 'run-started':
+        run.sink?.onStarted(message.timestamp);
+        return;
       case 'event':
         run.sink?.onEvent(message.event);
         return;

@@ -3,8 +3,10 @@
  * settles exactly once.
  *
  * States: pending → started (run-start emitted) → settled (run-complete emitted).
- * `settle` from `pending` emits run-start first, so the worker always sees
- * run-start … run-complete. After settling, late events from the child are
+ * The engine starts the session when the run's thread reports that it took
+ * the run, so run-start means "executing", not "dispatched". `settle` from
+ * `pending` emits run-start first, so the worker always sees run-start …
+ * run-complete. After settling, late events from the child are
  * dropped; a step left open is closed with the run's reason first.
  */
 import type { Logger } from 'pino';
@@ -59,12 +61,16 @@ export class RunSession {
     }
   }
 
-  /** Emits run-start; later calls do nothing. */
-  start(versions: Record<string, string>): void {
-    if (this.#state !== 'pending') return;
+  /** The versions run-start will carry (the engine knows them before the thread starts). */
+  setVersions(versions: Record<string, string>): void {
     this.#versions = versions;
+  }
+
+  /** Emits run-start, stamped `timestamp` (the thread's clock, when it comes from there); later calls do nothing. */
+  start(timestamp: string = timestampMicros()): void {
+    if (this.#state !== 'pending') return;
     this.#state = 'started';
-    this.#deliver({ type: 'run-start', timestamp: timestampMicros(), versions });
+    this.#deliver({ type: 'run-start', timestamp, versions: this.#versions });
   }
 
   /** Forwards an event from the run's thread, unless the run has settled. */
@@ -78,7 +84,7 @@ export class RunSession {
   /** Completes the run with this end; false when it had already settled. */
   settle(end: RunEnd): boolean {
     if (this.#state === 'settled') return false;
-    if (this.#state === 'pending') this.start(this.#versions);
+    if (this.#state === 'pending') this.start();
     this.#state = 'settled';
     const open = this.#openStep;
     if (open) {

@@ -5,6 +5,7 @@
  * Nothing of one run (globals, module instances) can reach another.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { timestampMicros } from '../protocol/timestamp.ts';
 import { executePlan, importAdaptor } from '../runtime/execute-plan.ts';
 import type { ChildToThread, ThreadData, ThreadToChild } from './ipc-messages.ts';
 import { lockDownThread } from './thread-lockdown.ts';
@@ -41,6 +42,7 @@ port.on('message', (message: ChildToThread) => {
     case 'run': {
       if (started) return;
       started = true;
+      post({ type: 'started', timestamp: timestampMicros() });
       void executePlan(message.request, {
         emit: (event) => post({ type: 'event', event }),
         fetchCredential: (credentialId) =>

@@ -56,6 +56,16 @@ export interface RunAttemptOptions {
   /** Aborted by the worker's shutdown; its reason is an `EngineAbortReason`. */
   signal: AbortSignal;
   logger: Logger;
+  /** When the run's thread has started it: how long the claim → dispatch and dispatch → thread start legs took. */
+  onStarted?: (phases: RunStartPhases) => void;
+}
+
+/** The time between a claim and `run:start`, in its two legs (worker metrics). */
+export interface RunStartPhases {
+  /** Claim reply → the engine is handed the run (join, token check, fetch:plan, fetch:dataclip). */
+  claimToDispatchMs: number;
+  /** The engine is handed the run → its thread takes it (adaptors, a free child, two message hops). */
+  dispatchToStartMs: number;
 }
 
 /** How the run ended, as far as the worker knows; `null` reason when it was never reported. */
@@ -98,7 +108,7 @@ export async function runAttempt(options: RunAttemptOptions): Promise<RunAttempt
     logger.debug('joined run channel');
     const heartbeat = startHeartbeat(channel, channels.features, logger);
     try {
-      const reason = await executeAndReport(options, channel);
+      const reason = await executeAndReport(options, channel, started);
       return { reason, durationMs: elapsed() };
     } finally {
       heartbeat.stop();
@@ -108,7 +118,7 @@ export async function runAttempt(options: RunAttemptOptions): Promise<RunAttempt
   }
 }
 
-async function executeAndReport(options: RunAttemptOptions, channel: Channel): Promise<ExitReason | null> {
+async function executeAndReport(options: RunAttemptOptions, channel: Channel, claimedAt: number): Promise<ExitReason | null> {
   const { run, config, channels, logger } = options;
   const idempotent = channels.features.capabilities.has(CAPABILITY_IDEMPOTENT_EVENTS);
 
@@ -159,6 +169,7 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel): P
       switch (event.type) {
         case 'run-start':
           reporter.send(RUN_START, mapper.runStart(event));
+          options.onStarted?.({ claimToDispatchMs: dispatchedAt - claimedAt, dispatchToStartMs: performance.now() - dispatchedAt });
           break;
         case 'step-start':
           reporter.send(STEP_START, mapper.stepStart(event));
@@ -183,6 +194,7 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel): P
     }
   };
 
+  const dispatchedAt = performance.now();
   const outcome = await options.executor.execute({
     runId: run.id,
     plan,

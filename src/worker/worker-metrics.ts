@@ -6,6 +6,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ClaimSettled, Workloop } from '../lanes/workloop.ts';
 import type { ExitReason } from '../protocol/reasons.ts';
+import type { RunStartPhases } from './run-attempt.ts';
 
 export class WorkerMetrics {
   readonly registry = new Registry();
@@ -14,6 +15,7 @@ export class WorkerMetrics {
   readonly #runs: Counter<'lane' | 'reason'>;
   readonly #runDuration: Histogram<'lane'>;
   readonly #reconnects: Counter;
+  readonly #startPhases: Histogram<'lane' | 'phase'>;
 
   constructor(lanes: () => readonly Workloop[], workerId: string) {
     this.registry.setDefaultLabels({ worker_id: workerId });
@@ -48,6 +50,13 @@ export class WorkerMetrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
       registers,
     });
+    this.#startPhases = new Histogram({
+      name: 'lanes_worker_run_start_phase_seconds',
+      help: 'Time from a claim to run:start in two legs: claim_to_dispatch (join, fetch:plan, fetch:dataclip) and dispatch_to_start (adaptors, a free child, the hops to the run thread)',
+      labelNames: ['lane', 'phase'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
     this.#reconnects = new Counter({ name: 'lanes_worker_reconnects_total', help: 'Reconnections to worker:queue after the first join', registers });
   }
 
@@ -59,6 +68,11 @@ export class WorkerMetrics {
   runFinished(lane: string, reason: ExitReason | null, durationMs: number): void {
     this.#runs.inc({ lane, reason: reason ?? 'unreported' });
     this.#runDuration.observe({ lane }, durationMs / 1000);
+  }
+
+  runStarted(lane: string, phases: RunStartPhases): void {
+    this.#startPhases.observe({ lane, phase: 'claim_to_dispatch' }, phases.claimToDispatchMs / 1000);
+    this.#startPhases.observe({ lane, phase: 'dispatch_to_start' }, phases.dispatchToStartMs / 1000);
   }
 
   reconnected(): void {

@@ -324,6 +324,7 @@ export class Worker {
       runPublicKey: this.#runPublicKey,
       signal: controller.signal,
       logger,
+      onStarted: (phases) => this.#metrics.runStarted(lane.id, phases),
     })
       .then((result) => this.#metrics.runFinished(lane.id, result.reason, result.durationMs))
       .catch((error: unknown) => {
