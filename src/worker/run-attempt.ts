@@ -33,6 +33,8 @@ import { verifyRunToken } from '../protocol/tokens.ts';
 import type { SigningKey } from '../protocol/tokens.ts';
 import { PushRejectedError } from './channel-errors.ts';
 import { CredentialRedactor } from './credential-redactor.ts';
+import { decodeDataclip } from './dataclip-reply.ts';
+import { readPlanReply } from './plan-reply.ts';
 import { pushAndWait } from './push.ts';
 import type { ServerFeatures } from './queue-connection.ts';
 import { resolveLimits } from './resolve-limits.ts';
@@ -127,7 +129,8 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel, cl
   let failure: RunFailure | null = null;
   try {
     plan = await fetchPlan(channel, config.messageTimeoutMs);
-    input = await fetchDataclip(channel, plan.dataclip_id, config.messageTimeoutMs);
+    // A plan without a dataclip (OpenFn's lightning-mock sends such plans) starts from an empty state.
+    input = plan.dataclip_id === '' ? {} : await fetchDataclip(channel, plan.dataclip_id, config.messageTimeoutMs);
   } catch (error) {
     failure = error instanceof RunFailure ? error : new RunFailure(ERROR_TYPES.plan, errorMessage(error), { cause: error });
   }
@@ -203,7 +206,7 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel, cl
     signal: options.signal,
     onEvent,
     fetchCredential: async (credentialId) => {
-      const body = await fetchCredential(channel, credentialId, config.messageTimeoutMs);
+      const body = await fetchCredential(reporter, credentialId);
       // Before the body reaches job code, so no line that could hold it goes out unredacted.
       redactor.add(body);
       return body;
@@ -261,61 +264,9 @@ async function fetchPlan(channel: Channel, timeoutMs: number): Promise<RunPlan> 
   } catch (error) {
     throw new RunFailure(ERROR_TYPES.plan, `could not fetch the plan: ${errorMessage(error)}`, { cause: error });
   }
-  const problem = planProblem(reply);
-  if (problem !== null) throw new RunFailure(ERROR_TYPES.plan, `the plan is malformed: ${problem}`);
-  return reply as RunPlan;
-}
-
-/**
- * Checks what the worker and engine rely on, the graph included: a plan
- * naming a job that is not in it would otherwise run partly (an edge to
- * nowhere is silently never followed) or fail deep in the runtime, and the
- * run must instead end `exception`/`PlanError` with the reason spelled out.
- */
-function planProblem(reply: unknown): string | null {
-  if (typeof reply !== 'object' || reply === null || Array.isArray(reply)) return 'not an object';
-  const plan = reply as Record<string, unknown>;
-  if (typeof plan['id'] !== 'string') return 'id is not a string';
-  if (!Array.isArray(plan['jobs']) || plan['jobs'].length === 0) return 'jobs is not a non-empty list';
-  if (!Array.isArray(plan['edges'])) return 'edges is not a list';
-  if (!Array.isArray(plan['triggers'])) return 'triggers is not a list';
-  if (typeof plan['dataclip_id'] !== 'string') return 'dataclip_id is not a string';
-  const jobIds = new Set<string>();
-  for (const job of plan['jobs'] as unknown[]) {
-    const candidate = job as Record<string, unknown> | null;
-    if (candidate === null || typeof candidate !== 'object' || typeof candidate['id'] !== 'string' || typeof candidate['body'] !== 'string') {
-      return 'a job has no id or body';
-    }
-    if (jobIds.has(candidate['id'])) return `job ${JSON.stringify(candidate['id'])} appears twice`;
-    jobIds.add(candidate['id']);
-  }
-  const triggerIds = new Set<string>();
-  for (const trigger of plan['triggers'] as unknown[]) {
-    const candidate = trigger as Record<string, unknown> | null;
-    if (candidate === null || typeof candidate !== 'object' || typeof candidate['id'] !== 'string') return 'a trigger has no id';
-    triggerIds.add(candidate['id']);
-  }
-  for (const edge of plan['edges'] as unknown[]) {
-    const candidate = edge as Record<string, unknown> | null;
-    if (candidate === null || typeof candidate !== 'object' || typeof candidate['target_job_id'] !== 'string') return 'an edge has no target_job_id';
-    const name = typeof candidate['id'] === 'string' ? `edge ${JSON.stringify(candidate['id'])}` : 'an edge';
-    const target = candidate['target_job_id'];
-    if (!jobIds.has(target)) return `${name} leads to job ${JSON.stringify(target)}, which is not in the plan`;
-    const fromJob = candidate['source_job_id'];
-    const fromTrigger = candidate['source_trigger_id'];
-    if (fromJob !== undefined && fromJob !== null && (typeof fromJob !== 'string' || !jobIds.has(fromJob))) {
-      return `${name} comes from job ${JSON.stringify(fromJob)}, which is not in the plan`;
-    }
-    if (fromTrigger !== undefined && fromTrigger !== null && (typeof fromTrigger !== 'string' || !triggerIds.has(fromTrigger))) {
-      return `${name} comes from trigger ${JSON.stringify(fromTrigger)}, which is not in the plan`;
-    }
-  }
-  const start = plan['starting_node_id'];
-  if (start !== undefined && start !== null && start !== '' && (typeof start !== 'string' || (!jobIds.has(start) && !triggerIds.has(start)))) {
-    return `starting_node_id ${JSON.stringify(start)} is not a job or trigger of the plan`;
-  }
-  if (plan['options'] !== undefined && plan['options'] !== null && typeof plan['options'] !== 'object') return 'options is not an object';
-  return null;
+  const reading = readPlanReply(reply);
+  if (!reading.ok) throw new RunFailure(ERROR_TYPES.plan, `the plan is malformed: ${reading.problem}`);
+  return reading.plan;
 }
 
 async function fetchDataclip(channel: Channel, dataclipId: string, timeoutMs: number): Promise<unknown> {
@@ -325,21 +276,15 @@ async function fetchDataclip(channel: Channel, dataclipId: string, timeoutMs: nu
   } catch (error) {
     throw new RunFailure(ERROR_TYPES.dataclip, `could not fetch dataclip ${dataclipId}: ${errorMessage(error)}`, { cause: error });
   }
-  // The reply is a binary frame: phoenix hands over an ArrayBuffer holding UTF-8 JSON.
-  let text: string;
-  if (reply instanceof ArrayBuffer) text = new TextDecoder('utf-8', { fatal: true }).decode(reply);
-  else if (reply instanceof Uint8Array) text = new TextDecoder('utf-8', { fatal: true }).decode(reply);
-  else throw new RunFailure(ERROR_TYPES.dataclip, `dataclip ${dataclipId} did not arrive as a binary frame`);
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (error) {
-    throw new RunFailure(ERROR_TYPES.dataclip, `dataclip ${dataclipId} is not JSON`, { cause: error });
-  }
+  const decoded = decodeDataclip(reply);
+  if (!decoded.ok) throw new RunFailure(ERROR_TYPES.dataclip, `dataclip ${dataclipId} ${decoded.problem}`, { cause: decoded.cause });
+  return decoded.value;
 }
 
-async function fetchCredential(channel: Channel, credentialId: string, timeoutMs: number): Promise<unknown> {
+async function fetchCredential(reporter: RunReporter, credentialId: string): Promise<unknown> {
   try {
-    return await pushAndWait(channel, FETCH_CREDENTIAL, { id: credentialId }, timeoutMs);
+    // In the run's event queue, behind run:start and any log lines: one event in flight per run.
+    return await reporter.request(FETCH_CREDENTIAL, { id: credentialId });
   } catch (error) {
     // The engine maps this to a CredentialError; the message never holds the credential itself.
     throw new RunFailure(ERROR_TYPES.credential, `could not fetch credential ${credentialId}: ${errorMessage(error)}`, { cause: error });

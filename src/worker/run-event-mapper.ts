@@ -127,7 +127,8 @@ export class RunEventMapper {
         return this.#outputByJob.get(edge.source_job_id) ?? null;
       }
     }
-    if (this.#lastOutput === undefined) return this.#plan.dataclip_id; // the first step reads the run's input
+    // The first step reads the run's input; a plan without a dataclip has none to name.
+    if (this.#lastOutput === undefined) return this.#plan.dataclip_id === '' ? null : this.#plan.dataclip_id;
     // No upstream step ran (a second trigger, or an unusual plan): the previous step's output is the best guess.
     return this.#lastOutput;
   }

@@ -26,7 +26,9 @@ const MAX_SENDS = 5;
 
 type QueuedEvent =
   | { kind: 'event'; event: string; payload: object }
-  | { kind: 'batch'; lines: LogLine[]; key: string | undefined };
+  | { kind: 'batch'; lines: LogLine[]; key: string | undefined }
+  /** A fetch whose reply the caller needs (fetch:credential): sent in turn, never resent. */
+  | { kind: 'request'; event: string; payload: object; resolve: (reply: unknown) => void; reject: (error: unknown) => void };
 
 export interface RunReporterOptions {
   runId: string;
@@ -70,6 +72,18 @@ export class RunReporter {
     this.#kick();
   }
 
+  /**
+   * Sends an event in its turn behind everything queued before it and
+   * resolves with its reply (rejects with the push's error). A fetch is
+   * never resent: its caller decides what a failure means.
+   */
+  request(event: string, payload: object): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ kind: 'request', event, payload, resolve, reject });
+      this.#kick();
+    });
+  }
+
   log(line: LogLine): void {
     if (this.#options.batchLogs) {
       const last = this.#queue.at(-1);
@@ -102,6 +116,9 @@ export class RunReporter {
         const payload: BatchLogsPayload = { run_id: this.#options.runId, logs: next.lines };
         if (next.key !== undefined) payload.log_id = next.key;
         await this.#deliver(RUN_BATCH_LOGS, payload);
+      } else if (next.kind === 'request') {
+        const { resolve, reject } = next;
+        await pushAndWait(this.#options.channel, next.event, next.payload, this.#options.messageTimeoutMs).then(resolve, reject);
       } else {
         await this.#deliver(next.event, next.payload);
       }
