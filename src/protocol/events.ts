@@ -37,10 +37,18 @@ export const RUN_COMPLETE = 'run:complete';
 /** Lanes extension, only when the server lists `run_heartbeat`. */
 export const RUN_HEARTBEAT = 'run:heartbeat';
 
+/**
+ * Lanes extension, only between a worker and a server that both declared
+ * `run_cancel`: the server pushes it on `worker:queue` when a run it handed
+ * to that worker is cancelled (payload `RunCancelPayload`).
+ */
+export const RUN_CANCEL = 'run:cancel';
+
 /** Capabilities a Lanes server offers in its `worker:queue` join reply. */
 export const CAPABILITY_RUN_HEARTBEAT = 'run_heartbeat';
 export const CAPABILITY_IDEMPOTENT_EVENTS = 'idempotent_events';
-export type Capability = typeof CAPABILITY_RUN_HEARTBEAT | typeof CAPABILITY_IDEMPOTENT_EVENTS;
+export const CAPABILITY_RUN_CANCEL = 'run_cancel';
+export type Capability = typeof CAPABILITY_RUN_HEARTBEAT | typeof CAPABILITY_IDEMPOTENT_EVENTS | typeof CAPABILITY_RUN_CANCEL;
 
 /** Step output over the payload limit (PROTOCOL.md, step:complete). */
 export const DATACLIP_TOO_LARGE = 'DATACLIP_TOO_LARGE';

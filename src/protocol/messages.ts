@@ -184,6 +184,11 @@ export interface RunCompletePayload {
   timestamp: string;
 }
 
+/** `run:cancel` (server → worker on `worker:queue`, `run_cancel` extension): end this run with reason `cancel`. */
+export interface RunCancelPayload {
+  run_id: string;
+}
+
 export interface RunHeartbeatPayload {
   timestamp: string;
 }

@@ -308,9 +308,10 @@ export class HttpApi {
 
   /**
    * Cancels a run that has not ended. An available run never starts; a run in
-   * flight is marked `cancelled` at once, and its worker learns it from the
-   * error reply (`{state: ["already in completed state"]}`) to its next event
-   * or heartbeat. No push is sent: PROTOCOL.md has no cancel event.
+   * flight is marked `cancelled` at once, and its worker is told by a
+   * `run:cancel` push when it declared `run_cancel` (the lifecycle does it);
+   * any other worker learns it from the error reply
+   * (`{state: ["already in completed state"]}`) to its next event or heartbeat.
    */
   #cancel(res: ServerResponse, id: string): void {
     const run = this.#findRun(id);

@@ -16,6 +16,7 @@ import { LanesChannelRouter } from './channel-router.ts';
 import { HttpApi } from './http-api.ts';
 import { LeaseSweeper } from './lease-sweeper.ts';
 import { PhoenixSocketServer } from './phoenix-socket-server.ts';
+import { CancelNotifier } from './cancel-notifier.ts';
 import { RunLifecycle } from './run-lifecycle.ts';
 import { loadRunKeys } from './run-keys.ts';
 import type { RunKeys } from './run-keys.ts';
@@ -66,7 +67,8 @@ export class LanesServer {
       connectedWorkers: () => this.#registry.size,
     });
     this.#notifier = new WorkNotifier({ registry: this.#registry, debounceMs: options.workAvailableDebounceMs, logger: this.#logger });
-    this.#lifecycle = new RunLifecycle({ store, notifier: this.#notifier, metrics: this.metrics, options, logger: this.#logger });
+    const cancels = new CancelNotifier({ registry: this.#registry, logger: this.#logger });
+    this.#lifecycle = new RunLifecycle({ store, notifier: this.#notifier, cancels, metrics: this.metrics, options, logger: this.#logger });
     this.#sweeper = new LeaseSweeper({ store, lifecycle: this.#lifecycle, metrics: this.metrics, intervalMs: options.sweepIntervalMs, logger: this.#logger });
     const router = new LanesChannelRouter({
       queue: { store, registry: this.#registry, notifier: this.#notifier, metrics: this.metrics, options, privateKey: keys.privateKey, logger: this.#logger.child({ channel: 'worker:queue' }) },

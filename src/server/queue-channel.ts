@@ -9,14 +9,16 @@ import { hash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
   CAPABILITY_IDEMPOTENT_EVENTS,
+  CAPABILITY_RUN_CANCEL,
   CAPABILITY_RUN_HEARTBEAT,
   CLAIM,
+  RUN_CANCEL,
   QUEUE_NAME_PATTERN,
   WILDCARD,
   WORK_AVAILABLE,
   signRunToken,
 } from '../protocol/index.ts';
-import type { ClaimReply, ClaimedRun, QueueJoinReply, SigningKey } from '../protocol/index.ts';
+import type { ClaimReply, ClaimedRun, QueueJoinReply, RunCancelPayload, SigningKey } from '../protocol/index.ts';
 import type { Channel, ChannelPeer, ChannelReply, JoinResult } from './phoenix-channel.ts';
 import { error, ok } from './phoenix-channel.ts';
 import { FieldErrorCollector, isRecord } from './field-errors.ts';
@@ -77,7 +79,7 @@ export function validateChain(chain: readonly unknown[]): string[] {
 }
 
 /** Validates the join payload; a Lightning-style empty join is accepted. */
-function parseJoin(payload: unknown): { capacity: number; lanes: Record<string, number>; heartbeats: boolean } | { errors: Record<string, string[]> } {
+function parseJoin(payload: unknown): { capacity: number; lanes: Record<string, number>; heartbeats: boolean; cancels: boolean } | { errors: Record<string, string[]> } {
   const collector = new FieldErrorCollector();
   const body = isRecord(payload) ? payload : {};
   const capacity = body['capacity'] ?? 0;
@@ -103,8 +105,9 @@ function parseJoin(payload: unknown): { capacity: number; lanes: Record<string, 
   // Unknown or malformed capability lists are ignored, not refused: they only opt in to extensions.
   const declared = body['capabilities'];
   const heartbeats = Array.isArray(declared) && declared.includes(CAPABILITY_RUN_HEARTBEAT);
+  const cancels = Array.isArray(declared) && declared.includes(CAPABILITY_RUN_CANCEL);
   if (!collector.empty) return { errors: collector.errors };
-  return { capacity: capacity as number, lanes, heartbeats };
+  return { capacity: capacity as number, lanes, heartbeats, cancels };
 }
 
 export class QueueChannel implements Channel {
@@ -137,13 +140,15 @@ export class QueueChannel implements Channel {
       lanes: parsed.lanes,
       connectedAt: now,
       heartbeats: parsed.heartbeats,
+      cancels: parsed.cancels,
       pushWorkAvailable: () => peer.push(WORK_AVAILABLE, {}),
+      pushRunCancel: (runId) => peer.push(RUN_CANCEL, { run_id: runId } satisfies RunCancelPayload),
     };
     deps.registry.add(worker);
     deps.store.upsertWorker({ id: peer.workerId, name: null, capacity: parsed.capacity, queues: parsed.lanes, connectedAt: now, lastSeenAt: now });
     channel.#logger.info({ capacity: parsed.capacity, lanes: parsed.lanes }, 'worker joined queue');
     const reply: QueueJoinReply = {
-      capabilities: [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS],
+      capabilities: [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL],
       heartbeat_interval_ms: deps.options.heartbeatIntervalMs,
       lease_ms: deps.options.leaseMs,
     };

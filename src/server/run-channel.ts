@@ -438,6 +438,9 @@ export class RunChannel implements Channel {
     if (!isOptionalString(payload['error_message'])) collector.add('error_message', 'must be a string or null');
     if (!isOptionalString(payload['final_dataclip_id'])) collector.add('final_dataclip_id', 'must be a string');
     if (!collector.empty) return error(collector.errors);
+    const current = this.#deps.store.getRun(this.#runId);
+    // The worker ending a run that was cancelled here (run_cancel) confirms what is stored: not an error.
+    if (reason === 'cancel' && current?.state === 'cancelled' && current.attempts === this.#attempt) return ok({});
     const run = this.#inFlight();
     if (!('id' in run)) return run;
     const exitReason = reason as Parameters<typeof runStateForReason>[0];

@@ -13,6 +13,7 @@ import type { RunState } from '../protocol/index.ts';
 import { isTerminalState } from '../protocol/index.ts';
 import type { RunRecord, RunStore } from './run-store.ts';
 import type { WorkNotifier } from './work-notifier.ts';
+import type { RunCancelListener } from './cancel-notifier.ts';
 import type { ServerMetrics } from './server-metrics.ts';
 import { retryDelayMs } from './server-options.ts';
 import type { ResolvedServerOptions } from './server-options.ts';
@@ -38,6 +39,7 @@ type Waiter = (run: RunRecord | undefined) => void;
 export class RunLifecycle {
   readonly #store: RunStore;
   readonly #notifier: WorkNotifier;
+  readonly #cancels: RunCancelListener | undefined;
   readonly #metrics: ServerMetrics;
   readonly #options: ResolvedServerOptions;
   readonly #logger: Logger;
@@ -45,9 +47,10 @@ export class RunLifecycle {
   readonly #retryTimers = new Set<NodeJS.Timeout>();
   #state: LifecycleState = 'running';
 
-  constructor(options: { store: RunStore; notifier: WorkNotifier; metrics: ServerMetrics; options: ResolvedServerOptions; logger: Logger }) {
+  constructor(options: { store: RunStore; notifier: WorkNotifier; cancels?: RunCancelListener; metrics: ServerMetrics; options: ResolvedServerOptions; logger: Logger }) {
     this.#store = options.store;
     this.#notifier = options.notifier;
+    this.#cancels = options.cancels;
     this.#metrics = options.metrics;
     this.#options = options.options;
     this.#logger = options.logger;
@@ -80,6 +83,10 @@ export class RunLifecycle {
     }
     if (!this.#store.finishRun(run.id, run.attempts, fields, retryable)) return 'stale';
     this.#logger.info({ runId: run.id, state: outcome.state, deadLetter: retryable }, 'run finished');
+    // A cancel of a run a worker holds: that worker is told at once (run_cancel), not at its next event.
+    if (outcome.state === 'cancelled' && run.workerId !== null && (run.state === 'claimed' || run.state === 'started')) {
+      this.#cancels?.runCancelled(run.id, run.workerId);
+    }
     this.#release(run.id);
     return 'finished';
   }

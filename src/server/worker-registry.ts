@@ -16,7 +16,11 @@ export interface ConnectedWorker {
   connectedAt: number;
   /** Set once the worker sent its first `run:heartbeat`: it speaks the extension. */
   heartbeats: boolean;
+  /** The worker declared `run_cancel` in its join: it hears of cancelled runs by push. */
+  cancels: boolean;
   pushWorkAvailable: () => void;
+  /** Pushes `run:cancel` on this connection's `worker:queue`. */
+  pushRunCancel: (runId: string) => void;
 }
 
 /** Whether any lane of the worker could take a run of `queue`. A worker that declared no lanes could take anything. */
@@ -50,6 +54,11 @@ export class WorkerRegistry {
 
   get size(): number {
     return this.#byConnection.size;
+  }
+
+  /** Every connection of one worker (a worker that reconnected may briefly hold two). */
+  byWorker(workerId: string): ConnectedWorker[] {
+    return [...this.#byConnection.values()].filter((worker) => worker.workerId === workerId);
   }
 
   /** Marks every connection of a worker as heartbeating. */

@@ -25,8 +25,10 @@ import type { ClaimRequest, Claimer } from '../lanes/workloop.ts';
 import {
   API_VERSION,
   CAPABILITY_IDEMPOTENT_EVENTS,
+  CAPABILITY_RUN_CANCEL,
   CAPABILITY_RUN_HEARTBEAT,
   CLAIM,
+  RUN_CANCEL,
   WORK_AVAILABLE,
   WORKER_QUEUE_TOPIC,
   runTopic,
@@ -68,6 +70,8 @@ export interface QueueConnectionOptions {
   onJoined: (features: ServerFeatures) => void;
   onDisconnected: () => void;
   onWorkAvailable: () => void;
+  /** The server cancelled a run it handed to this worker (`run_cancel`, only when it offered the extension). */
+  onRunCancel: (runId: string) => void;
 }
 
 /** Phoenix's socket drops frames it cannot decode; this is what the lanes see of a claim reply. */
@@ -91,7 +95,7 @@ function parseClaimedRuns(response: unknown, logger: Logger): ClaimedRun[] {
 
 function parseFeatures(response: unknown): ServerFeatures {
   const reply = typeof response === 'object' && response !== null ? (response as Record<string, unknown>) : {};
-  const known: Capability[] = [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS];
+  const known: Capability[] = [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL];
   const offered = Array.isArray(reply['capabilities']) ? reply['capabilities'] : [];
   const capabilities = new Set<Capability>(known.filter((name) => offered.includes(name)));
   const positive = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : null);
@@ -155,6 +159,15 @@ export class QueueConnection implements Claimer {
     this.#channel = channel;
     channel.on(WORK_AVAILABLE, () => {
       if (this.#state === 'joined') this.#options.onWorkAvailable();
+    });
+    channel.on(RUN_CANCEL, (payload?: unknown) => {
+      const runId = typeof payload === 'object' && payload !== null ? (payload as { run_id?: unknown }).run_id : undefined;
+      if (!this.#features.capabilities.has(CAPABILITY_RUN_CANCEL)) return;
+      if (typeof runId !== 'string' || runId.length === 0 || runId.length > 256) {
+        this.#logger.warn({ payload }, 'run:cancel without a run id ignored');
+        return;
+      }
+      this.#options.onRunCancel(runId);
     });
     channel.onError(() => {
       if (this.#state === 'joined' || this.#state === 'connecting') this.#lost('channel error');

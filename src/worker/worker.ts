@@ -26,7 +26,7 @@ import { LanesError } from '../errors/lanes-error.ts';
 import { Workloop } from '../lanes/workloop.ts';
 import type { LaneSpec } from '../lanes/parse-workloops.ts';
 import type { ClaimedRun } from '../protocol/messages.ts';
-import { CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_HEARTBEAT } from '../protocol/events.ts';
+import { CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_RUN_HEARTBEAT } from '../protocol/events.ts';
 import { ERROR_TYPES } from '../protocol/reasons.ts';
 import { importRunPublicKey, signWorkerToken } from '../protocol/tokens.ts';
 import type { SigningKey } from '../protocol/tokens.ts';
@@ -144,7 +144,7 @@ export class Worker {
         queues: Object.fromEntries(config.workloops.map((lane) => [lane.queues.join('>'), lane.capacity])),
         // Declared so a Lanes server leases our runs by heartbeat from the claim on (a lost claim reply
         // is then recovered within its lease); Lightning ignores the field.
-        capabilities: [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS],
+        capabilities: [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL],
       },
       claimTimeoutMs: config.claimTimeoutMs,
       messageTimeoutMs: config.messageTimeoutMs,
@@ -155,6 +155,7 @@ export class Worker {
       onWorkAvailable: () => {
         for (const lane of this.#lanes) lane.workAvailable();
       },
+      onRunCancel: (runId) => this.#cancelRun(runId),
     });
     this.#metrics = new WorkerMetrics(() => this.#lanes, this.workerId);
     this.#lanes = config.workloops.map(
@@ -336,6 +337,18 @@ export class Worker {
       });
     this.#runs.set(run.id, { lane: lane.id, controller, done });
     return done;
+  }
+
+  /** The server cancelled a run (`run_cancel`): end it now, reported `cancel`/`CancelError`. */
+  #cancelRun(runId: string): void {
+    const run = this.#runs.get(runId);
+    if (run === undefined) {
+      this.#logger.debug({ runId }, 'run:cancel for a run not active here');
+      return;
+    }
+    this.#logger.info({ runId, lane: run.lane }, 'run cancelled by the server');
+    const reason: EngineAbortReason = { reason: 'cancel', errorType: ERROR_TYPES.cancelled, message: 'the run was cancelled' };
+    run.controller.abort(reason);
   }
 
   #onJoined(): void {
