@@ -1,4 +1,5 @@
 import { getEventListeners } from 'node:events';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import test from 'ava';
 import { ApiError, ServerUnreachableError } from '../../src/client/api-error.ts';
@@ -46,12 +47,34 @@ test('a server that is not there is ServerUnreachableError; an unsupported schem
 
 test('an abort rejects with the signal reason, and polling leaves no listener behind', async (t) => {
   const server = await startServer(t);
-  const client = clientFor(server.port);
-  const { id } = await client.submitRun({ queue: 'manual', plan: simplePlan() });
+  // A counting proxy in front of the real server: each poll is a GET that arrives here, and at
+  // each one the abort signal's listeners are counted.
+  const listenersAtPoll: number[] = [];
   const controller = new AbortController();
+  const proxy = createHttpServer((req, res) => {
+    if (req.method === 'GET') listenersAtPoll.push(getEventListeners(controller.signal, 'abort').length);
+    const upstream = httpRequest({ host: '127.0.0.1', port: server.port, path: req.url, method: req.method, headers: req.headers }, (reply) => {
+      res.writeHead(reply.statusCode ?? 502, reply.headers);
+      reply.pipe(res);
+    });
+    // The client aborts a poll in flight: the proxy drops both legs quietly.
+    upstream.on('error', () => res.destroy());
+    req.on('error', () => upstream.destroy());
+    res.on('close', () => upstream.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => {
+    proxy.closeAllConnections();
+    proxy.close(() => resolve());
+  }));
+  const client = clientFor((proxy.address() as { port: number }).port);
+  const { id } = await client.submitRun({ queue: 'manual', plan: simplePlan() });
   const waiting = client.waitForRun(id, { pollMs: 10, signal: controller.signal });
-  await new Promise((resolve) => setTimeout(resolve, 120));
-  t.true(getEventListeners(controller.signal, 'abort').length <= 1, 'one listener at most, whatever the number of polls');
+  const deadline = Date.now() + 10_000;
+  while (listenersAtPoll.length < 5 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+  t.true(listenersAtPoll.length >= 5, `the run was polled ${listenersAtPoll.length} times`);
+  t.true(listenersAtPoll.every((count) => count <= 1), `listeners at each poll: ${listenersAtPoll.join(', ')}`);
   const reason = new Error('enough');
   controller.abort(reason);
   t.is(await t.throwsAsync(waiting), reason);

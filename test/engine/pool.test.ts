@@ -169,14 +169,27 @@ test('a run goes to an idle child whose warm spare has booted, before a less rec
   barriers.get('second')?.();
   await second.done;
   await until(() => engine.stats().children.find((c) => c.id === secondChild)?.spareReady === true);
+  // The first child finishes and is frozen at once (SIGSTOP, as a terminal's Ctrl-Z would), before
+  // its next spare can boot (that takes 0.1-0.4 s of CPU): it is now the least recently used idle
+  // child, and its spare is not ready.
+  const firstPid = engine.stats().children.find((c) => c.id === firstChild)?.pid;
+  if (firstPid === undefined) return t.fail('the first child has no pid');
+  t.teardown(() => {
+    try {
+      process.kill(firstPid, 'SIGCONT');
+    } catch {
+      // already gone
+    }
+  });
   barriers.get('first')?.();
   await first.done;
-  const booting = engine.stats().children.find((c) => c.id === firstChild)?.spareReady === false;
-  // The first child is the least recently used idle one, but its spare is still booting.
+  process.kill(firstPid, 'SIGSTOP');
+  t.false(engine.stats().children.find((c) => c.id === firstChild)?.spareReady, 'the first child was frozen before its spare booted');
   const next = held('next');
+  await until(() => childOf(next.runId) !== undefined);
+  t.is(childOf(next.runId), secondChild, 'the run went to the idle child whose spare had booted');
+  process.kill(firstPid, 'SIGCONT');
   await until(() => barriers.has('next'));
-  if (booting) t.is(childOf(next.runId), secondChild);
-  else t.log('the first child rebooted its spare before the next run arrived; nothing to tell apart');
   t.not(childOf(next.runId), childOf(third.runId));
   barriers.get('third')?.();
   barriers.get('next')?.();

@@ -155,15 +155,16 @@ test('claims its free slots for its own queue chain as soon as it starts', async
 
 test('backoff grows while claims come back empty and starts over after a claim brings runs', async (t) => {
   const settled: ClaimSettled[] = [];
-  let calls = 0;
+  const claimedAt: number[] = [];
   const claimer: Claimer = {
     claim: async () => {
-      calls++;
+      claimedAt.push(performance.now());
       // Three empty claims, one run, then empty for ever.
-      return calls === 4 ? runs(1) : [];
+      return claimedAt.length === 4 ? runs(1) : [];
     },
   };
-  const loop = makeLoop(t, { spec: lane(['default'], 2), claimer, runs: new ManualRuns(), backoff: { minMs: 1, maxMs: 4 }, settled });
+  const minMs = 50;
+  const loop = makeLoop(t, { spec: lane(['default'], 2), claimer, runs: new ManualRuns(), backoff: { minMs, maxMs: 10_000 }, settled });
   loop.start();
   await waitFor(t, () => settled.length >= 7, 'seven claims');
   await loop.stop();
@@ -180,6 +181,15 @@ test('backoff grows while claims come back empty and starts over after a claim b
     ],
   );
   t.true(settled.slice(4).every((event) => event.demand === 1), 'the claimed run holds a slot');
+  // The wait after the nth empty claim in a row is at least minMs * 2^(n-1) (jitter only lengthens
+  // it). Only lower bounds: a loaded machine makes waits longer, never shorter (a timer may fire
+  // a millisecond early, hence the slack).
+  const gap = (n: number) => (claimedAt[n] ?? Number.NaN) - (claimedAt[n - 1] ?? Number.NaN);
+  const slackMs = 3;
+  t.true(gap(1) >= minMs - slackMs, `wait after the first empty claim: ${gap(1)} ms`);
+  t.true(gap(2) >= 2 * minMs - slackMs, `wait after the second empty claim: ${gap(2)} ms`);
+  t.true(gap(3) >= 4 * minMs - slackMs, `wait after the third empty claim: ${gap(3)} ms`);
+  t.true(gap(6) >= 2 * minMs - slackMs, `wait after the second empty claim since the run: ${gap(6)} ms`);
 });
 
 test('after an empty claim the lane waits, and work-available cuts the wait short', async (t) => {
