@@ -5,7 +5,8 @@
  * registry cannot be reached (the examples need @openfn/language-common).
  */
 import test from 'ava';
-import { execFile, spawn } from 'node:child_process';
+import { registryServes } from '../registry.ts';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { firstFreePort } from '../../src/cli/free-port.ts';
@@ -13,9 +14,7 @@ import { waitFor } from '../server/helpers.ts';
 import { tempDir } from '../engine/helpers.ts';
 import { LANES_BIN, runLanes } from './helpers.ts';
 
-const reachable = await new Promise<boolean>((resolve) => {
-  execFile('npm', ['view', '@openfn/language-common@3.3.4', 'version'], { timeout: 20_000 }, (error, stdout) => resolve(!error && stdout.trim() === '3.3.4'));
-});
+const reachable = registryServes('@openfn/language-common', '3.3.4');
 
 if (!reachable) {
   test('dev: registry unreachable', (t) => {

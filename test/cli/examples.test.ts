@@ -4,7 +4,7 @@
  * Skipped, with a visible message, when the registry cannot be reached.
  */
 import test from 'ava';
-import { execFile } from 'node:child_process';
+import { registryServes } from '../registry.ts';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readWorkflow } from '../../src/cli/read-workflow.ts';
@@ -15,9 +15,7 @@ import { startWorker, testConfig } from '../worker/helpers.ts';
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
 const ADAPTOR = '@openfn/language-common@3.3.4';
 
-const reachable = await new Promise<boolean>((resolve) => {
-  execFile('npm', ['view', ADAPTOR, 'version'], { timeout: 20_000 }, (error, stdout) => resolve(!error && stdout.trim() === '3.3.4'));
-});
+const reachable = registryServes('@openfn/language-common', '3.3.4');
 
 interface RunView {
   state: string;

@@ -3,16 +3,14 @@
  * condition. Skipped, with a visible message, when the registry cannot be
  * reached (the adaptor cannot be installed).
  */
-import { execFile } from 'node:child_process';
 import test from 'ava';
+import { registryServes } from '../registry.ts';
 import { Engine } from '../../src/engine/index.ts';
 import { logsOf, request, silentLogger, tempDir } from './helpers.ts';
 
 const ADAPTOR = '@openfn/language-common@3.3.4';
 
-const reachable = await new Promise<boolean>((resolve) => {
-  execFile('npm', ['view', ADAPTOR, 'version'], { timeout: 20_000 }, (error, stdout) => resolve(!error && stdout.trim() === '3.3.4'));
-});
+const reachable = registryServes('@openfn/language-common', '3.3.4');
 
 if (!reachable) {
   test('language-common: registry unreachable', (t) => {
