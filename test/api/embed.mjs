@@ -6,14 +6,15 @@ import { createServer, createWorker, LanesApiClient, parseWorkloops, isTerminalS
 
 const [repoDir, fixtureDir] = process.argv.slice(2);
 const secret = 'embedder-secret';
-const server = await createServer({ port: 0, dbPath: ':memory:', secret });
+const apiToken = 'embedder-api-token-0123456789abcdef';
+const server = await createServer({ port: 0, dbPath: ':memory:', secret, apiTokens: [apiToken] });
 await server.start();
 const { worker, warnings } = await createWorker({
   flags: { lightning: server.workerUrl, secret, workloops: 'fast_lane:1 manual>*:1', port: 0, 'repo-dir': repoDir, 'spare-children': 0 },
   engine: { localAdaptors: { '@openfn/language-lanesfixture': fixtureDir } },
 });
 await worker.start();
-const client = new LanesApiClient(server.url);
+const client = new LanesApiClient(server.url, { apiToken });
 const { id } = await client.submitRun({
   queue: 'fast_lane',
   plan: {
