@@ -38,7 +38,7 @@ import {
 import type { FieldErrors, RunPlan, SigningKey, WebhookResponse } from '../protocol/index.ts';
 import type { Channel, ChannelPeer, ChannelReply, JoinResult } from './phoenix-channel.ts';
 import { error, ok } from './phoenix-channel.ts';
-import { CredentialScrubber } from './credential-scrubber.ts';
+import { CredentialRedactor } from '../protocol/credential-redactor.ts';
 import { FieldErrorCollector, isNonEmptyString, isOptionalString, isRecord } from './field-errors.ts';
 import { hashToken } from './queue-channel.ts';
 import type { RunLifecycle } from './run-lifecycle.ts';
@@ -110,7 +110,7 @@ export class RunChannel implements Channel {
   readonly #plan: RunPlan;
   readonly #logger: Logger;
   /** Built on the first log line and after each `fetch:credential` (a credential may have been replaced since). */
-  #scrubber: CredentialScrubber | undefined;
+  #scrubber: CredentialRedactor | undefined;
 
   private constructor(deps: RunChannelDeps, peer: ChannelPeer, run: RunRecord) {
     this.#deps = deps;
@@ -244,11 +244,11 @@ export class RunChannel implements Channel {
    * whether or not this attempt fetched it yet (a worker may have fetched it
    * before a reconnect, on an earlier channel).
    */
-  #credentialScrubber(): CredentialScrubber {
+  #credentialScrubber(): CredentialRedactor {
     if (!this.#scrubber) {
       const ids = new Set(this.#plan.jobs.map((job) => job.credential_id).filter((id): id is string => typeof id === 'string'));
       const bodies = [...ids].map((id) => this.#deps.store.getCredential(id)).filter((body) => body !== undefined);
-      this.#scrubber = new CredentialScrubber(bodies);
+      this.#scrubber = new CredentialRedactor(bodies);
     }
     return this.#scrubber;
   }
@@ -321,7 +321,7 @@ export class RunChannel implements Channel {
     if (line.stepId !== null && this.#deps.store.getStep(line.stepId)?.runId !== this.#runId) {
       return error({ step_id: ['is not a step of this run'] });
     }
-    const id = this.#deps.store.insertLog({ runId: this.#runId, attempt: this.#attempt, ...line, message: this.#credentialScrubber().scrub(line.message) });
+    const id = this.#deps.store.insertLog({ runId: this.#runId, attempt: this.#attempt, ...line, message: this.#credentialScrubber().redact(line.message) });
     const reply = { log_line_id: id };
     return key ? this.#remember(key, reply) : ok(reply);
   }
@@ -349,7 +349,7 @@ export class RunChannel implements Channel {
     for (const line of lines) {
       const lineKey = line.logId === null ? null : `log:${line.logId}`;
       if (lineKey && this.#deps.store.getEventReply(this.#runId, lineKey) !== undefined) continue;
-      const id = this.#deps.store.insertLog({ runId: this.#runId, attempt: this.#attempt, ...line, message: this.#credentialScrubber().scrub(line.message) });
+      const id = this.#deps.store.insertLog({ runId: this.#runId, attempt: this.#attempt, ...line, message: this.#credentialScrubber().redact(line.message) });
       if (lineKey) this.#deps.store.putEventReply(this.#runId, lineKey, { log_line_id: id });
     }
     return key ? this.#remember(key, {}) : ok({});

@@ -32,7 +32,7 @@ import { timestampMicros } from '../protocol/timestamp.ts';
 import { verifyRunToken } from '../protocol/tokens.ts';
 import type { SigningKey } from '../protocol/tokens.ts';
 import { PushRejectedError } from './channel-errors.ts';
-import { CredentialRedactor } from './credential-redactor.ts';
+import { CredentialRedactor } from '../protocol/credential-redactor.ts';
 import { decodeDataclip } from './dataclip-reply.ts';
 import { readPlanReply } from './plan-reply.ts';
 import { pushAndWait } from './push.ts';

@@ -27,7 +27,7 @@ const benchmarks = read('docs/benchmarks.md');
 test('docs/benchmarks.md names the run that wrote bench/results/latest.json', (t) => {
   t.true(
     benchmarks.includes(`Measured by \`npm run bench\` on ${latest.date.slice(0, 10)}, commit \`${latest.commit}\``),
-    `the page's header names ${latest.date.slice(0, 10)} and ${latest.commit}`,
+    `docs/benchmarks.md should name ${latest.date.slice(0, 10)} and ${latest.commit}: a partial run (BENCH_ONLY) rewrites only latest.json; run the full \`npm run bench\` or keep the previous latest.json`,
   );
   t.true(benchmarks.includes(`Node ${latest.machine.node}`));
 });
