@@ -3,10 +3,10 @@
  * the worker token (HS256 with the shared secret) that opens the socket, and
  * the run token (RS256 with the server's private key) that opens one run.
  */
-import { createPrivateKey, createPublicKey, generateKeyPair, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPair, sign as cryptoSign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { SignJWT, jwtVerify } from 'jose';
+import { SignJWT, decodeProtectedHeader, jwtVerify } from 'jose';
 
 export const WORKER_TOKEN_ISSUER = 'urn:openfn:worker';
 export const RUN_TOKEN_ISSUER = 'Lightning';
@@ -105,12 +105,14 @@ function checkRsa(key: KeyObject): KeyObject {
 }
 
 /*
- * Run tokens are signed and verified here with node:crypto, synchronously:
- * a claim signs one per run and a join verifies one, both on the path from
- * submit to run:start, and WebCrypto (which jose uses) hands each to the
- * thread pool and back, a wake-up that costs more than the signature itself.
- * The format is plain JWS compact serialisation (RFC 7515) with RS256
- * (RSASSA-PKCS1-v1_5 with SHA-256, RFC 7518 §3.3); tests check it against jose.
+ * Run tokens are signed here with node:crypto, synchronously: a claim signs
+ * one per run on the path from submit to run:start, and WebCrypto (which jose
+ * uses) hands each signature to the thread pool and back, a wake-up that
+ * costs more than the signature itself. Signing our own tokens needs no
+ * parser; verifying someone else's does, and that is jose's job
+ * (`verifyRunToken`). The format is plain JWS compact serialisation
+ * (RFC 7515) with RS256 (RSASSA-PKCS1-v1_5 with SHA-256, RFC 7518 §3.3);
+ * tests check it against jose.
  */
 const RUN_TOKEN_HEADER = base64url(JSON.stringify({ alg: 'RS256', typ: 'JWT' }));
 
@@ -142,7 +144,7 @@ export function signRunToken(
 
 export interface RunTokenClaimsRead {
   runId: string;
-  expiresAtSeconds: number | undefined;
+  expiresAtSeconds: number;
 }
 
 function splitRunToken(token: string): [header: string, payload: string, signature: string] {
@@ -151,20 +153,56 @@ function splitRunToken(token: string): [header: string, payload: string, signatu
   return parts as [string, string, string];
 }
 
-/** Verifies a run token and returns the run id it opens. */
+/**
+ * Verifies a run token with jose and returns the run id it opens. Only RS256
+ * is accepted (so `alg: none`, and HS256 signed with the public key as its
+ * secret, are refused before any key is used), `iss` must be Lightning, and
+ * `exp` is required: a run token that never expires is refused.
+ */
 export async function verifyRunToken(publicKey: SigningKey, token: string): Promise<RunTokenClaimsRead> {
-  const [header, payload, signature] = splitRunToken(token);
-  const headerJson = decodeSegment(header, 'header');
-  if (headerJson['alg'] !== 'RS256') throw new TokenError(`run token rejected: alg must be RS256, got ${JSON.stringify(headerJson['alg'])}`);
-  if (headerJson['crit'] !== undefined) throw new TokenError('run token rejected: unsupported crit header');
-  let valid: boolean;
+  let payload: Record<string, unknown>;
   try {
-    valid = cryptoVerify('sha256', Buffer.from(`${header}.${payload}`), publicKey, Buffer.from(signature, 'base64url'));
+    ({ payload } = await jwtVerify(token, publicKey, {
+      algorithms: ['RS256'],
+      issuer: RUN_TOKEN_ISSUER,
+      requiredClaims: ['exp'],
+      clockTolerance: RUN_TOKEN_CLOCK_TOLERANCE_S,
+    }));
   } catch (error) {
-    throw new TokenError('run token rejected: signature could not be checked', error);
+    throw new TokenError(`run token rejected: ${joseReason(error, token)}`, error);
   }
-  if (!valid) throw new TokenError('run token rejected: signature verification failed');
-  return checkRunTokenClaims(decodeSegment(payload, 'payload'));
+  return checkRunTokenClaims(payload);
+}
+
+/** A one-line reason for a jose refusal, naming the rule that failed. */
+function joseReason(error: unknown, token: string): string {
+  const code = (error as { code?: unknown }).code;
+  const claim = (error as { claim?: unknown }).claim;
+  switch (code) {
+    case 'ERR_JOSE_ALG_NOT_ALLOWED': {
+      let alg: unknown;
+      try {
+        alg = decodeProtectedHeader(token).alg;
+      } catch {
+        alg = undefined;
+      }
+      return `alg must be RS256, got ${JSON.stringify(alg ?? null)}`;
+    }
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return 'signature verification failed';
+    case 'ERR_JWT_EXPIRED':
+      return 'expired';
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      if (claim === 'iss') return `iss must be ${RUN_TOKEN_ISSUER}`;
+      if (claim === 'nbf') return 'not yet valid';
+      if (claim === 'exp') return 'exp is required';
+      return `claim ${String(claim)} is invalid`;
+    case 'ERR_JWS_INVALID':
+    case 'ERR_JWT_INVALID':
+      return `not a valid JWS: ${error instanceof Error ? error.message : String(error)}`;
+    default:
+      return error instanceof Error ? error.message : String(error);
+  }
 }
 
 /**
@@ -184,7 +222,8 @@ function checkRunTokenClaims(claims: Record<string, unknown>): RunTokenClaimsRea
   const now = Math.floor(Date.now() / 1000);
   const exp = numericClaim(claims, 'exp');
   const nbf = numericClaim(claims, 'nbf');
-  if (exp !== undefined && now - RUN_TOKEN_CLOCK_TOLERANCE_S >= exp) throw new TokenError('run token rejected: expired');
+  if (exp === undefined) throw new TokenError('run token rejected: exp is required');
+  if (now - RUN_TOKEN_CLOCK_TOLERANCE_S >= exp) throw new TokenError('run token rejected: expired');
   if (nbf !== undefined && now + RUN_TOKEN_CLOCK_TOLERANCE_S < nbf) throw new TokenError('run token rejected: not yet valid');
   const runId = claims['id'];
   if (typeof runId !== 'string' || runId.length === 0) throw new TokenError('run token has no id');

@@ -53,7 +53,7 @@ test('run tokens interoperate with jose: ours verify there, and RS256 tokens sig
   t.deepEqual(await verifyRunToken(keys.publicKey, theirs), { runId: 'run-3', expiresAtSeconds: now + 60 });
 });
 
-test('run tokens with another alg, issuer, a future nbf or a mangled body are refused', async (t) => {
+test('run tokens with another alg, issuer, no exp, a future nbf or a mangled body are refused', async (t) => {
   const keys = await generateRunKeyPair();
   const rsa = await importPKCS8(keys.privateKeyPem, 'RS256');
   const now = Math.floor(Date.now() / 1000);
@@ -68,8 +68,12 @@ test('run tokens with another alg, issuer, a future nbf or a mangled body are re
     ['another issuer', await new SignJWT({ id: 'run-1' }).setProtectedHeader({ alg: 'RS256' }).setIssuer('Mallory').setExpirationTime(now + 60).sign(rsa), /iss must be Lightning/],
     ['nbf in a minute', await base().setProtectedHeader({ alg: 'RS256' }).setNotBefore(now + 60).sign(rsa), /not yet valid/],
     ['a swapped body', `${header}.${otherBody}.${signature}`, /signature verification failed/],
-    ['two segments', `${header}.${body}`, /not a compact JWS/],
-    ['a header that is not JSON', `bm90IGpzb24.${body}.${signature}`, /header is not base64url JSON/],
+    ['two segments', `${header}.${body}`, /not a valid JWS/],
+    ['a header that is not JSON', `bm90IGpzb24.${body}.${signature}`, /not a valid JWS/],
+    ['no exp', await new SignJWT({ id: 'run-1' }).setProtectedHeader({ alg: 'RS256' }).setIssuer('Lightning').sign(rsa), /exp is required/],
+    ['no exp, none', new UnsecuredJWT({ id: 'run-1' }).setIssuer('Lightning').encode(), /alg must be RS256, got "none"/],
+    ['HS256 with the public key in DER as secret', await base().setProtectedHeader({ alg: 'HS256' }).sign(keys.publicKey.export({ type: 'spki', format: 'der' })), /alg must be RS256, got "HS256"/],
+    ['expired', await new SignJWT({ id: 'run-1' }).setProtectedHeader({ alg: 'RS256' }).setIssuer('Lightning').setExpirationTime(now - 60).sign(rsa), /expired/],
   ];
   for (const [what, token, message] of cases) {
     const error = await t.throwsAsync(verifyRunToken(keys.publicKey, token), { instanceOf: TokenError }, what);
@@ -99,4 +103,16 @@ test('readIssuedRunToken checks the claims of a token the caller issued, but not
   const swapped = `${header}.${Buffer.from(JSON.stringify({ id: 'run-other', iss: 'Lightning', exp: now + 60 })).toString('base64url')}.${signature}`;
   t.is(readIssuedRunToken(swapped).runId, 'run-other');
   await t.throwsAsync(verifyRunToken(keys.publicKey, swapped), { instanceOf: TokenError });
+});
+
+test('worker tokens: alg none, another HS alg, another issuer or no worker_id are refused', async (t) => {
+  const secret = new TextEncoder().encode('s3cret');
+  const cases: Array<[string, string]> = [
+    ['none', new UnsecuredJWT({ worker_id: 'w' }).setIssuer('urn:openfn:worker').encode()],
+    ['HS512', await new SignJWT({ worker_id: 'w' }).setProtectedHeader({ alg: 'HS512' }).setIssuer('urn:openfn:worker').sign(new TextEncoder().encode('s3cret'.repeat(11)))],
+    ['another issuer', await new SignJWT({ worker_id: 'w' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('Mallory').sign(secret)],
+    ['no worker_id', await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer('urn:openfn:worker').sign(secret)],
+    ['expired', await new SignJWT({ worker_id: 'w' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('urn:openfn:worker').setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(secret)],
+  ];
+  for (const [what, token] of cases) await t.throwsAsync(verifyWorkerToken('s3cret', token), { instanceOf: TokenError }, what);
 });
