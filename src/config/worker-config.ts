@@ -6,7 +6,7 @@
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, describeSource } from '../errors/config-error.ts';
-import { defaultWorkloops, parseWorkloops } from '../lanes/parse-workloops.ts';
+import { defaultWorkloops, MAX_LANE_CAPACITY, parseWorkloops } from '../lanes/parse-workloops.ts';
 import type { LaneSpec } from '../lanes/parse-workloops.ts';
 import { WorkloopsError } from '../lanes/workloops-error.ts';
 import type { OptionSpec } from './option-spec.ts';
@@ -142,7 +142,7 @@ export function resolveWorkerConfig(flags: FlagValues, env: EnvValues, context: 
     workerName: raw.read('name', (value) => value.trim(), hostname()),
     adaptorAllowList: Object.freeze(raw.read('adaptor-allowlist', parseList, ['@openfn/language-*'])),
     preloadAdaptors: Object.freeze(raw.read('preload-adaptors', parseList, [])),
-    spareChildren: raw.read('spare-children', parseNonNegativeInteger, 1),
+    spareChildren: raw.read('spare-children', parseSpareChildren, 1),
     bundleCode: raw.read('bundle-code', parseBoolean, true),
     childNice: raw.read('child-nice', parseNice, 10),
   };
@@ -162,7 +162,7 @@ function resolveLanes(raw: RawConfig): { lanes: LaneSpec[]; warnings: string[] }
     );
   }
   if (capacity) {
-    const n = raw.read('capacity', parsePositiveInteger, DEFAULT_CAPACITY);
+    const n = raw.read('capacity', parseLaneCapacity, DEFAULT_CAPACITY);
     return { lanes: defaultWorkloops(n), warnings: [] };
   }
   if (workloops) {
@@ -193,4 +193,23 @@ export function redactWorkerConfig(config: WorkerConfig): Record<string, unknown
     secret: '[redacted]',
     lightningPublicKey: config.lightningPublicKey === null ? null : '[redacted]',
   };
+}
+
+/** `--capacity N` is one lane `manual>*:N`: bounded like any lane, as the server bounds a lane of the join. */
+function parseLaneCapacity(value: string): number {
+  const n = parsePositiveInteger(value);
+  if (n > MAX_LANE_CAPACITY) throw new Error(`must be at most ${MAX_LANE_CAPACITY} (the most slots of one lane)`);
+  return n;
+}
+
+/**
+ * Engine children beyond the capacity. Each holds a warm thread (about 130 MB with
+ * language-common), so more than this is a typo rather than a plan.
+ */
+export const MAX_SPARE_CHILDREN = 64;
+
+function parseSpareChildren(value: string): number {
+  const n = parseNonNegativeInteger(value);
+  if (n > MAX_SPARE_CHILDREN) throw new Error(`must be at most ${MAX_SPARE_CHILDREN}`);
+  return n;
 }

@@ -19,7 +19,9 @@ export class ConfigError extends LanesError {
   readonly source: ConfigSource;
 
   constructor(option: string, source: ConfigSource, value: string | undefined, reason: string) {
-    const shown = value === undefined ? '' : ` ${JSON.stringify(value)}`;
+    // Quoted whole unless huge: the message stays one readable line whatever was passed.
+    const quoted = value === undefined ? '' : JSON.stringify(value.length > 200 ? `${value.slice(0, 197)}...` : value);
+    const shown = value === undefined ? '' : ` ${quoted}`;
     super('INVALID_CONFIG', `invalid ${option} (${describeSource(source)}):${shown} ${reason}`);
     this.option = option;
     this.source = source;

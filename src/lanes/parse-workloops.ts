@@ -10,7 +10,8 @@
  * A repeated name within a lane and two lanes with the same chain are legal
  * but probably mistakes: they come back as warnings for the caller to log.
  */
-import { QUEUE_NAME_PATTERN, WILDCARD } from '../protocol/events.ts';
+import { WILDCARD } from '../protocol/events.ts';
+import { MAX_CHAIN_LENGTH, MAX_LANE_CAPACITY, MAX_LANES, MAX_QUEUE_NAME_LENGTH, MAX_WORKER_CAPACITY, queueNameProblem } from '../protocol/limits.ts';
 import { WorkloopsError } from './workloops-error.ts';
 
 /** One lane, as parsed: what a `Workloop` is made from. */
@@ -27,8 +28,8 @@ export interface ParsedWorkloops {
   warnings: string[];
 }
 
-/** A lane's capacity above this is certainly a typo, and would overflow a claim's demand. */
-export const MAX_LANE_CAPACITY = 1000;
+/** A lane's capacity above this is certainly a typo, and the server would refuse the join (protocol/limits.ts). */
+export { MAX_LANE_CAPACITY };
 
 const CAPACITY_PATTERN = /^[1-9][0-9]*$/;
 
@@ -37,7 +38,10 @@ export function parseWorkloops(input: string): ParsedWorkloops {
   const tokens = input.split(/\s+/).filter((token) => token.length > 0);
   if (tokens.length === 0) throw new WorkloopsError(input, 'must hold at least one lane, like "manual>*:5"');
 
+  if (tokens.length > MAX_LANES) throw new WorkloopsError(`${tokens.slice(0, 3).join(' ')} ...`, `at most ${MAX_LANES} lanes, got ${tokens.length}`);
   const lanes = tokens.map(parseLane);
+  const total = lanes.reduce((sum, lane) => sum + lane.capacity, 0);
+  if (total > MAX_WORKER_CAPACITY) throw new WorkloopsError(`${tokens.slice(0, 3).join(' ')} ...`, `the lanes' capacities must add up to at most ${MAX_WORKER_CAPACITY}, got ${total}`);
   const warnings: string[] = [];
   const seenChains = new Set<string>();
   for (const lane of lanes) {
@@ -69,10 +73,12 @@ function parseLane(token: string): LaneSpec {
       if (index !== queues.length - 1) throw new WorkloopsError(token, '"*" may only be the last queue of a lane');
       return;
     }
-    if (!QUEUE_NAME_PATTERN.test(name)) {
-      throw new WorkloopsError(name, 'a queue name may hold only letters, digits and "_" (or be "*")');
-    }
+    const problem = queueNameProblem(name);
+    if (problem === undefined) return;
+    if (name.length > MAX_QUEUE_NAME_LENGTH) throw new WorkloopsError(`${name.slice(0, 20)}...`, `a queue name must be at most ${MAX_QUEUE_NAME_LENGTH} characters, got ${name.length}`);
+    throw new WorkloopsError(name, 'a queue name may hold only letters, digits and "_" (or be "*")');
   });
+  if (queues.length > MAX_CHAIN_LENGTH) throw new WorkloopsError(`${chain.slice(0, 40)}...`, `a lane may name at most ${MAX_CHAIN_LENGTH} queues, got ${queues.length}`);
 
   if (capacityText.length === 0) throw new WorkloopsError(token, 'a lane needs a capacity after ":"');
   if (!CAPACITY_PATTERN.test(capacityText)) {

@@ -53,6 +53,4 @@ export type Capability = typeof CAPABILITY_RUN_HEARTBEAT | typeof CAPABILITY_IDE
 /** Step output over the payload limit (PROTOCOL.md, step:complete). */
 export const DATACLIP_TOO_LARGE = 'DATACLIP_TOO_LARGE';
 
-/** Queue names: `^[A-Za-z0-9_]+$`, or the wildcard `*` (last in a chain only). */
-export const QUEUE_NAME_PATTERN = /^[A-Za-z0-9_]+$/;
 export const WILDCARD = '*';

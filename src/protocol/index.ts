@@ -4,3 +4,4 @@ export * from './reasons.ts';
 export * from './timestamp.ts';
 export * from './tokens.ts';
 export * from './api-token.ts';
+export * from './limits.ts';

@@ -2,6 +2,7 @@
  * Collects validation messages per field for the run channel's error replies
  * (`{field: [messages]}`, PROTOCOL.md).
  */
+import { queueNameProblem } from '../protocol/index.ts';
 import type { FieldErrors } from '../protocol/index.ts';
 
 export class FieldErrorCollector {
@@ -24,8 +25,7 @@ export const isNonEmptyString = (value: unknown): value is string => typeof valu
 export const isOptionalString = (value: unknown): value is string | null | undefined =>
   value === undefined || value === null || typeof value === 'string';
 
-/** The message for a bad queue name, with the value that was sent (cut to 80 characters). */
+/** The message for a bad queue name, with the value that was sent (cut to 80 characters) and the limit it broke. */
 export function badQueueName(value: unknown): string {
-  const shown = JSON.stringify(value) ?? String(value);
-  return `must match ^[A-Za-z0-9_]+$, got ${shown.length > 80 ? `${shown.slice(0, 77)}...` : shown}`;
+  return queueNameProblem(value) ?? 'is not a queue name';
 }

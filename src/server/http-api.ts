@@ -11,6 +11,7 @@ import { QUEUE_NAME_PATTERN, RUN_STATES } from '../protocol/index.ts';
 import type { RunState } from '../protocol/index.ts';
 import { ApiTokens } from './api-auth.ts';
 import { badQueueName, isRecord } from './field-errors.ts';
+import { differingField } from './idempotent-submission.ts';
 import { exceedsDepth, MAX_JSON_DEPTH } from './json-depth.ts';
 import type { RunLifecycle } from './run-lifecycle.ts';
 import type { RunRecord, RunStore } from './run-store.ts';
@@ -223,6 +224,11 @@ export class HttpApi {
     let run: RunRecord | undefined;
     let created = false;
     if (submission.idempotencyKey !== null) run = store.getRunByIdempotencyKey(submission.idempotencyKey);
+    const differs = run ? differingField(store, run, submission) : undefined;
+    if (run && differs) {
+      sendJson(res, 409, { error: 'conflict', field: 'idempotency_key', message: `was used for run ${run.id} with a different ${differs}`, id: run.id });
+      return;
+    }
     if (!run) {
       const now = Date.now();
       // Workers hear of the run before it is written: the server reads one frame at a time, so no

@@ -58,7 +58,7 @@ export class LeaseSweeper {
         const result = this.#lifecycle.finish(run, { state: 'lost', reason: null, errorType: LOST_ERROR_TYPE, errorMessage: message }, now);
         if (result === 'stale') continue;
         lost += 1;
-        this.#metrics.runsLost.inc({ queue: run.queue });
+        this.#metrics.runsLost.inc(this.#metrics.queueLabel(run.queue));
         this.#logger.warn({ runId: run.id, workerId: run.workerId, attempt: run.attempts, leaseMode: run.leaseMode, requeued: result === 'requeued' }, 'run lost');
       }
     } catch (error) {

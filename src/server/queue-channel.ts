@@ -12,8 +12,12 @@ import {
   CAPABILITY_RUN_CANCEL,
   CAPABILITY_RUN_HEARTBEAT,
   CLAIM,
+  MAX_CHAIN_LENGTH,
+  MAX_LANE_CAPACITY,
+  MAX_LANES,
+  MAX_WORKER_CAPACITY,
+  queueNameProblem,
   RUN_CANCEL,
-  QUEUE_NAME_PATTERN,
   WILDCARD,
   WORK_AVAILABLE,
   signRunToken,
@@ -33,10 +37,10 @@ export const DEFAULT_CLAIM_CHAIN: readonly string[] = Object.freeze(['manual', W
 
 /** Largest `demand` one claim may ask for. */
 export const MAX_DEMAND = 1000;
-/** Bounds on what a worker may declare, so a bad payload cannot bloat the registry or the claim query. */
-export const MAX_CAPACITY = 10_000;
-export const MAX_CHAIN_LENGTH = 64;
-export const MAX_LANES = 64;
+/*
+ * What a worker may declare (capacity, lanes, chains, queue names) is bounded by protocol/limits.ts,
+ * which the worker's configuration checks too, so a bad payload cannot bloat the registry or the claim query.
+ */
 export const MAX_WORKER_NAME_LENGTH = 255;
 /**
  * A worker's `last_seen_at` is written by its claims at most this often: an
@@ -71,8 +75,9 @@ export function validateChain(chain: readonly unknown[]): string[] {
   chain.forEach((name, index) => {
     if (name === WILDCARD) {
       if (index !== chain.length - 1) problems.push('* may only be last');
-    } else if (typeof name !== 'string' || !QUEUE_NAME_PATTERN.test(name)) {
-      problems.push(`${JSON.stringify(name)} is not a queue name`);
+    } else {
+      const problem = queueNameProblem(name);
+      if (problem) problems.push(`queue name ${problem}`);
     }
   });
   return problems;
@@ -83,8 +88,8 @@ function parseJoin(payload: unknown): { capacity: number; lanes: Record<string, 
   const collector = new FieldErrorCollector();
   const body = isRecord(payload) ? payload : {};
   const capacity = body['capacity'] ?? 0;
-  if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 0 || capacity > MAX_CAPACITY) {
-    collector.add('capacity', `must be an integer from 0 to ${MAX_CAPACITY}`);
+  if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 0 || capacity > MAX_WORKER_CAPACITY) {
+    collector.add('capacity', `must be an integer from 0 to ${MAX_WORKER_CAPACITY}`);
   }
   const lanes: Record<string, number> = {};
   const queues = body['queues'] ?? {};
@@ -95,8 +100,8 @@ function parseJoin(payload: unknown): { capacity: number; lanes: Record<string, 
   } else {
     for (const [chain, slots] of Object.entries(queues)) {
       for (const problem of validateChain(chain.split('>'))) collector.add('queues', `${chain}: ${problem}`);
-      if (typeof slots !== 'number' || !Number.isInteger(slots) || slots < 1 || slots > MAX_CAPACITY) {
-        collector.add('queues', `${chain}: slots must be an integer from 1 to ${MAX_CAPACITY}`);
+      if (typeof slots !== 'number' || !Number.isInteger(slots) || slots < 1 || slots > MAX_LANE_CAPACITY) {
+        collector.add('queues', `${chain}: slots must be an integer from 1 to ${MAX_LANE_CAPACITY}`);
       } else {
         lanes[chain] = slots;
       }
@@ -222,8 +227,9 @@ export class QueueChannel implements Channel {
       this.#touchedName = workerName as string | null;
     }
     for (const { row } of runs) {
-      metrics.runsClaimed.inc({ queue: row.queue });
-      metrics.claimWait.observe({ queue: row.queue }, Math.max(0, now - row.enqueuedAt) / 1000);
+      const label = metrics.queueLabel(row.queue);
+      metrics.runsClaimed.inc(label);
+      metrics.claimWait.observe(label, Math.max(0, now - row.enqueuedAt) / 1000);
       this.#logger.info({ runId: row.id, queue: row.queue, attempt: row.attempt }, 'run claimed');
     }
     const reply: ClaimReply = { runs: runs.map(({ row, token }): ClaimedRun => ({ id: row.id, token })) };

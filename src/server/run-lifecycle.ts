@@ -76,7 +76,7 @@ export class RunLifecycle {
     if (retryable && run.attempts < run.maxAttempts && run.attempts > 0) {
       const delay = retryDelayMs(this.#options, run.attempts);
       if (!this.#store.requeue(run.id, run.attempts, fields, now + delay)) return 'stale';
-      this.#metrics.runsRetried.inc({ queue: run.queue });
+      this.#metrics.runsRetried.inc(this.#metrics.queueLabel(run.queue));
       this.#logger.info({ runId: run.id, attempt: run.attempts, state: outcome.state, retryInMs: delay }, 'run requeued for retry');
       this.#notifyAt(run.queue, delay);
       return 'requeued';

@@ -1,9 +1,12 @@
 /**
  * Prometheus metrics of one server, on a Registry of its own (never the
  * global one) so several servers in one process do not clash. Gauges that
- * mirror the store are computed at scrape time.
+ * mirror the store are computed at scrape time. Every `queue` label goes
+ * through `queueLabel()`, so the series stay bounded however many queues
+ * clients invent (queue-labels.ts).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { QueueLabels } from './queue-labels.ts';
 
 export interface MetricsSources {
   runCounts: () => Array<{ queue: string; state: string; count: number }>;
@@ -17,9 +20,12 @@ export class ServerMetrics {
   readonly runsLost: Counter<'queue'>;
   readonly runsRetried: Counter<'queue'>;
   readonly claimWait: Histogram<'queue'>;
+  readonly #queueLabels: QueueLabels;
 
-  constructor(sources: MetricsSources) {
+  constructor(sources: MetricsSources, maxQueueLabels?: number) {
     this.registry = new Registry();
+    this.#queueLabels = new QueueLabels(maxQueueLabels);
+    const labelOf = (queue: string): string => this.#queueLabels.label(queue);
     const registers = [this.registry];
     new Gauge({
       name: 'lanes_runs',
@@ -28,7 +34,8 @@ export class ServerMetrics {
       registers,
       collect() {
         this.reset();
-        for (const { queue, state, count } of sources.runCounts()) this.set({ queue, state }, count);
+        // Queues folded into one label add up.
+        for (const { queue, state, count } of sources.runCounts()) this.inc({ queue: labelOf(queue), state }, count);
       },
     });
     new Gauge({
@@ -50,5 +57,10 @@ export class ServerMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers,
     });
+  }
+
+  /** The `queue` label value for a queue: its name, or `~other` past the label limit. */
+  queueLabel(queue: string): { queue: string } {
+    return { queue: this.#queueLabels.label(queue) };
   }
 }

@@ -61,10 +61,11 @@ for (const [input, token, rule] of invalid) {
   });
 }
 
-test('a lane of 10,000 characters is parsed (or rejected) quickly and exactly', (t) => {
-  const name = 'q'.repeat(9_998);
-  const parsed = parseWorkloops(`${name}:1`);
-  t.is(parsed.lanes[0]?.queues[0], name);
+test('a lane of 10,000 characters is rejected quickly and exactly, naming the limit', (t) => {
+  const long = t.throws(() => parseWorkloops(`${'q'.repeat(9_998)}:1`), { instanceOf: WorkloopsError });
+  t.is(long?.rule, 'a queue name must be at most 64 characters, got 9998');
+  const name = 'q'.repeat(64);
+  t.is(parseWorkloops(`${name}:1`).lanes[0]?.queues[0], name);
   const error = t.throws(() => parseWorkloops(`${'q>'.repeat(4_999)}-:1`), { instanceOf: WorkloopsError });
   t.is(error?.token, '-');
 });
