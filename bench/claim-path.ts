@@ -180,10 +180,10 @@ async function trial(durationMs: number): Promise<ClaimPathTrial> {
 
     const perQueue = runsPerQueue(durationMs);
     const now = Date.now();
-    server.store.transaction(() => {
+    await server.store.transaction(async (tx) => {
       for (let index = 0; index < perQueue; index += 1) {
         for (const queue of HANDOUT_QUEUES) {
-          server.store.insertRun({
+          await tx.insertRun({
             id: randomUUID(), queue, priority: 0, maxAttempts: 1, idempotencyKey: null,
             plan: TRIVIAL_PLAN, inputJson: '{}', runTimeoutMs: 300_000, now,
           });

@@ -14,7 +14,7 @@ import { badQueueName, isRecord } from './field-errors.ts';
 import { differingField } from './idempotent-submission.ts';
 import { exceedsDepth, MAX_JSON_DEPTH } from './json-depth.ts';
 import type { RunLifecycle } from './run-lifecycle.ts';
-import type { RunRecord, RunStore } from './run-store.ts';
+import type { RunRecord, Store } from './store/store.ts';
 import { parseSubmission } from './run-submission.ts';
 import { logView, runDetailView, runSummaryView } from './run-view.ts';
 import type { ServerMetrics } from './server-metrics.ts';
@@ -22,7 +22,7 @@ import type { ResolvedServerOptions } from './server-options.ts';
 import type { WorkerRegistry } from './worker-registry.ts';
 
 export interface HttpApiDeps {
-  store: RunStore;
+  store: Store;
   lifecycle: RunLifecycle;
   registry: WorkerRegistry;
   metrics: ServerMetrics;
@@ -172,7 +172,7 @@ export class HttpApi {
       case 'GET /livez':
         return sendJson(res, 200, { status: 'ok' });
       case 'GET /readyz':
-        return this.#deps.isReady() && this.#deps.store.ping() ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not ready' });
+        return this.#deps.isReady() && (await this.#deps.store.ping()) ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not ready' });
       case 'GET /metrics':
         return this.#metrics(res);
       case 'POST /api/runs':
@@ -223,8 +223,8 @@ export class HttpApi {
     const { submission } = parsed;
     let run: RunRecord | undefined;
     let created = false;
-    if (submission.idempotencyKey !== null) run = store.getRunByIdempotencyKey(submission.idempotencyKey);
-    const differs = run ? differingField(store, run, submission) : undefined;
+    if (submission.idempotencyKey !== null) run = await store.getRunByIdempotencyKey(submission.idempotencyKey);
+    const differs = run ? await differingField(store, run, submission) : undefined;
     if (run && differs) {
       sendJson(res, 409, { error: 'conflict', field: 'idempotency_key', message: `was used for run ${run.id} with a different ${differs}`, id: run.id });
       return;
@@ -235,7 +235,7 @@ export class HttpApi {
       // claim is read before this handler (insert included) has returned, and the worker wakes up
       // and sends its claim while the insert runs. Should the insert fail, a claim finds nothing.
       lifecycle.enqueued(submission.queue);
-      run = store.insertRun({
+      run = await store.insertRun({
         id: randomUUID(),
         queue: submission.queue,
         priority: submission.priority,
@@ -256,25 +256,26 @@ export class HttpApi {
     }
     const finished = await lifecycle.waitForEnd(run.id, waitSeconds * 1000);
     if (!finished) {
-      const current = store.isOpen && this.#deps.isReady() ? store.getRun(run.id) : undefined;
+      const current = store.isOpen && this.#deps.isReady() ? await store.getRun(run.id) : undefined;
       if (!current) throw new HttpProblem(503, 'unavailable', 'server is stopping');
       sendJson(res, 504, { error: 'timeout', message: `run did not finish within ${waitSeconds} s`, run: runSummaryView(current) });
       return;
     }
     const webhook = finished.webhookResponse;
     if (webhook) {
-      sendJson(res, webhook.status ?? status, webhook.body === undefined ? this.#detail(finished) : webhook.body);
+      sendJson(res, webhook.status ?? status, webhook.body === undefined ? await this.#detail(finished) : webhook.body);
       return;
     }
-    sendJson(res, status, this.#detail(finished));
+    sendJson(res, status, await this.#detail(finished));
   }
 
-  #detail(run: RunRecord): Record<string, unknown> {
+  async #detail(run: RunRecord): Promise<Record<string, unknown>> {
     const { store } = this.#deps;
-    return runDetailView(run, store.getSteps(run.id), store.getAttempts(run.id));
+    const [steps, attempts] = await Promise.all([store.getSteps(run.id), store.getAttempts(run.id)]);
+    return runDetailView(run, steps, attempts);
   }
 
-  #list(res: ServerResponse, url: URL): void {
+  async #list(res: ServerResponse, url: URL): Promise<void> {
     const queue = url.searchParams.get('queue');
     if (queue !== null && !QUEUE_NAME_PATTERN.test(queue)) throw new HttpProblem(400, 'validation', badQueueName(queue), 'queue');
     const state = url.searchParams.get('state');
@@ -288,7 +289,7 @@ export class HttpApi {
     if (deadLetterParam !== null && deadLetterParam !== 'true' && deadLetterParam !== 'false') {
       throw new HttpProblem(400, 'validation', 'must be true or false', 'dead_letter');
     }
-    const runs = this.#deps.store.listRuns({
+    const runs = await this.#deps.store.listRuns({
       limit,
       ...(queue === null ? {} : { queue }),
       ...(state === null ? {} : { state: state as RunState }),
@@ -297,19 +298,19 @@ export class HttpApi {
     sendJson(res, 200, { runs: runs.map(runSummaryView) });
   }
 
-  #findRun(id: string): RunRecord {
-    const run = this.#deps.store.getRun(id);
+  async #findRun(id: string): Promise<RunRecord> {
+    const run = await this.#deps.store.getRun(id);
     if (!run) throw new HttpProblem(404, 'not_found', 'no such run', 'id');
     return run;
   }
 
-  #show(res: ServerResponse, id: string): void {
-    sendJson(res, 200, this.#detail(this.#findRun(id)));
+  async #show(res: ServerResponse, id: string): Promise<void> {
+    sendJson(res, 200, await this.#detail(await this.#findRun(id)));
   }
 
-  #logs(res: ServerResponse, id: string): void {
-    const run = this.#findRun(id);
-    sendJson(res, 200, { logs: this.#deps.store.getLogs(run.id).map(logView) });
+  async #logs(res: ServerResponse, id: string): Promise<void> {
+    const run = await this.#findRun(id);
+    sendJson(res, 200, { logs: (await this.#deps.store.getLogs(run.id)).map(logView) });
   }
 
   /**
@@ -319,17 +320,17 @@ export class HttpApi {
    * any other worker learns it from the error reply
    * (`{state: ["already in completed state"]}`) to its next event or heartbeat.
    */
-  #cancel(res: ServerResponse, id: string): void {
-    const run = this.#findRun(id);
-    const result = this.#deps.lifecycle.finish(run, { state: 'cancelled', reason: 'cancel', errorType: 'CancelError', errorMessage: 'cancelled by request' });
+  async #cancel(res: ServerResponse, id: string): Promise<void> {
+    const run = await this.#findRun(id);
+    const result = await this.#deps.lifecycle.finish(run, { state: 'cancelled', reason: 'cancel', errorType: 'CancelError', errorMessage: 'cancelled by request' });
     if (result !== 'finished') throw new HttpProblem(409, 'conflict', `run is already ${run.state}`, 'state');
     this.#deps.logger.info({ runId: run.id }, 'run cancelled');
-    sendJson(res, 200, runSummaryView(this.#findRun(id)));
+    sendJson(res, 200, runSummaryView(await this.#findRun(id)));
   }
 
-  #queues(res: ServerResponse): void {
+  async #queues(res: ServerResponse): Promise<void> {
     const now = Date.now();
-    const queues = this.#deps.store.queueStats().map((stats) => ({
+    const queues = (await this.#deps.store.queueStats()).map((stats) => ({
       name: stats.name,
       suspended: stats.suspended,
       counts: stats.counts,
@@ -338,16 +339,16 @@ export class HttpApi {
     sendJson(res, 200, { queues });
   }
 
-  #suspend(res: ServerResponse, name: string, suspended: boolean): void {
+  async #suspend(res: ServerResponse, name: string, suspended: boolean): Promise<void> {
     if (!QUEUE_NAME_PATTERN.test(name)) throw new HttpProblem(400, 'validation', badQueueName(name), 'name');
-    this.#deps.store.setQueueSuspended(name, suspended, Date.now());
+    await this.#deps.store.setQueueSuspended(name, suspended, Date.now());
     this.#deps.logger.info({ queue: name, suspended }, suspended ? 'queue suspended' : 'queue resumed');
     if (!suspended) this.#deps.lifecycle.enqueued(name);
     sendJson(res, 200, { name, suspended });
   }
 
-  #workers(res: ServerResponse): void {
-    const active = this.#deps.store.activeRunsByWorker();
+  async #workers(res: ServerResponse): Promise<void> {
+    const active = await this.#deps.store.activeRunsByWorker();
     const workers = this.#deps.registry.list().map((worker) => ({
       id: worker.workerId,
       connection_id: worker.connectionId,
@@ -365,7 +366,7 @@ export class HttpApi {
     if (id.length === 0 || id.length > 255) throw new HttpProblem(400, 'validation', 'must be 1 to 255 characters', 'id');
     const body = await readBody(req, this.#deps.options.maxBodyBytes);
     if (!isRecord(body)) throw new HttpProblem(422, 'validation', 'must be a JSON object', 'body');
-    this.#deps.store.putCredential(id, JSON.stringify(body), Date.now());
+    await this.#deps.store.putCredential(id, JSON.stringify(body), Date.now());
     // The body is a secret: log the id only.
     this.#deps.logger.info({ credentialId: id }, 'credential stored');
     sendJson(res, 200, { id });

@@ -6,16 +6,16 @@
  * of every run (queue, priority, attempts, plan, input dataclip), so each
  * store implementation gets it for free.
  */
-import type { RunRecord, RunStore } from './run-store.ts';
+import type { RunRecord, Store } from './store/store.ts';
 import type { Submission } from './run-submission.ts';
 
 /** The first field in which `submission` differs from the run stored under its key; undefined when it is the same request. */
-export function differingField(store: Pick<RunStore, 'getDataclip'>, existing: RunRecord, submission: Submission): string | undefined {
+export async function differingField(store: Pick<Store, 'getDataclip'>, existing: RunRecord, submission: Submission): Promise<string | undefined> {
   if (existing.queue !== submission.queue) return 'queue';
   if (existing.priority !== submission.priority) return 'priority';
   if (existing.maxAttempts !== submission.maxAttempts) return 'max_attempts';
   const { id: _id, dataclip_id: _dataclipId, ...storedPlan } = existing.plan;
   if (JSON.stringify(storedPlan) !== JSON.stringify(submission.plan)) return 'plan';
-  if (store.getDataclip(existing.dataclipId)?.body !== submission.inputJson) return 'input';
+  if ((await store.getDataclip(existing.dataclipId))?.body !== submission.inputJson) return 'input';
   return undefined;
 }

@@ -11,4 +11,6 @@ export { WORKER_SOCKET_PATH } from './phoenix-socket-server.ts';
 export { keyPathFor } from './run-keys.ts';
 export { DEFAULT_QUEUE } from './run-submission.ts';
 export { DEFAULT_CLAIM_CHAIN } from './queue-channel.ts';
-export type { RunRecord, RunStore } from './run-store.ts';
+export type { RunRecord, Store } from './store/store.ts';
+export { openStore } from './store/open-store.ts';
+export { storeKindOf, describeDatabaseUrl } from './store/store-url.ts';

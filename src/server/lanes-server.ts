@@ -1,6 +1,6 @@
 /**
  * The orchestration server: one HTTP server that serves the JSON API and
- * upgrades `/worker/websocket` to the Phoenix socket, over one SQLite store.
+ * upgrades `/worker/websocket` to the Phoenix socket, over one store (SQLite or PostgreSQL).
  *
  * States: created → starting → listening → stopping → stopped.
  * `create()` opens the store and loads keys (I/O), so a half-built server is
@@ -20,7 +20,9 @@ import { CancelNotifier } from './cancel-notifier.ts';
 import { RunLifecycle } from './run-lifecycle.ts';
 import { loadRunKeys } from './run-keys.ts';
 import type { RunKeys } from './run-keys.ts';
-import { RunStore } from './run-store.ts';
+import { openStore } from './store/open-store.ts';
+import type { Store } from './store/store.ts';
+import { describeDatabaseUrl } from './store/store-url.ts';
 import { ServerError } from './server-error.ts';
 import { ServerMetrics } from './server-metrics.ts';
 import { resolveServerOptions } from './server-options.ts';
@@ -41,7 +43,7 @@ const TRANSITIONS: Record<LanesServerState, readonly LanesServerState[]> = {
 export class LanesServer {
   readonly options: ResolvedServerOptions;
   /** The store, for tests and tools that inspect runs directly. */
-  readonly store: RunStore;
+  readonly store: Store;
   readonly metrics: ServerMetrics;
   readonly #logger: Logger;
   readonly #keys: RunKeys;
@@ -56,14 +58,14 @@ export class LanesServer {
   #starting: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
 
-  private constructor(options: ResolvedServerOptions, store: RunStore, keys: RunKeys) {
+  private constructor(options: ResolvedServerOptions, store: Store, keys: RunKeys) {
     this.options = options;
     this.store = store;
     this.#keys = keys;
     this.#logger = options.logger.child({ component: 'server' });
     this.#registry = new WorkerRegistry();
     this.metrics = new ServerMetrics({
-      runCounts: () => (store.isOpen ? store.countsByQueueAndState() : []),
+      runCounts: async () => (store.isOpen ? store.countsByQueueAndState() : []),
       connectedWorkers: () => this.#registry.size,
     });
     this.#notifier = new WorkNotifier({ registry: this.#registry, debounceMs: options.workAvailableDebounceMs, logger: this.#logger });
@@ -98,12 +100,12 @@ export class LanesServer {
   /** Validates options, opens the database (applying migrations) and loads or creates the run-token key. */
   static async create(options: ServerOptions): Promise<LanesServer> {
     const resolved = resolveServerOptions(options);
-    const store = RunStore.open(resolved.dbPath);
+    const store = await openStore(resolved.dbPath);
     try {
-      const keys = await loadRunKeys({ dbPath: resolved.dbPath, privateKeyPem: resolved.privateKeyPem, logger: resolved.logger });
+      const keys = await loadRunKeys({ dbPath: resolved.dbPath, privateKeyPem: resolved.privateKeyPem, store, logger: resolved.logger });
       return new LanesServer(resolved, store, keys);
     } catch (error) {
-      store.close();
+      await store.close();
       throw error;
     }
   }
@@ -161,18 +163,19 @@ export class LanesServer {
         this.#http.off('error', onError);
         resolve();
       });
-    }).then(() => {
+    }).then(async () => {
       if (this.#state !== 'starting') return;
       this.#port = (this.#http.address() as AddressInfo).port;
       const now = Date.now();
       // Workers could not beat while no server listened: give their runs one lease to reconnect and rejoin.
-      const renewed = this.store.renewHeartbeatLeases(now + this.options.leaseMs);
+      const renewed = await this.store.renewHeartbeatLeases(now + this.options.leaseMs);
       if (renewed > 0) this.#logger.info({ runs: renewed, leaseMs: this.options.leaseMs }, 'heartbeat leases renewed after start');
-      this.#sweeper.sweep(now);
+      await this.#sweeper.sweep(now);
       this.#sweeper.start();
-      this.#lifecycle.resumePendingRetries(now);
+      await this.#lifecycle.resumePendingRetries(now);
+      if (this.#state !== 'starting') return;
       this.#setState('listening');
-      this.#logger.info({ port: this.#port, host: this.options.host, url: this.url, workerUrl: this.workerUrl, dbPath: this.options.dbPath }, 'listening');
+      this.#logger.info({ port: this.#port, host: this.options.host, url: this.url, workerUrl: this.workerUrl, db: describeDatabaseUrl(this.options.dbPath) }, 'listening');
     });
     return this.#starting;
   }
@@ -199,7 +202,7 @@ export class LanesServer {
       this.#http.closeAllConnections();
       await closed;
     }
-    this.store.close();
+    await this.store.close();
     this.#setState('stopped');
     this.#logger.info('stopped');
   }

@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { RunLifecycle } from './run-lifecycle.ts';
-import type { RunStore } from './run-store.ts';
+import type { Store } from './store/store.ts';
 import type { ServerMetrics } from './server-metrics.ts';
 
 type SweeperState = 'idle' | 'running' | 'stopped';
@@ -16,15 +16,16 @@ type SweeperState = 'idle' | 'running' | 'stopped';
 export const LOST_ERROR_TYPE = 'LostError';
 
 export class LeaseSweeper {
-  readonly #store: RunStore;
+  readonly #store: Store;
   readonly #lifecycle: RunLifecycle;
   readonly #metrics: ServerMetrics;
   readonly #intervalMs: number;
   readonly #logger: Logger;
   #timer: NodeJS.Timeout | undefined;
   #state: SweeperState = 'idle';
+  #sweeping = false;
 
-  constructor(options: { store: RunStore; lifecycle: RunLifecycle; metrics: ServerMetrics; intervalMs: number; logger: Logger }) {
+  constructor(options: { store: Store; lifecycle: RunLifecycle; metrics: ServerMetrics; intervalMs: number; logger: Logger }) {
     this.#store = options.store;
     this.#lifecycle = options.lifecycle;
     this.#metrics = options.metrics;
@@ -35,7 +36,14 @@ export class LeaseSweeper {
   start(): void {
     if (this.#state !== 'idle') return;
     this.#state = 'running';
-    this.#timer = setInterval(() => this.sweep(), this.#intervalMs);
+    this.#timer = setInterval(() => {
+      // A sweep that outlasts the period (a slow database) is not stacked with the next one.
+      if (this.#sweeping) return;
+      this.#sweeping = true;
+      void this.sweep().finally(() => {
+        this.#sweeping = false;
+      });
+    }, this.#intervalMs);
     this.#timer.unref();
   }
 
@@ -46,16 +54,16 @@ export class LeaseSweeper {
   }
 
   /** One pass; returns how many runs it declared lost. */
-  sweep(now = Date.now()): number {
+  async sweep(now = Date.now()): Promise<number> {
     if (!this.#store.isOpen) return 0;
     let lost = 0;
     try {
-      for (const run of this.#store.expiredLeases(now)) {
+      for (const run of await this.#store.expiredLeases(now)) {
         const message =
           run.leaseMode === 'heartbeat'
             ? 'no heartbeat within the lease'
             : 'not finished within the run timeout and grace';
-        const result = this.#lifecycle.finish(run, { state: 'lost', reason: null, errorType: LOST_ERROR_TYPE, errorMessage: message }, now);
+        const result = await this.#lifecycle.finish(run, { state: 'lost', reason: null, errorType: LOST_ERROR_TYPE, errorMessage: message }, now);
         if (result === 'stale') continue;
         lost += 1;
         this.#metrics.runsLost.inc(this.#metrics.queueLabel(run.queue));

@@ -26,7 +26,7 @@ import type { ClaimReply, ClaimedRun, QueueJoinReply, RunCancelPayload, SigningK
 import type { Channel, ChannelPeer, ChannelReply, JoinResult } from './phoenix-channel.ts';
 import { error, ok } from './phoenix-channel.ts';
 import { FieldErrorCollector, isRecord } from './field-errors.ts';
-import type { RunStore } from './run-store.ts';
+import type { Store } from './store/store.ts';
 import type { ServerMetrics } from './server-metrics.ts';
 import type { ResolvedServerOptions } from './server-options.ts';
 import type { ConnectedWorker, WorkerRegistry } from './worker-registry.ts';
@@ -50,7 +50,7 @@ export const MAX_WORKER_NAME_LENGTH = 255;
 export const LAST_SEEN_RESOLUTION_MS = 1000;
 
 export interface QueueChannelDeps {
-  store: RunStore;
+  store: Store;
   registry: WorkerRegistry;
   /** Told of every claim and disconnect, so it knows when a push would be news. */
   notifier: Pick<WorkNotifier, 'claimed' | 'forget'>;
@@ -132,7 +132,7 @@ export class QueueChannel implements Channel {
   }
 
   /** Handles `phx_join` on `worker:queue`. */
-  static join(deps: QueueChannelDeps, payload: unknown, peer: ChannelPeer): JoinResult {
+  static async join(deps: QueueChannelDeps, payload: unknown, peer: ChannelPeer): Promise<JoinResult> {
     const parsed = parseJoin(payload);
     if ('errors' in parsed) return { ok: false, response: { reason: 'invalid_payload', errors: parsed.errors } };
     const channel = new QueueChannel(deps, peer);
@@ -150,7 +150,7 @@ export class QueueChannel implements Channel {
       pushRunCancel: (runId) => peer.push(RUN_CANCEL, { run_id: runId } satisfies RunCancelPayload),
     };
     deps.registry.add(worker);
-    deps.store.upsertWorker({ id: peer.workerId, name: null, capacity: parsed.capacity, queues: parsed.lanes, connectedAt: now, lastSeenAt: now });
+    await deps.store.upsertWorker({ id: peer.workerId, name: null, capacity: parsed.capacity, queues: parsed.lanes, connectedAt: now, lastSeenAt: now });
     channel.#logger.info({ capacity: parsed.capacity, lanes: parsed.lanes }, 'worker joined queue');
     const reply: QueueJoinReply = {
       capabilities: [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL],
@@ -170,7 +170,12 @@ export class QueueChannel implements Channel {
     this.#ended = true;
     this.#deps.registry.remove(this.#peer.connectionId);
     this.#deps.notifier.forget(this.#peer.connectionId);
-    if (this.#deps.store.isOpen) this.#deps.store.markWorkerDisconnected(this.#peer.workerId, Date.now());
+    const { store } = this.#deps;
+    if (store.isOpen) {
+      store.markWorkerDisconnected(this.#peer.workerId, Date.now()).catch((err: unknown) => {
+        this.#logger.warn({ err }, 'worker disconnect not recorded');
+      });
+    }
   }
 
   async #claim(payload: unknown): Promise<ChannelReply> {
@@ -199,9 +204,9 @@ export class QueueChannel implements Channel {
     // One transaction (one commit) for the whole claim: the worker's last-seen mark, the runs, their tokens.
     // A claim that finds nothing and is not due a last-seen mark writes nothing.
     const touch = now - this.#touchedAt >= LAST_SEEN_RESOLUTION_MS || (workerName !== null && workerName !== this.#touchedName);
-    const runs = store.transaction(() => {
-      if (touch) store.touchWorker(this.#peer.workerId, workerName as string | null, now);
-      const claimed = store.claim({
+    const runs = await store.transaction(async (tx) => {
+      if (touch) await tx.touchWorker(this.#peer.workerId, workerName as string | null, now);
+      const claimed = await tx.claim({
         chain,
         demand: demand as number,
         workerId: this.#peer.workerId,
@@ -212,15 +217,16 @@ export class QueueChannel implements Channel {
         // (it came after the worker's claim timeout), no beat ever comes and the run is back within leaseMs.
         heartbeatLeaseMs: registered?.heartbeats === true ? options.leaseMs : null,
       });
-      return claimed.map((row) => {
+      const signed = claimed.map((row) => {
         const token = signRunToken(privateKey, row.id, {
           nowSeconds: Math.floor(now / 1000),
           expiresAtSeconds: Math.ceil((now + row.runTimeoutMs + options.graceMs) / 1000),
           tokenId: randomUUID(),
         });
-        store.setTokenHash(row.id, row.attempt, hashToken(token));
         return { row, token };
       });
+      for (const { row, token } of signed) await tx.setTokenHash(row.id, row.attempt, hashToken(token));
+      return signed;
     });
     if (touch) {
       this.#touchedAt = now;

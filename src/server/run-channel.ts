@@ -42,12 +42,12 @@ import { CredentialRedactor } from '../protocol/credential-redactor.ts';
 import { FieldErrorCollector, isNonEmptyString, isOptionalString, isRecord } from './field-errors.ts';
 import { hashToken } from './queue-channel.ts';
 import type { RunLifecycle } from './run-lifecycle.ts';
-import type { RunRecord, RunStore } from './run-store.ts';
+import type { RunRecord, Store } from './store/store.ts';
 import type { ResolvedServerOptions } from './server-options.ts';
 import type { WorkerRegistry } from './worker-registry.ts';
 
 export interface RunChannelDeps {
-  store: RunStore;
+  store: Store;
   lifecycle: RunLifecycle;
   registry: WorkerRegistry;
   options: ResolvedServerOptions;
@@ -111,6 +111,8 @@ export class RunChannel implements Channel {
   readonly #logger: Logger;
   /** Built on the first log line and after each `fetch:credential` (a credential may have been replaced since). */
   #scrubber: CredentialRedactor | undefined;
+  /** The transaction of the writing handler in progress (events of a topic run one at a time). */
+  #tx: Store | undefined;
 
   private constructor(deps: RunChannelDeps, peer: ChannelPeer, run: RunRecord) {
     this.#deps = deps;
@@ -126,7 +128,7 @@ export class RunChannel implements Channel {
     const token = isRecord(payload) ? payload['token'] : undefined;
     if (typeof token !== 'string' || token.length === 0) return { ok: false, response: { reason: 'unauthorized' } };
     if (!deps.store.isOpen) return { ok: false, response: { reason: 'unavailable' } };
-    const run = deps.store.getRun(runId);
+    const run = await deps.store.getRun(runId);
     if (!run) {
       // No run to match the token against: a token that verifies (for this id) was ours, for a run since gone.
       const opened = await verifyRunToken(deps.publicKey, token).then((verified) => verified.runId, () => null);
@@ -154,7 +156,12 @@ export class RunChannel implements Channel {
     // Nothing held: a run left mid-flight is caught by its lease.
   }
 
-  handleIn(event: string, payload: unknown): ChannelReply {
+  /** The store, or the open transaction's handle while a writing handler runs. */
+  get #store(): Store {
+    return this.#tx ?? this.#deps.store;
+  }
+
+  async handleIn(event: string, payload: unknown): Promise<ChannelReply> {
     const { store } = this.#deps;
     if (!store.isOpen) return error({ server: ['shutting down'] });
     const body = payload ?? {};
@@ -185,8 +192,8 @@ export class RunChannel implements Channel {
   }
 
   /** Current run, or an error reply when this attempt may not write any more. */
-  #inFlight(): RunRecord | ChannelReply {
-    const run = this.#deps.store.getRun(this.#runId);
+  async #inFlight(): Promise<RunRecord | ChannelReply> {
+    const run = await this.#store.getRun(this.#runId);
     if (!run) return error({ run: ['not found'] });
     if (run.attempts !== this.#attempt) return error(SUPERSEDED);
     if (isTerminalState(run.state)) return error(ALREADY_COMPLETED);
@@ -195,45 +202,52 @@ export class RunChannel implements Channel {
   }
 
   /** Wraps a writing handler: payload must be an object; any activity extends a heartbeat lease. */
-  #mutating(payload: unknown, handler: (record: Record<string, unknown>) => ChannelReply): ChannelReply {
+  async #mutating(payload: unknown, handler: (record: Record<string, unknown>) => Promise<ChannelReply>): Promise<ChannelReply> {
     if (!isRecord(payload)) return error({ payload: ['must be an object'] });
-    const reply = this.#deps.store.transaction(() => handler(payload));
-    this.#extendLease(null);
+    const reply = await this.#deps.store.transaction(async (tx) => {
+      this.#tx = tx;
+      try {
+        return await handler(payload);
+      } finally {
+        this.#tx = undefined;
+      }
+    });
+    await this.#extendLease(null);
     return reply;
   }
 
-  #extendLease(mode: 'heartbeat' | null): void {
+  async #extendLease(mode: 'heartbeat' | null): Promise<void> {
     const { store, options } = this.#deps;
-    if (store.isOpen) store.extendLease(this.#runId, this.#attempt, Date.now() + options.leaseMs, mode);
+    if (store.isOpen) await store.extendLease(this.#runId, this.#attempt, Date.now() + options.leaseMs, mode);
   }
 
-  #replayed(key: string): ChannelReply | undefined {
-    const reply = this.#deps.store.getEventReply(this.#runId, key);
+  async #replayed(key: string): Promise<ChannelReply | undefined> {
+    const reply = await this.#store.getEventReply(this.#runId, key);
     return reply === undefined ? undefined : ok(reply);
   }
 
-  #remember(key: string, response: unknown): ChannelReply {
-    this.#deps.store.putEventReply(this.#runId, key, response);
+  async #remember(key: string, response: unknown): Promise<ChannelReply> {
+    await this.#store.putEventReply(this.#runId, key, response);
     return ok(response);
   }
 
-  #fetchDataclip(payload: unknown): ChannelReply {
+  async #fetchDataclip(payload: unknown): Promise<ChannelReply> {
     const id = isRecord(payload) ? payload['id'] : undefined;
     if (!isNonEmptyString(id)) return error({ id: ["can't be blank"] });
-    const dataclip = this.#deps.store.getDataclip(id);
+    const dataclip = await this.#store.getDataclip(id);
     if (!dataclip || dataclip.runId !== this.#runId) return error({ id: ['Dataclip not found'] });
     return { status: 'ok', binary: Buffer.from(dataclip.body, 'utf8') };
   }
 
-  #fetchCredential(payload: unknown): ChannelReply {
+  async #fetchCredential(payload: unknown): Promise<ChannelReply> {
     const id = isRecord(payload) ? payload['id'] : undefined;
     if (!isNonEmptyString(id)) return error({ id: ["can't be blank"] });
     // Secrets only go to an attempt still in flight: not to a cancelled, finished or superseded one.
-    const run = this.#inFlight();
+    const run = await this.#inFlight();
     if (!('id' in run)) return run;
     // Only credentials the plan's jobs name: a run token must not open every secret on the server.
     const referenced = this.#plan.jobs.some((job) => job.credential_id === id);
-    const body = referenced ? this.#deps.store.getCredential(id) : undefined;
+    const body = referenced ? await this.#store.getCredential(id) : undefined;
     if (body === undefined) return error({ id: ['Credential not found!'] });
     this.#scrubber = undefined;
     return ok(body);
@@ -244,45 +258,49 @@ export class RunChannel implements Channel {
    * whether or not this attempt fetched it yet (a worker may have fetched it
    * before a reconnect, on an earlier channel).
    */
-  #credentialScrubber(): CredentialRedactor {
+  async #credentialScrubber(): Promise<CredentialRedactor> {
     if (!this.#scrubber) {
       const ids = new Set(this.#plan.jobs.map((job) => job.credential_id).filter((id): id is string => typeof id === 'string'));
-      const bodies = [...ids].map((id) => this.#deps.store.getCredential(id)).filter((body) => body !== undefined);
+      const bodies: unknown[] = [];
+      for (const id of ids) {
+        const body = await this.#store.getCredential(id);
+        if (body !== undefined) bodies.push(body);
+      }
       this.#scrubber = new CredentialRedactor(bodies);
     }
     return this.#scrubber;
   }
 
-  #heartbeat(): ChannelReply {
-    const run = this.#inFlight();
+  async #heartbeat(): Promise<ChannelReply> {
+    const run = await this.#inFlight();
     if (!('id' in run)) return run;
-    this.#extendLease('heartbeat');
+    await this.#extendLease('heartbeat');
     this.#deps.registry.markHeartbeats(this.#peer.workerId);
     return ok({});
   }
 
-  #runStart(payload: Record<string, unknown>): ChannelReply {
+  async #runStart(payload: Record<string, unknown>): Promise<ChannelReply> {
     const key = `run:start:${this.#attempt}`;
-    const replay = this.#replayed(key);
+    const replay = await this.#replayed(key);
     if (replay) return replay;
     const collector = new FieldErrorCollector();
     if (payload['versions'] !== undefined && !isRecord(payload['versions'])) collector.add('versions', 'must be an object');
     if (!collector.empty) return error(collector.errors);
-    const run = this.#inFlight();
+    const run = await this.#inFlight();
     if (!('id' in run)) return run;
     if (run.state !== 'claimed') return error({ state: ['run already started'] });
     const now = timeFrom(payload['timestamp'], Date.now());
     const versions = (payload['versions'] as Record<string, string> | undefined) ?? null;
-    if (!this.#deps.store.markStarted(this.#runId, this.#attempt, now, versions)) return error(SUPERSEDED);
+    if (!await this.#store.markStarted(this.#runId, this.#attempt, now, versions)) return error(SUPERSEDED);
     this.#logger.info('run started');
-    return this.#remember(key, {});
+    return await this.#remember(key, {});
   }
 
-  #stepStart(payload: Record<string, unknown>): ChannelReply {
+  async #stepStart(payload: Record<string, unknown>): Promise<ChannelReply> {
     const stepId = payload['step_id'];
     if (!isNonEmptyString(stepId)) return error({ step_id: ["can't be blank"] });
     const key = `step:start:${stepId}`;
-    const replay = this.#replayed(key);
+    const replay = await this.#replayed(key);
     if (replay) return replay;
     const collector = new FieldErrorCollector();
     const jobId = payload['job_id'];
@@ -291,12 +309,12 @@ export class RunChannel implements Channel {
     const input = payload['input_dataclip_id'];
     if (!isOptionalString(input)) collector.add('input_dataclip_id', 'must be a string');
     if (!collector.empty) return error(collector.errors);
-    const run = this.#inFlight();
+    const run = await this.#inFlight();
     if (!('id' in run)) return run;
     if (run.state !== 'started') return error({ state: ['run has not started'] });
-    const existing = this.#deps.store.getStep(stepId);
+    const existing = await this.#store.getStep(stepId);
     if (existing) return error({ step_id: ['has already been taken'] });
-    this.#deps.store.insertStep({
+    await this.#store.insertStep({
       id: stepId,
       runId: this.#runId,
       attempt: this.#attempt,
@@ -304,34 +322,34 @@ export class RunChannel implements Channel {
       inputDataclipId: (input as string | null | undefined) ?? null,
       startedAt: timeFrom(payload['timestamp'], Date.now()),
     });
-    return this.#remember(key, { step_id: stepId });
+    return await this.#remember(key, { step_id: stepId });
   }
 
-  #runLog(payload: Record<string, unknown>): ChannelReply {
+  async #runLog(payload: Record<string, unknown>): Promise<ChannelReply> {
     const collector = new FieldErrorCollector();
     const line = parseLogLine(payload, this.#runId, '', collector);
     if (!line) return error(collector.errors);
     const key = line.logId === null ? null : `log:${line.logId}`;
     if (key) {
-      const replay = this.#replayed(key);
+      const replay = await this.#replayed(key);
       if (replay) return replay;
     }
-    const run = this.#inFlight();
+    const run = await this.#inFlight();
     if (!('id' in run)) return run;
-    if (line.stepId !== null && this.#deps.store.getStep(line.stepId)?.runId !== this.#runId) {
+    if (line.stepId !== null && (await this.#store.getStep(line.stepId))?.runId !== this.#runId) {
       return error({ step_id: ['is not a step of this run'] });
     }
-    const id = this.#deps.store.insertLog({ runId: this.#runId, attempt: this.#attempt, ...line, message: this.#credentialScrubber().redact(line.message) });
+    const id = await this.#store.insertLog({ runId: this.#runId, attempt: this.#attempt, ...line, message: (await this.#credentialScrubber()).redact(line.message) });
     const reply = { log_line_id: id };
-    return key ? this.#remember(key, reply) : ok(reply);
+    return key ? await this.#remember(key, reply) : ok(reply);
   }
 
-  #batchLogs(payload: Record<string, unknown>): ChannelReply {
+  async #batchLogs(payload: Record<string, unknown>): Promise<ChannelReply> {
     const batchId = payload['log_id'];
     if (batchId !== undefined && !isNonEmptyString(batchId)) return error({ log_id: ['must be a non-empty string'] });
     const key = typeof batchId === 'string' ? `batch:${batchId}` : null;
     if (key) {
-      const replay = this.#replayed(key);
+      const replay = await this.#replayed(key);
       if (replay) return replay;
     }
     const collector = new FieldErrorCollector();
@@ -344,25 +362,25 @@ export class RunChannel implements Channel {
       if (line) lines.push(line);
     });
     if (!collector.empty) return error(collector.errors);
-    const run = this.#inFlight();
+    const run = await this.#inFlight();
     if (!('id' in run)) return run;
     for (const line of lines) {
       const lineKey = line.logId === null ? null : `log:${line.logId}`;
-      if (lineKey && this.#deps.store.getEventReply(this.#runId, lineKey) !== undefined) continue;
-      const id = this.#deps.store.insertLog({ runId: this.#runId, attempt: this.#attempt, ...line, message: this.#credentialScrubber().redact(line.message) });
-      if (lineKey) this.#deps.store.putEventReply(this.#runId, lineKey, { log_line_id: id });
+      if (lineKey && (await this.#store.getEventReply(this.#runId, lineKey)) !== undefined) continue;
+      const id = await this.#store.insertLog({ runId: this.#runId, attempt: this.#attempt, ...line, message: (await this.#credentialScrubber()).redact(line.message) });
+      if (lineKey) await this.#store.putEventReply(this.#runId, lineKey, { log_line_id: id });
     }
-    return key ? this.#remember(key, {}) : ok({});
+    return key ? await this.#remember(key, {}) : ok({});
   }
 
-  #stepComplete(payload: Record<string, unknown>): ChannelReply {
+  async #stepComplete(payload: Record<string, unknown>): Promise<ChannelReply> {
     const stepId = payload['step_id'];
     if (!isNonEmptyString(stepId)) return error({ step_id: ["can't be blank"] });
     const key = `step:complete:${stepId}`;
-    const replay = this.#replayed(key);
+    const replay = await this.#replayed(key);
     if (replay) return replay;
     const collector = new FieldErrorCollector();
-    const step = this.#deps.store.getStep(stepId);
+    const step = await this.#store.getStep(stepId);
     if (!step || step.runId !== this.#runId || step.attempt !== this.#attempt) collector.add('step_id', 'is not a started step of this run');
     const jobId = payload['job_id'];
     if (!isNonEmptyString(jobId)) collector.add('job_id', "can't be blank");
@@ -405,13 +423,13 @@ export class RunChannel implements Channel {
       }
     }
     if (!collector.empty) return error(collector.errors);
-    const run = this.#inFlight();
+    const run = await this.#inFlight();
     if (!('id' in run)) return run;
     const now = Date.now();
     if (typeof output === 'string' && typeof outputId === 'string') {
-      this.#deps.store.insertDataclip(outputId, this.#runId, 'step_result', output, now);
+      await this.#store.insertDataclip(outputId, this.#runId, 'step_result', output, now);
     }
-    this.#deps.store.completeStep({
+    await this.#store.completeStep({
       id: stepId,
       outputDataclipId: typeof outputId === 'string' ? outputId : null,
       outputDataclipError: typeof outputError === 'string' ? outputError : null,
@@ -423,13 +441,13 @@ export class RunChannel implements Channel {
       threadId: typeof threadId === 'number' ? threadId : null,
       finishedAt: timeFrom(payload['timestamp'], now),
     });
-    if (isRecord(webhook)) this.#deps.store.setWebhookResponseOnce(this.#runId, webhook as WebhookResponse);
-    return this.#remember(key, { step_id: stepId });
+    if (isRecord(webhook)) await this.#store.setWebhookResponseOnce(this.#runId, webhook as WebhookResponse);
+    return await this.#remember(key, { step_id: stepId });
   }
 
-  #runComplete(payload: Record<string, unknown>): ChannelReply {
+  async #runComplete(payload: Record<string, unknown>): Promise<ChannelReply> {
     const key = `run:complete:${this.#attempt}`;
-    const replay = this.#replayed(key);
+    const replay = await this.#replayed(key);
     if (replay) return replay;
     const collector = new FieldErrorCollector();
     const reason = payload['reason'];
@@ -438,13 +456,13 @@ export class RunChannel implements Channel {
     if (!isOptionalString(payload['error_message'])) collector.add('error_message', 'must be a string or null');
     if (!isOptionalString(payload['final_dataclip_id'])) collector.add('final_dataclip_id', 'must be a string');
     if (!collector.empty) return error(collector.errors);
-    const current = this.#deps.store.getRun(this.#runId);
+    const current = await this.#store.getRun(this.#runId);
     // The worker ending a run that was cancelled here (run_cancel) confirms what is stored: not an error.
     if (reason === 'cancel' && current?.state === 'cancelled' && current.attempts === this.#attempt) return ok({});
-    const run = this.#inFlight();
+    const run = await this.#inFlight();
     if (!('id' in run)) return run;
     const exitReason = reason as Parameters<typeof runStateForReason>[0];
-    const result = this.#deps.lifecycle.finish(
+    const result = await this.#deps.lifecycle.finish(
       run,
       {
         state: runStateForReason(exitReason),
@@ -455,8 +473,9 @@ export class RunChannel implements Channel {
         finalState: payload['final_state'],
       },
       timeFrom(payload['timestamp'], Date.now()),
+      this.#store,
     );
     if (result === 'stale') return error(ALREADY_COMPLETED);
-    return this.#remember(key, {});
+    return await this.#remember(key, {});
   }
 }

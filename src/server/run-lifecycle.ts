@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import type { RunState } from '../protocol/index.ts';
 import { isTerminalState } from '../protocol/index.ts';
-import type { RunRecord, RunStore } from './run-store.ts';
+import type { RunRecord, Store } from './store/store.ts';
 import type { WorkNotifier } from './work-notifier.ts';
 import type { RunCancelListener } from './cancel-notifier.ts';
 import type { ServerMetrics } from './server-metrics.ts';
@@ -37,7 +37,7 @@ type LifecycleState = 'running' | 'stopped';
 type Waiter = (run: RunRecord | undefined) => void;
 
 export class RunLifecycle {
-  readonly #store: RunStore;
+  readonly #store: Store;
   readonly #notifier: WorkNotifier;
   readonly #cancels: RunCancelListener | undefined;
   readonly #metrics: ServerMetrics;
@@ -47,7 +47,7 @@ export class RunLifecycle {
   readonly #retryTimers = new Set<NodeJS.Timeout>();
   #state: LifecycleState = 'running';
 
-  constructor(options: { store: RunStore; notifier: WorkNotifier; cancels?: RunCancelListener; metrics: ServerMetrics; options: ResolvedServerOptions; logger: Logger }) {
+  constructor(options: { store: Store; notifier: WorkNotifier; cancels?: RunCancelListener; metrics: ServerMetrics; options: ResolvedServerOptions; logger: Logger }) {
     this.#store = options.store;
     this.#notifier = options.notifier;
     this.#cancels = options.cancels;
@@ -57,8 +57,8 @@ export class RunLifecycle {
   }
 
   /** After a restart: wake workers for runs waiting out a backoff when it ends. */
-  resumePendingRetries(now: number): void {
-    for (const pending of this.#store.pendingRetries(now)) this.#notifyAt(pending.queue, pending.availableAt - now);
+  async resumePendingRetries(now: number): Promise<void> {
+    for (const pending of await this.#store.pendingRetries(now)) this.#notifyAt(pending.queue, pending.availableAt - now);
   }
 
   /** A run was queued (submitted, resumed): tell the workers that could take it. */
@@ -69,33 +69,34 @@ export class RunLifecycle {
   /**
    * Ends attempt `run.attempts` with `outcome`. Returns `stale` when the
    * attempt had already ended (a late or duplicate report): nothing is written.
+   * Inside a transaction, pass its handle as `store`.
    */
-  finish(run: RunRecord, outcome: RunOutcome, now = Date.now()): FinishResult {
+  async finish(run: RunRecord, outcome: RunOutcome, now = Date.now(), store: Store = this.#store): Promise<FinishResult> {
     const fields = { ...outcome, now };
     const retryable = RETRYABLE_STATES.has(outcome.state);
     if (retryable && run.attempts < run.maxAttempts && run.attempts > 0) {
       const delay = retryDelayMs(this.#options, run.attempts);
-      if (!this.#store.requeue(run.id, run.attempts, fields, now + delay)) return 'stale';
+      if (!(await store.requeue(run.id, run.attempts, fields, now + delay))) return 'stale';
       this.#metrics.runsRetried.inc(this.#metrics.queueLabel(run.queue));
       this.#logger.info({ runId: run.id, attempt: run.attempts, state: outcome.state, retryInMs: delay }, 'run requeued for retry');
       this.#notifyAt(run.queue, delay);
       return 'requeued';
     }
-    if (!this.#store.finishRun(run.id, run.attempts, fields, retryable)) return 'stale';
+    if (!(await store.finishRun(run.id, run.attempts, fields, retryable))) return 'stale';
     this.#logger.info({ runId: run.id, state: outcome.state, deadLetter: retryable }, 'run finished');
     // A cancel of a run a worker holds: that worker is told at once (run_cancel), not at its next event.
     if (outcome.state === 'cancelled' && run.workerId !== null && (run.state === 'claimed' || run.state === 'started')) {
       this.#cancels?.runCancelled(run.id, run.workerId);
     }
-    this.#release(run.id);
+    await this.#release(run.id, store);
     return 'finished';
   }
 
   /** Resolves with the run once it ends for good, or `undefined` after `timeoutMs` or at shutdown. */
-  waitForEnd(runId: string, timeoutMs: number): Promise<RunRecord | undefined> {
-    const current = this.#store.getRun(runId);
-    if (!current || this.#isFinal(current)) return Promise.resolve(current);
-    if (this.#state !== 'running') return Promise.resolve(undefined);
+  async waitForEnd(runId: string, timeoutMs: number): Promise<RunRecord | undefined> {
+    const current = await this.#store.getRun(runId);
+    if (!current || this.#isFinal(current)) return current;
+    if (this.#state !== 'running') return undefined;
     return new Promise((resolve) => {
       const waiters = this.#waiters.get(runId) ?? new Set<Waiter>();
       this.#waiters.set(runId, waiters);
@@ -123,10 +124,10 @@ export class RunLifecycle {
     return isTerminalState(run.state);
   }
 
-  #release(runId: string): void {
+  async #release(runId: string, store: Store): Promise<void> {
     const waiters = this.#waiters.get(runId);
     if (!waiters) return;
-    const run = this.#store.getRun(runId);
+    const run = await store.getRun(runId);
     for (const waiter of [...waiters]) waiter(run);
   }
 

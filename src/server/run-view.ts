@@ -2,7 +2,7 @@
  * How runs, steps and logs look in the JSON API: snake_case fields, ISO 8601
  * times, nothing internal (token hashes, lease bookkeeping).
  */
-import type { AttemptRecord, LogRecord, RunRecord, StepRecord } from './run-store.ts';
+import type { AttemptRecord, LogRecord, RunRecord, StepRecord } from './store/store.ts';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 

@@ -9,7 +9,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { QueueLabels } from './queue-labels.ts';
 
 export interface MetricsSources {
-  runCounts: () => Array<{ queue: string; state: string; count: number }>;
+  runCounts: () => Promise<Array<{ queue: string; state: string; count: number }>>;
   connectedWorkers: () => number;
 }
 
@@ -32,10 +32,11 @@ export class ServerMetrics {
       help: 'Runs by queue and state',
       labelNames: ['queue', 'state'],
       registers,
-      collect() {
+      async collect() {
+        const counts = await sources.runCounts();
         this.reset();
         // Queues folded into one label add up.
-        for (const { queue, state, count } of sources.runCounts()) this.inc({ queue: labelOf(queue), state }, count);
+        for (const { queue, state, count } of counts) this.inc({ queue: labelOf(queue), state }, count);
       },
     });
     new Gauge({

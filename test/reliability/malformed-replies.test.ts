@@ -29,9 +29,9 @@ const job = (id: string) => ({ id, body: 'fn(state => state)', adaptor: FIXTURE 
 const trigger = { id: 'trigger', type: 'webhook' };
 
 /** Writes a run straight into the store, as a server with a bug (or another server) might hand it out. */
-function insertRaw(server: LanesServer, plan: StoredPlan, inputJson = '{}'): string {
+async function insertRaw(server: LanesServer, plan: StoredPlan, inputJson = '{}'): Promise<string> {
   const id = randomUUID();
-  server.store.insertRun({ id, queue: 'default', priority: 0, maxAttempts: 1, idempotencyKey: null, plan, inputJson, runTimeoutMs: 60_000, now: Date.now() });
+  await server.store.insertRun({ id, queue: 'default', priority: 0, maxAttempts: 1, idempotencyKey: null, plan, inputJson, runTimeoutMs: 60_000, now: Date.now() });
   return id;
 }
 
@@ -43,10 +43,10 @@ test('malformed plans and a non-JSON dataclip end their runs exception with a na
   const cases: Array<{ name: string; id: string; errorType: string; message: RegExp }> = [];
   const add = (name: string, id: string, errorType: string, message: RegExp): void => void cases.push({ name, id, errorType, message });
 
-  add('start node is a missing job', insertRaw(server, { starting_node_id: 'no-such-job', triggers: [], jobs: [job('job-1')], edges: [] }), 'PlanError', /no-such-job/);
+  add('start node is a missing job', await insertRaw(server, { starting_node_id: 'no-such-job', triggers: [], jobs: [job('job-1')], edges: [] }), 'PlanError', /no-such-job/);
   add(
     'an edge to a job that is not in the plan',
-    insertRaw(server, {
+    await insertRaw(server, {
       starting_node_id: 'trigger',
       triggers: [trigger],
       jobs: [job('job-1')],
@@ -60,7 +60,7 @@ test('malformed plans and a non-JSON dataclip end their runs exception with a na
   );
   add(
     'an edge from a job that is not in the plan',
-    insertRaw(server, {
+    await insertRaw(server, {
       starting_node_id: 'trigger',
       triggers: [trigger],
       jobs: [job('job-1')],
@@ -72,7 +72,7 @@ test('malformed plans and a non-JSON dataclip end their runs exception with a na
     'PlanError',
     /nobody/,
   );
-  add('an input dataclip that is not JSON', insertRaw(server, fixturePlan('fn(state => state)') as unknown as StoredPlan, '{"data": not json'), 'DataClipError', /not JSON/);
+  add('an input dataclip that is not JSON', await insertRaw(server, fixturePlan('fn(state => state)') as unknown as StoredPlan, '{"data": not json'), 'DataClipError', /not JSON/);
 
   // Plans that are not objects at all: the store only writes objects, so the row is overwritten directly.
   const notObjects: Array<[string, string]> = [
@@ -83,7 +83,7 @@ test('malformed plans and a non-JSON dataclip end their runs exception with a na
   const db = new DatabaseSync(dbPath);
   t.teardown(() => db.close());
   for (const [name, planJson] of notObjects) {
-    const id = insertRaw(server, { starting_node_id: 'job-1', triggers: [], jobs: [job('job-1')], edges: [] });
+    const id = await insertRaw(server, { starting_node_id: 'job-1', triggers: [], jobs: [job('job-1')], edges: [] });
     db.prepare('UPDATE runs SET plan = ? WHERE id = ?').run(planJson, id);
     add(name, id, 'PlanError', /not an object/);
   }

@@ -174,7 +174,7 @@ test('bad bodies, paths and query parameters get 4xx {error, field, message} and
   const tooBig = await api(server, 'PUT', '/api/credentials/c1', { token: 'x'.repeat(3_000) });
   t.is(tooBig.status, 413);
   t.is(tooBig.body['error'], 'payload_too_large');
-  t.is(server.store.getCredential('c1'), undefined);
+  t.is(await server.store.getCredential('c1'), undefined);
   t.deepEqual((await api(server, 'GET', '/api/runs')).body, { runs: [] });
   t.deepEqual((await api(server, 'GET', '/api/queues')).body, { queues: [] });
 });

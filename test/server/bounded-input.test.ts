@@ -30,7 +30,7 @@ test('the API refuses a queue name over 64 characters naming the limit, and take
   const suspend = await api(server, 'POST', `/api/queues/${TOO_LONG}/suspend`);
   t.is(suspend.status, 400);
   t.regex(String(suspend.body['message']), /at most 64 characters/);
-  t.is(server.store.listRuns({ limit: 10 }).length, 1);
+  t.is((await server.store.listRuns({ limit: 10 })).length, 1);
 });
 
 test('the socket refuses a join or a claim naming a queue over 64 characters, and a lane over the lane limit', async (t) => {
@@ -87,7 +87,7 @@ test('an idempotency key reused with another body is 409 with the existing run i
     t.like(conflict.body, { error: 'conflict', field: 'idempotency_key', id: first.body['id'] });
     t.regex(String(conflict.body['message']), new RegExp(`different ${field}$`));
   }
-  t.is(server.store.listRuns({ limit: 10 }).length, 1);
+  t.is((await server.store.listRuns({ limit: 10 })).length, 1);
 });
 
 test('/metrics stays under 200 KB with 10,000 distinct queue names submitted and claimed', async (t) => {

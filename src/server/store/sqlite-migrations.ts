@@ -135,6 +135,23 @@ export const MIGRATIONS: readonly Migration[] = [
     // cost grew with the queue depth.
     sql: `CREATE INDEX runs_available_any ON runs (state, priority DESC, enqueued_at, seq);`,
   },
+  {
+    version: 3,
+    name: 'retention and keyset listing indexes, settings',
+    // Retention finds finished runs by age and deletes what hangs off them by
+    // run id; `GET /api/runs` pages by seq within a queue or a state.
+    sql: `
+      CREATE INDEX runs_finished ON runs (finished_at) WHERE finished_at IS NOT NULL;
+      CREATE INDEX runs_queue_seq ON runs (queue, seq);
+      CREATE INDEX runs_state_seq ON runs (state, seq);
+      CREATE INDEX dataclips_run ON dataclips (run_id);
+      CREATE INDEX event_replies_run ON event_replies (run_id);
+      CREATE TABLE settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 /** Applies every migration newer than the file's version, each in its own transaction. Returns the versions applied. */

@@ -1,212 +1,31 @@
 /**
- * The server's durable state in SQLite (`node:sqlite`, WAL): runs, their
- * attempts, dataclips, steps, log lines, idempotent event replies,
- * credentials, workers and queue flags. Every method is synchronous and the
- * multi-row ones run in one transaction, so a claim or a completion is all or
- * nothing. Times are epoch milliseconds.
+ * The SQL of the SQLite store (`node:sqlite`, WAL): runs, their attempts,
+ * dataclips, steps, log lines, idempotent event replies, credentials, workers
+ * and queue flags. Every method is synchronous and the multi-row ones run in
+ * one transaction, so a claim or a completion is all or nothing. Times are
+ * epoch milliseconds. `SqliteStore` (sqlite-store.ts) puts the async `Store`
+ * interface in front of it.
  *
  * States: open → closed. Every method after `close()` throws.
  */
 import { DatabaseSync } from 'node:sqlite';
 import type { SQLInputValue, StatementSync } from 'node:sqlite';
 import { randomUUID } from 'node:crypto';
-import type { RunPlan, RunState, WebhookResponse } from '../protocol/index.ts';
-import { WILDCARD } from '../protocol/index.ts';
-import { migrate } from './migrations.ts';
-import { ServerError } from './server-error.ts';
-
-type Row = Record<string, unknown>;
-
-export type LeaseMode = 'timeout' | 'heartbeat';
-
-/** One run as stored. */
-export interface RunRecord {
-  id: string;
-  queue: string;
-  priority: number;
-  state: RunState;
-  reason: string | null;
-  errorType: string | null;
-  errorMessage: string | null;
-  attempts: number;
-  maxAttempts: number;
-  deadLetter: boolean;
-  idempotencyKey: string | null;
-  workerId: string | null;
-  workerName: string | null;
-  plan: RunPlan;
-  dataclipId: string;
-  runTimeoutMs: number;
-  createdAt: number;
-  enqueuedAt: number;
-  availableAt: number;
-  claimedAt: number | null;
-  startedAt: number | null;
-  finishedAt: number | null;
-  leaseExpiresAt: number | null;
-  leaseMode: LeaseMode | null;
-  tokenHash: string | null;
-  finalDataclipId: string | null;
-  finalState: unknown;
-  webhookResponse: WebhookResponse | null;
-  versions: Record<string, string> | null;
-}
-
-export interface AttemptRecord {
-  attempt: number;
-  workerId: string | null;
-  workerName: string | null;
-  claimedAt: number;
-  startedAt: number | null;
-  finishedAt: number | null;
-  state: RunState;
-  errorType: string | null;
-  errorMessage: string | null;
-}
-
-export interface StepRecord {
-  id: string;
-  attempt: number;
-  jobId: string;
-  inputDataclipId: string | null;
-  outputDataclipId: string | null;
-  outputDataclipError: string | null;
-  reason: string | null;
-  errorType: string | null;
-  errorMessage: string | null;
-  mem: unknown;
-  durationMs: number | null;
-  threadId: number | null;
-  startedAt: number;
-  finishedAt: number | null;
-}
-
-export interface LogRecord {
-  id: string;
-  attempt: number;
-  stepId: string | null;
-  level: string;
-  source: string;
-  message: unknown[];
-  timestamp: string;
-}
-
-export interface NewRun {
-  id: string;
-  queue: string;
-  priority: number;
-  maxAttempts: number;
-  idempotencyKey: string | null;
-  /** The plan without `id` and `dataclip_id`; the store fills both. */
-  plan: Omit<RunPlan, 'id' | 'dataclip_id'>;
-  inputJson: string;
-  runTimeoutMs: number;
-  now: number;
-}
-
-/** What a claim hands out, before tokens are signed. */
-export interface ClaimedRow {
-  id: string;
-  queue: string;
-  attempt: number;
-  runTimeoutMs: number;
-  enqueuedAt: number;
-}
-
-export interface ClaimRequest {
-  chain: readonly string[];
-  demand: number;
-  workerId: string;
-  workerName: string | null;
-  now: number;
-  /** Lease for the non-heartbeat rule: claim time + run timeout + grace. */
-  graceMs: number;
-  /** For a worker that heartbeats: the run is leased for this long from the claim, in heartbeat mode. */
-  heartbeatLeaseMs: number | null;
-}
-
-export interface RunFilter {
-  queue?: string;
-  state?: RunState;
-  deadLetter?: boolean;
-  limit: number;
-}
-
-export interface QueueStats {
-  name: string;
-  suspended: boolean;
-  counts: Partial<Record<RunState, number>>;
-  oldestAvailableAt: number | null;
-}
-
-export interface WorkerRecord {
-  id: string;
-  name: string | null;
-  capacity: number;
-  queues: Record<string, number>;
-  connectedAt: number;
-  lastSeenAt: number;
-}
-
-/** Fields written when a run reaches a terminal state. */
-export interface RunOutcomeFields {
-  state: RunState;
-  reason: string | null;
-  errorType: string | null;
-  errorMessage: string | null;
-  finalDataclipId?: string | null;
-  finalState?: unknown;
-  now: number;
-}
+import type { RunPlan, RunState, WebhookResponse } from '../../protocol/index.ts';
+import { WILDCARD } from '../../protocol/index.ts';
+import { ServerError } from '../server-error.ts';
+import { migrate } from './sqlite-migrations.ts';
+import { num, optNum, optStr, str, toAttempt, toLog, toRun, toStep } from './store-rows.ts';
+import type { Row } from './store-rows.ts';
+import type {
+  AttemptRecord, ClaimRequest, ClaimedRow, DataclipRecord, LeaseMode, LogRecord, NewLogLine, NewRun, NewStep, QueueStats, RunFilter,
+  RunOutcomeFields, RunRecord, StepOutcome, StepRecord, WorkerRecord,
+} from './store.ts';
 
 /** Bound on the prepared-statement cache (`#prepare`). */
 const MAX_CACHED_STATEMENTS = 256;
 
-const str = (row: Row, key: string): string => String(row[key]);
-const optStr = (row: Row, key: string): string | null => (row[key] === null || row[key] === undefined ? null : String(row[key]));
-const num = (row: Row, key: string): number => Number(row[key]);
-const optNum = (row: Row, key: string): number | null => (row[key] === null || row[key] === undefined ? null : Number(row[key]));
-function optJson<T>(row: Row, key: string): T | null {
-  const value = row[key];
-  if (value === null || value === undefined) return null;
-  return JSON.parse(String(value)) as T;
-}
-
-function toRun(row: Row): RunRecord {
-  return {
-    id: str(row, 'id'),
-    queue: str(row, 'queue'),
-    priority: num(row, 'priority'),
-    state: str(row, 'state') as RunState,
-    reason: optStr(row, 'reason'),
-    errorType: optStr(row, 'error_type'),
-    errorMessage: optStr(row, 'error_message'),
-    attempts: num(row, 'attempts'),
-    maxAttempts: num(row, 'max_attempts'),
-    deadLetter: num(row, 'dead_letter') === 1,
-    idempotencyKey: optStr(row, 'idempotency_key'),
-    workerId: optStr(row, 'worker_id'),
-    workerName: optStr(row, 'worker_name'),
-    plan: JSON.parse(str(row, 'plan')) as RunPlan,
-    dataclipId: str(row, 'dataclip_id'),
-    runTimeoutMs: num(row, 'run_timeout_ms'),
-    createdAt: num(row, 'created_at'),
-    enqueuedAt: num(row, 'enqueued_at'),
-    availableAt: num(row, 'available_at'),
-    claimedAt: optNum(row, 'claimed_at'),
-    startedAt: optNum(row, 'started_at'),
-    finishedAt: optNum(row, 'finished_at'),
-    leaseExpiresAt: optNum(row, 'lease_expires_at'),
-    leaseMode: optStr(row, 'lease_mode') as LeaseMode | null,
-    tokenHash: optStr(row, 'token_hash'),
-    finalDataclipId: optStr(row, 'final_dataclip_id'),
-    finalState: optJson<unknown>(row, 'final_state'),
-    webhookResponse: optJson<WebhookResponse>(row, 'webhook_response'),
-    versions: optJson<Record<string, string>>(row, 'versions'),
-  };
-}
-
-export class RunStore {
+export class SqliteQueries {
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
   #closed = false;
@@ -216,7 +35,7 @@ export class RunStore {
   }
 
   /** Opens (or creates) the database, turns on WAL and applies pending migrations. */
-  static open(dbPath: string): RunStore {
+  static open(dbPath: string): SqliteQueries {
     const db = new DatabaseSync(dbPath);
     try {
       if (dbPath !== ':memory:') db.exec('PRAGMA journal_mode = WAL');
@@ -228,7 +47,7 @@ export class RunStore {
       db.close();
       throw new ServerError('STORE_OPEN', `cannot open database ${dbPath}`, { cause: error });
     }
-    return new RunStore(db);
+    return new SqliteQueries(db);
   }
 
   get isOpen(): boolean {
@@ -252,6 +71,20 @@ export class RunStore {
       return result;
     } catch (error) {
       this.#db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  /** `transaction` for an async body; the caller (`SqliteStore`) keeps every other call out until it ends. */
+  async transactionAsync<T>(fn: () => Promise<T>): Promise<T> {
+    this.#assertOpen();
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = await fn();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      if (this.#db.isOpen && this.#db.isTransaction) this.#db.exec('ROLLBACK');
       throw error;
     }
   }
@@ -306,7 +139,8 @@ export class RunStore {
       this.#run(
         `INSERT INTO runs (id, queue, priority, state, max_attempts, idempotency_key, plan, dataclip_id, run_timeout_ms, created_at, enqueued_at, available_at)
          VALUES (?, ?, ?, 'available', ?, ?, ?, ?, ?, ?, ?, ?)`,
-        input.id, input.queue, input.priority, input.maxAttempts, input.idempotencyKey, JSON.stringify(plan), dataclipId, input.runTimeoutMs, input.now, input.now, input.now,
+        input.id, input.queue, input.priority, input.maxAttempts, input.idempotencyKey, JSON.stringify(plan), dataclipId, input.runTimeoutMs, input.now, input.now,
+        input.notBefore ?? input.now,
       );
       const run = this.getRun(input.id);
       if (!run) throw new ServerError('STORE_CONFLICT', 'inserted run vanished');
@@ -338,6 +172,10 @@ export class RunStore {
     if (filter.deadLetter !== undefined) {
       where.push('dead_letter = ?');
       params.push(filter.deadLetter ? 1 : 0);
+    }
+    if (filter.beforeSeq !== undefined) {
+      where.push('seq < ?');
+      params.push(filter.beforeSeq);
     }
     const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     return this.#all(`SELECT * FROM runs ${clause} ORDER BY seq DESC LIMIT ?`, ...params, filter.limit).map(toRun);
@@ -496,17 +334,7 @@ export class RunStore {
   }
 
   getAttempts(runId: string): AttemptRecord[] {
-    return this.#all('SELECT * FROM run_attempts WHERE run_id = ? ORDER BY attempt', runId).map((row) => ({
-      attempt: num(row, 'attempt'),
-      workerId: optStr(row, 'worker_id'),
-      workerName: optStr(row, 'worker_name'),
-      claimedAt: num(row, 'claimed_at'),
-      startedAt: optNum(row, 'started_at'),
-      finishedAt: optNum(row, 'finished_at'),
-      state: str(row, 'state') as RunState,
-      errorType: optStr(row, 'error_type'),
-      errorMessage: optStr(row, 'error_message'),
-    }));
+    return this.#all('SELECT * FROM run_attempts WHERE run_id = ? ORDER BY attempt', runId).map(toAttempt);
   }
 
   /** Runs per worker that are claimed or started, for `GET /api/workers`. */
@@ -574,6 +402,27 @@ export class RunStore {
     }));
   }
 
+  /**
+   * Retention: one batch of runs finished before `cutoff`, with everything
+   * that hangs off them, in one short transaction (claims wait at most one
+   * batch).
+   */
+  deleteFinishedBefore(cutoff: number, batch: number): number {
+    return this.transaction(() => {
+      const ids = this.#all(
+        `SELECT id FROM runs INDEXED BY runs_finished WHERE finished_at < ? AND state NOT IN ('available', 'claimed', 'started') ORDER BY finished_at LIMIT ?`,
+        cutoff, batch,
+      ).map((row) => str(row, 'id'));
+      if (ids.length === 0) return 0;
+      const list = ids.map(() => '?').join(', ');
+      for (const table of ['log_lines', 'steps', 'event_replies', 'run_attempts', 'dataclips']) {
+        this.#run(`DELETE FROM ${table} WHERE run_id IN (${list})`, ...ids);
+      }
+      this.#run(`DELETE FROM runs WHERE id IN (${list})`, ...ids);
+      return ids.length;
+    });
+  }
+
   // ---- webhook response ----
 
   /** Keeps the first `webhook_response` a run produced; later ones are ignored. */
@@ -587,7 +436,7 @@ export class RunStore {
     this.#run('INSERT OR IGNORE INTO dataclips (id, run_id, type, body, created_at) VALUES (?, ?, ?, ?, ?)', id, runId, type, body, now);
   }
 
-  getDataclip(id: string): { id: string; runId: string | null; body: string } | undefined {
+  getDataclip(id: string): DataclipRecord | undefined {
     const row = this.#get('SELECT id, run_id, body FROM dataclips WHERE id = ?', id);
     return row ? { id: str(row, 'id'), runId: optStr(row, 'run_id'), body: str(row, 'body') } : undefined;
   }
@@ -599,25 +448,14 @@ export class RunStore {
     return row ? { ...toStep(row), runId: str(row, 'run_id') } : undefined;
   }
 
-  insertStep(step: { id: string; runId: string; attempt: number; jobId: string; inputDataclipId: string | null; startedAt: number }): void {
+  insertStep(step: NewStep): void {
     this.#run(
       'INSERT INTO steps (id, run_id, attempt, job_id, input_dataclip_id, started_at) VALUES (?, ?, ?, ?, ?, ?)',
       step.id, step.runId, step.attempt, step.jobId, step.inputDataclipId, step.startedAt,
     );
   }
 
-  completeStep(step: {
-    id: string;
-    outputDataclipId: string | null;
-    outputDataclipError: string | null;
-    reason: string;
-    errorType: string | null;
-    errorMessage: string | null;
-    mem: unknown;
-    durationMs: number | null;
-    threadId: number | null;
-    finishedAt: number;
-  }): void {
+  completeStep(step: StepOutcome): void {
     this.#run(
       `UPDATE steps SET output_dataclip_id = ?, output_dataclip_error = ?, reason = ?, error_type = ?, error_message = ?, mem = ?,
          duration_ms = ?, thread_id = ?, finished_at = ? WHERE id = ?`,
@@ -632,7 +470,7 @@ export class RunStore {
 
   // ---- logs ----
 
-  insertLog(line: { runId: string; attempt: number; stepId: string | null; level: string; source: string; message: unknown[]; timestamp: string }): string {
+  insertLog(line: NewLogLine): string {
     const id = randomUUID();
     this.#run(
       'INSERT INTO log_lines (id, run_id, attempt, step_id, level, source, message, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
@@ -642,15 +480,7 @@ export class RunStore {
   }
 
   getLogs(runId: string): LogRecord[] {
-    return this.#all('SELECT * FROM log_lines WHERE run_id = ? ORDER BY seq', runId).map((row) => ({
-      id: str(row, 'id'),
-      attempt: num(row, 'attempt'),
-      stepId: optStr(row, 'step_id'),
-      level: str(row, 'level'),
-      source: str(row, 'source'),
-      message: JSON.parse(str(row, 'message')) as unknown[],
-      timestamp: str(row, 'timestamp'),
-    }));
+    return this.#all('SELECT * FROM log_lines WHERE run_id = ? ORDER BY seq', runId).map(toLog);
   }
 
   // ---- idempotent event replies ----
@@ -696,23 +526,9 @@ export class RunStore {
   markWorkerDisconnected(id: string, now: number): void {
     this.#run('UPDATE workers SET disconnected_at = ?, last_seen_at = ? WHERE id = ?', now, now, id);
   }
-}
 
-function toStep(row: Row): StepRecord {
-  return {
-    id: str(row, 'id'),
-    attempt: num(row, 'attempt'),
-    jobId: str(row, 'job_id'),
-    inputDataclipId: optStr(row, 'input_dataclip_id'),
-    outputDataclipId: optStr(row, 'output_dataclip_id'),
-    outputDataclipError: optStr(row, 'output_dataclip_error'),
-    reason: optStr(row, 'reason'),
-    errorType: optStr(row, 'error_type'),
-    errorMessage: optStr(row, 'error_message'),
-    mem: optJson<unknown>(row, 'mem'),
-    durationMs: optNum(row, 'duration_ms'),
-    threadId: optNum(row, 'thread_id'),
-    startedAt: num(row, 'started_at'),
-    finishedAt: optNum(row, 'finished_at'),
-  };
+  putSettingOnce(name: string, value: string): string {
+    this.#run('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING', name, value);
+    return str(this.#get('SELECT value FROM settings WHERE name = ?', name) ?? { value }, 'value');
+  }
 }

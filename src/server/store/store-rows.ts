@@ -1,0 +1,98 @@
+/**
+ * Rows to records, shared by both stores: their tables have the same columns
+ * (PostgreSQL's BIGINTs arrive as strings, hence `Number` everywhere).
+ */
+import type { RunPlan, RunState, WebhookResponse } from '../../protocol/index.ts';
+import type { AttemptRecord, LeaseMode, LogRecord, RunRecord, StepRecord } from './store.ts';
+
+export type Row = Record<string, unknown>;
+
+export const str = (row: Row, key: string): string => String(row[key]);
+export const optStr = (row: Row, key: string): string | null => (row[key] === null || row[key] === undefined ? null : String(row[key]));
+export const num = (row: Row, key: string): number => Number(row[key]);
+export const optNum = (row: Row, key: string): number | null => (row[key] === null || row[key] === undefined ? null : Number(row[key]));
+export function optJson<T>(row: Row, key: string): T | null {
+  const value = row[key];
+  if (value === null || value === undefined) return null;
+  return JSON.parse(String(value)) as T;
+}
+
+export function toRun(row: Row): RunRecord {
+  return {
+    id: str(row, 'id'),
+    queue: str(row, 'queue'),
+    priority: num(row, 'priority'),
+    state: str(row, 'state') as RunState,
+    reason: optStr(row, 'reason'),
+    errorType: optStr(row, 'error_type'),
+    errorMessage: optStr(row, 'error_message'),
+    attempts: num(row, 'attempts'),
+    maxAttempts: num(row, 'max_attempts'),
+    deadLetter: num(row, 'dead_letter') === 1,
+    idempotencyKey: optStr(row, 'idempotency_key'),
+    workerId: optStr(row, 'worker_id'),
+    workerName: optStr(row, 'worker_name'),
+    plan: JSON.parse(str(row, 'plan')) as RunPlan,
+    dataclipId: str(row, 'dataclip_id'),
+    runTimeoutMs: num(row, 'run_timeout_ms'),
+    seq: num(row, 'seq'),
+    createdAt: num(row, 'created_at'),
+    enqueuedAt: num(row, 'enqueued_at'),
+    availableAt: num(row, 'available_at'),
+    claimedAt: optNum(row, 'claimed_at'),
+    startedAt: optNum(row, 'started_at'),
+    finishedAt: optNum(row, 'finished_at'),
+    leaseExpiresAt: optNum(row, 'lease_expires_at'),
+    leaseMode: optStr(row, 'lease_mode') as LeaseMode | null,
+    tokenHash: optStr(row, 'token_hash'),
+    finalDataclipId: optStr(row, 'final_dataclip_id'),
+    finalState: optJson<unknown>(row, 'final_state'),
+    webhookResponse: optJson<WebhookResponse>(row, 'webhook_response'),
+    versions: optJson<Record<string, string>>(row, 'versions'),
+  };
+}
+
+export function toStep(row: Row): StepRecord {
+  return {
+    id: str(row, 'id'),
+    attempt: num(row, 'attempt'),
+    jobId: str(row, 'job_id'),
+    inputDataclipId: optStr(row, 'input_dataclip_id'),
+    outputDataclipId: optStr(row, 'output_dataclip_id'),
+    outputDataclipError: optStr(row, 'output_dataclip_error'),
+    reason: optStr(row, 'reason'),
+    errorType: optStr(row, 'error_type'),
+    errorMessage: optStr(row, 'error_message'),
+    mem: optJson<unknown>(row, 'mem'),
+    durationMs: optNum(row, 'duration_ms'),
+    threadId: optNum(row, 'thread_id'),
+    startedAt: num(row, 'started_at'),
+    finishedAt: optNum(row, 'finished_at'),
+  };
+}
+
+export function toAttempt(row: Row): AttemptRecord {
+  return {
+    attempt: num(row, 'attempt'),
+    workerId: optStr(row, 'worker_id'),
+    workerName: optStr(row, 'worker_name'),
+    claimedAt: num(row, 'claimed_at'),
+    startedAt: optNum(row, 'started_at'),
+    finishedAt: optNum(row, 'finished_at'),
+    state: str(row, 'state') as RunState,
+    errorType: optStr(row, 'error_type'),
+    errorMessage: optStr(row, 'error_message'),
+  };
+}
+
+export function toLog(row: Row): LogRecord {
+  return {
+    id: str(row, 'id'),
+    attempt: num(row, 'attempt'),
+    stepId: optStr(row, 'step_id'),
+    level: str(row, 'level'),
+    source: str(row, 'source'),
+    message: JSON.parse(str(row, 'message')) as unknown[],
+    timestamp: str(row, 'timestamp'),
+  };
+}
