@@ -17,6 +17,7 @@ import { API_VERSION, WORKER_QUEUE_TOPIC, runTopic, signWorkerToken } from '../.
 import type { ClaimReply, ClaimedRun, QueueJoinReply } from '../../src/protocol/index.ts';
 import { LanesServer } from '../../src/server/index.ts';
 import type { ServerOptions } from '../../src/server/index.ts';
+import { postgresDatabase } from './store-harness.ts';
 
 export const TEST_SECRET = 'test-secret';
 /** The API token every test server accepts, and `api()` sends. */
@@ -29,11 +30,20 @@ export function testLogger(): Logger {
 
 export type TestServerOptions = Partial<ServerOptions>;
 
+/**
+ * Which store `startServer` gives a server that names no `dbPath`: SQLite in
+ * memory, or, with LANES_TEST_STORE=postgres (set by
+ * postgres-conformance.test.ts), a fresh database on a real PostgreSQL.
+ */
+export function testStoreKind(): 'sqlite' | 'postgres' {
+  return process.env['LANES_TEST_STORE'] === 'postgres' ? 'postgres' : 'sqlite';
+}
+
 /** Starts a server on port 0 with fast sweeps; stopped at teardown. */
 export async function startServer(t: ExecutionContext, overrides: TestServerOptions = {}): Promise<LanesServer> {
   const server = await LanesServer.create({
     port: 0,
-    dbPath: ':memory:',
+    dbPath: testStoreKind() === 'postgres' && overrides.dbPath === undefined ? await postgresDatabase() : ':memory:',
     secret: TEST_SECRET,
     apiTokens: [TEST_API_TOKEN],
     logger: testLogger(),
