@@ -7,14 +7,15 @@ import { apiTokenProblem, isLoopbackHost } from '../protocol/index.ts';
 import type { OptionSpec } from './option-spec.ts';
 import { parseList, parseLogFormat, parseLogLevel, parsePort } from './parse-value.ts';
 import type { LogFormat, LogLevelName } from './parse-value.ts';
-import { RawConfig } from './raw-config.ts';
+import { RawConfig, parseWithSource } from './raw-config.ts';
 import type { EnvValues, FlagValues } from './raw-config.ts';
 import { ConfigError } from '../errors/config-error.ts';
 
 export const SERVER_OPTIONS: readonly OptionSpec[] = [
   { flag: 'port', alias: 'p', env: 'LANES_PORT', type: 'string', defaultText: '4000', describe: 'Port of the API and the worker socket (0 picks a free one)' },
   { flag: 'host', env: 'LANES_HOST', type: 'string', defaultText: '127.0.0.1', describe: 'Address to listen on (0.0.0.0 for every interface)' },
-  { flag: 'db', env: 'LANES_DB', type: 'string', defaultText: './lanes.db', describe: 'SQLite database file (":memory:" keeps nothing)' },
+  { flag: 'db', env: 'LANES_DB', type: 'string', defaultText: './lanes.db', describe: 'SQLite database file (":memory:" keeps nothing), or a postgres:// URL (several servers on one database are one queue)' },
+  { flag: 'retain-days', env: 'LANES_RETAIN_DAYS', type: 'string', defaultText: 'keep for ever', describe: 'Delete finished runs, their logs and dataclips this many days after they finished' },
   { flag: 'secret', alias: 's', env: 'WORKER_SECRET', type: 'string', describe: 'Shared secret that workers sign their tokens with (required)', secret: true },
   { flag: 'api-token', env: 'LANES_API_TOKEN', type: 'string', defaultText: 'generated for the run on loopback; required beyond it', describe: 'Bearer token(s) that open the JSON API, comma-separated (at least 16 characters each)', secret: true },
   { flag: 'api-token-file', env: 'LANES_API_TOKEN_FILE', type: 'string', describe: 'File of API tokens, one per line (# starts a comment); adds to --api-token' },
@@ -27,6 +28,7 @@ export interface ServerConfig {
   readonly port: number;
   readonly host: string;
   readonly dbPath: string;
+  readonly retainDays: number | null;
   readonly secret: string;
   /** Tokens that open the JSON API; empty only on a loopback host (the CLI then generates one). */
   readonly apiTokens: readonly string[];
@@ -48,13 +50,39 @@ export function resolveServerConfig(flags: FlagValues, env: EnvValues, context: 
   return Object.freeze({
     port: raw.read('port', parsePort, 4000),
     host,
-    dbPath: raw.read('db', nonEmpty, './lanes.db'),
+    dbPath: readDatabase(raw),
+    retainDays: raw.read('retain-days', parseRetainDays, null),
     secret: secret.value,
     apiTokens,
     privateKeyPem: raw.read('private-key', nonEmpty, null),
     logLevel: raw.read('log', parseLogLevel, 'info'),
     logFormat: raw.read('log-format', parseLogFormat, context.isTty ? 'pretty' : 'json'),
   });
+}
+
+/** A SQLite path, `:memory:`, or a `postgres://` URL that parses. The message never repeats a URL: it may hold a password. */
+function readDatabase(raw: RawConfig): string {
+  const given = raw.get('db');
+  if (!given) return './lanes.db';
+  const db = parseWithSource(raw.describe('db'), given, nonEmpty);
+  if (!/^postgres(ql)?:/i.test(db)) return db;
+  let url: URL | undefined;
+  try {
+    url = new URL(db);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || !/^postgres(ql)?:$/i.test(url.protocol) || url.hostname === '' || url.pathname.length <= 1) {
+    throw new ConfigError(raw.describe('db'), given.source, undefined, 'is not a postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE URL (value not shown: it may hold a password)');
+  }
+  return db;
+}
+
+/** Days as a positive number (fractions allowed), at most 100 years. */
+function parseRetainDays(value: string): number {
+  const days = Number(value.trim());
+  if (value.trim() === '' || !Number.isFinite(days) || days <= 0 || days > 36_500) throw new Error('must be a positive number of days');
+  return days;
 }
 
 function nonEmpty(value: string): string {

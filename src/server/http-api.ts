@@ -234,7 +234,7 @@ export class HttpApi {
       // Workers hear of the run before it is written: the server reads one frame at a time, so no
       // claim is read before this handler (insert included) has returned, and the worker wakes up
       // and sends its claim while the insert runs. Should the insert fail, a claim finds nothing.
-      lifecycle.enqueued(submission.queue);
+      lifecycle.enqueued(submission.queue, submission.notBefore ?? now);
       run = await store.insertRun({
         id: randomUUID(),
         queue: submission.queue,
@@ -245,6 +245,7 @@ export class HttpApi {
         inputJson: submission.inputJson,
         runTimeoutMs: submission.plan.options?.run_timeout_ms ?? options.runTimeoutMs,
         now,
+        ...(submission.notBefore === null ? {} : { notBefore: submission.notBefore }),
       });
       created = true;
       logger.info({ runId: run.id, queue: run.queue }, 'run submitted');
@@ -289,13 +290,18 @@ export class HttpApi {
     if (deadLetterParam !== null && deadLetterParam !== 'true' && deadLetterParam !== 'false') {
       throw new HttpProblem(400, 'validation', 'must be true or false', 'dead_letter');
     }
+    const before = url.searchParams.get('before');
+    if (before !== null && !/^[1-9]\d{0,15}$/.test(before)) throw new HttpProblem(400, 'validation', 'must be a next_cursor from an earlier page', 'before');
     const runs = await this.#deps.store.listRuns({
       limit,
+      ...(before === null ? {} : { beforeSeq: Number(before) }),
       ...(queue === null ? {} : { queue }),
       ...(state === null ? {} : { state: state as RunState }),
       ...(deadLetterParam === null ? {} : { deadLetter: deadLetterParam === 'true' }),
     });
-    sendJson(res, 200, { runs: runs.map(runSummaryView) });
+    // Keyset pages: the cursor is the last run's insertion order, so a page costs the same at any depth.
+    const last = runs.at(-1);
+    sendJson(res, 200, { runs: runs.map(runSummaryView), ...(runs.length === limit && last ? { next_cursor: String(last.seq) } : {}) });
   }
 
   async #findRun(id: string): Promise<RunRecord> {

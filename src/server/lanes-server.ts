@@ -20,6 +20,7 @@ import { CancelNotifier } from './cancel-notifier.ts';
 import { RunLifecycle } from './run-lifecycle.ts';
 import { loadRunKeys } from './run-keys.ts';
 import type { RunKeys } from './run-keys.ts';
+import { RetentionSweeper } from './retention-sweeper.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
 import { describeDatabaseUrl } from './store/store-url.ts';
@@ -51,6 +52,7 @@ export class LanesServer {
   readonly #notifier: WorkNotifier;
   readonly #lifecycle: RunLifecycle;
   readonly #sweeper: LeaseSweeper;
+  readonly #retention: RetentionSweeper | undefined;
   readonly #sockets: PhoenixSocketServer;
   readonly #http: Server;
   #state: LanesServerState = 'created';
@@ -72,6 +74,8 @@ export class LanesServer {
     const cancels = new CancelNotifier({ registry: this.#registry, logger: this.#logger });
     this.#lifecycle = new RunLifecycle({ store, notifier: this.#notifier, cancels, metrics: this.metrics, options, logger: this.#logger });
     this.#sweeper = new LeaseSweeper({ store, lifecycle: this.#lifecycle, metrics: this.metrics, intervalMs: options.sweepIntervalMs, logger: this.#logger });
+    this.#retention =
+      options.retainMs === null ? undefined : new RetentionSweeper({ store, retainMs: options.retainMs, intervalMs: options.retentionIntervalMs, logger: this.#logger });
     const router = new LanesChannelRouter({
       queue: { store, registry: this.#registry, notifier: this.#notifier, metrics: this.metrics, options, privateKey: keys.privateKey, logger: this.#logger.child({ channel: 'worker:queue' }) },
       run: { store, lifecycle: this.#lifecycle, registry: this.#registry, options, publicKey: keys.publicKey, logger: this.#logger.child({ channel: 'run' }) },
@@ -172,6 +176,7 @@ export class LanesServer {
       if (renewed > 0) this.#logger.info({ runs: renewed, leaseMs: this.options.leaseMs }, 'heartbeat leases renewed after start');
       await this.#sweeper.sweep(now);
       this.#sweeper.start();
+      this.#retention?.start();
       await this.#lifecycle.resumePendingRetries(now);
       if (this.#state !== 'starting') return;
       this.#setState('listening');
@@ -192,6 +197,7 @@ export class LanesServer {
     if (this.#starting) await this.#starting.catch(() => undefined);
     this.#setState('stopping');
     this.#sweeper.stop();
+    this.#retention?.stop();
     this.#notifier.stop();
     this.#lifecycle.stop();
     await this.#sockets.close();

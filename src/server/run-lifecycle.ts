@@ -61,9 +61,9 @@ export class RunLifecycle {
     for (const pending of await this.#store.pendingRetries(now)) this.#notifyAt(pending.queue, pending.availableAt - now);
   }
 
-  /** A run was queued (submitted, resumed): tell the workers that could take it. */
-  enqueued(queue: string): void {
-    if (this.#state === 'running') this.#notifier.notify(queue);
+  /** A run was queued (submitted, resumed): tell the workers that could take it, now or when it becomes available. */
+  enqueued(queue: string, availableAt = Date.now()): void {
+    this.#notifyAt(queue, availableAt - Date.now());
   }
 
   /**

@@ -14,6 +14,8 @@ export interface Submission {
   idempotencyKey: string | null;
   plan: Omit<RunPlan, 'id' | 'dataclip_id'>;
   inputJson: string;
+  /** Epoch ms before which the run is not claimable (`not_before`), or null. */
+  notBefore: number | null;
 }
 
 export interface SubmissionProblem {
@@ -23,7 +25,9 @@ export interface SubmissionProblem {
 
 export const DEFAULT_QUEUE = 'default';
 /** The fields of a submission body: anything else is refused, so a misspelt `max_attempt` is not silently ignored. */
-export const SUBMISSION_FIELDS: readonly string[] = Object.freeze(['queue', 'plan', 'input', 'priority', 'idempotency_key', 'max_attempts']);
+export const SUBMISSION_FIELDS: readonly string[] = Object.freeze(['queue', 'plan', 'input', 'priority', 'idempotency_key', 'max_attempts', 'not_before']);
+/** How far ahead `not_before` may be: a year. */
+export const MAX_DELAY_MS = 366 * 24 * 60 * 60 * 1000;
 export const MAX_PRIORITY = 1_000_000;
 export const MAX_ATTEMPTS_LIMIT = 100;
 
@@ -153,8 +157,20 @@ function parsePlan(value: unknown): Omit<RunPlan, 'id' | 'dataclip_id'> {
   return plan;
 }
 
+/** `not_before`: an ISO 8601 time with a zone, at most `MAX_DELAY_MS` ahead; a past time means now. */
+function parseNotBefore(value: unknown, now: number): number | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || value.length > 64 || !/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:\d{2})$/.test(value)) {
+    fail('not_before', 'must be an ISO 8601 time with a zone, such as 2026-12-01T09:30:00Z');
+  }
+  const at = Date.parse(value);
+  if (!Number.isFinite(at)) fail('not_before', 'is not a valid time');
+  if (at - now > MAX_DELAY_MS) fail('not_before', 'must be at most 366 days ahead');
+  return Math.max(at, now);
+}
+
 /** Validates a submission body; `defaultMaxAttempts` applies when the body names none. */
-export function parseSubmission(body: unknown, defaultMaxAttempts: number): { ok: true; submission: Submission } | { ok: false; problem: SubmissionProblem } {
+export function parseSubmission(body: unknown, defaultMaxAttempts: number, now = Date.now()): { ok: true; submission: Submission } | { ok: false; problem: SubmissionProblem } {
   try {
     if (!isRecord(body)) fail('body', 'must be a JSON object');
     const unknown = Object.keys(body).find((key) => !SUBMISSION_FIELDS.includes(key));
@@ -172,7 +188,8 @@ export function parseSubmission(body: unknown, defaultMaxAttempts: number): { ok
     const plan = parsePlan(body['plan']);
     const input = body['input'] ?? {};
     if (!isRecord(input)) fail('input', 'must be a JSON object');
-    return { ok: true, submission: { queue, priority, maxAttempts, idempotencyKey, plan, inputJson: JSON.stringify(input) } };
+    const notBefore = parseNotBefore(body['not_before'], now);
+    return { ok: true, submission: { queue, priority, maxAttempts, idempotencyKey, plan, inputJson: JSON.stringify(input), notBefore } };
   } catch (error) {
     if (error instanceof Invalid) return { ok: false, problem: { field: error.field, message: error.message } };
     throw error;

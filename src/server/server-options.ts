@@ -13,7 +13,7 @@ export interface ServerOptions {
   port: number;
   /** Interface to bind; default `127.0.0.1`. */
   host?: string;
-  /** SQLite file, or `:memory:`. */
+  /** SQLite file, or `:memory:`, or a `postgres://` URL (several servers on one database are one queue). */
   dbPath: string;
   /** The shared `WORKER_SECRET` that signs worker tokens (HS256). */
   secret: string;
@@ -61,6 +61,10 @@ export interface ServerOptions {
   maxWaitSeconds?: number;
   /** A socket that sent nothing (not even a heartbeat) for this long is closed. Default 60 000. */
   socketIdleTimeoutMs?: number;
+  /** Finished runs, their logs and dataclips are deleted this long after they finished. Default: kept for ever. */
+  retainMs?: number | null;
+  /** Period of the retention sweep. Default 60 000. */
+  retentionIntervalMs?: number;
 }
 
 /** `ServerOptions` with every default applied. */
@@ -86,6 +90,8 @@ export interface ResolvedServerOptions {
   readonly retryBackoffMaxMs: number;
   readonly maxWaitSeconds: number;
   readonly socketIdleTimeoutMs: number;
+  readonly retainMs: number | null;
+  readonly retentionIntervalMs: number;
 }
 
 export const SERVER_DEFAULTS = Object.freeze({
@@ -103,6 +109,7 @@ export const SERVER_DEFAULTS = Object.freeze({
   retryBackoffMaxMs: 60_000,
   maxWaitSeconds: 300,
   socketIdleTimeoutMs: 60_000,
+  retentionIntervalMs: 60_000,
 });
 
 function positive(name: string, value: number, allowZero = false): number {
@@ -160,6 +167,8 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     retryBackoffMaxMs: positive('retryBackoffMaxMs', options.retryBackoffMaxMs ?? d.retryBackoffMaxMs, true),
     maxWaitSeconds: positive('maxWaitSeconds', options.maxWaitSeconds ?? d.maxWaitSeconds),
     socketIdleTimeoutMs: positive('socketIdleTimeoutMs', options.socketIdleTimeoutMs ?? d.socketIdleTimeoutMs),
+    retainMs: options.retainMs === undefined || options.retainMs === null ? null : positive('retainMs', options.retainMs),
+    retentionIntervalMs: positive('retentionIntervalMs', options.retentionIntervalMs ?? d.retentionIntervalMs),
   };
   return Object.freeze(resolved);
 }

@@ -8,7 +8,7 @@ import { createRootLogger } from '../logger.ts';
 import { declareOptions, pickFlags } from '../option-builder.ts';
 
 export const command = 'server';
-export const describe = 'Run the orchestration server: JSON API, worker socket, queues in SQLite';
+export const describe = 'Run the orchestration server: JSON API, worker socket, queues in SQLite or PostgreSQL';
 
 export function builder<T>(yargs: Argv<T>): Argv<T> {
   return declareOptions(yargs, SERVER_OPTIONS);
@@ -29,6 +29,7 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
     port: config.port,
     host: config.host,
     dbPath: config.dbPath,
+    retainMs: config.retainDays === null ? null : config.retainDays * 86_400_000,
     secret: config.secret,
     apiTokens,
     ...(config.privateKeyPem ? { privateKeyPem: config.privateKeyPem } : {}),
