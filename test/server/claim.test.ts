@@ -66,7 +66,8 @@ test('suspended queues are skipped until resumed, and resuming wakes the workers
 });
 
 test('work-available goes at once to workers whose lanes could take the run, and a burst is coalesced', async (t) => {
-  const server = await startServer(t, { workAvailableDebounceMs: 400 });
+  // A window far longer than any push takes under load, so "not held back by it" is told apart from timing noise.
+  const server = await startServer(t, { workAvailableDebounceMs: 2_000 });
   const fastSocket = await connectWorker(t, server, { workerId: 'fast' });
   const { channel: fast } = await joinQueue(fastSocket, { fast_lane: 1 });
   const wildcardSocket = await connectWorker(t, server, { workerId: 'any' });
@@ -83,8 +84,8 @@ test('work-available goes at once to workers whose lanes could take the run, and
   const first = nextPush(wildcard, 'work-available');
   await submitRun(server, { queue: 'manual' });
   await first;
-  // Leading edge: the first enqueue is not held back by the 400 ms window.
-  t.true(Date.now() - started < 300);
+  // Leading edge: the first enqueue is not held back by the 2 s window.
+  t.true(Date.now() - started < 1_500);
   for (let i = 0; i < 5; i += 1) await submitRun(server, { queue: 'manual' });
   await waitFor(() => wildcardPushes >= 2, { message: 'trailing push' });
   t.is(fastPushes, 0);
