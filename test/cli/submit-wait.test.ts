@@ -68,5 +68,5 @@ test('submit without the API token, or with a wrong one, is one line naming the 
   t.is(wrong.code, 2);
   t.regex(wrong.stderr.trim(), /HTTP 401: authorization: the API token is wrong/);
   t.false(wrong.stderr.includes('not-the-right-token-at-all'));
-  t.deepEqual(server.store.listRuns({ limit: 10 }), []);
+  t.deepEqual(await server.store.listRuns({ limit: 10 }), []);
 });

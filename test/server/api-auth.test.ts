@@ -28,7 +28,7 @@ function routes(runId: string): Array<{ method: string; path: string; body?: unk
 test('every API route without a token is 401 missing_token, with a wrong one 401 invalid_token, with the right one as before', async (t) => {
   const server = await startServer(t);
   const runId = await submitRun(server);
-  const before = server.store.listRuns({ limit: 100 }).length;
+  const before = (await server.store.listRuns({ limit: 100 })).length;
   for (const route of routes(runId)) {
     const missing = await api(server, route.method, route.path, route.body, { authorization: '' });
     t.is(missing.status, 401, `${route.method} ${route.path} without a token`);
@@ -39,8 +39,8 @@ test('every API route without a token is 401 missing_token, with a wrong one 401
     const basic = await api(server, route.method, route.path, route.body, { authorization: `Basic ${Buffer.from(`u:${TEST_API_TOKEN}`).toString('base64')}` });
     t.is(basic.status, 401, `${route.method} ${route.path} with another scheme`);
   }
-  t.is(server.store.listRuns({ limit: 100 }).length, before, 'nothing was stored by refused requests');
-  t.false(server.store.queueStats().some((queue) => queue.suspended), 'no queue was suspended');
+  t.is((await server.store.listRuns({ limit: 100 })).length, before, 'nothing was stored by refused requests');
+  t.false((await server.store.queueStats()).some((queue) => queue.suspended), 'no queue was suspended');
   for (const route of routes(runId)) {
     const result = await api(server, route.method, route.path, route.body);
     t.is(result.status, route.status, `${route.method} ${route.path} with the token: ${JSON.stringify(result.body)}`);
@@ -80,7 +80,7 @@ test('a write that is not application/json is 415 and stores nothing; no CORS he
   const untyped = await fetch(`${server.url}/api/runs`, { method: 'POST', body: new Blob([body]), headers: { authorization: `Bearer ${TEST_API_TOKEN}` } });
   t.is(untyped.status, 415, 'a body without a content type');
   t.is((await api(server, 'POST', '/api/runs', body, { 'content-type': 'application/json; charset=utf-8' })).status, 201);
-  t.is(server.store.listRuns({ limit: 10 }).length, 1);
+  t.is((await server.store.listRuns({ limit: 10 })).length, 1);
 
   const preflight = await fetch(`${server.url}/api/runs`, {
     method: 'OPTIONS',

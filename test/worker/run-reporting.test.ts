@@ -90,7 +90,7 @@ test('a plan the worker cannot use ends the run exception with PlanError', async
   // ...so, as another server (Lightning) or a buggy one might, hand it out straight from the store:
   // the worker must refuse it on its own.
   const id = randomUUID();
-  server.store.insertRun({ id, queue: 'default', priority: 0, maxAttempts: 1, idempotencyKey: null, plan, inputJson: '{}', runTimeoutMs: 60_000, now: Date.now() });
+  await server.store.insertRun({ id, queue: 'default', priority: 0, maxAttempts: 1, idempotencyKey: null, plan, inputJson: '{}', runTimeoutMs: 60_000, now: Date.now() });
   const run = await finishedRun(server, id);
   t.is(run.state, 'exception');
   t.is(run.error_type, 'PlanError');
