@@ -16,7 +16,9 @@ import * as server from './commands/server.ts';
 /** Thrown from yargs' fail hook so usage errors leave the parser as one line. */
 class UsageError extends Error {}
 
-export async function runCli(args: readonly string[], ctx: CliContext): Promise<number> {
+export async function runCli(rawArgs: readonly string[], ctx: CliContext): Promise<number> {
+  // pnpm and some npm setups pass a leading `--` through (`npx lanes -- worker …`): it is not an argument.
+  const args = rawArgs[0] === '--' ? rawArgs.slice(1) : rawArgs;
   let exitCode: number = EXIT_OK;
   const run = (handler: (argv: Record<string, unknown>) => Promise<number> | number) => async (argv: Record<string, unknown>) => {
     exitCode = await handler(argv);
@@ -44,6 +46,11 @@ export async function runCli(args: readonly string[], ctx: CliContext): Promise<
     await parser.parseAsync();
     return exitCode;
   } catch (error) {
+    if (error instanceof UsageError && args.length === 0) {
+      // Bare `lanes`: the list of commands is the answer.
+      ctx.err(await parser.getHelp());
+      return EXIT_USAGE;
+    }
     if (error instanceof ConfigError || error instanceof UsageError) {
       ctx.err(`lanes: ${error.message}`);
       return EXIT_USAGE;

@@ -132,6 +132,10 @@ export class PooledChild {
       env,
       serialization: 'advanced',
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // Its own session: a Ctrl-C (SIGINT to the terminal's process group) or a `kill -TERM -PGID`
+      // reaches the worker only, which drains; only the worker decides the child's fate. The child
+      // still dies with the worker: it exits when the IPC channel closes (child-main.ts).
+      detached: true,
     });
     this.#process = child;
     child.stdout?.on('data', (chunk: Buffer) => this.#logger.debug({ pid: child.pid, output: chunk.toString('utf8').slice(0, 2000) }, 'child stdout'));

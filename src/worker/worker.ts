@@ -277,8 +277,14 @@ export class Worker {
     this.#setState('draining');
     this.#logger.info({ activeRuns: this.#runs.size, force: force.aborted }, 'worker draining');
 
-    // 1. No new claims; claims in flight are awaited so their runs start (force abandons them).
-    await Promise.all(this.#lanes.map((lane) => lane.stop({ force: force.aborted })));
+    // 1. No new claims; claims in flight are awaited so their runs start (force abandons them). A claim
+    //    the server does not answer within the shutdown timeout is given up: the server's lease brings
+    //    back any run it handed out in that reply.
+    const claimsSettled = await waitUntil(() => Promise.all(this.#lanes.map((lane) => lane.stop({ force: force.aborted }))).then(() => undefined), this.#config.shutdownTimeoutMs, force);
+    if (!claimsSettled) {
+      if (!force.aborted) this.#logger.warn({ shutdownTimeoutMs: this.#config.shutdownTimeoutMs }, 'claim unanswered at shutdown; giving it up');
+      await Promise.all(this.#lanes.map((lane) => lane.stop({ force: true })));
+    }
 
     // 2. Runs finish on their own until the shutdown timeout, or until a forced stop.
     const finished = await waitUntil(() => this.#allRunsDone(), this.#config.shutdownTimeoutMs, force);

@@ -66,18 +66,27 @@ export interface SpawnWorkerOptions {
   workloops: string;
   repoDir: string;
   extraArgs?: readonly string[];
+  /**
+   * Started as the leader of its own process group (pgid = pid), as a shell
+   * starts a job or a container runtime starts PID 1, so a test can signal the
+   * whole group with `process.kill(-pid, signal)`.
+   */
+  detached?: boolean;
+  /** The command line before `worker`; defaults to the pinned Node on bin/lanes.js. */
+  command?: readonly string[];
 }
 
 /** Spawns `lanes worker` on the pinned Node (`process.execPath`); SIGKILLed at teardown if still alive. */
 export function spawnWorker(t: ExecutionContext, options: SpawnWorkerOptions): WorkerProcess {
+  const [program, ...prefix] = options.command ?? [process.execPath, LANES_BIN];
   const child = spawn(
-    process.execPath,
+    program!,
     [
-      LANES_BIN, 'worker', '--lightning', options.lightningUrl, '--workloops', options.workloops, '--port', '0',
+      ...prefix, 'worker', '--lightning', options.lightningUrl, '--workloops', options.workloops, '--port', '0',
       '--repo-dir', options.repoDir, '--log', 'info', '--log-format', 'json', '--backoff', '0.05/0.5',
       ...(options.extraArgs ?? []),
     ],
-    { env: { ...process.env, WORKER_SECRET: TEST_SECRET }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { env: { ...process.env, WORKER_SECRET: TEST_SECRET }, stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached === true },
   );
   const lines: LogLine[] = [];
   const listeners = new Set<(line: LogLine) => void>();
@@ -101,6 +110,14 @@ export function spawnWorker(t: ExecutionContext, options: SpawnWorkerOptions): W
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
+    // A detached worker leads its group: anything of it still alive there goes too.
+    if (options.detached === true) {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // The group is already empty.
+      }
+    }
     if (process.env['LANES_TEST_LOG'] !== undefined && stderr !== '') t.log(stderr);
   });
 

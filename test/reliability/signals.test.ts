@@ -1,0 +1,97 @@
+/**
+ * Issue 12, item 1: signals as terminals and containers send them, to real
+ * `lanes worker` processes started as process-group leaders.
+ *
+ * - Ctrl-C is SIGINT to the whole foreground group, `kill -TERM -PGID` is
+ *   SIGTERM to it: the engine children must not get it (they are in their own
+ *   session), so the worker drains exactly as on a signal to its pid alone.
+ * - A second signal forces: the process is gone within 2 s.
+ * - A stop while a claim is unanswered ends at once after "worker stopped"
+ *   (no armed push timer keeps the process alive).
+ */
+import test from 'ava';
+import { startServer, submitRun, waitFor } from '../server/helpers.ts';
+import { fixturePlan, getRun, prepareAdaptorRepo, spawnWorker } from './process-cluster.ts';
+import { SlowServerProxy } from './slow-server-proxy.ts';
+
+/** Sleeps until `state.holdUntil` (epoch ms). */
+const HOLD = 'fn(state => new Promise(resolve => setTimeout(() => resolve(state), Math.max(0, state.holdUntil - Date.now()))))';
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  test(`${signal} to the worker's process group with four runs in flight drains them: every run succeeds, exit 0`, async (t) => {
+    const server = await startServer(t, { leaseMs: 60_000, heartbeatIntervalMs: 500 });
+    const repoDir = await prepareAdaptorRepo(t);
+    const worker = spawnWorker(t, { lightningUrl: server.workerUrl, workloops: 'manual>*:4', repoDir, detached: true });
+    const workerId = await worker.workerId();
+    await worker.waitForLog('joined worker:queue');
+
+    const holdUntil = Date.now() + 4_000;
+    const ids = await Promise.all(Array.from({ length: 4 }, () => submitRun(server, { queue: 'manual', plan: fixturePlan(HOLD), input: { holdUntil } })));
+    await waitFor(async () => (await Promise.all(ids.map((id) => getRun(server, id)))).every((run) => run.state === 'started' && run.worker === workerId), {
+      timeoutMs: 20_000,
+      message: 'all four runs started',
+    });
+    t.true(Date.now() < holdUntil, 'the runs are still in flight when the signal is sent');
+
+    // The whole group, as a terminal's Ctrl-C or `kill -TERM -PGID` does.
+    process.kill(-worker.pid, signal);
+    const exit = await worker.exited;
+    t.deepEqual(exit, { code: 0, signal: null }, 'the worker drains and exits 0');
+    for (const id of ids) {
+      const run = await getRun(server, id);
+      t.is(run.state, 'success', `run ${id} finished during the drain: ${run.state} ${run.error_type ?? ''}`);
+    }
+    t.truthy(worker.lines.find((line) => line.msg === 'worker stopped'));
+  });
+}
+
+test('a second signal forces the stop: the process exits within 2 s with runs still in flight', async (t) => {
+  const server = await startServer(t, { leaseMs: 60_000, heartbeatIntervalMs: 500 });
+  const repoDir = await prepareAdaptorRepo(t);
+  const worker = spawnWorker(t, { lightningUrl: server.workerUrl, workloops: 'manual>*:2', repoDir, detached: true, extraArgs: ['--shutdown-timeout-seconds', '120'] });
+  const workerId = await worker.workerId();
+  await worker.waitForLog('joined worker:queue');
+  const holdUntil = Date.now() + 120_000;
+  const ids = await Promise.all([1, 2].map(() => submitRun(server, { queue: 'manual', plan: fixturePlan(HOLD), input: { holdUntil } })));
+  await waitFor(async () => (await Promise.all(ids.map((id) => getRun(server, id)))).every((run) => run.state === 'started' && run.worker === workerId), {
+    timeoutMs: 20_000,
+    message: 'both runs started',
+  });
+
+  process.kill(-worker.pid, 'SIGTERM');
+  await worker.waitForLog('worker draining');
+  const forcedAt = Date.now();
+  process.kill(-worker.pid, 'SIGTERM');
+  const exit = await worker.exited;
+  const tookMs = Date.now() - forcedAt;
+  t.log(`exited ${tookMs} ms after the second signal`, exit);
+  t.true(tookMs < 2_000, `exited within 2 s of the second signal (${tookMs} ms)`);
+});
+
+test('a stop while a claim is unanswered: "worker stopped", then the process exits at once', async (t) => {
+  const server = await startServer(t, { leaseMs: 60_000, heartbeatIntervalMs: 500 });
+  const proxy = await SlowServerProxy.start(t, server.port);
+  const repoDir = await prepareAdaptorRepo(t);
+  const worker = spawnWorker(t, {
+    lightningUrl: `ws://127.0.0.1:${proxy.port}/worker`,
+    workloops: 'manual>*:1',
+    repoDir,
+    detached: true,
+    extraArgs: ['--shutdown-timeout-seconds', '1', '--claim-timeout', '3600'],
+  });
+  await worker.waitForLog('joined worker:queue');
+  // From here the server's replies never reach the worker: the next claim stays unanswered.
+  proxy.hold();
+  const claimsBefore = proxy.sent.filter((frame) => frame[3] === 'claim').length;
+  await submitRun(server, { queue: 'manual', plan: fixturePlan('fn(s => s)') });
+  await waitFor(() => proxy.sent.filter((frame) => frame[3] === 'claim').length > claimsBefore, { timeoutMs: 10_000, message: 'a claim sent while held' });
+
+  process.kill(-worker.pid, 'SIGTERM');
+  const stopped = await worker.waitForLog('worker stopped', undefined, 20_000);
+  const stoppedAt = Date.now();
+  const exit = await worker.exited;
+  const lingeredMs = Date.now() - stoppedAt;
+  t.log(`exited ${lingeredMs} ms after "worker stopped"`, stopped);
+  t.is(exit.code, 0);
+  t.true(lingeredMs < 2_000, `no armed claim timer keeps the stopped worker alive (${lingeredMs} ms)`);
+});
