@@ -183,6 +183,10 @@ process.on('message', (message: ParentToChild) => {
 
 // The parent is gone: nothing would ever read our results.
 process.on('disconnect', () => process.exit(0));
+// Only the worker decides a child's fate (it ends runs over IPC and kills with SIGKILL). A SIGTERM or
+// SIGINT sent to every process at once (systemd's default KillMode=control-group, `kill -TERM -PGID`
+// from outside our session) must not crash the runs the worker is draining.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => undefined);
 
 replenishSpare();
 send({ type: 'ready' });
