@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { startServer, TEST_API_TOKEN } from '../server/helpers.ts';
 import { tempDir } from '../engine/helpers.ts';
 import { startWorker, testConfig } from '../worker/helpers.ts';
-import { runLanes } from './helpers.ts';
+import { spawn } from 'node:child_process';
+import { LANES_BIN, runLanes } from './helpers.ts';
 
 const FIXTURE_DIR = fileURLToPath(new URL('../fixtures/adaptor/', import.meta.url));
 const FIXTURE = '@openfn/language-lanesfixture@1.0.0';
@@ -69,4 +70,39 @@ test('submit without the API token, or with a wrong one, is one line naming the 
   t.regex(wrong.stderr.trim(), /HTTP 401: authorization: the API token is wrong/);
   t.false(wrong.stderr.includes('not-the-right-token-at-all'));
   t.deepEqual(await server.store.listRuns({ limit: 10 }), []);
+});
+
+test('submit --wait that times out names the run it leaves on the server; exit 1', async (t) => {
+  const server = await startServer(t);
+  // No worker: the run stays queued.
+  const result = await runLanes(['submit', 'examples/hello.json', '--wait', '--wait-timeout', '1', '--server', server.url, '--api-token', TEST_API_TOKEN]);
+  t.is(result.code, 1);
+  const id = /run (\S+) queued on/.exec(result.stderr)?.[1];
+  t.truthy(id, result.stderr);
+  t.regex(result.stderr, new RegExp(`gave up waiting for run ${id} \\(--wait-timeout\\); it is still on the server: ${server.url}/api/runs/${id}`));
+  t.is(server.store.getRun(id!)?.state, 'available');
+});
+
+test('submit --wait whose server goes away mid-wait names the run; exit 1, one line, no stack', async (t) => {
+  const server = await startServer(t);
+  const child = spawn(process.execPath, [LANES_BIN, 'submit', 'examples/hello.json', '--wait', '--server', server.url, '--api-token', TEST_API_TOKEN], {
+    cwd: fileURLToPath(new URL('../../', import.meta.url)),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => child.kill('SIGKILL'));
+  let stderr = '';
+  const queued = new Promise<void>((resolve) => {
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      if (stderr.includes('waiting for it to finish')) resolve();
+    });
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await queued;
+  await server.stop();
+  t.is(await exited, 1);
+  const id = /run (\S+) queued on/.exec(stderr)?.[1];
+  t.truthy(id, stderr);
+  t.regex(stderr, new RegExp(`lost the server while waiting for run ${id}: .*read it later at ${server.url}/api/runs/${id}`));
+  t.false(stderr.includes('    at '), 'no stack trace');
 });

@@ -10,9 +10,30 @@
  *   (no armed push timer keeps the process alive).
  */
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startServer, submitRun, waitFor } from '../server/helpers.ts';
 import { fixturePlan, getRun, prepareAdaptorRepo, spawnWorker } from './process-cluster.ts';
 import { SlowServerProxy } from './slow-server-proxy.ts';
+
+const LANES_BIN = fileURLToPath(new URL('../../bin/lanes.js', import.meta.url));
+
+/** A Node older than 24 on PATH outside node_modules (the machine's own), if there is one. */
+function olderSystemNode(): string | undefined {
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    const candidate = join(dir, 'node');
+    if (dir.includes('node_modules') || !existsSync(candidate)) continue;
+    try {
+      const major = Number(/^v(\d+)/.exec(execFileSync(candidate, ['--version'], { encoding: 'utf8' }))?.[1]);
+      if (major < 24) return candidate;
+    } catch {
+      // Not runnable: look further.
+    }
+  }
+  return undefined;
+}
 
 /** Sleeps until `state.holdUntil` (epoch ms). */
 const HOLD = 'fn(state => new Promise(resolve => setTimeout(() => resolve(state), Math.max(0, state.holdUntil - Date.now()))))';
@@ -94,4 +115,29 @@ test('a stop while a claim is unanswered: "worker stopped", then the process exi
   t.log(`exited ${lingeredMs} ms after "worker stopped"`, stopped);
   t.is(exit.code, 0);
   t.true(lingeredMs < 2_000, `no armed claim timer keeps the stopped worker alive (${lingeredMs} ms)`);
+});
+
+const oldNode = olderSystemNode();
+// Only meaningful where an older Node exists: on a Node-24-only machine bin/lanes.js never re-execs.
+(oldNode === undefined ? test.skip : test)(`bin/lanes.js started by an older Node re-execs on the pinned one, forwards a group SIGINT once and a SIGTERM to its pid, and exits with the worker's code`, async (t) => {
+  const server = await startServer(t, { leaseMs: 60_000, heartbeatIntervalMs: 500 });
+  const repoDir = await prepareAdaptorRepo(t);
+  for (const target of ['group', 'pid'] as const) {
+    const worker = spawnWorker(t, { lightningUrl: server.workerUrl, workloops: 'manual>*:2', repoDir, detached: true, command: [oldNode!, LANES_BIN] });
+    const workerId = await worker.workerId();
+    const started = await worker.waitForLog('worker started');
+    t.not(started['pid'], worker.pid, 'the worker is a second process, on the pinned Node');
+    await worker.waitForLog('joined worker:queue');
+    const holdUntil = Date.now() + 3_000;
+    const ids = await Promise.all([1, 2].map(() => submitRun(server, { queue: 'manual', plan: fixturePlan(HOLD), input: { holdUntil } })));
+    await waitFor(async () => (await Promise.all(ids.map((id) => getRun(server, id)))).every((run) => run.state === 'started' && run.worker === workerId), {
+      timeoutMs: 20_000,
+      message: 'both runs started',
+    });
+    if (target === 'group') process.kill(-worker.pid, 'SIGINT');
+    else process.kill(worker.pid, 'SIGTERM');
+    t.deepEqual(await worker.exited, { code: 0, signal: null }, `${target}: the wrapper exits with the worker's 0`);
+    t.false(worker.lines.some((line) => line.msg === 'second signal: stopping now'), `${target}: the worker got one signal, not two`);
+    for (const id of ids) t.is((await getRun(server, id)).state, 'success', `${target}: run ${id} drained`);
+  }
 });

@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { ApiError, ServerUnreachableError } from '../../client/api-error.ts';
 import { LanesApiClient } from '../../client/lanes-api-client.ts';
-import type { SubmitRunBody } from '../../client/lanes-api-client.ts';
+import type { SubmitRunBody, SubmittedRun } from '../../client/lanes-api-client.ts';
 import type { OptionSpec } from '../../config/option-spec.ts';
 import { parseHttpUrl, parsePositiveInteger, parseSecondsToMs } from '../../config/parse-value.ts';
 import { RawConfig } from '../../config/raw-config.ts';
@@ -58,16 +58,9 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
   // A comma-separated list (as the server takes it) sends its first token.
   const apiToken = raw.get('api-token')?.value.split(',')[0]?.trim();
   const client = new LanesApiClient(serverUrl, apiToken ? { apiToken } : {});
+  let submitted: SubmittedRun;
   try {
-    const submitted = await client.submitRun(body);
-    if (argv['wait'] !== true) {
-      ctx.out(JSON.stringify(submitted));
-      return EXIT_OK;
-    }
-    const timeoutMs = raw.read('wait-timeout', parseSecondsToMs, 600_000);
-    const run = await client.waitForRun(submitted.id, { signal: AbortSignal.timeout(timeoutMs) });
-    ctx.out(JSON.stringify(run, null, 2));
-    return run.state === 'success' ? EXIT_OK : EXIT_FAILURE;
+    submitted = await client.submitRun(body);
   } catch (error) {
     if (error instanceof ServerUnreachableError) {
       ctx.err(`lanes submit: ${error.message} (is it running? start one with "npm start", or pass --server)`);
@@ -81,8 +74,27 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
       ctx.err(`lanes submit: the server refused the run: ${error.message}`);
       return error.status >= 500 ? EXIT_FAILURE : EXIT_USAGE;
     }
+    throw error;
+  }
+  if (argv['wait'] !== true) {
+    ctx.out(JSON.stringify(submitted));
+    return EXIT_OK;
+  }
+  // Whatever happens while waiting, the run exists from here on: its id is on stderr at once.
+  const runUrl = `${serverUrl.replace(/\/$/, '')}/api/runs/${submitted.id}`;
+  ctx.err(`lanes submit: run ${submitted.id} queued on ${submitted.queue}; waiting for it to finish`);
+  const timeoutMs = raw.read('wait-timeout', parseSecondsToMs, 600_000);
+  try {
+    const run = await client.waitForRun(submitted.id, { signal: AbortSignal.timeout(timeoutMs) });
+    ctx.out(JSON.stringify(run, null, 2));
+    return run.state === 'success' ? EXIT_OK : EXIT_FAILURE;
+  } catch (error) {
     if (error instanceof DOMException && error.name === 'TimeoutError') {
-      ctx.err('lanes submit: gave up waiting for the run (--wait-timeout)');
+      ctx.err(`lanes submit: gave up waiting for run ${submitted.id} (--wait-timeout); it is still on the server: ${runUrl}`);
+      return EXIT_FAILURE;
+    }
+    if (error instanceof ServerUnreachableError || error instanceof ApiError) {
+      ctx.err(`lanes submit: lost the server while waiting for run ${submitted.id}: ${error.message}; read it later at ${runUrl}`);
       return EXIT_FAILURE;
     }
     throw error;
