@@ -8,7 +8,8 @@ export async function firstFreePort(start: number, host = '127.0.0.1', tries = 1
   throw new Error(`no free port in ${start}..${start + tries - 1}`);
 }
 
-function canBind(port: number, host: string): Promise<boolean> {
+/** Whether `port` can be bound on `host` right now. */
+export function canBind(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
     server.once('error', () => resolve(false));

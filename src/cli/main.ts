@@ -55,7 +55,10 @@ let exitCode: number;
 try {
   exitCode = await runCli(process.argv.slice(2), ctx);
 } catch (error) {
-  process.stderr.write(`lanes: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  // One line, like every other failure; LANES_DEBUG=1 adds the stack for a bug report.
+  const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  process.stderr.write(`lanes: unexpected error: ${detail}\n`);
+  if (process.env['LANES_DEBUG'] === '1' && error instanceof Error && error.stack !== undefined) process.stderr.write(`${error.stack}\n`);
   exitCode = 1;
 }
 process.exit(exitCode);

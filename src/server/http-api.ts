@@ -20,6 +20,7 @@ import { logView, runDetailView, runSummaryView } from './run-view.ts';
 import type { ServerMetrics } from './server-metrics.ts';
 import type { ResolvedServerOptions } from './server-options.ts';
 import type { WorkerRegistry } from './worker-registry.ts';
+import { StorageHealth, storageFailureOf } from './storage-health.ts';
 
 export interface HttpApiDeps {
   store: Store;
@@ -118,10 +119,12 @@ function isJsonContentType(value: string | undefined): boolean {
 export class HttpApi {
   readonly #deps: HttpApiDeps;
   readonly #tokens: ApiTokens;
+  readonly #storage: StorageHealth;
 
   constructor(deps: HttpApiDeps) {
     this.#deps = deps;
     this.#tokens = new ApiTokens(deps.options.apiTokens);
+    this.#storage = new StorageHealth(deps.logger);
   }
 
   /**
@@ -147,7 +150,16 @@ export class HttpApi {
 
   /** Node `request` listener. Never throws; unexpected errors become 500. */
   handle(req: IncomingMessage, res: ServerResponse): void {
-    this.#route(req, res).catch((error: unknown) => {
+    const write = req.method === 'POST' || req.method === 'PUT';
+    this.#route(req, res).then(() => {
+      if (write && res.statusCode < 500) this.#storage.succeeded();
+    }, (error: unknown) => {
+      const storage = storageFailureOf(error);
+      if (storage !== undefined) {
+        this.#storage.failed(storage);
+        if (!res.headersSent) sendJson(res, 503, { error: 'unavailable', message: this.#storage.problem ?? 'the database cannot be written' });
+        return;
+      }
       if (error instanceof HttpProblem) {
         const body: Record<string, unknown> = { error: error.code, message: error.message };
         if (error.field !== undefined) body['field'] = error.field;
@@ -172,6 +184,7 @@ export class HttpApi {
       case 'GET /livez':
         return sendJson(res, 200, { status: 'ok' });
       case 'GET /readyz':
+        if (this.#storage.problem !== null) return sendJson(res, 503, { status: 'not ready', reason: this.#storage.problem });
         return this.#deps.isReady() && (await this.#deps.store.ping()) ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not ready' });
       case 'GET /metrics':
         return this.#metrics(res);

@@ -17,7 +17,7 @@ import type { RunRecord, SubmitRunBody } from '../../client/lanes-api-client.ts'
 import { isTerminalState } from '../../protocol/reasons.ts';
 import type { CliContext } from '../cli-context.ts';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.ts';
-import { firstFreePort } from '../free-port.ts';
+import { canBind, firstFreePort } from '../free-port.ts';
 import { readWorkflow } from '../read-workflow.ts';
 
 export const DEV_WORKLOOPS = 'fast_lane:1 manual>*:4';
@@ -37,23 +37,33 @@ export function builder<T>(yargs: Argv<T>) {
 export async function handler(argv: Record<string, unknown>, ctx: CliContext): Promise<number> {
   const dbPath = resolve(ctx.cwd, typeof argv['db'] === 'string' ? argv['db'] : join('.lanes', 'dev.db'));
   await mkdir(resolve(dbPath, '..'), { recursive: true });
-  const serverPort = typeof argv['port'] === 'string' ? Number(argv['port']) : await firstFreePort(4000);
+  const askedPort = typeof argv['port'] === 'string' ? Number(argv['port']) : null;
+  if (askedPort !== null && !(await canBind(askedPort, '127.0.0.1'))) {
+    // Checked here: another server on that port would answer our readiness probe and take our worker.
+    ctx.err(`lanes dev: cannot listen on 127.0.0.1:${askedPort}: EADDRINUSE (the port is in use)`);
+    return EXIT_FAILURE;
+  }
+  const serverPort = askedPort ?? (await firstFreePort(4000));
   const healthPort = await firstFreePort(2222);
   const secret = randomBytes(24).toString('hex');
   // The API token of this session: LANES_API_TOKEN when set (so a shell that exports it keeps working), else a new one.
   const apiToken = ctx.env['LANES_API_TOKEN']?.split(',')[0]?.trim() || randomBytes(24).toString('hex');
+  const devStartedAt = Date.now();
   const serverUrl = `http://127.0.0.1:${serverPort}`;
   const childEnv: Record<string, string | undefined> = { ...ctx.env, WORKER_SECRET: secret, LANES_LOG_FORMAT: 'pretty', WORKER_LOG_FORMAT: 'pretty' };
   delete childEnv['LANES_API_TOKEN'];
   delete childEnv['LANES_API_TOKEN_FILE'];
 
   const children: ChildProcess[] = [];
+  const progressDone = new AbortController();
+  let progress: Promise<void> | undefined;
   const start = (name: string, args: string[], env: Record<string, string | undefined> = childEnv) => {
     // Own process group: a Ctrl-C at the terminal reaches only `dev`, which
     // then drains the worker before the server. Were the children in our
     // group, the worker would get SIGINT and then our SIGTERM, a second
     // signal, and would skip its drain.
-    const child = spawn(process.execPath, [LANES_BIN, ...args], { env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+    // The IPC channel is only a lifeline: if `dev` dies, even by SIGKILL, it closes and the child stops.
+    const child = spawn(process.execPath, [LANES_BIN, ...args], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
     children.push(child);
     return { name, child, exited: new Promise<number | null>((done) => child.on('exit', (code) => done(code))) };
   };
@@ -83,7 +93,10 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
   };
 
   if (!(await waitUntil(`${serverUrl}/readyz`, stopping.signal, server.exited))) {
-    return stopping.signal.aborted ? EXIT_OK : failed('the server did not start (see its log above)');
+    if (stopping.signal.aborted) return EXIT_OK;
+    // The server said why on stderr, in one line, and chose its exit code (2: configuration, 1: environment).
+    if (server.child.exitCode !== null) return server.child.exitCode;
+    return failed('the server did not start (see its log above)');
   }
   // The examples' adaptors are installed and kept warm from the start, so the first runs do not wait for npm.
   const examples = argv['examples'] !== false ? (await readdir(EXAMPLES_DIR)).filter((name) => name.endsWith('.json')).sort() : [];
@@ -119,13 +132,16 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
     ctx.out(`  → submitted ${file} as run ${run.id} to ${run.queue}`);
   }
 
-  // Progress: poll the runs we submitted and anything else that finishes.
+  // Progress: poll the runs we submitted and anything else that finishes from now on (runs that
+  // ended before, in an earlier `dev` on the same database, are not news). It goes on through the
+  // drain, so runs that finish while the worker drains are printed too, and ends once the worker is gone.
   const seen = new Set<string>();
-  const progress = (async () => {
-    while (!stopping.signal.aborted) {
+  progress = (async () => {
+    while (!progressDone.signal.aborted) {
       try {
         for (const run of await recentRuns(client)) {
           if (seen.has(run.id) || !isTerminalState(run.state)) continue;
+          if (run.finished_at !== null && run.finished_at !== undefined && Date.parse(run.finished_at) < devStartedAt) continue;
           seen.add(run.id);
           const took = run.started_at && run.finished_at ? ` in ${Date.parse(run.finished_at) - Date.parse(run.started_at)} ms` : '';
           const mark = run.state === 'success' ? '✓' : '✗';
@@ -134,7 +150,7 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
       } catch {
         // The server may be restarting or stopping; the exit handlers report that.
       }
-      await sleep(500, stopping.signal);
+      await sleep(500, progressDone.signal);
     }
   })();
 
@@ -143,13 +159,18 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
     worker.exited.then((code) => `the worker exited (code ${code})`),
     new Promise<string>((done) => stopping.signal.addEventListener('abort', () => done(''), { once: true })),
   ]);
-  await progress.catch(() => undefined);
-  if (ended !== '') return failed(ended);
+  if (ended !== '') {
+    progressDone.abort();
+    await progress.catch(() => undefined);
+    return failed(ended);
+  }
   return shutdown();
 
   async function shutdown(): Promise<number> {
     worker.child.kill('SIGTERM');
     await worker.exited;
+    progressDone.abort();
+    await progress?.catch(() => undefined);
     server.child.kill('SIGTERM');
     await server.exited;
     ctx.out(signals > 1 ? 'stopped (forced)' : 'stopped');

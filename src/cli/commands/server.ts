@@ -5,6 +5,8 @@ import { LanesServer } from '../../server/index.ts';
 import type { CliContext } from '../cli-context.ts';
 import { EXIT_OK } from '../exit-codes.ts';
 import { createRootLogger } from '../logger.ts';
+import { checkDatabasePath, listenFailure } from '../start-failure.ts';
+import type { StartFailure } from '../start-failure.ts';
 import { declareOptions, pickFlags } from '../option-builder.ts';
 
 export const command = 'server';
@@ -14,9 +16,14 @@ export function builder<T>(yargs: Argv<T>): Argv<T> {
   return declareOptions(yargs, SERVER_OPTIONS);
 }
 
-/** `lanes server`: listens until SIGTERM/SIGINT, then closes sockets and the database last. */
+/**
+ * `lanes server`: listens until SIGTERM/SIGINT, then closes sockets and the database last. A server
+ * that cannot start says why in one line on stderr and exits 2 (configuration) or 1 (environment).
+ */
 export async function handler(argv: Record<string, unknown>, ctx: CliContext): Promise<number> {
   const config = resolveServerConfig(pickFlags(argv, SERVER_OPTIONS), ctx.env, { isTty: ctx.isTty });
+  const dbProblem = checkDatabasePath(config.dbPath, ctx.cwd);
+  if (dbProblem !== null) return refuse(ctx, dbProblem);
   const logger = createRootLogger({ level: config.logLevel, format: config.logFormat, name: 'lanes-server' });
   let apiTokens = config.apiTokens;
   if (apiTokens.length === 0) {
@@ -44,7 +51,17 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
       });
     });
   });
-  await server.start();
+  try {
+    await server.start();
+  } catch (error) {
+    await server.stop();
+    return refuse(ctx, listenFailure(error, config.host, config.port));
+  }
   await stopped;
   return EXIT_OK;
+}
+
+function refuse(ctx: CliContext, failure: StartFailure): number {
+  ctx.err(`lanes: ${failure.message}`);
+  return failure.exitCode;
 }

@@ -70,7 +70,9 @@ export class SqliteQueries {
       this.#db.exec('COMMIT');
       return result;
     } catch (error) {
-      this.#db.exec('ROLLBACK');
+      // A failed COMMIT (an I/O error, a full disk) has already rolled back: a second ROLLBACK would
+      // throw "no transaction is active" and hide the error that matters.
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
       throw error;
     }
   }

@@ -1,0 +1,59 @@
+/**
+ * Whether the database still takes writes. A server whose database fails
+ * under it (disk full, an I/O error, a file turned read-only or immutable)
+ * keeps answering reads, refuses writes with 503 instead of 500, and says why
+ * on `/readyz`, so a load balancer stops sending it work. The first write
+ * that succeeds again clears it.
+ *
+ * States: healthy ⇄ failing (with the SQLite error that put it there).
+ */
+import type { Logger } from 'pino';
+
+type Health = { state: 'healthy' } | { state: 'failing'; reason: string; since: number };
+
+/** SQLite primary result codes that mean the database itself cannot be written (not a bad query). */
+const STORAGE_CODES: ReadonlySet<number> = new Set([
+  8, // SQLITE_READONLY
+  10, // SQLITE_IOERR
+  11, // SQLITE_CORRUPT
+  13, // SQLITE_FULL
+  14, // SQLITE_CANTOPEN
+  26, // SQLITE_NOTADB
+]);
+
+/** The node:sqlite error behind `error` (or its causes) when it is a storage failure. */
+export function storageFailureOf(error: unknown): Error | undefined {
+  for (let current = error, depth = 0; typeof current === 'object' && current !== null && depth < 5; depth++) {
+    const { code, errcode } = current as { code?: unknown; errcode?: unknown };
+    if (code === 'ERR_SQLITE_ERROR' && typeof errcode === 'number' && STORAGE_CODES.has(errcode & 0xff)) return current as Error;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+export class StorageHealth {
+  #health: Health = { state: 'healthy' };
+  readonly #logger: Logger;
+
+  constructor(logger: Logger) {
+    this.#logger = logger;
+  }
+
+  /** Null while writes work; otherwise why they do not. */
+  get problem(): string | null {
+    return this.#health.state === 'failing' ? this.#health.reason : null;
+  }
+
+  failed(error: Error): void {
+    const reason = `the database cannot be written: ${error.message}`;
+    if (this.#health.state === 'failing' && this.#health.reason === reason) return;
+    this.#health = { state: 'failing', reason, since: Date.now() };
+    this.#logger.error({ err: error }, 'database write failed; writes refused with 503');
+  }
+
+  succeeded(): void {
+    if (this.#health.state === 'healthy') return;
+    this.#health = { state: 'healthy' };
+    this.#logger.info('database writes work again');
+  }
+}
