@@ -35,6 +35,8 @@ import {
 } from '../protocol/events.ts';
 import type { Capability } from '../protocol/events.ts';
 import type { ClaimPayload, ClaimedRun, QueueJoinPayload } from '../protocol/messages.ts';
+import { ThrottledWarning } from './throttled-warning.ts';
+import { closeDescription, describeRefusal, describeSocketError } from './socket-problems.ts';
 import { ClaimInterruptedError, NotConnectedError, PushRejectedError, PushTimeoutError } from './channel-errors.ts';
 
 export type ConnectionState = 'idle' | 'connecting' | 'joined' | 'disconnected' | 'closed';
@@ -72,7 +74,14 @@ export interface QueueConnectionOptions {
   onWorkAvailable: () => void;
   /** The server cancelled a run it handed to this worker (`run_cancel`, only when it offered the extension). */
   onRunCancel: (runId: string) => void;
+  /** The server refused the join for a reason retrying cannot fix (it rejects the lanes): the worker gives up. */
+  onRefused: (reason: string) => void;
+  /** Interval of the repeated connection warnings; default 30 s. */
+  warnEveryMs?: number;
 }
+
+/** A join refusal no retry can fix: the server rejects what the worker declared (its lanes, its capacity). */
+const PERMANENT_JOIN_REFUSALS: ReadonlySet<string> = new Set(['invalid_payload']);
 
 /** Phoenix's socket drops frames it cannot decode; this is what the lanes see of a claim reply. */
 function parseClaimedRuns(response: unknown, logger: Logger): ClaimedRun[] {
@@ -112,17 +121,24 @@ export class QueueConnection implements Claimer {
   readonly #pendingClaims = new Set<(error: Error) => void>();
   #reconnects = 0;
   #everJoined = false;
+  /** Why the last connection attempt failed, until the next close reports it. */
+  #lastSocketError: string | null = null;
+  /** The delays phoenix last chose, for the warnings ("retrying in …"). */
+  #nextReconnectMs = 0;
+  #nextRejoinMs = 0;
+  readonly #warnings: ThrottledWarning;
 
   constructor(options: QueueConnectionOptions) {
     this.#options = options;
     this.#logger = options.logger;
+    this.#warnings = new ThrottledWarning(options.logger, options.warnEveryMs === undefined ? {} : { everyMs: options.warnEveryMs });
     const { minMs, maxMs } = options.reconnect;
     this.#socket = new Socket(options.url, {
       transport: WebSocket,
       params: { token: options.workerToken, api_version: API_VERSION, worker_version: options.workerVersion },
       // Capped exponential backoff with jitter, for ever: a worker outlives server restarts.
-      reconnectAfterMs: (tries: number) => jittered(minMs, maxMs, tries),
-      rejoinAfterMs: (tries: number) => jittered(minMs, maxMs, tries),
+      reconnectAfterMs: (tries: number) => (this.#nextReconnectMs = jittered(minMs, maxMs, tries)),
+      rejoinAfterMs: (tries: number) => (this.#nextRejoinMs = jittered(minMs, maxMs, tries)),
       logger: (kind: string, message: string) => this.#logger.trace({ kind }, message),
     });
   }
@@ -144,11 +160,14 @@ export class QueueConnection implements Claimer {
   connect(): void {
     if (this.#state !== 'idle') return;
     this.#setState('connecting');
-    this.#socket.onError(() => {
+    this.#socket.onError((error: unknown) => {
+      this.#lastSocketError = describeSocketError(error);
       if (this.#state === 'joined' || this.#state === 'connecting') this.#lost('socket error');
     });
-    this.#socket.onClose(() => {
+    this.#socket.onClose((event: unknown) => {
       if (this.#state === 'joined' || this.#state === 'connecting') this.#lost('socket closed');
+      // Phoenix has scheduled the next attempt by now (its close callbacks run after that).
+      if (this.#state !== 'closed') this.#warnUnreachable(event);
     });
     this.#socket.onOpen(() => {
       if (this.#state === 'disconnected') this.#setState('connecting');
@@ -177,10 +196,17 @@ export class QueueConnection implements Claimer {
       .join(this.#options.messageTimeoutMs)
       .receive('ok', (response?: unknown) => this.#joined(response))
       .receive('error', (response?: unknown) => {
-        this.#logger.error({ response }, 'worker:queue join refused');
+        const reason = describeRefusal(response);
+        const code = typeof response === 'object' && response !== null ? (response as { reason?: unknown }).reason : undefined;
+        if (typeof code === 'string' && PERMANENT_JOIN_REFUSALS.has(code)) {
+          this.#logger.error({ reason }, 'the server refused the lanes; retrying cannot fix it');
+          this.#options.onRefused(reason);
+          return;
+        }
+        this.#warnings.warn({ reason, retryInMs: this.#nextRejoinMs }, 'worker:queue join refused; retrying');
       })
       .receive('timeout', () => {
-        this.#logger.warn('worker:queue join timed out');
+        this.#warnings.warn({ timeoutMs: this.#options.messageTimeoutMs, retryInMs: this.#nextRejoinMs }, 'worker:queue join timed out; retrying');
       });
   }
 
@@ -257,6 +283,8 @@ export class QueueConnection implements Claimer {
     this.#features = parseFeatures(response);
     if (this.#everJoined) this.#reconnects++;
     this.#everJoined = true;
+    this.#warnings.reset();
+    this.#lastSocketError = null;
     this.#setState('joined');
     this.#logger.info(
       {
@@ -267,6 +295,17 @@ export class QueueConnection implements Claimer {
       'joined worker:queue',
     );
     this.#options.onJoined(this.#features);
+  }
+
+  /** Why the socket could not connect, or closed before joining, at warn, throttled. */
+  #warnUnreachable(event: unknown): void {
+    const cause = this.#lastSocketError ?? closeDescription(event);
+    this.#lastSocketError = null;
+    const fields = { server: this.#options.url, cause, retryInMs: this.#nextReconnectMs };
+    // `ws` reports a refused upgrade as "Unexpected server response: 401"; the Lanes server and Lightning answer a bad token so.
+    if (/\b(401|403)\b/.test(cause)) this.#warnings.warn(fields, 'the server refused the worker token: check WORKER_SECRET');
+    else if (/\b404\b/.test(cause)) this.#warnings.warn(fields, 'no worker endpoint at this URL: check WORKER_LIGHTNING_SERVICE_URL (it ends in /worker)');
+    else this.#warnings.warn(fields, 'cannot reach the server; retrying');
   }
 
   #lost(reason: string): void {

@@ -107,6 +107,9 @@ export class Worker {
   /** Set once the shutdown timeout passed: runs started after that (from a claim in flight) are killed at once. */
   #runAbortReason: EngineAbortReason | null = null;
   readonly #force = new AbortController();
+  #markRefused: (error: LanesError) => void = () => undefined;
+  /** Settles when the server refuses this worker for good (its lanes); the worker is then stopping. */
+  readonly refused: Promise<LanesError> = new Promise((resolve) => (this.#markRefused = resolve));
   #state: WorkerState = 'created';
   #starting: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
@@ -152,6 +155,7 @@ export class Worker {
       logger: this.#logger.child({ component: 'connection' }),
       onJoined: () => this.#onJoined(),
       onDisconnected: () => {},
+      onRefused: (reason) => this.#refused(reason),
       onWorkAvailable: () => {
         for (const lane of this.#lanes) lane.workAvailable();
       },
@@ -355,6 +359,12 @@ export class Worker {
     this.#logger.info({ runId, lane: run.lane }, 'run cancelled by the server');
     const reason: EngineAbortReason = { reason: 'cancel', errorType: ERROR_TYPES.cancelled, message: 'the run was cancelled' };
     run.controller.abort(reason);
+  }
+
+  /** The server rejects what this worker declared: retrying would loop for ever, so stop now. */
+  #refused(reason: string): void {
+    this.#markRefused(new LanesError('JOIN_REFUSED', `the server refused the worker's lanes: ${reason}`));
+    void this.stop({ force: true });
   }
 
   #onJoined(): void {

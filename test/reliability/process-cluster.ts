@@ -59,6 +59,8 @@ export interface WorkerProcess {
   waitForLog(msg: string, match?: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
   /** The worker's id, read from its startup log line. */
   workerId(): Promise<string>;
+  /** What it wrote on stderr so far. */
+  stderr(): string;
 }
 
 export interface SpawnWorkerOptions {
@@ -152,6 +154,7 @@ export function spawnWorker(t: ExecutionContext, options: SpawnWorkerOptions): W
     exited,
     waitForLog,
     workerId: async () => String((await waitForLog('worker started'))['workerId']),
+    stderr: () => stderr,
   };
 }
 

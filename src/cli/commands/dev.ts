@@ -44,7 +44,8 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
     return EXIT_FAILURE;
   }
   const serverPort = askedPort ?? (await firstFreePort(4000));
-  const healthPort = await firstFreePort(2222);
+  // The worker's health server listens on every interface: check the port there.
+  const healthPort = await firstFreePort(2222, '0.0.0.0');
   const secret = randomBytes(24).toString('hex');
   // The API token of this session: LANES_API_TOKEN when set (so a shell that exports it keeps working), else a new one.
   const apiToken = ctx.env['LANES_API_TOKEN']?.split(',')[0]?.trim() || randomBytes(24).toString('hex');

@@ -3,8 +3,10 @@ import type { Logger } from 'pino';
 import { resolveWorkerConfig, redactWorkerConfig, WORKER_OPTIONS } from '../../config/worker-config.ts';
 import type { WorkerConfig } from '../../config/worker-config.ts';
 import type { CliContext } from '../cli-context.ts';
-import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.ts';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../exit-codes.ts';
 import { createRootLogger } from '../logger.ts';
+import { listenFailure } from '../start-failure.ts';
+import { LanesError } from '../../errors/lanes-error.ts';
 import { declareOptions, pickFlags } from '../option-builder.ts';
 import { Worker } from '../../worker/index.ts';
 
@@ -43,18 +45,27 @@ async function runWorker(config: WorkerConfig, logger: Logger, ctx: CliContext):
     worker = await Worker.create({ config, logger, engine: { env: ctx.env } });
     await worker.start();
   } catch (error) {
-    logger.error({ err: error }, 'worker failed to start');
-    return EXIT_FAILURE;
+    // One line on stderr, like every failure to start: the health port, the engine's children.
+    const failure = error instanceof LanesError && error.code === 'HEALTH_PORT_UNAVAILABLE'
+      ? listenFailure(error.cause, '0.0.0.0', config.port)
+      : { exitCode: EXIT_FAILURE, message: `cannot start: ${error instanceof Error ? error.message : String(error)}` };
+    ctx.err(`lanes worker: ${failure.message}`);
+    return failure.exitCode;
   }
-  const stopped = new Promise<void>((resolve) => {
+  const stopped = new Promise<number>((resolve) => {
     ctx.onShutdownSignal((count, signal) => {
       logger.info({ signal, force: count > 1 }, count > 1 ? 'second signal: stopping now' : 'signal: draining');
-      worker.stop({ force: count > 1 }).then(resolve, (error: unknown) => {
+      worker.stop({ force: count > 1 }).then(() => resolve(EXIT_OK), (error: unknown) => {
         logger.error({ err: error }, 'worker stop failed');
-        resolve();
+        resolve(EXIT_OK);
       });
     });
+    // A refusal retrying cannot fix (the server rejects the lanes) is a configuration error: one line, exit 2.
+    void worker.refused.then(async (error) => {
+      await worker.stop({ force: true }).catch(() => undefined);
+      ctx.err(`lanes worker: ${error.message}`);
+      resolve(EXIT_USAGE);
+    });
   });
-  await stopped;
-  return EXIT_OK;
+  return stopped;
 }

@@ -1,0 +1,77 @@
+/**
+ * Issue 12, item 3: a worker that cannot work says why, at warn, with the
+ * next retry delay, and does not flood its log; a refusal that retrying
+ * cannot fix ends it with exit 2 and the server's reason. Real `lanes worker`
+ * processes against the real server (or nothing at all).
+ */
+import test from 'ava';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { startServer, waitFor } from '../server/helpers.ts';
+import { prepareAdaptorRepo, spawnWorker } from './process-cluster.ts';
+import type { LogLine } from './process-cluster.ts';
+
+const WARN = 40;
+
+function warnings(lines: readonly LogLine[], msg: string): LogLine[] {
+  return lines.filter((line) => line.msg === msg && line['level'] === WARN);
+}
+
+test('a wrong secret: warn "the server refused the worker token: check WORKER_SECRET" with the retry delay, once for many refusals', async (t) => {
+  const server = await startServer(t);
+  // A counting TCP relay in front of the server: every reconnect attempt is one connection.
+  let connections = 0;
+  const relay = createServer((socket) => {
+    connections += 1;
+    const upstream = connect(server.port, '127.0.0.1');
+    socket.pipe(upstream).pipe(socket);
+    socket.on('error', () => upstream.destroy());
+    upstream.on('error', () => socket.destroy());
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => relay.close());
+  const relayPort = (relay.address() as AddressInfo).port;
+  const repoDir = await prepareAdaptorRepo(t);
+  const worker = spawnWorker(t, { lightningUrl: `ws://127.0.0.1:${relayPort}/worker`, workloops: 'manual>*:1', repoDir, extraArgs: ['--secret', 'not-the-server-secret'] });
+  const line = await worker.waitForLog('the server refused the worker token: check WORKER_SECRET');
+  t.is(line['level'], WARN);
+  t.regex(String(line['cause']), /401/);
+  t.true(typeof line['retryInMs'] === 'number' && line['retryInMs'] > 0, `retryInMs: ${String(line['retryInMs'])}`);
+  // Phoenix reconnects from 250 ms on: wait for several more refusals; they are not logged again within 30 s.
+  await waitFor(() => connections >= 4, { timeoutMs: 30_000, message: 'four connection attempts' });
+  t.is(warnings(worker.lines, 'the server refused the worker token: check WORKER_SECRET').length, 1, 'the warning is rate-limited');
+  t.falsy(worker.lines.find((l) => l.msg === 'joined worker:queue'));
+});
+
+test('an unreachable server: warn "cannot reach the server; retrying" naming the cause', async (t) => {
+  // A port nothing listens on: bind one, then close it.
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const repoDir = await prepareAdaptorRepo(t);
+  const worker = spawnWorker(t, { lightningUrl: `ws://127.0.0.1:${port}/worker`, workloops: 'manual>*:1', repoDir });
+  const line = await worker.waitForLog('cannot reach the server; retrying');
+  t.is(line['level'], WARN);
+  t.regex(String(line['cause']), /ECONNREFUSED/);
+  t.true(typeof line['retryInMs'] === 'number');
+});
+
+test('a wrong path: warn that there is no worker endpoint at this URL', async (t) => {
+  const server = await startServer(t);
+  const repoDir = await prepareAdaptorRepo(t);
+  const worker = spawnWorker(t, { lightningUrl: server.workerUrl.replace(/\/worker$/, '/wrong'), workloops: 'manual>*:1', repoDir });
+  const line = await worker.waitForLog('no worker endpoint at this URL: check WORKER_LIGHTNING_SERVICE_URL (it ends in /worker)');
+  t.regex(String(line['cause']), /404/);
+});
+
+test('lanes the server refuses (70 lanes): exit 2 with the server\'s reason in one line, no retry loop', async (t) => {
+  const server = await startServer(t);
+  const repoDir = await prepareAdaptorRepo(t);
+  const workloops = Array.from({ length: 70 }, (_, i) => `q${i}:1`).join(' ');
+  const worker = spawnWorker(t, { lightningUrl: server.workerUrl, workloops, repoDir });
+  const exit = await worker.exited;
+  t.deepEqual(exit, { code: 2, signal: null });
+  t.regex(worker.stderr(), /^lanes worker: the server refused the worker's lanes: invalid_payload: .*queues/m);
+  t.is(worker.stderr().trim().split('\n').length, 1, worker.stderr());
+});
