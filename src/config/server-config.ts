@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { apiTokenProblem, isLoopbackHost } from '../protocol/index.ts';
 import type { OptionSpec } from './option-spec.ts';
-import { parseList, parseLogFormat, parseLogLevel, parsePort } from './parse-value.ts';
+import { parseList, parseLogFormat, parseLogLevel, parsePort, parseSecondsToMs } from './parse-value.ts';
 import type { LogFormat, LogLevelName } from './parse-value.ts';
 import { RawConfig, parseWithSource } from './raw-config.ts';
 import type { EnvValues, FlagValues } from './raw-config.ts';
@@ -20,6 +20,7 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
   { flag: 'api-token', env: 'LANES_API_TOKEN', type: 'string', defaultText: 'generated for the run on loopback; required beyond it', describe: 'Bearer token(s) that open the JSON API, comma-separated (at least 16 characters each)', secret: true },
   { flag: 'api-token-file', env: 'LANES_API_TOKEN_FILE', type: 'string', describe: 'File of API tokens, one per line (# starts a comment); adds to --api-token' },
   { flag: 'private-key', env: 'LANES_RUNS_PRIVATE_KEY', type: 'string', defaultText: 'generated beside the database', describe: 'PEM private key (or base64 PEM) that signs run tokens', secret: true },
+  { flag: 'reconnect-grace-seconds', env: 'LANES_RECONNECT_GRACE_SECONDS', type: 'string', defaultText: '5', describe: 'When a worker\'s socket closes, its runs are lost unless it reconnects within this many seconds' },
   { flag: 'log', env: 'LANES_LOG_LEVEL', type: 'string', defaultText: 'info', describe: 'Log level: fatal, error, warn, info, debug, trace or silent' },
   { flag: 'log-format', env: 'LANES_LOG_FORMAT', type: 'string', defaultText: 'json (pretty on a terminal)', describe: 'Log format: json or pretty' },
 ];
@@ -33,6 +34,7 @@ export interface ServerConfig {
   /** Tokens that open the JSON API; empty only on a loopback host (the CLI then generates one). */
   readonly apiTokens: readonly string[];
   readonly privateKeyPem: string | null;
+  readonly reconnectGraceMs: number;
   readonly logLevel: LogLevelName;
   readonly logFormat: LogFormat;
 }
@@ -55,6 +57,7 @@ export function resolveServerConfig(flags: FlagValues, env: EnvValues, context: 
     secret: secret.value,
     apiTokens,
     privateKeyPem: raw.read('private-key', nonEmpty, null),
+    reconnectGraceMs: raw.read('reconnect-grace-seconds', parseSecondsToMs, 5_000),
     logLevel: raw.read('log', parseLogLevel, 'info'),
     logFormat: raw.read('log-format', parseLogFormat, context.isTty ? 'pretty' : 'json'),
   });

@@ -36,7 +36,7 @@ import {
   verifyRunToken,
 } from '../protocol/index.ts';
 import type { FieldErrors, RunPlan, SigningKey, WebhookResponse } from '../protocol/index.ts';
-import type { Channel, ChannelPeer, ChannelReply, JoinResult } from './phoenix-channel.ts';
+import type { Channel, ChannelEndReason, ChannelPeer, ChannelReply, JoinResult } from './phoenix-channel.ts';
 import { error, ok } from './phoenix-channel.ts';
 import { CredentialRedactor } from '../protocol/credential-redactor.ts';
 import { FieldErrorCollector, isNonEmptyString, isOptionalString, isRecord } from './field-errors.ts';
@@ -149,11 +149,15 @@ export class RunChannel implements Channel {
       // Expired (or not yet valid).
       return { ok: false, response: { reason: 'unauthorized' } };
     }
+    // A (re)join is a sign of life: it restores a lease the reconnect grace had cut (`terminate`).
+    deps.lifecycle.workerBack(run.id, run.attempts);
     return { ok: true, channel: new RunChannel(deps, peer, run), response: {} };
   }
 
-  terminate(): void {
-    // Nothing held: a run left mid-flight is caught by its lease.
+  terminate(reason: ChannelEndReason): void {
+    // Nothing held: a run left mid-flight is caught by its lease, cut short when the socket itself
+    // closed (a worker that dies is noticed at once; one that reconnects rejoins within the grace).
+    if (reason === 'closed') this.#deps.lifecycle.workerGone(this.#runId, this.#attempt);
   }
 
   /** The store, or the open transaction's handle while a writing handler runs. */

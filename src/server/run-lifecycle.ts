@@ -92,6 +92,29 @@ export class RunLifecycle {
     return 'finished';
   }
 
+  /**
+   * The socket that carried attempt `attempt` of a run closed. A heartbeating run's lease drops to
+   * the reconnect grace: a worker that reconnects rejoins and beats within it, and a dead worker's
+   * run is lost within seconds instead of a whole lease. Runs leased by their timeout (a worker that
+   * does not heartbeat could not renew a shorter lease) are left alone, as are shorter leases.
+   */
+  workerGone(runId: string, attempt: number, now = Date.now()): void {
+    if (this.#state !== 'running' || !this.#store.isOpen) return;
+    const run = this.#store.getRun(runId);
+    if (run === undefined || run.attempts !== attempt || (run.state !== 'claimed' && run.state !== 'started')) return;
+    if (run.leaseMode !== 'heartbeat' || run.leaseExpiresAt === null) return;
+    const graceEnds = now + this.#options.reconnectGraceMs;
+    if (run.leaseExpiresAt <= graceEnds) return;
+    this.#store.extendLease(runId, attempt, graceEnds, null);
+    this.#logger.info({ runId, attempt, graceMs: this.#options.reconnectGraceMs }, 'worker socket closed; lease cut to the reconnect grace');
+  }
+
+  /** The run's worker joined its channel (again): a heartbeating attempt gets a whole lease from now. */
+  workerBack(runId: string, attempt: number, now = Date.now()): void {
+    if (this.#state !== 'running' || !this.#store.isOpen) return;
+    this.#store.extendLease(runId, attempt, now + this.#options.leaseMs, null);
+  }
+
   /** Resolves with the run once it ends for good, or `undefined` after `timeoutMs` or at shutdown. */
   async waitForEnd(runId: string, timeoutMs: number): Promise<RunRecord | undefined> {
     const current = await this.#store.getRun(runId);

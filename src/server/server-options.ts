@@ -32,6 +32,11 @@ export interface ServerOptions {
   logger: Logger;
   /** A run on a heartbeating worker is lost once no heartbeat came for this long. Default 30 000. */
   leaseMs?: number;
+  /**
+   * When a worker's socket closes, the leases of its heartbeating runs drop to this: a worker that
+   * reconnects and rejoins within it keeps its runs, a dead one's are lost this soon. Default 5 000.
+   */
+  reconnectGraceMs?: number;
   /** Heartbeat period advertised to workers in the `worker:queue` join reply. Default 10 000. */
   heartbeatIntervalMs?: number;
   /** Period of the lease sweep. Default 1 000 (the sweep must run at least every second). */
@@ -76,6 +81,7 @@ export interface ResolvedServerOptions {
   readonly apiTokens: readonly string[];
   readonly privateKeyPem: string | undefined;
   readonly logger: Logger;
+  readonly reconnectGraceMs: number;
   readonly leaseMs: number;
   readonly heartbeatIntervalMs: number;
   readonly sweepIntervalMs: number;
@@ -97,6 +103,7 @@ export interface ResolvedServerOptions {
 export const SERVER_DEFAULTS = Object.freeze({
   host: '127.0.0.1',
   leaseMs: 30_000,
+  reconnectGraceMs: 5_000,
   heartbeatIntervalMs: 10_000,
   sweepIntervalMs: 1_000,
   runTimeoutMs: 300_000,
@@ -154,6 +161,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     privateKeyPem: options.privateKeyPem,
     logger: options.logger,
     leaseMs: positive('leaseMs', options.leaseMs ?? d.leaseMs),
+    reconnectGraceMs: positive('reconnectGraceMs', options.reconnectGraceMs ?? d.reconnectGraceMs),
     heartbeatIntervalMs: positive('heartbeatIntervalMs', options.heartbeatIntervalMs ?? d.heartbeatIntervalMs),
     sweepIntervalMs: positive('sweepIntervalMs', Math.min(options.sweepIntervalMs ?? d.sweepIntervalMs, 1_000)),
     runTimeoutMs: positive('runTimeoutMs', options.runTimeoutMs ?? d.runTimeoutMs),

@@ -39,6 +39,7 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
     retainMs: config.retainDays === null ? null : config.retainDays * 86_400_000,
     secret: config.secret,
     apiTokens,
+    reconnectGraceMs: config.reconnectGraceMs,
     ...(config.privateKeyPem ? { privateKeyPem: config.privateKeyPem } : {}),
     logger,
   });
