@@ -80,7 +80,8 @@ if (!reachable) {
 
 /** `lanes dev` in `dir`, its output gathered; SIGKILLed at teardown if still running. */
 function startDev(t: ExecutionContext, dir: string, args: string[]) {
-  const child = spawn(process.execPath, [LANES_BIN, 'dev', '--db', join(dir, 'dev.db'), ...args], {
+  const db = args.includes('--db') ? [] : ['--db', join(dir, 'dev.db')];
+  const child = spawn(process.execPath, [LANES_BIN, 'dev', ...db, ...args], {
     cwd: dir,
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp' },
     stdio: ['ignore', 'pipe', 'pipe'],
