@@ -17,7 +17,8 @@ import { tempDir } from '../engine/helpers.ts';
 import { api, simplePlan, startServer } from '../server/helpers.ts';
 import { runLanes } from './helpers.ts';
 
-const SECRET = { WORKER_SECRET: 'start-failure-secret' };
+// With an API token, as the server demands beyond loopback (and otherwise announces one it made up, on stderr).
+const SECRET = { WORKER_SECRET: 'start-failure-secret', LANES_API_TOKEN: 'start-failure-api-token-0123456789' };
 
 /** chattr +i makes a file immutable even for root (who ignores modes): the one read-only file a root test can make. */
 function immutable(path: string, on: boolean): boolean {
