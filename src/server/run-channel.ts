@@ -150,14 +150,14 @@ export class RunChannel implements Channel {
       return { ok: false, response: { reason: 'unauthorized' } };
     }
     // A (re)join is a sign of life: it restores a lease the reconnect grace had cut (`terminate`).
-    deps.lifecycle.workerBack(run.id, run.attempts);
+    await deps.lifecycle.workerBack(run.id, run.attempts);
     return { ok: true, channel: new RunChannel(deps, peer, run), response: {} };
   }
 
   terminate(reason: ChannelEndReason): void {
     // Nothing held: a run left mid-flight is caught by its lease, cut short when the socket itself
     // closed (a worker that dies is noticed at once; one that reconnects rejoins within the grace).
-    if (reason === 'closed') this.#deps.lifecycle.workerGone(this.#runId, this.#attempt);
+    if (reason === 'closed') void this.#deps.lifecycle.workerGone(this.#runId, this.#attempt);
   }
 
   /** The store, or the open transaction's handle while a writing handler runs. */

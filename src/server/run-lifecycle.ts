@@ -98,21 +98,27 @@ export class RunLifecycle {
    * run is lost within seconds instead of a whole lease. Runs leased by their timeout (a worker that
    * does not heartbeat could not renew a shorter lease) are left alone, as are shorter leases.
    */
-  workerGone(runId: string, attempt: number, now = Date.now()): void {
+  async workerGone(runId: string, attempt: number, now = Date.now()): Promise<void> {
     if (this.#state !== 'running' || !this.#store.isOpen) return;
-    const run = this.#store.getRun(runId);
-    if (run === undefined || run.attempts !== attempt || (run.state !== 'claimed' && run.state !== 'started')) return;
-    if (run.leaseMode !== 'heartbeat' || run.leaseExpiresAt === null) return;
-    const graceEnds = now + this.#options.reconnectGraceMs;
-    if (run.leaseExpiresAt <= graceEnds) return;
-    this.#store.extendLease(runId, attempt, graceEnds, null);
-    this.#logger.info({ runId, attempt, graceMs: this.#options.reconnectGraceMs }, 'worker socket closed; lease cut to the reconnect grace');
+    try {
+      const run = await this.#store.getRun(runId);
+      if (run === undefined || run.attempts !== attempt || (run.state !== 'claimed' && run.state !== 'started')) return;
+      if (run.leaseMode !== 'heartbeat' || run.leaseExpiresAt === null) return;
+      const graceEnds = now + this.#options.reconnectGraceMs;
+      if (run.leaseExpiresAt <= graceEnds) return;
+      // A rejoin comes after the worker's reconnect backoff (250 ms at least), well after this write.
+      await this.#store.extendLease(runId, attempt, graceEnds, null);
+      this.#logger.info({ runId, attempt, graceMs: this.#options.reconnectGraceMs }, 'worker socket closed; lease cut to the reconnect grace');
+    } catch (error) {
+      // The whole lease still applies: the run is lost later, never dropped.
+      this.#logger.warn({ runId, err: error }, 'could not cut the lease of a closed worker');
+    }
   }
 
   /** The run's worker joined its channel (again): a heartbeating attempt gets a whole lease from now. */
-  workerBack(runId: string, attempt: number, now = Date.now()): void {
+  async workerBack(runId: string, attempt: number, now = Date.now()): Promise<void> {
     if (this.#state !== 'running' || !this.#store.isOpen) return;
-    this.#store.extendLease(runId, attempt, now + this.#options.leaseMs, null);
+    await this.#store.extendLease(runId, attempt, now + this.#options.leaseMs, null);
   }
 
   /** Resolves with the run once it ends for good, or `undefined` after `timeoutMs` or at shutdown. */

@@ -80,7 +80,7 @@ test('submit --wait that times out names the run it leaves on the server; exit 1
   const id = /run (\S+) queued on/.exec(result.stderr)?.[1];
   t.truthy(id, result.stderr);
   t.regex(result.stderr, new RegExp(`gave up waiting for run ${id} \\(--wait-timeout\\); it is still on the server: ${server.url}/api/runs/${id}`));
-  t.is(server.store.getRun(id!)?.state, 'available');
+  t.is((await server.store.getRun(id!))?.state, 'available');
 });
 
 test('submit --wait whose server goes away mid-wait names the run; exit 1, one line, no stack', async (t) => {
