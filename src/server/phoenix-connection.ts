@@ -4,7 +4,8 @@
  * topic's `Channel`.
  *
  * States: open → closed. `close()` (or the peer closing) terminates every
- * joined channel once; frames after that are ignored.
+ * joined channel once; frames after that are ignored. The idle timer belongs
+ * to the open state (re-armed by every frame) and is cleared as it ends.
  *
  * Events of one topic are handled strictly one after another (a promise chain
  * per topic) because the run channel's state machine depends on order; topics
@@ -20,12 +21,13 @@ import {
   PHX_LEAVE,
   PHX_REPLY,
 } from '../protocol/index.ts';
+import { StateMachine } from '../state-machine.ts';
 import type { Channel, ChannelPeer, ChannelReply, ChannelRouter } from './phoenix-channel.ts';
 import { exceedsDepth } from './json-depth.ts';
 import { decodeBinaryPush, decodeText, encodeBinaryReply, encodeText, peekBinaryAddress, peekTextAddress } from './phoenix-serializer.ts';
 import type { FrameAddress, PhoenixMessage } from './phoenix-serializer.ts';
 
-type ConnectionState = 'open' | 'closed';
+type ConnectionState = { kind: 'open'; idleTimer: NodeJS.Timeout | undefined } | { kind: 'closed' };
 
 interface TopicState {
   joinRef: string | null;
@@ -54,8 +56,7 @@ export class PhoenixConnection {
   readonly #maxFrameBytes: number;
   readonly #topics = new Map<string, TopicState>();
   readonly #tails = new Map<string, Promise<void>>();
-  #state: ConnectionState = 'open';
-  #idleTimer: NodeJS.Timeout | undefined;
+  readonly #state: StateMachine<ConnectionState>;
   readonly #closedCallbacks: Array<() => void> = [];
 
   constructor(options: PhoenixConnectionOptions) {
@@ -66,10 +67,16 @@ export class PhoenixConnection {
     this.#logger = options.logger;
     this.#idleTimeoutMs = options.idleTimeoutMs;
     this.#maxFrameBytes = options.maxFrameBytes;
+    this.#state = new StateMachine<ConnectionState>({
+      name: 'phoenix connection',
+      initial: { kind: 'open', idleTimer: undefined },
+      transitions: { open: ['closed'], closed: [] },
+      logger: this.#logger,
+    });
   }
 
-  get state(): ConnectionState {
-    return this.#state;
+  get state(): ConnectionState['kind'] {
+    return this.#state.kind;
   }
 
   /** Wires the socket's events; call once right after the upgrade. */
@@ -87,7 +94,7 @@ export class PhoenixConnection {
 
   /** Closes the socket (1001 going away by default); channels are terminated when the close completes. */
   close(code = 1001, reason = 'server shutting down'): void {
-    if (this.#state === 'closed') return;
+    if (this.#state.kind === 'closed') return;
     this.#socket.close(code, reason);
   }
 
@@ -97,18 +104,21 @@ export class PhoenixConnection {
   }
 
   #armIdleTimer(): void {
-    if (this.#idleTimer) clearTimeout(this.#idleTimer);
-    this.#idleTimer = setTimeout(() => {
-      this.#logger.warn({ workerId: this.workerId }, 'socket idle, closing');
+    const open = this.#state.when('open');
+    if (!open) return;
+    if (open.idleTimer) clearTimeout(open.idleTimer);
+    open.idleTimer = setTimeout(() => {
+      this.#logger.warn('socket idle, closing');
       this.close(1000, 'idle');
     }, this.#idleTimeoutMs);
-    this.#idleTimer.unref();
+    open.idleTimer.unref();
   }
 
   #onClosed(): void {
-    if (this.#state === 'closed') return;
-    this.#state = 'closed';
-    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    const open = this.#state.when('open');
+    if (!open) return;
+    if (open.idleTimer) clearTimeout(open.idleTimer);
+    this.#state.to({ kind: 'closed' });
     for (const [topic, topicState] of this.#topics) {
       this.#endChannel(topic, topicState, 'closed');
     }
@@ -131,7 +141,7 @@ export class PhoenixConnection {
   }
 
   #send(data: string | Buffer): void {
-    if (this.#state !== 'open' || this.#socket.readyState !== this.#socket.OPEN) return;
+    if (this.#state.kind !== 'open' || this.#socket.readyState !== this.#socket.OPEN) return;
     this.#socket.send(data);
   }
 
@@ -155,7 +165,7 @@ export class PhoenixConnection {
   }
 
   #onMessage(data: RawData, isBinary: boolean): void {
-    if (this.#state !== 'open') return;
+    if (this.#state.kind !== 'open') return;
     this.#armIdleTimer();
     const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
     if (buffer.length > this.#maxFrameBytes) {
@@ -271,7 +281,7 @@ export class PhoenixConnection {
       this.#logger.error({ err: error, topic }, 'channel join failed');
       result = { ok: false as const, response: { reason: 'internal error' } };
     }
-    if (this.#state !== 'open' || this.#topics.get(topic) !== topicState) {
+    if (this.#state.kind !== 'open' || this.#topics.get(topic) !== topicState) {
       if (result.ok) result.channel.terminate('closed');
       return;
     }

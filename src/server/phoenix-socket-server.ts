@@ -4,7 +4,8 @@
  *
  * States: open → closing → closed. `close()` says goodbye to every socket
  * (1001), waits for them to finish closing (forcing the stragglers after a
- * short wait) and refuses upgrades from then on.
+ * short wait) and refuses upgrades from then on; the promise of that close
+ * travels in the `closing` state, so calls made meanwhile share it.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -12,13 +13,14 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { verifyWorkerToken } from '../protocol/index.ts';
+import { StateMachine } from '../state-machine.ts';
 import type { ChannelRouter } from './phoenix-channel.ts';
 import { PhoenixConnection } from './phoenix-connection.ts';
 
 /** The path the phoenix client connects to for the endpoint `ws://HOST:PORT/worker`. */
 export const WORKER_SOCKET_PATH = '/worker/websocket';
 
-type SocketServerState = 'open' | 'closing' | 'closed';
+type SocketServerState = { kind: 'open' } | { kind: 'closing'; done: Promise<void> } | { kind: 'closed' };
 
 export interface PhoenixSocketServerOptions {
   secret: string;
@@ -38,8 +40,7 @@ export class PhoenixSocketServer {
   readonly #logger: Logger;
   readonly #wss: WebSocketServer;
   readonly #connections = new Set<PhoenixConnection>();
-  #state: SocketServerState = 'open';
-  #closing: Promise<void> | undefined;
+  readonly #state: StateMachine<SocketServerState>;
 
   constructor(options: PhoenixSocketServerOptions) {
     this.#options = options;
@@ -49,6 +50,12 @@ export class PhoenixSocketServer {
     // too big is answered (`frame_too_large`) rather than killing the socket;
     // past the ceiling ws closes with 1009 without buffering the frame.
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.frameCeilingBytes, clientTracking: false });
+    this.#state = new StateMachine<SocketServerState>({
+      name: 'socket server',
+      initial: { kind: 'open' },
+      transitions: { open: ['closing'], closing: ['closed'], closed: [] },
+      logger: this.#logger,
+    });
   }
 
   get connectionCount(): number {
@@ -62,7 +69,7 @@ export class PhoenixSocketServer {
   /** Handles an HTTP upgrade; refuses with 404 for other paths and 401 without a valid worker token. */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(request.url ?? '/', 'http://localhost');
-    if (this.#state !== 'open') {
+    if (this.#state.kind !== 'open') {
       refuse(socket, 503, 'Service Unavailable');
       return;
     }
@@ -78,7 +85,7 @@ export class PhoenixSocketServer {
     }
     verifyWorkerToken(this.#options.secret, token).then(
       ({ workerId }) => {
-        if (this.#state !== 'open' || socket.destroyed) {
+        if (this.#state.kind !== 'open' || socket.destroyed) {
           refuse(socket, 503, 'Service Unavailable');
           return;
         }
@@ -111,34 +118,42 @@ export class PhoenixSocketServer {
 
   /** Closes every connection; resolves once all are closed. Repeated calls share one promise. */
   close(forceAfterMs = 2_000): Promise<void> {
-    if (this.#closing) return this.#closing;
-    this.#state = 'closing';
-    this.#closing = (async () => {
-      const waits = [...this.#connections].map(
-        (connection) =>
-          new Promise<void>((resolve) => {
-            if (connection.state === 'closed') {
-              resolve();
-              return;
-            }
-            connection.onClosed(resolve);
-            connection.close();
-          }),
-      );
-      let timer: NodeJS.Timeout | undefined;
-      const forced = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          for (const connection of this.#connections) connection.terminate();
-          resolve();
-        }, forceAfterMs);
+    const current = this.#state.current;
+    if (current.kind === 'closing') return current.done;
+    if (current.kind === 'closed') return Promise.resolve();
+    // The close starts a microtask later, once the state says closing: no upgrade is accepted meanwhile.
+    const done = Promise.resolve()
+      .then(() => this.#closeAll(forceAfterMs))
+      .then(() => {
+        this.#state.to({ kind: 'closed' });
       });
-      await Promise.race([Promise.all(waits), forced]);
-      clearTimeout(timer);
-      for (const connection of this.#connections) connection.terminate();
-      await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
-      this.#state = 'closed';
-    })();
-    return this.#closing;
+    this.#state.to({ kind: 'closing', done });
+    return done;
+  }
+
+  async #closeAll(forceAfterMs: number): Promise<void> {
+    const waits = [...this.#connections].map(
+      (connection) =>
+        new Promise<void>((resolve) => {
+          if (connection.state === 'closed') {
+            resolve();
+            return;
+          }
+          connection.onClosed(resolve);
+          connection.close();
+        }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const forced = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        for (const connection of this.#connections) connection.terminate();
+        resolve();
+      }, forceAfterMs);
+    });
+    await Promise.race([Promise.all(waits), forced]);
+    clearTimeout(timer);
+    for (const connection of this.#connections) connection.terminate();
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
 }
 
