@@ -4,14 +4,16 @@
  * heartbeating run misses `leaseMs`, or when a run on a worker that never
  * heartbeats passes claim time + run timeout + grace.
  *
- * States: idle → running → stopped.
+ * States: idle → running → stopped (or idle → stopped). The interval timer
+ * and whether a sweep is in flight belong to the running state.
  */
 import type { Logger } from 'pino';
+import { StateMachine } from '../state-machine.ts';
 import type { RunLifecycle } from './run-lifecycle.ts';
 import type { Store } from './store/store.ts';
 import type { ServerMetrics } from './server-metrics.ts';
 
-type SweeperState = 'idle' | 'running' | 'stopped';
+type SweeperState = { kind: 'idle' } | { kind: 'running'; timer: NodeJS.Timeout; sweeping: boolean } | { kind: 'stopped' };
 
 export const LOST_ERROR_TYPE = 'LostError';
 
@@ -21,9 +23,7 @@ export class LeaseSweeper {
   readonly #metrics: ServerMetrics;
   readonly #intervalMs: number;
   readonly #logger: Logger;
-  #timer: NodeJS.Timeout | undefined;
-  #state: SweeperState = 'idle';
-  #sweeping = false;
+  readonly #state: StateMachine<SweeperState>;
 
   constructor(options: { store: Store; lifecycle: RunLifecycle; metrics: ServerMetrics; intervalMs: number; logger: Logger }) {
     this.#store = options.store;
@@ -31,26 +31,33 @@ export class LeaseSweeper {
     this.#metrics = options.metrics;
     this.#intervalMs = options.intervalMs;
     this.#logger = options.logger;
+    this.#state = new StateMachine<SweeperState>({
+      name: 'lease sweeper',
+      initial: { kind: 'idle' },
+      transitions: { idle: ['running', 'stopped'], running: ['stopped'], stopped: [] },
+      logger: this.#logger,
+    });
   }
 
   start(): void {
-    if (this.#state !== 'idle') return;
-    this.#state = 'running';
-    this.#timer = setInterval(() => {
+    if (this.#state.kind !== 'idle') return;
+    const timer = setInterval(() => {
       // A sweep that outlasts the period (a slow database) is not stacked with the next one.
-      if (this.#sweeping) return;
-      this.#sweeping = true;
+      const running = this.#state.when('running');
+      if (!running || running.sweeping) return;
+      running.sweeping = true;
       void this.sweep().finally(() => {
-        this.#sweeping = false;
+        running.sweeping = false;
       });
     }, this.#intervalMs);
-    this.#timer.unref();
+    timer.unref();
+    this.#state.to({ kind: 'running', timer, sweeping: false });
   }
 
   stop(): void {
-    this.#state = 'stopped';
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
+    const running = this.#state.when('running');
+    if (running) clearInterval(running.timer);
+    if (this.#state.kind !== 'stopped') this.#state.to({ kind: 'stopped' });
   }
 
   /** One pass; returns how many runs it declared lost. */
