@@ -117,7 +117,7 @@ export class PooledChild {
     if (!TRANSITIONS[this.#state].includes(next)) {
       throw new LanesError('INVALID_CHILD_TRANSITION', `pooled child cannot go from ${this.#state} to ${next}`);
     }
-    this.#logger.debug({ from: this.#state, to: next, pid: this.pid }, 'pooled child state changed');
+    this.#logger.debug({ from: this.#state, to: next, childPid: this.pid }, 'pooled child state changed');
     this.#state = next;
     this.#options.onState(this, next);
   }
@@ -138,11 +138,11 @@ export class PooledChild {
       detached: true,
     });
     this.#process = child;
-    child.stdout?.on('data', (chunk: Buffer) => this.#logger.debug({ pid: child.pid, output: chunk.toString('utf8').slice(0, 2000) }, 'child stdout'));
+    child.stdout?.on('data', (chunk: Buffer) => this.#logger.debug({ childPid: child.pid, output: chunk.toString('utf8').slice(0, 2000) }, 'child stdout'));
     child.stderr?.on('data', (chunk: Buffer) => {
       const text = chunk.toString('utf8');
       this.#stderrTail = (this.#stderrTail + text).slice(-STDERR_TAIL_CHARS);
-      this.#logger.debug({ pid: child.pid, output: text.slice(0, 2000) }, 'child stderr');
+      this.#logger.debug({ childPid: child.pid, output: text.slice(0, 2000) }, 'child stderr');
     });
     return new Promise<void>((resolve, reject) => {
       child.on('message', (message: ChildToParent) => {
@@ -153,14 +153,14 @@ export class PooledChild {
         }
         this.#onMessage(message);
       });
-      child.on('error', (error) => this.#logger.warn({ pid: child.pid, err: error }, 'child process error'));
+      child.on('error', (error) => this.#logger.warn({ childPid: child.pid, err: error }, 'child process error'));
       child.on('exit', (code, signal) => {
         clearTimeout(this.#drainTimer);
         const wasStarting = this.#state === 'starting';
         const run = this.#run;
         this.#run = undefined;
         if (this.#state !== 'dead') this.#setState('dead');
-        this.#logger.info({ pid: child.pid, code, signal }, 'child process exited');
+        this.#logger.info({ childPid: child.pid, code, signal }, 'child process exited');
         run?.sink?.onEnd(endForChildExit(code, signal, this.#stderrTail));
         if (wasStarting) reject(new ChildStartError(`child process exited during start (code ${code}, signal ${signal}): ${this.#stderrTail.slice(-500)}`));
         this.#markExited();
@@ -242,7 +242,7 @@ export class PooledChild {
     this.#setState('draining');
     this.#send({ type: 'stop-run', runId: run.runId });
     this.#drainTimer = setTimeout(() => {
-      this.#logger.warn({ pid: this.pid, runId: run.runId }, 'run thread did not stop in time, killing child');
+      this.#logger.warn({ childPid: this.pid, runId: run.runId }, 'run thread did not stop in time, killing child');
       void this.kill();
     }, this.#options.killGraceMs);
   }

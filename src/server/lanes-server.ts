@@ -83,7 +83,7 @@ export class LanesServer {
     this.#sockets = new PhoenixSocketServer({
       secret: options.secret,
       router,
-      logger: this.#logger.child({ component: 'socket' }),
+      logger: options.logger.child({ component: 'socket' }),
       maxFrameBytes: options.maxFrameBytes,
       frameCeilingBytes: options.frameCeilingBytes,
       idleTimeoutMs: options.socketIdleTimeoutMs,
@@ -94,7 +94,7 @@ export class LanesServer {
       registry: this.#registry,
       metrics: this.metrics,
       options,
-      logger: this.#logger.child({ component: 'api' }),
+      logger: options.logger.child({ component: 'api' }),
       isReady: () => this.#state === 'listening',
     });
     this.#http = createServer((req, res) => api.handle(req, res));

@@ -27,7 +27,8 @@ export async function createWorkerEngine(config: WorkerConfig, logger: Logger, o
     bundleCode: config.bundleCode,
     childNice: config.childNice,
     ...overrides,
-    logger: logger.child({ component: 'engine' }),
+    // The engine binds `component: 'engine'` itself.
+    logger,
   });
   return { executor: engine, stop: () => engine.stop() };
 }

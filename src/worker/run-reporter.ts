@@ -126,7 +126,7 @@ export class RunReporter {
   }
 
   async #deliver(event: string, payload: object): Promise<void> {
-    const { channel, messageTimeoutMs, idempotent, logger, runId } = this.#options;
+    const { channel, messageTimeoutMs, idempotent, logger } = this.#options;
     for (let send = 1; ; send++) {
       try {
         await pushAndWait(channel, event, payload, messageTimeoutMs);
@@ -134,15 +134,15 @@ export class RunReporter {
         return;
       } catch (error) {
         if (error instanceof PushTimeoutError && idempotent && send < MAX_SENDS) {
-          logger.warn({ runId, event, send }, 'run event timed out; resending (server is idempotent)');
+          logger.warn({ event, send }, 'run event timed out; resending (server is idempotent)');
           continue;
         }
         this.#failures.push({ event, error });
         const response = error instanceof PushRejectedError ? error.response : undefined;
         if (event === RUN_COMPLETE) {
-          logger.error({ runId, event, response, err: error }, 'run:complete was not accepted');
+          logger.error({ event, response, err: error }, 'run:complete was not accepted');
         } else {
-          logger.error({ runId, event, response, err: error }, 'run event was not delivered');
+          logger.error({ event, response, err: error }, 'run event was not delivered');
         }
         return;
       }

@@ -117,19 +117,21 @@ export class Worker {
   /** Creates a worker; no socket is opened and no port bound until `start()`. */
   static async create(options: WorkerCreateOptions): Promise<Worker> {
     const workerId = options.workerId ?? randomUUID();
-    const logger = options.logger.child({ component: 'worker', workerId });
+    // Each component binds its own `component` on the worker's base (binding it twice would repeat the key in every line).
+    const base = options.logger.child({ workerId });
+    const logger = base.child({ component: 'worker' });
     const workerToken = await signWorkerToken(options.config.secret, workerId);
     const runPublicKey = options.config.lightningPublicKey === null ? null : await importRunPublicKey(options.config.lightningPublicKey);
     let owned: OwnedExecutor;
     if (options.executor !== undefined) {
       owned = { executor: options.executor, stop: async () => {} };
     } else {
-      owned = await createWorkerEngine(options.config, logger, options.engine);
+      owned = await createWorkerEngine(options.config, base, options.engine);
     }
-    return new Worker({ ...options, workerId, logger, workerToken, runPublicKey, owned: options.executor === undefined ? owned : null, executor: owned.executor });
+    return new Worker({ ...options, workerId, logger, base, workerToken, runPublicKey, owned: options.executor === undefined ? owned : null, executor: owned.executor });
   }
 
-  private constructor(init: WorkerCreateOptions & { workerId: string; workerToken: string; runPublicKey: SigningKey | null; owned: OwnedExecutor | null; executor: RunExecutor }) {
+  private constructor(init: WorkerCreateOptions & { workerId: string; base: Logger; workerToken: string; runPublicKey: SigningKey | null; owned: OwnedExecutor | null; executor: RunExecutor }) {
     this.workerId = init.workerId;
     this.#config = init.config;
     this.#logger = init.logger;
@@ -152,7 +154,7 @@ export class Worker {
       claimTimeoutMs: config.claimTimeoutMs,
       messageTimeoutMs: config.messageTimeoutMs,
       reconnect: init.reconnect ?? { minMs: 250, maxMs: 10_000 },
-      logger: this.#logger.child({ component: 'connection' }),
+      logger: init.base.child({ component: 'connection' }),
       onJoined: () => this.#onJoined(),
       onDisconnected: () => {},
       onRefused: (reason) => this.#refused(reason),
@@ -169,7 +171,7 @@ export class Worker {
           claimer: this.#connection,
           startRun: (run, lane) => this.#startRun(run, lane),
           backoff: config.backoff,
-          logger: this.#logger.child({ component: 'lane', lane: spec.id }),
+          logger: init.base.child({ component: 'lane', lane: spec.id }),
           onClaimSettled: (event) => this.#metrics.claimSettled(event),
         }),
     );
@@ -178,7 +180,7 @@ export class Worker {
       ...(init.healthHost === undefined ? {} : { host: init.healthHost }),
       registry: this.#metrics.registry,
       readiness: () => this.#readiness(),
-      logger: this.#logger.child({ component: 'health' }),
+      logger: init.base.child({ component: 'health' }),
     });
   }
 

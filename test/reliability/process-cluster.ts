@@ -53,6 +53,8 @@ export interface WorkerProcess {
   /** The pid of the real node process (spawned directly, never through npx). */
   readonly pid: number;
   readonly lines: readonly LogLine[];
+  /** The same lines as printed (JSON text), for checks parsing would hide, such as a key written twice. */
+  readonly rawLines: readonly string[];
   /** Resolves with the exit code (null when killed by a signal) and the signal. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Resolves with the first log line whose `msg` is `msg` (and that passes `match`). */
@@ -91,8 +93,10 @@ export function spawnWorker(t: ExecutionContext, options: SpawnWorkerOptions): W
     { env: { ...process.env, WORKER_SECRET: TEST_SECRET }, stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached === true },
   );
   const lines: LogLine[] = [];
+  const rawLines: string[] = [];
   const listeners = new Set<(line: LogLine) => void>();
   createInterface({ input: child.stdout! }).on('line', (text) => {
+    rawLines.push(text);
     let line: LogLine;
     try {
       line = JSON.parse(text) as LogLine;
@@ -151,6 +155,7 @@ export function spawnWorker(t: ExecutionContext, options: SpawnWorkerOptions): W
     child,
     pid: child.pid ?? -1,
     lines,
+    rawLines,
     exited,
     waitForLog,
     workerId: async () => String((await waitForLog('worker started'))['workerId']),
