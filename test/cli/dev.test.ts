@@ -18,6 +18,7 @@ import { LanesApiClient } from '../../src/client/lanes-api-client.ts';
 import { readWorkflow } from '../../src/cli/read-workflow.ts';
 import { firstFreePort } from '../../src/cli/free-port.ts';
 import { waitFor } from '../server/helpers.ts';
+import { descendants, isAlive } from '../reliability/process-cluster.ts';
 import { tempDir } from '../engine/helpers.ts';
 import { LANES_BIN, runLanes } from './helpers.ts';
 
@@ -143,4 +144,19 @@ test('lanes dev whose server cannot start exits with the server\'s one line and 
   const lines = dev.state.output.trim().split('\n');
   t.is(lines.length, 1, dev.state.output);
   t.regex(lines[0]!, /^lanes: .*not-a-file\.db.* is a directory/);
+});
+
+test('lanes dev killed with SIGKILL leaves nothing behind: its server and worker stop on their own', async (t) => {
+  const dir = await tempDir(t, 'lanes-dev-kill-');
+  const port = await firstFreePort(6400 + Math.floor(Math.random() * 1000));
+  const dev = startDev(t, dir, ['--port', String(port), '--no-examples']);
+  await waitFor(() => dev.state.output.includes('Lanes is running') || dev.child.exitCode !== null, { timeoutMs: 60_000, message: 'dev to start' });
+  const tree = descendants(dev.child.pid!);
+  t.true(tree.length >= 2, 'a server and a worker (and the worker\'s engine children)');
+  t.teardown(() => {
+    for (const pid of tree) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  dev.child.kill('SIGKILL');
+  await dev.exited;
+  await waitFor(() => tree.every((pid) => !isAlive(pid)), { timeoutMs: 30_000, message: 'every process dev started to exit' });
 });

@@ -80,3 +80,16 @@ test('--help lists every option with its env variable and default', async (t) =>
     t.true(result.stdout.replace(/\s+/g, ' ').includes(fragment), fragment);
   }
 });
+
+test('a leading -- (as pnpm and some npm setups pass it) is not an argument: the command runs', async (t) => {
+  const result = await runLanes(['--', 'worker', '--dry-run', '-s', 'dash-dash-secret']);
+  t.is(result.code, 0, result.stderr);
+  t.is((JSON.parse(result.stdout) as { capacity: number }).capacity, 5);
+});
+
+test('lanes with no command prints the commands on stderr and exits 2', async (t) => {
+  const result = await runLanes([]);
+  t.is(result.code, 2);
+  t.is(result.stdout, '');
+  for (const command of ['worker', 'server', 'dev', 'submit']) t.regex(result.stderr, new RegExp(`lanes ${command}\\b`));
+});
