@@ -13,6 +13,7 @@ import { setPriority } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { endForOom, endForThreadExit, endForUncaught } from '../runtime/run-ends.ts';
+import { ThreadMessageGuard } from './thread-message-guard.ts';
 import type { RunEnd } from '../runtime/run-ends.ts';
 import type { ChildConfig, ChildToParent, ChildToThread, ParentToChild, ThreadData, ThreadToChild } from './ipc-messages.ts';
 
@@ -128,8 +129,15 @@ async function startRun(message: Extract<ParentToChild, { type: 'run' }>): Promi
   }
   active = { runId, thread };
   thread.onDeath = (end) => finish(runId, end);
+  // Job code runs in the thread: nothing it posts is passed on unless it fits the run (thread-message-guard.ts).
+  const guard = new ThreadMessageGuard(request);
   thread.onMessage = (m) => {
     if (active?.thread !== thread) return;
+    const verdict = guard.check(m);
+    if (!verdict.ok) {
+      finish(runId, endForUncaught('SandboxViolation', `the run's thread posted ${verdict.rule}`));
+      return;
+    }
     if (m.type === 'event') send({ type: 'event', runId, event: m.event });
     else if (m.type === 'started') send({ type: 'run-started', runId, timestamp: m.timestamp });
     else if (m.type === 'credential-request') send({ type: 'credential-request', runId, requestId: m.requestId, credentialId: m.credentialId });

@@ -4,19 +4,18 @@
  * its run, executes it and reports the end; the child then terminates it.
  * Nothing of one run (globals, module instances) can reach another.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 import { timestampMicros } from '../protocol/timestamp.ts';
 import { executePlan, importAdaptor } from '../runtime/execute-plan.ts';
 import type { ChildToThread, ThreadData, ThreadToChild } from './ipc-messages.ts';
 import { lockDownThread } from './thread-lockdown.ts';
+import { takeParentPort } from './thread-port.ts';
 
 // Before any adaptor or job code is loaded into this thread.
 lockDownThread();
+const port = takeParentPort();
 
-const port = parentPort;
-if (!port) throw new Error('run-thread.ts must run in a worker thread');
-
-const post = (message: ThreadToChild): void => port.postMessage(message);
+const post = (message: ThreadToChild): void => port.post(message);
 const pendingCredentials = new Map<number, { resolve: (body: unknown) => void; reject: (error: Error) => void }>();
 let nextRequestId = 1;
 let started = false;
@@ -26,7 +25,8 @@ async function preload(entryPaths: readonly string[]): Promise<void> {
   await Promise.all(entryPaths.map((p) => importAdaptor(p).catch(() => undefined)));
 }
 
-port.on('message', (message: ChildToThread) => {
+port.onMessage((received) => {
+  const message = received as ChildToThread;
   switch (message.type) {
     case 'preload':
       if (!started) void preload(message.entryPaths);
