@@ -73,7 +73,8 @@ test('a job that calls the server API without a token gets 401 and changes nothi
   const server = await startServer(t);
   const repoDir = await tempDir(t, 'lanes-sandbox-repo-');
   await startWorker(t, {
-    config: testConfig({ lightningUrl: server.workerUrl, workloopsText: 'manual>*:1', repoDir }),
+    // A strict lane: the fast_lane run below must stay available for the job to suspend or list.
+    config: testConfig({ lightningUrl: server.workerUrl, workloopsText: 'manual:1', repoDir }),
     engine: { localAdaptors: { '@openfn/language-lanesfixture': FIXTURE_DIR }, repoDir },
   });
   const other = await submitRun(server, { queue: 'fast_lane' });
@@ -104,8 +105,8 @@ test('a job that calls the server API without a token gets 401 and changes nothi
   );
   t.is(run.state, 'success', JSON.stringify(run));
   t.like(run.final_state.data, { list: 401, listBody: { error: 'missing_token' }, suspend: 401, text: 401 });
-  t.false(server.store.queueStats().some((queue) => queue.suspended), 'the fast lane was not suspended');
-  t.is(server.store.getRun(other)?.state, 'available');
+  t.false((await server.store.queueStats()).some((queue) => queue.suspended), 'the fast lane was not suspended');
+  t.is((await server.store.getRun(other))?.state, 'available');
 });
 
 const CHILD_MAIN = fileURLToPath(new URL('../../src/engine/child-main.ts', import.meta.url));
