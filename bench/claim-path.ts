@@ -28,6 +28,8 @@ import { API_VERSION, WORKER_QUEUE_TOPIC, signWorkerToken } from '../src/protoco
 import type { ClaimReply } from '../src/protocol/index.ts';
 import { LanesServer } from '../src/server/index.ts';
 import { figure, formatFigure, percentile, table } from './stats.ts';
+import { formatTokenVerify, measureTokenVerify } from './token-verify.ts';
+import type { TokenVerifyResult } from './token-verify.ts';
 import type { Figure } from './stats.ts';
 
 export const CLAIM_PATH_WORKERS = 4;
@@ -73,6 +75,8 @@ export interface ClaimPathResult {
   handoutClaimsPerSecond: Figure;
   handoutRoundTripP50Ms: Figure;
   handoutRoundTripP99Ms: Figure;
+  /** jose against a bare node:crypto check of a run token, side by side (token-verify.ts). */
+  tokenVerify: TokenVerifyResult;
 }
 
 const TRIVIAL_PLAN = {
@@ -220,6 +224,7 @@ export async function runClaimPathBench(options: { quick: boolean }): Promise<Cl
     handoutClaimsPerSecond: pick((t) => t.handout.claimsPerSecond),
     handoutRoundTripP50Ms: pick((t) => t.handout.roundTripMs.p50),
     handoutRoundTripP99Ms: pick((t) => t.handout.roundTripMs.p99),
+    tokenVerify: await measureTokenVerify(options),
   };
 }
 
@@ -232,7 +237,7 @@ export function formatClaimPath(result: ClaimPathResult): string {
   ];
   const trials = result.trials.length;
   const caption = `Claim path: ${result.workers} workers × ${result.lanesPerWorker} lanes (${CLAIM_PATH_CHAINS.map((c) => c.join('>')).join(', ')}), demand 1 back-to-back, ${result.phaseDurationMs / 1000} s per phase, ${trials} trial${trials === 1 ? '' : 's'}, ${result.preloadedRuns} runs waiting at the start of the handout phase; server and clients in one process.`;
-  return `${caption}\n\n${table(header, rows)}`;
+  return `${caption}\n\n${table(header, rows)}\n\n${formatTokenVerify(result.tokenVerify)}`;
 }
 
 if (import.meta.main) {
