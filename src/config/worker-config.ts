@@ -9,6 +9,8 @@ import { ConfigError, describeSource } from '../errors/config-error.ts';
 import { defaultWorkloops, MAX_LANE_CAPACITY, parseWorkloops } from '../lanes/parse-workloops.ts';
 import type { LaneSpec } from '../lanes/parse-workloops.ts';
 import { WorkloopsError } from '../lanes/workloops-error.ts';
+import { MemoryPlanError, planMemory } from '../lanes/memory-plan.ts';
+import type { MemoryPlan, MemoryPlanInput } from '../lanes/memory-plan.ts';
 import type { OptionSpec } from './option-spec.ts';
 import {
   parseBackoff,
@@ -37,7 +39,8 @@ export const WORKER_OPTIONS: readonly OptionSpec[] = [
   { flag: 'secret', alias: 's', env: 'WORKER_SECRET', type: 'string', describe: 'Shared secret that signs the worker token (required)', secret: true },
   { flag: 'workloops', env: 'WORKER_WORKLOOPS', type: 'string', defaultText: 'manual>*:5', describe: 'Lanes: "QUEUES:CAPACITY ..." e.g. "fast_lane:1 manual>*:4"; excludes --capacity' },
   { flag: 'capacity', env: 'WORKER_CAPACITY', type: 'string', describe: 'Shorthand for one lane "manual>*:N"; excludes --workloops' },
-  { flag: 'run-memory', env: 'WORKER_MAX_RUN_MEMORY_MB', type: 'string', defaultText: '500', describe: 'Memory limit of one run, in MB' },
+  { flag: 'run-memory', env: 'WORKER_MAX_RUN_MEMORY_MB', type: 'string', defaultText: '500', describe: "Memory limit of a run whose plan declares none (run_memory_limit_mb), in MB" },
+  { flag: 'max-memory', env: 'WORKER_MAX_MEMORY_MB', type: 'string', defaultText: 'none (Σ capacity × run memory for runs)', describe: 'Memory ceiling of the worker and all its engine children, in MB, split across the lanes (docs/memory.md)' },
   { flag: 'max-run-duration-seconds', env: 'WORKER_MAX_RUN_DURATION_SECONDS', type: 'string', defaultText: '300', describe: 'Kill a run after this many seconds (TimeoutError)' },
   { flag: 'payload-memory', env: 'WORKER_MAX_PAYLOAD_MB', type: 'string', defaultText: '10', describe: 'Largest step output sent to the server, in MB' },
   { flag: 'log-payload-memory', env: 'WORKER_MAX_LOG_PAYLOAD_MB', type: 'string', defaultText: '1', describe: 'Largest log line sent to the server, in MB (longer ones are truncated)' },
@@ -68,8 +71,12 @@ export interface WorkerConfig {
   /** Sum of the lanes' capacities. */
   readonly capacity: number;
   readonly runMemoryLimitMb: number;
-  /** Σ capacity × run memory: what the runs may use at most. */
+  /** `--max-memory`: the ceiling of the worker process and its children, or null (no ceiling). */
+  readonly maxMemoryMb: number | null;
+  /** --max-memory, or without it Σ lane memory (capacity × run memory): what the runs may use at most. */
   readonly memoryCeilingMb: number;
+  /** How the ceiling splits: worker, children, each lane (lanes/memory-plan.ts). */
+  readonly memory: Readonly<MemoryPlan>;
   readonly maxRunDurationMs: number;
   readonly payloadLimitMb: number;
   readonly logPayloadLimitMb: number;
@@ -116,6 +123,9 @@ export function resolveWorkerConfig(flags: FlagValues, env: EnvValues, context: 
   const { lanes, warnings } = resolveLanes(raw);
   const capacity = lanes.reduce((sum, lane) => sum + lane.capacity, 0);
   const runMemoryLimitMb = raw.read('run-memory', parsePositiveInteger, 500);
+  const maxMemoryMb = raw.read<number | null>('max-memory', parsePositiveInteger, null);
+  const spareChildren = raw.read('spare-children', parseSpareChildren, 1);
+  const memory = resolveMemory(raw, { lanes, runMemoryMb: runMemoryLimitMb, maxMemoryMb, spareChildren });
   const cacheHome = env['XDG_CACHE_HOME'] && env['XDG_CACHE_HOME'].trim() !== '' ? env['XDG_CACHE_HOME'] : join(homedir(), '.cache');
 
   const config: WorkerConfig = {
@@ -124,7 +134,9 @@ export function resolveWorkerConfig(flags: FlagValues, env: EnvValues, context: 
     workloops: lanes.map((lane) => Object.freeze({ ...lane, queues: Object.freeze([...lane.queues]) as string[] })),
     capacity,
     runMemoryLimitMb,
-    memoryCeilingMb: capacity * runMemoryLimitMb,
+    maxMemoryMb,
+    memoryCeilingMb: memory.ceilingMb,
+    memory,
     maxRunDurationMs: raw.read('max-run-duration-seconds', parseSecondsToMs, 300_000),
     payloadLimitMb: raw.read('payload-memory', parsePositiveNumber, 10),
     logPayloadLimitMb: raw.read('log-payload-memory', parsePositiveNumber, 1),
@@ -142,7 +154,7 @@ export function resolveWorkerConfig(flags: FlagValues, env: EnvValues, context: 
     workerName: raw.read('name', (value) => value.trim(), hostname()),
     adaptorAllowList: Object.freeze(raw.read('adaptor-allowlist', parseList, ['@openfn/language-*'])),
     preloadAdaptors: Object.freeze(raw.read('preload-adaptors', parseList, [])),
-    spareChildren: raw.read('spare-children', parseSpareChildren, 1),
+    spareChildren,
     bundleCode: raw.read('bundle-code', parseBoolean, true),
     childNice: raw.read('child-nice', parseNice, 10),
   };
@@ -176,6 +188,19 @@ function resolveLanes(raw: RawConfig): { lanes: LaneSpec[]; warnings: string[] }
     }
   }
   return { lanes: defaultWorkloops(DEFAULT_CAPACITY), warnings: [] };
+}
+
+/** The memory plan; a ceiling the lanes cannot live in is a configuration error naming the numbers. */
+function resolveMemory(raw: RawConfig, input: MemoryPlanInput): MemoryPlan {
+  try {
+    const plan = planMemory(input);
+    return Object.freeze({ ...plan, lanes: plan.lanes.map((lane) => Object.freeze(lane)) });
+  } catch (error) {
+    if (!(error instanceof MemoryPlanError)) throw error;
+    const option = raw.get('max-memory');
+    if (option === undefined) throw new ConfigError('--workloops/WORKER_WORKLOOPS', raw.get('workloops')?.source ?? { kind: 'default' }, raw.get('workloops')?.value, error.message);
+    throw new ConfigError('--max-memory/WORKER_MAX_MEMORY_MB', option.source, option.value, error.message);
+  }
 }
 
 function parsePublicKey(value: string): string {

@@ -2,10 +2,13 @@
  * The `--workloops` grammar (DESIGN.md):
  *
  *   workloops := lane (WS+ lane)*        surrounding white space is ignored
- *   lane      := queues ":" capacity
+ *   lane      := queues ":" capacity ("@" memory)?
  *   queues    := name (">" name)*        highest priority first
  *   name      := [A-Za-z0-9_]+ | "*"     "*" only last
  *   capacity  := [1-9][0-9]*             no sign, no decimals, no leading zero
+ *   memory    := [1-9][0-9]*             MB the lane's runs may use together
+ *                                        (docs/memory.md); without it the lane
+ *                                        gets its share of the worker's memory
  *
  * A repeated name within a lane and two lanes with the same chain are legal
  * but probably mistakes: they come back as warnings for the caller to log.
@@ -21,6 +24,8 @@ export interface LaneSpec {
   /** Preference chain, highest priority first; `*` only last. */
   queues: string[];
   capacity: number;
+  /** The lane's memory for runs in MB, when the lane says (`fast_lane:1@256`); else the memory plan splits it. */
+  memoryMb?: number;
 }
 
 export interface ParsedWorkloops {
@@ -30,6 +35,8 @@ export interface ParsedWorkloops {
 
 /** A lane's capacity above this is certainly a typo, and the server would refuse the join (protocol/limits.ts). */
 export { MAX_LANE_CAPACITY };
+/** A lane's memory above this (1 TB) is certainly a typo. */
+export const MAX_LANE_MEMORY_MB = 1_048_576;
 
 const CAPACITY_PATTERN = /^[1-9][0-9]*$/;
 
@@ -63,7 +70,10 @@ function parseLane(token: string): LaneSpec {
   if (token.indexOf(':', colon + 1) !== -1) throw new WorkloopsError(token, 'a lane has exactly one ":"');
 
   const chain = token.slice(0, colon);
-  const capacityText = token.slice(colon + 1);
+  const rest = token.slice(colon + 1);
+  const at = rest.indexOf('@');
+  const capacityText = at === -1 ? rest : rest.slice(0, at);
+  const memoryText = at === -1 ? null : rest.slice(at + 1);
   if (chain.length === 0) throw new WorkloopsError(token, 'a lane needs at least one queue name before ":"');
 
   const queues = chain.split('>');
@@ -88,12 +98,18 @@ function parseLane(token: string): LaneSpec {
   if (capacity > MAX_LANE_CAPACITY) {
     throw new WorkloopsError(capacityText, `capacity must be at most ${MAX_LANE_CAPACITY}`);
   }
-  return { id: `${chain}:${capacity}`, queues, capacity };
+  if (memoryText === null) return { id: `${chain}:${capacity}`, queues, capacity };
+  if (!CAPACITY_PATTERN.test(memoryText)) {
+    throw new WorkloopsError(memoryText, 'a lane\'s memory after "@" must be a positive whole number of MB without sign or leading zeros');
+  }
+  const memoryMb = Number(memoryText);
+  if (memoryMb > MAX_LANE_MEMORY_MB) throw new WorkloopsError(memoryText, `a lane's memory must be at most ${MAX_LANE_MEMORY_MB} MB`);
+  return { id: `${chain}:${capacity}@${memoryMb}`, queues, capacity, memoryMb };
 }
 
 /** Prints lanes back in the grammar; `parseWorkloops(formatWorkloops(x)).lanes` equals `x`. */
 export function formatWorkloops(lanes: readonly LaneSpec[]): string {
-  return lanes.map((lane) => `${lane.queues.join('>')}:${lane.capacity}`).join(' ');
+  return lanes.map((lane) => `${lane.queues.join('>')}:${lane.capacity}${lane.memoryMb === undefined ? '' : `@${lane.memoryMb}`}`).join(' ');
 }
 
 /** The default lanes for `--capacity N` (and N = 5 when neither option is given). */

@@ -37,6 +37,20 @@ test('--dry-run reads WORKER_* env variables', async (t) => {
   t.false(result.stdout.includes('env-secret-456'));
 });
 
+test('--dry-run prints how --max-memory splits across the worker, its children and the lanes', async (t) => {
+  const result = await runLanes(['worker', '--dry-run', '--workloops', 'fast_lane:1@256 manual>*:4', '--max-memory', '3000', '--run-memory', '400', '-s', 'x']);
+  t.is(result.code, 0, result.stderr);
+  const config = JSON.parse(result.stdout) as { maxMemoryMb: number; memoryCeilingMb: number; memory: Record<string, unknown> };
+  t.is(config.maxMemoryMb, 3000);
+  t.is(config.memoryCeilingMb, 3000);
+  // 3000 − worker 160 − 6 children × 160 − fast lane 256 = 1624 for the manual lane.
+  t.like(config.memory, { bounded: true, ceilingMb: 3000, workerMb: 160, childMb: 160, children: 6, overheadMb: 1120, largestRunMb: 1624 });
+  t.deepEqual(config.memory['lanes'], [
+    { lane: 'fast_lane:1@256', memoryMb: 256, defaultRunMb: 256, largestRunMb: 256 },
+    { lane: 'manual>*:4', memoryMb: 1624, defaultRunMb: 400, largestRunMb: 1624 },
+  ]);
+});
+
 test('--dry-run prints lane warnings on stderr and still succeeds', async (t) => {
   const result = await runLanes(['worker', '--dry-run', '--workloops', 'a>a:1', '-s', 'x']);
   t.is(result.code, 0);
@@ -52,6 +66,13 @@ const badInputs: Array<[string, string[], Record<string, string>, RegExp]> = [
   ['an unknown log level', ['--log', 'chatty'], {}, /--log\/WORKER_LOG_LEVEL \(flag --log\): "chatty"/],
   ['a malformed backoff', [], { WORKER_BACKOFF: '5' }, /WORKER_BACKOFF \(env WORKER_BACKOFF\): "5" must be MIN\/MAX/],
   ['an unknown flag', ['--nope'], {}, /Unknown argument: nope/],
+  [
+    'a ceiling whose lanes cannot each fit one run',
+    ['--workloops', 'fast_lane:1 manual>*:4', '--max-memory', '2048'],
+    {},
+    /--max-memory\/WORKER_MAX_MEMORY_MB \(flag --max-memory\): "2048" --max-memory 2048 MB gives lane "fast_lane:1" 185 MB, less than one run of --run-memory 500 MB/,
+  ],
+  ['lanes asking for more than the ceiling', [], { WORKER_WORKLOOPS: 'a:1@4000', WORKER_MAX_MEMORY_MB: '1000' }, /env WORKER_MAX_MEMORY_MB\): "1000" --max-memory 1000 MB leaves 520 MB for runs .* the lanes ask for 4000 MB/],
 ];
 
 for (const [name, args, env, pattern] of badInputs) {

@@ -109,3 +109,15 @@ test('property: well-formed lanes always parse back to themselves', (t) => {
     }),
   );
 });
+
+test('a lane may name its memory after "@", in MB', (t) => {
+  const { lanes } = parseWorkloops('fast_lane:1@256 manual>*:4');
+  t.deepEqual(lanes, [
+    { id: 'fast_lane:1@256', queues: ['fast_lane'], capacity: 1, memoryMb: 256 },
+    { id: 'manual>*:4', queues: ['manual', '*'], capacity: 4 },
+  ]);
+  t.is(formatWorkloops(lanes), 'fast_lane:1@256 manual>*:4');
+  for (const bad of ['a:1@', 'a:1@0', 'a:1@-5', 'a:1@1.5', 'a:1@012', 'a:1@5@5', 'a:1@2000000']) {
+    t.throws(() => parseWorkloops(bad), undefined, bad);
+  }
+});

@@ -11,6 +11,7 @@ import { connect } from 'node:net';
 import type { WorkerConfig } from '../../src/config/worker-config.ts';
 import type { EngineEvent, EngineRunComplete, RunExecutor, RunRequest } from '../../src/engine/types.ts';
 import type { EngineAbortReason } from '../../src/engine/types.ts';
+import { planMemory } from '../../src/lanes/memory-plan.ts';
 import { parseWorkloops } from '../../src/lanes/parse-workloops.ts';
 import { timestampMicros } from '../../src/protocol/timestamp.ts';
 import { Worker } from '../../src/worker/index.ts';
@@ -132,12 +133,17 @@ export function testConfig(overrides: Partial<WorkerConfig> & { lightningUrl: st
   const { workloopsText, ...rest } = overrides;
   const workloops = parseWorkloops(workloopsText ?? 'manual>*:2').lanes;
   const capacity = workloops.reduce((sum, lane) => sum + lane.capacity, 0);
+  const runMemoryLimitMb = rest.runMemoryLimitMb ?? 256;
+  const maxMemoryMb = rest.maxMemoryMb ?? null;
+  const memory = planMemory({ lanes: workloops, runMemoryMb: runMemoryLimitMb, maxMemoryMb, spareChildren: rest.spareChildren ?? 0 });
   return Object.freeze({
     secret: TEST_SECRET,
     workloops,
     capacity,
-    runMemoryLimitMb: 256,
-    memoryCeilingMb: capacity * 256,
+    runMemoryLimitMb,
+    maxMemoryMb,
+    memoryCeilingMb: memory.ceilingMb,
+    memory,
     maxRunDurationMs: 60_000,
     payloadLimitMb: 10,
     logPayloadLimitMb: 1,
