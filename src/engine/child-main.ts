@@ -121,7 +121,11 @@ function finish(runId: string, end: RunEnd): void {
 async function startRun(message: Extract<ParentToChild, { type: 'run' }>): Promise<void> {
   const { runId, request, memoryLimitMb } = message;
   let thread: RunThread;
-  if (spare && !spare.dead && spare.memoryLimitMb === memoryLimitMb) {
+  // A warm spare serves any run whose limit is at most its own: the run's own
+  // limit is then held on the child's resident memory by the parent's sampler
+  // (a thread's heap limit is fixed when it boots), and a small run on the
+  // fast lane does not pay for a cold thread.
+  if (spare && !spare.dead && spare.memoryLimitMb >= memoryLimitMb) {
     thread = spare;
     spare = undefined;
   } else {

@@ -7,8 +7,13 @@ import { DEFAULT_CHILD_ENV_ALLOW_LIST } from './child-env.ts';
 export interface EngineOptions {
   /** Child processes kept in the pool: the worker's capacity. */
   poolSize: number;
-  /** Default (and maximum) heap of a run's thread; spare threads are booted with it. Default 500. */
+  /** Default heap of a run's thread; spare threads are booted with it. Default 500. */
   runMemoryLimitMb?: number;
+  /**
+   * The largest limit a run may have (a lane's memory, with a ceiling). A run
+   * whose limit is above the spares' boots a thread of its own. Default `runMemoryLimitMb`.
+   */
+  maxRunMemoryLimitMb?: number;
   /** Where adaptors are installed. */
   repoDir: string;
   /** Adaptor package names that may be installed (`*` wildcard). Default `@openfn/language-*`. */
@@ -75,6 +80,7 @@ export interface EngineOptions {
 export interface ResolvedEngineOptions {
   poolSize: number;
   runMemoryLimitMb: number;
+  maxRunMemoryLimitMb: number;
   repoDir: string;
   adaptorAllowList: readonly (string | RegExp)[];
   preloadAdaptors: readonly string[];
@@ -119,6 +125,7 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
   return Object.freeze({
     poolSize: positiveInt('poolSize', options.poolSize),
     runMemoryLimitMb: positiveInt('runMemoryLimitMb', options.runMemoryLimitMb ?? 500),
+    maxRunMemoryLimitMb: positiveInt('maxRunMemoryLimitMb', Math.max(options.maxRunMemoryLimitMb ?? 0, options.runMemoryLimitMb ?? 500)),
     repoDir: options.repoDir,
     adaptorAllowList: options.adaptorAllowList ?? DEFAULT_ADAPTOR_ALLOW_LIST,
     preloadAdaptors: options.preloadAdaptors ?? [],

@@ -67,6 +67,8 @@ export class Engine implements RunExecutor {
   /** How to end each active run from outside (timeout, abort, RSS, stop): runId → interrupt. */
   readonly #interrupts = new Map<string, (end: RunEnd, hard: boolean) => void>();
   #sampler: NodeJS.Timeout | undefined;
+  /** The last resident memory sampled for each active run's child: runId → bytes (for metrics). */
+  readonly #runRss = new Map<string, number>();
   #sampling = false;
   /** Each child's first settled idle RSS, after its first run: what later growth is measured against. */
   readonly #idleBaselines = new WeakMap<PooledChild, number>();
@@ -281,6 +283,7 @@ export class Engine implements RunExecutor {
     clearTimeout(timer);
     request.signal?.removeEventListener('abort', onAbort);
     this.#interrupts.delete(request.runId);
+    this.#runRss.delete(request.runId);
     logger.info({ reason: outcome.reason, errorType: outcome.errorType, ms: Math.round(performance.now() - started) }, 'run finished');
     return outcome;
   }
@@ -344,7 +347,7 @@ export class Engine implements RunExecutor {
     if (plan.options?.sanitize) execution.sanitize = plan.options.sanitize;
 
     const runId = request.runId;
-    child.run(runId, execution, Math.min(limits.memoryLimitMb, this.#options.runMemoryLimitMb), {
+    child.run(runId, execution, Math.min(limits.memoryLimitMb, this.#options.maxRunMemoryLimitMb), {
       // run-start goes out when the thread has the run, not here: before it lie the hop to the child and the thread.
       onStarted: (timestamp) => session.start(timestamp),
       onEvent: (event) => session.emit(event),
@@ -425,6 +428,7 @@ export class Engine implements RunExecutor {
         const limitMb = child.runMemoryLimitMb;
         if (child.state !== 'busy' || runId === undefined || limitMb === undefined || child.pid === undefined) continue;
         const rss = await processRssBytes(child.pid);
+        if (rss !== undefined && child.runId === runId && this.#interrupts.has(runId)) this.#runRss.set(runId, rss);
         const ceilingMb = limitMb + this.#options.rssHeadroomMb;
         if (rss === undefined || rss <= ceilingMb * MB || child.runId !== runId) continue;
         this.#logger.warn({ runId, childId: child.id, rssMb: Math.round(rss / MB), ceilingMb }, 'run process over its memory ceiling, killing it');
@@ -442,6 +446,11 @@ export class Engine implements RunExecutor {
       activeRuns: this.#interrupts.size,
       children: [...this.#children].map((c) => ({ id: c.id, pid: c.pid, state: c.state, runId: c.runId, spareReady: c.spareReady })),
     };
+  }
+
+  /** The resident memory of the child running `runId`, as last sampled, in bytes. */
+  runRssBytes(runId: string): number | undefined {
+    return this.#runRss.get(runId);
   }
 
   /** Process ids of the pool's children, e.g. to measure the tree's memory. */

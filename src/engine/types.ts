@@ -58,4 +58,6 @@ export interface RunExecutor {
   execute(request: RunRequest): Promise<RunOutcome>;
   /** Hints that a lane will soon need this adaptor, so a warm spare can preload it. */
   preload?(adaptors: readonly string[]): void;
+  /** The resident memory of the process running the run, as last sampled, in bytes. */
+  runRssBytes?(runId: string): number | undefined;
 }

@@ -24,13 +24,16 @@
  * Invariant: active + promised + backlog ≤ capacity is what `demand` enforces,
  * and active ≤ capacity holds whatever the server replies: there is at most
  * one claim in flight per lane, and its demand is the free slots counted
- * before it was sent.
+ * before it was sent. With a `LaneMemory`, the same holds for memory: a claim
+ * is sent only while the lane has free memory too (state `full` otherwise),
+ * and a run starts only when its reservation fits beside the runs held.
  */
 import pRetry from 'p-retry';
 import type { RetryContext } from 'p-retry';
 import type { Logger } from 'pino';
 import { LanesError } from '../errors/lanes-error.ts';
 import type { ClaimedRun } from '../protocol/messages.ts';
+import type { LaneMemory } from './lane-memory.ts';
 import type { LaneSpec } from './parse-workloops.ts';
 
 /** The reasons a backoff wait ends early with. Made once: they are not errors anyone sees. */
@@ -95,6 +98,18 @@ const TRANSITIONS: Record<WorkloopState, readonly WorkloopState[]> = {
 export interface ClaimRequest {
   demand: number;
   queues: readonly string[];
+  /** The lane's memory, for a server that takes memory claims (sent only when the lane's memory is bounded). */
+  memory?: ClaimMemory;
+}
+
+/** What a lane says about memory in a claim (protocol `memory_claims`), in MB. */
+export interface ClaimMemory {
+  /** Free now: the runs handed out must fit in it together. */
+  freeMb: number;
+  /** The lane's whole memory: a run needing more never fits this lane. */
+  laneMb: number;
+  /** The need of a run whose plan declares none. */
+  defaultRunMb: number;
 }
 
 /** Something that claims runs for a lane (the worker's `worker:queue` channel, or a fake). */
@@ -110,7 +125,7 @@ export interface Claimer {
  * Runs one claimed run to its end, reporting included. The returned promise
  * settles when the slot is free again; a rejection is logged, never rethrown.
  */
-export type RunStarter = (run: ClaimedRun, lane: LaneSpec) => Promise<void>;
+export type RunStarter = (run: ClaimedRun, lane: LaneSpec, memoryMb?: number) => Promise<void>;
 
 export type ClaimOutcome = 'runs' | 'empty' | 'error';
 
@@ -135,6 +150,10 @@ export interface WorkloopOptions {
   logger: Logger;
   /** Called after every claim; must not throw (a throw is logged and ignored). */
   onClaimSettled?: (event: ClaimSettled) => void;
+  /** The lane's memory share; without it only slots bound the lane. */
+  memory?: LaneMemory;
+  /** Whether the server takes memory claims now (asked before each claim: it changes on reconnect). */
+  memoryClaims?: () => boolean;
 }
 
 /** An empty claim: a normal outcome that the loop backs off from. */
@@ -164,6 +183,8 @@ export class Workloop {
   readonly #backoff: Readonly<{ minMs: number; maxMs: number }>;
   readonly #logger: Logger;
   readonly #onClaimSettled: ((event: ClaimSettled) => void) | undefined;
+  readonly #memory: LaneMemory | undefined;
+  readonly #memoryClaims: () => boolean;
 
   #state: WorkloopState = 'idle';
   readonly #active = new Map<string, ClaimedRun>();
@@ -204,6 +225,13 @@ export class Workloop {
     this.#backoff = options.backoff;
     this.#logger = options.logger;
     this.#onClaimSettled = options.onClaimSettled;
+    this.#memory = options.memory;
+    this.#memoryClaims = options.memoryClaims ?? (() => false);
+  }
+
+  /** The lane's memory share, when it has one. */
+  get memory(): LaneMemory | undefined {
+    return this.#memory;
   }
 
   get id(): string {
@@ -242,6 +270,14 @@ export class Workloop {
     return Math.max(0, this.spec.capacity - this.#active.size - this.#promised - this.#backlog.length);
   }
 
+  /** Runs a claim may ask for now: the free slots, fewer when the lane's free memory cannot hold them. */
+  get demand(): number {
+    const slots = this.freeSlots;
+    const memory = this.#memory;
+    if (memory === undefined || !memory.bounded) return slots;
+    return memory.demand(slots, this.#memoryClaims());
+  }
+
   /** Starts the claim loop. Idempotent; a stopped lane does not start again. */
   start(): void {
     if (this.#loop !== null || this.#state !== 'idle') return;
@@ -259,6 +295,8 @@ export class Workloop {
     // Slots promised to the claim in flight still count as free here: that claim
     // may come back short, and #claimOnce recomputes the demand before any claim.
     if (this.spec.capacity - this.#active.size - this.#backlog.length <= 0) return;
+    // Memory promised to the claim in flight is not free here either way: that claim will nudge when it settles.
+    if (this.#memory?.bounded === true && this.#memory.freeMb <= 0 && this.#state !== 'claiming') return;
     this.#nudge();
   }
 
@@ -295,7 +333,7 @@ export class Workloop {
   async #run(): Promise<void> {
     const stopSignal = this.#stopController.signal;
     while (!stopSignal.aborted) {
-      if (this.#early === null && this.freeSlots <= 0) {
+      if (this.#early === null && this.demand <= 0) {
         this.#setState('full');
         await this.#waitForSlot(stopSignal);
         continue;
@@ -345,22 +383,32 @@ export class Workloop {
   }
 
   async #claimOnce(attempt: number): Promise<void> {
-    const demand = this.freeSlots;
-    if (demand <= 0) return; // full: the loop waits for a slot
+    const demand = this.demand;
+    if (demand <= 0) return; // full: the loop waits for a slot (or memory)
     this.#setState('claiming');
     this.#wakeRequested = false;
     this.#promised += demand;
+    const request: ClaimRequest = { demand, queues: this.spec.queues };
+    const memory = this.#memory;
+    let promisedMb = 0;
+    if (memory?.bounded === true) {
+      request.memory = { freeMb: memory.freeMb, laneMb: memory.totalMb, defaultRunMb: memory.defaultRunMb };
+      promisedMb = memory.freeMb;
+      memory.promise(promisedMb);
+    }
     const started = performance.now();
     let runs: readonly ClaimedRun[];
     try {
-      runs = await this.#claimer.claim({ demand, queues: this.spec.queues }, this.#claimController.signal);
+      runs = await this.#claimer.claim(request, this.#claimController.signal);
     } catch (error) {
       this.#promised -= demand;
+      memory?.unpromise(promisedMb);
       this.#settled({ outcome: 'error', demand, runs: 0, attempt, durationMs: performance.now() - started, error });
       throw error instanceof LanesError ? error : new ClaimError(error);
     }
     // From here to the end of accept() nothing awaits, so no claim can see the slots twice.
     this.#promised -= demand;
+    memory?.unpromise(promisedMb);
     this.#settled({ outcome: runs.length > 0 ? 'runs' : 'empty', demand, runs: runs.length, attempt, durationMs: performance.now() - started });
     if (runs.length === 0) {
       if (this.#wakeRequested && !this.#stopController.signal.aborted) {
@@ -383,17 +431,34 @@ export class Workloop {
         this.#logger.warn({ runId: run.id }, 'server gave a run this lane already holds');
         continue;
       }
-      if (this.#active.size < this.spec.capacity) this.#launch(run);
-      else this.#backlog.push(run);
+      if (this.#active.size < this.spec.capacity && this.#fits(run)) this.#launch(run);
+      else {
+        if (this.#active.size < this.spec.capacity) this.#logger.warn({ runId: run.id, memoryMb: run.memory_mb }, 'claimed run does not fit the lane memory now; it waits for a run to finish');
+        this.#backlog.push(run);
+      }
     }
+  }
+
+  /** Whether the run's memory fits beside the runs held; always, for a lane without a memory bound. */
+  #fits(run: ClaimedRun): boolean {
+    const memory = this.#memory;
+    if (memory === undefined || !memory.bounded) return true;
+    // A lane with nothing running takes any run: it cannot get more room by waiting.
+    return this.#active.size === 0 || memory.fits(memory.sizeOf(run.memory_mb));
   }
 
   #launch(run: ClaimedRun): void {
     this.#active.set(run.id, run);
-    this.#logger.debug({ runId: run.id, active: this.#active.size }, 'lane run started');
+    const memory = this.#memory;
+    let memoryMb: number | undefined;
+    if (memory !== undefined) {
+      memoryMb = memory.sizeOf(run.memory_mb);
+      memory.reserve(run.id, memoryMb);
+    }
+    this.#logger.debug({ runId: run.id, active: this.#active.size, memoryMb }, 'lane run started');
     let running: Promise<void>;
     try {
-      running = Promise.resolve(this.#startRun(run, this.spec));
+      running = Promise.resolve(this.#startRun(run, this.spec, memoryMb));
     } catch (error) {
       running = Promise.reject(error);
     }
@@ -406,12 +471,15 @@ export class Workloop {
 
   #finished(run: ClaimedRun): void {
     this.#active.delete(run.id);
+    this.#memory?.release(run.id);
     this.#logger.debug({ runId: run.id, active: this.#active.size }, 'lane run finished');
-    const next = this.#backlog.shift();
-    if (next !== undefined) {
+    const next = this.#backlog[0];
+    if (next !== undefined && this.#fits(next)) {
+      this.#backlog.shift();
       this.#launch(next);
       return;
     }
+    if (next !== undefined) return; // the backlog's head waits for more memory: a later finish starts it
     if (this.#active.size === 0) {
       for (const resolve of this.#idleWaiters) resolve();
       this.#idleWaiters.clear();
@@ -427,7 +495,7 @@ export class Workloop {
       return;
     }
     const wake = this.#wake;
-    if (wake !== null && this.#state === 'waiting' && this.#early === null && this.freeSlots > 0) {
+    if (wake !== null && this.#state === 'waiting' && this.#early === null && this.demand > 0) {
       // Backing off with a free slot: claim now (this sends the claim before returning), and let
       // the backoff unwind behind it. A failure or empty reply is the next cycle's first attempt's.
       wake.fire(WOKEN);

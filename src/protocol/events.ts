@@ -48,7 +48,13 @@ export const RUN_CANCEL = 'run:cancel';
 export const CAPABILITY_RUN_HEARTBEAT = 'run_heartbeat';
 export const CAPABILITY_IDEMPOTENT_EVENTS = 'idempotent_events';
 export const CAPABILITY_RUN_CANCEL = 'run_cancel';
-export type Capability = typeof CAPABILITY_RUN_HEARTBEAT | typeof CAPABILITY_IDEMPOTENT_EVENTS | typeof CAPABILITY_RUN_CANCEL;
+/**
+ * Claims say what memory fits (`max_run_memory_mb`, `lane_memory_mb`,
+ * `default_run_memory_mb`), and each claimed run says what it was given
+ * (`memory_mb`): the server hands out only runs whose memory need fits.
+ */
+export const CAPABILITY_MEMORY_CLAIMS = 'memory_claims';
+export type Capability = typeof CAPABILITY_RUN_HEARTBEAT | typeof CAPABILITY_IDEMPOTENT_EVENTS | typeof CAPABILITY_RUN_CANCEL | typeof CAPABILITY_MEMORY_CLAIMS;
 
 /** Step output over the payload limit (PROTOCOL.md, step:complete). */
 export const DATACLIP_TOO_LARGE = 'DATACLIP_TOO_LARGE';

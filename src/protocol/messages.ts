@@ -16,6 +16,14 @@ export interface QueueJoinPayload {
    * the claim on; Lightning ignores the field.
    */
   capabilities?: Capability[];
+  /**
+   * With `memory_claims`: each lane's chain (joined with `>`) → the memory in
+   * MB its runs may use together, so a server can tell a run that no
+   * connected lane could ever take.
+   */
+  lanes_memory_mb?: Record<string, number>;
+  /** With memory_claims and `--max-memory`: the worker's ceiling in MB, for `GET /api/workers`. */
+  memory_ceiling_mb?: number;
 }
 
 /** Join reply of `worker:queue` from a Lanes server; Lightning replies `{}`. */
@@ -30,12 +38,25 @@ export interface ClaimPayload {
   worker_name: string | null;
   /** Ordered preference chain, `*` only last. Missing means `["manual", "*"]`. */
   queues?: string[];
+  /** With `memory_claims`: the memory in MB the lane has free now; the runs handed out fit in it together. */
+  max_run_memory_mb?: number;
+  /** With `memory_claims`: the lane's whole memory in MB; a run needing more never fits this lane. */
+  lane_memory_mb?: number;
+  /** With `memory_claims`: the need assumed for a run whose plan declares no `run_memory_limit_mb`. */
+  default_run_memory_mb?: number;
 }
 
 export interface ClaimedRun {
   id: string;
   token: string;
+  /** With `memory_claims`: the memory need (MB) the server counted this run with. */
+  memory_mb?: number;
 }
+
+/** A run's memory need, declared in its plan's options (PROTOCOL.md). */
+export const RUN_MEMORY_OPTION = 'run_memory_limit_mb';
+/** Largest memory need a plan may declare, in MB. */
+export const MAX_RUN_MEMORY_MB = 1_048_576;
 
 export interface ClaimReply {
   runs: ClaimedRun[];

@@ -21,6 +21,9 @@ export async function createWorkerEngine(config: WorkerConfig, logger: Logger, o
     // One child per slot, plus spares: a run never waits for the spare thread of the child its lane just used.
     poolSize: config.capacity + config.spareChildren,
     runMemoryLimitMb: config.runMemoryLimitMb,
+    maxRunMemoryLimitMb: config.memory.largestRunMb,
+    // With a ceiling, each child is held to what the ceiling counted for it (docs/memory.md).
+    ...(config.memory.bounded ? { rssHeadroomMb: config.memory.childMb, maxIdleChildRssMb: config.memory.childMb } : {}),
     repoDir: config.repoDir,
     adaptorAllowList: config.adaptorAllowList,
     preloadAdaptors: config.preloadAdaptors,

@@ -25,6 +25,7 @@ import type { ClaimRequest, Claimer } from '../lanes/workloop.ts';
 import {
   API_VERSION,
   CAPABILITY_IDEMPOTENT_EVENTS,
+  CAPABILITY_MEMORY_CLAIMS,
   CAPABILITY_RUN_CANCEL,
   CAPABILITY_RUN_HEARTBEAT,
   CLAIM,
@@ -92,9 +93,12 @@ function parseClaimedRuns(response: unknown, logger: Logger): ClaimedRun[] {
   }
   const valid: ClaimedRun[] = [];
   for (const run of runs) {
-    const candidate = run as { id?: unknown; token?: unknown } | null;
+    const candidate = run as { id?: unknown; token?: unknown; memory_mb?: unknown } | null;
     if (candidate !== null && typeof candidate === 'object' && typeof candidate.id === 'string' && typeof candidate.token === 'string') {
-      valid.push({ id: candidate.id, token: candidate.token });
+      const memory = candidate.memory_mb;
+      // A need the server counted (memory_claims); anything else is ignored and the lane assumes its default.
+      if (typeof memory === 'number' && Number.isInteger(memory) && memory > 0) valid.push({ id: candidate.id, token: candidate.token, memory_mb: memory });
+      else valid.push({ id: candidate.id, token: candidate.token });
     } else {
       logger.error({ run }, 'claim reply holds a malformed run');
     }
@@ -104,7 +108,7 @@ function parseClaimedRuns(response: unknown, logger: Logger): ClaimedRun[] {
 
 function parseFeatures(response: unknown): ServerFeatures {
   const reply = typeof response === 'object' && response !== null ? (response as Record<string, unknown>) : {};
-  const known: Capability[] = [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL];
+  const known: Capability[] = [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_MEMORY_CLAIMS];
   const offered = Array.isArray(reply['capabilities']) ? reply['capabilities'] : [];
   const capabilities = new Set<Capability>(known.filter((name) => offered.includes(name)));
   const positive = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : null);
@@ -215,6 +219,12 @@ export class QueueConnection implements Claimer {
     const channel = this.#channel;
     if (this.#state !== 'joined' || channel === null) return Promise.reject(new NotConnectedError());
     const payload: ClaimPayload = { demand: request.demand, worker_name: this.#options.workerName, queues: [...request.queues] };
+    // Memory fields only to a server that offered memory_claims: Lightning keeps the plain claim.
+    if (request.memory !== undefined && this.#features.capabilities.has(CAPABILITY_MEMORY_CLAIMS)) {
+      payload.max_run_memory_mb = request.memory.freeMb;
+      payload.lane_memory_mb = request.memory.laneMb;
+      payload.default_run_memory_mb = request.memory.defaultRunMb;
+    }
     return new Promise((resolve, reject) => {
       let settled = false;
       const finish = (action: () => void): void => {

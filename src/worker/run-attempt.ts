@@ -51,6 +51,8 @@ export interface RunChannels {
 export interface RunAttemptOptions {
   run: ClaimedRun;
   lane: string;
+  /** The memory the lane reserved for this run, in MB: the run's limit is never above it. */
+  memoryMb?: number;
   config: WorkerConfig;
   channels: RunChannels;
   executor: RunExecutor;
@@ -135,7 +137,7 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel, cl
     failure = error instanceof RunFailure ? error : new RunFailure(ERROR_TYPES.plan, errorMessage(error), { cause: error });
   }
 
-  const limits = resolveLimits(config, plan?.options);
+  const limits = resolveLimits(config, plan?.options, options.memoryMb);
   const mapper = new RunEventMapper({
     runId: run.id,
     plan: plan ?? emptyPlan(run.id),

@@ -17,7 +17,7 @@ export class WorkerMetrics {
   readonly #reconnects: Counter;
   readonly #startPhases: Histogram<'lane' | 'phase'>;
 
-  constructor(lanes: () => readonly Workloop[], workerId: string) {
+  constructor(lanes: () => readonly Workloop[], workerId: string, memoryCeilingMb = 0, laneRssBytes: (lane: Workloop) => number = () => 0) {
     this.registry.setDefaultLabels({ worker_id: workerId });
     const registers = [this.registry];
     const perLane = (name: string, help: string, read: (lane: Workloop) => number): void => {
@@ -34,6 +34,16 @@ export class WorkerMetrics {
     perLane('lanes_worker_lane_capacity', 'Slots of the lane', (lane) => lane.capacity);
     perLane('lanes_worker_lane_active_runs', 'Runs executing in the lane', (lane) => lane.activeCount);
     perLane('lanes_worker_lane_claims_in_flight', 'Slots promised to the claim in flight', (lane) => lane.promisedCount);
+    const MB = 1024 * 1024;
+    perLane('lanes_worker_lane_memory_bytes', "The lane's memory for runs (its share of the ceiling)", (lane) => (lane.memory?.totalMb ?? 0) * MB);
+    perLane('lanes_worker_lane_memory_reserved_bytes', "Memory the lane's runs reserve now", (lane) => (lane.memory?.reservedMb ?? 0) * MB);
+    perLane('lanes_worker_lane_memory_in_use_bytes', "Resident memory of the processes running the lane's runs, as last sampled", laneRssBytes);
+    perLane('lanes_worker_lane_memory_free_bytes', 'Memory the lane can still give to runs (claims in flight count as used)', (lane) => (lane.memory?.freeMb ?? 0) * MB);
+    new Gauge({
+      name: 'lanes_worker_memory_ceiling_bytes',
+      help: 'The memory ceiling of the worker and its engine children (--max-memory), or without it the runs\' ceiling Σ capacity × run memory',
+      registers,
+    }).set(memoryCeilingMb * MB);
     this.#claims = new Counter({ name: 'lanes_worker_claims_total', help: 'Claims by lane and outcome (runs, empty, error)', labelNames: ['lane', 'outcome'] as const, registers });
     this.#claimDuration = new Histogram({
       name: 'lanes_worker_claim_duration_seconds',

@@ -23,10 +23,11 @@ import packageJson from '../../package.json' with { type: 'json' };
 import type { WorkerConfig } from '../config/worker-config.ts';
 import type { EngineAbortReason, RunExecutor } from '../engine/types.ts';
 import { LanesError } from '../errors/lanes-error.ts';
+import { LaneMemory } from '../lanes/lane-memory.ts';
 import { Workloop } from '../lanes/workloop.ts';
 import type { LaneSpec } from '../lanes/parse-workloops.ts';
 import type { ClaimedRun } from '../protocol/messages.ts';
-import { CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_RUN_HEARTBEAT } from '../protocol/events.ts';
+import { CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_MEMORY_CLAIMS, CAPABILITY_RUN_CANCEL, CAPABILITY_RUN_HEARTBEAT } from '../protocol/events.ts';
 import { ERROR_TYPES } from '../protocol/reasons.ts';
 import { importRunPublicKey, signWorkerToken } from '../protocol/tokens.ts';
 import type { SigningKey } from '../protocol/tokens.ts';
@@ -78,6 +79,9 @@ export interface LaneSnapshot {
   active: number;
   inFlight: number;
   state: string;
+  /** The lane's memory for runs and what its runs reserve now, in MB. */
+  memoryMb: number;
+  memoryReservedMb: number;
 }
 
 interface ActiveRun {
@@ -139,6 +143,13 @@ export class Worker {
     this.#stopExecutor = init.owned?.stop ?? null;
     this.#runPublicKey = init.runPublicKey;
     const config = init.config;
+    const laneMemory = config.workloops.map((spec, index) => {
+      const plan = config.memory.lanes[index];
+      if (plan === undefined) throw new LanesError('INVALID_MEMORY_PLAN', `no memory plan for lane ${spec.id}`);
+      // A lane that says "@MB" is bounded even without a ceiling: it asked for it.
+      return new LaneMemory(plan, config.memory.bounded || spec.memoryMb !== undefined);
+    });
+    const bounded = laneMemory.some((memory) => memory.bounded);
     this.#connection = new QueueConnection({
       url: config.lightningUrl,
       workerToken: init.workerToken,
@@ -149,7 +160,12 @@ export class Worker {
         queues: Object.fromEntries(config.workloops.map((lane) => [lane.queues.join('>'), lane.capacity])),
         // Declared so a Lanes server leases our runs by heartbeat from the claim on (a lost claim reply
         // is then recovered within its lease); Lightning ignores the field.
-        capabilities: [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL],
+        capabilities: bounded
+          ? [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_MEMORY_CLAIMS]
+          : [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL],
+        // So a Lanes server can tell a run too big for every lane; only when memory bounds the lanes.
+        ...(bounded ? { lanes_memory_mb: Object.fromEntries(config.workloops.map((lane, index) => [lane.queues.join('>'), laneMemory[index]?.totalMb ?? 0])) } : {}),
+        ...(config.maxMemoryMb === null ? {} : { memory_ceiling_mb: config.maxMemoryMb }),
       },
       claimTimeoutMs: config.claimTimeoutMs,
       messageTimeoutMs: config.messageTimeoutMs,
@@ -163,13 +179,17 @@ export class Worker {
       },
       onRunCancel: (runId) => this.#cancelRun(runId),
     });
-    this.#metrics = new WorkerMetrics(() => this.#lanes, this.workerId);
+    this.#metrics = new WorkerMetrics(() => this.#lanes, this.workerId, config.memoryCeilingMb, (lane) =>
+      lane.activeRunIds.reduce((sum, runId) => sum + (this.#executor.runRssBytes?.(runId) ?? 0), 0),
+    );
     this.#lanes = config.workloops.map(
-      (spec) =>
+      (spec, index) =>
         new Workloop({
           spec,
           claimer: this.#connection,
-          startRun: (run, lane) => this.#startRun(run, lane),
+          startRun: (run, lane, memoryMb) => this.#startRun(run, lane, memoryMb),
+          ...(laneMemory[index] === undefined ? {} : { memory: laneMemory[index] }),
+          memoryClaims: () => this.#connection.features.capabilities.has(CAPABILITY_MEMORY_CLAIMS),
           backoff: config.backoff,
           logger: init.base.child({ component: 'lane', lane: spec.id }),
           onClaimSettled: (event) => this.#metrics.claimSettled(event),
@@ -209,6 +229,8 @@ export class Worker {
       active: lane.activeCount,
       inFlight: lane.promisedCount,
       state: lane.state,
+      memoryMb: lane.memory?.totalMb ?? 0,
+      memoryReservedMb: lane.memory?.reservedMb ?? 0,
     }));
   }
 
@@ -235,7 +257,8 @@ export class Worker {
           lanes: this.#config.workloops.map((lane) => lane.id),
           capacity: this.#config.capacity,
           runMemoryLimitMb: this.#config.runMemoryLimitMb,
-          memoryCeilingMb: this.#config.capacity * this.#config.runMemoryLimitMb,
+          memoryCeilingMb: this.#config.memoryCeilingMb,
+          memory: describeMemory(this.#config),
           healthPort: this.#health.port,
           server: this.#config.lightningUrl,
         },
@@ -323,7 +346,7 @@ export class Worker {
     for (const run of this.#runs.values()) run.controller.abort(reason);
   }
 
-  #startRun(run: ClaimedRun, lane: LaneSpec): Promise<void> {
+  #startRun(run: ClaimedRun, lane: LaneSpec, memoryMb: number | undefined): Promise<void> {
     const controller = new AbortController();
     if (this.#runAbortReason !== null) controller.abort(this.#runAbortReason);
     const logger = this.#logger.child({ lane: lane.id, runId: run.id });
@@ -331,6 +354,7 @@ export class Worker {
     const done = runAttempt({
       run,
       lane: lane.id,
+      ...(memoryMb === undefined ? {} : { memoryMb }),
       config: this.#config,
       channels: this.#connection,
       executor: this.#executor,
@@ -393,6 +417,17 @@ export class Worker {
     this.#state = next;
     this.#logger.debug({ from, to: next }, 'worker state changed');
   }
+}
+
+/** The memory split for the start log: one field, so the ceiling and its parts are read together. */
+function describeMemory(config: WorkerConfig): Record<string, unknown> {
+  const plan = config.memory;
+  return {
+    bounded: plan.bounded,
+    ceilingMb: plan.ceilingMb,
+    ...(plan.bounded ? { workerMb: plan.workerMb, children: plan.children, childMb: plan.childMb } : {}),
+    lanes: Object.fromEntries(plan.lanes.map((lane) => [lane.lane, lane.memoryMb])),
+  };
 }
 
 /** Resolves true when `work()` settles within `timeoutMs`, false on timeout or when `signal` aborts first. */
