@@ -17,6 +17,7 @@ import type { RunLifecycle } from './run-lifecycle.ts';
 import type { RunRecord, Store } from './store/store.ts';
 import { parseSubmission } from './run-submission.ts';
 import { logView, runDetailView, runSummaryView } from './run-view.ts';
+import { memoryWaitReason } from './memory-wait-reason.ts';
 import type { ServerMetrics } from './server-metrics.ts';
 import type { ResolvedServerOptions } from './server-options.ts';
 import type { WorkerRegistry } from './worker-registry.ts';
@@ -284,9 +285,9 @@ export class HttpApi {
   }
 
   async #detail(run: RunRecord): Promise<Record<string, unknown>> {
-    const { store } = this.#deps;
+    const { store, registry } = this.#deps;
     const [steps, attempts] = await Promise.all([store.getSteps(run.id), store.getAttempts(run.id)]);
-    return runDetailView(run, steps, attempts);
+    return { ...runDetailView(run, steps, attempts), waiting_reason: memoryWaitReason(run, registry.list()) };
   }
 
   async #list(res: ServerResponse, url: URL): Promise<void> {
@@ -374,6 +375,8 @@ export class HttpApi {
       name: worker.name,
       capacity: worker.capacity,
       lanes: worker.lanes,
+      lanes_memory_mb: worker.lanesMemoryMb,
+      memory_ceiling_mb: worker.memoryCeilingMb,
       heartbeats: worker.heartbeats,
       connected_at: new Date(worker.connectedAt).toISOString(),
       active_runs: active.get(worker.workerId) ?? [],

@@ -9,12 +9,14 @@ import { hash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
   CAPABILITY_IDEMPOTENT_EVENTS,
+  CAPABILITY_MEMORY_CLAIMS,
   CAPABILITY_RUN_CANCEL,
   CAPABILITY_RUN_HEARTBEAT,
   CLAIM,
   MAX_CHAIN_LENGTH,
   MAX_LANE_CAPACITY,
   MAX_LANES,
+  MAX_RUN_MEMORY_MB,
   MAX_WORKER_CAPACITY,
   queueNameProblem,
   RUN_CANCEL,
@@ -26,7 +28,7 @@ import type { ClaimReply, ClaimedRun, QueueJoinReply, RunCancelPayload, SigningK
 import type { Channel, ChannelPeer, ChannelReply, JoinResult } from './phoenix-channel.ts';
 import { error, ok } from './phoenix-channel.ts';
 import { FieldErrorCollector, isRecord } from './field-errors.ts';
-import type { Store } from './store/store.ts';
+import type { ClaimMemoryFilter, Store } from './store/store.ts';
 import type { ServerMetrics } from './server-metrics.ts';
 import type { ResolvedServerOptions } from './server-options.ts';
 import type { ConnectedWorker, WorkerRegistry } from './worker-registry.ts';
@@ -83,8 +85,53 @@ export function validateChain(chain: readonly unknown[]): string[] {
   return problems;
 }
 
+/** A memory size in MB on the wire: a whole number from 0 to MAX_RUN_MEMORY_MB. */
+function isMemoryMb(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_RUN_MEMORY_MB;
+}
+
+interface ParsedJoin {
+  capacity: number;
+  lanes: Record<string, number>;
+  heartbeats: boolean;
+  cancels: boolean;
+  /** With memory_claims: chain → the lane's memory in MB; null when the worker's lanes are not bounded by memory. */
+  lanesMemoryMb: Record<string, number> | null;
+  memoryCeilingMb: number | null;
+}
+
+/** The memory fields of a join (memory_claims): optional, but when present they must be well formed. */
+function parseJoinMemory(body: Record<string, unknown>, lanes: Record<string, number>, collector: FieldErrorCollector): Pick<ParsedJoin, 'lanesMemoryMb' | 'memoryCeilingMb'> {
+  const ceiling = body['memory_ceiling_mb'];
+  if (ceiling !== undefined && !isMemoryMb(ceiling)) collector.add('memory_ceiling_mb', `must be an integer from 0 to ${MAX_RUN_MEMORY_MB}`);
+  const declared = body['lanes_memory_mb'];
+  if (declared === undefined) return { lanesMemoryMb: null, memoryCeilingMb: isMemoryMb(ceiling) ? ceiling : null };
+  const lanesMemoryMb: Record<string, number> = {};
+  if (!isRecord(declared)) collector.add('lanes_memory_mb', 'must map each lane chain to its memory in MB');
+  else {
+    for (const [chain, memory] of Object.entries(declared)) {
+      if (!(chain in lanes)) collector.add('lanes_memory_mb', `${chain}: is not a lane of queues`);
+      else if (!isMemoryMb(memory)) collector.add('lanes_memory_mb', `${chain}: must be an integer from 0 to ${MAX_RUN_MEMORY_MB}`);
+      else lanesMemoryMb[chain] = memory;
+    }
+  }
+  return { lanesMemoryMb, memoryCeilingMb: isMemoryMb(ceiling) ? ceiling : null };
+}
+
+/** The memory part of a claim: all three fields or none (memory_claims). */
+function parseClaimMemory(body: Record<string, unknown>, collector: FieldErrorCollector): ClaimMemoryFilter | undefined {
+  const fields = ['max_run_memory_mb', 'lane_memory_mb', 'default_run_memory_mb'] as const;
+  const present = fields.filter((field) => body[field] !== undefined);
+  if (present.length === 0) return undefined;
+  for (const field of fields) {
+    if (!isMemoryMb(body[field])) collector.add(field, `must be an integer from 0 to ${MAX_RUN_MEMORY_MB} (memory claims send all three memory fields)`);
+  }
+  if (!collector.empty) return undefined;
+  return { freeMb: body['max_run_memory_mb'] as number, laneMb: body['lane_memory_mb'] as number, defaultRunMb: body['default_run_memory_mb'] as number };
+}
+
 /** Validates the join payload; a Lightning-style empty join is accepted. */
-function parseJoin(payload: unknown): { capacity: number; lanes: Record<string, number>; heartbeats: boolean; cancels: boolean } | { errors: Record<string, string[]> } {
+function parseJoin(payload: unknown): ParsedJoin | { errors: Record<string, string[]> } {
   const collector = new FieldErrorCollector();
   const body = isRecord(payload) ? payload : {};
   const capacity = body['capacity'] ?? 0;
@@ -111,8 +158,9 @@ function parseJoin(payload: unknown): { capacity: number; lanes: Record<string, 
   const declared = body['capabilities'];
   const heartbeats = Array.isArray(declared) && declared.includes(CAPABILITY_RUN_HEARTBEAT);
   const cancels = Array.isArray(declared) && declared.includes(CAPABILITY_RUN_CANCEL);
+  const memory = parseJoinMemory(body, lanes, collector);
   if (!collector.empty) return { errors: collector.errors };
-  return { capacity: capacity as number, lanes, heartbeats, cancels };
+  return { capacity: capacity as number, lanes, heartbeats, cancels, ...memory };
 }
 
 export class QueueChannel implements Channel {
@@ -146,6 +194,8 @@ export class QueueChannel implements Channel {
       connectedAt: now,
       heartbeats: parsed.heartbeats,
       cancels: parsed.cancels,
+      lanesMemoryMb: parsed.lanesMemoryMb,
+      memoryCeilingMb: parsed.memoryCeilingMb,
       pushWorkAvailable: () => peer.push(WORK_AVAILABLE, {}),
       pushRunCancel: (runId) => peer.push(RUN_CANCEL, { run_id: runId } satisfies RunCancelPayload),
     };
@@ -153,7 +203,7 @@ export class QueueChannel implements Channel {
     await deps.store.upsertWorker({ id: peer.workerId, name: null, capacity: parsed.capacity, queues: parsed.lanes, connectedAt: now, lastSeenAt: now });
     channel.#logger.info({ capacity: parsed.capacity, lanes: parsed.lanes }, 'worker joined queue');
     const reply: QueueJoinReply = {
-      capabilities: [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL],
+      capabilities: [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_MEMORY_CLAIMS],
       heartbeat_interval_ms: deps.options.heartbeatIntervalMs,
       lease_ms: deps.options.leaseMs,
     };
@@ -195,6 +245,7 @@ export class QueueChannel implements Channel {
     const rawChain = body['queues'] ?? DEFAULT_CLAIM_CHAIN;
     if (!Array.isArray(rawChain)) collector.add('queues', 'must be a list of queue names');
     else for (const problem of validateChain(rawChain)) collector.add('queues', problem);
+    const memory = parseClaimMemory(body, collector);
     if (!collector.empty) return error(collector.errors);
     const chain = rawChain as string[];
     const now = Date.now();
@@ -216,6 +267,7 @@ export class QueueChannel implements Channel {
         // A heartbeating worker's run is leased by heartbeat from the claim on: if the claim reply is lost
         // (it came after the worker's claim timeout), no beat ever comes and the run is back within leaseMs.
         heartbeatLeaseMs: registered?.heartbeats === true ? options.leaseMs : null,
+        ...(memory === undefined ? {} : { memory }),
       });
       const signed = claimed.map((row) => {
         const token = signRunToken(privateKey, row.id, {
@@ -238,7 +290,9 @@ export class QueueChannel implements Channel {
       metrics.claimWait.observe(label, Math.max(0, now - row.enqueuedAt) / 1000);
       this.#logger.info({ runId: row.id, queue: row.queue, attempt: row.attempt }, 'run claimed');
     }
-    const reply: ClaimReply = { runs: runs.map(({ row, token }): ClaimedRun => ({ id: row.id, token })) };
+    const reply: ClaimReply = {
+      runs: runs.map(({ row, token }): ClaimedRun => (row.memoryMb === undefined ? { id: row.id, token } : { id: row.id, token, memory_mb: row.memoryMb })),
+    };
     return ok(reply);
   }
 }

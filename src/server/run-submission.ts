@@ -3,7 +3,7 @@
  * as `{field, message}` (a dotted path such as `plan.jobs[0].adaptor`), and
  * nothing is stored unless the whole body is valid.
  */
-import { QUEUE_NAME_PATTERN } from '../protocol/index.ts';
+import { MAX_RUN_MEMORY_MB, QUEUE_NAME_PATTERN } from '../protocol/index.ts';
 import type { PlanEdge, PlanJob, PlanOptions, PlanTrigger, RunPlan } from '../protocol/index.ts';
 import { badQueueName, isNonEmptyString, isRecord } from './field-errors.ts';
 
@@ -69,6 +69,7 @@ function parseOptions(value: unknown): PlanOptions | undefined {
     const option = value[name];
     if (option === undefined) continue;
     if (typeof option !== 'number' || !Number.isFinite(option) || option <= 0) fail(`plan.options.${name}`, 'must be a positive number');
+    if (name === 'run_memory_limit_mb' && option > MAX_RUN_MEMORY_MB) fail(`plan.options.${name}`, `must be at most ${MAX_RUN_MEMORY_MB} (MB)`);
     options[name] = option;
   }
   if (value['output_dataclips'] !== undefined) {

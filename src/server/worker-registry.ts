@@ -18,6 +18,10 @@ export interface ConnectedWorker {
   heartbeats: boolean;
   /** The worker declared `run_cancel` in its join: it hears of cancelled runs by push. */
   cancels: boolean;
+  /** With memory_claims: chain → the lane's memory in MB, as declared in the join; null when memory does not bound its lanes. */
+  lanesMemoryMb: Record<string, number> | null;
+  /** The worker's memory ceiling in MB, when it declared one. */
+  memoryCeilingMb: number | null;
   pushWorkAvailable: () => void;
   /** Pushes `run:cancel` on this connection's `worker:queue`. */
   pushRunCancel: (runId: string) => void;

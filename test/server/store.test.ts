@@ -90,6 +90,26 @@ both('a strict chain never takes other queues; suspended queues are skipped unti
   t.deepEqual((await store.claim(claimOf(['*'], 5))).map((row) => row.id), [manual.id]);
 });
 
+both('a memory claim takes runs in order while they fit the free memory, skips runs too big for the lane, and stops at the first that does not fit', async (t, store) => {
+  const withMemory = (mb: number | undefined, now: number, queue = 'default') =>
+    run({ queue, now, plan: mb === undefined ? PLAN : { ...PLAN, options: { run_memory_limit_mb: mb } } });
+  const huge = await store.insertRun(withMemory(5000, T0));
+  const a = await store.insertRun(withMemory(300, T0 + 1));
+  const plain = await store.insertRun(withMemory(undefined, T0 + 2));
+  const big = await store.insertRun(withMemory(600, T0 + 3));
+  const small = await store.insertRun(withMemory(50, T0 + 4, 'fast'));
+  const memory = { freeMb: 700, laneMb: 1000, defaultRunMb: 200 };
+  const first = await store.claim(claimOf(['default', '*'], 5, { memory }));
+  // 300 + 200 fit in 700; the 600 MB run does not fit what is left and ends the claim, so the 50 MB run behind it waits.
+  t.deepEqual(first.map((row) => [row.id, row.memoryMb]), [[a.id, 300], [plain.id, 200]]);
+  const second = await store.claim(claimOf(['default', '*'], 5, { memory }));
+  t.deepEqual(second.map((row) => [row.id, row.memoryMb]), [[big.id, 600], [small.id, 50]]);
+  t.deepEqual(await store.claim(claimOf(['*'], 5, { memory })), [], 'the 5000 MB run never fits a 1000 MB lane');
+  t.is((await store.getRun(huge.id))?.state, 'available');
+  t.is((await store.getRun(big.id))?.state, 'claimed');
+  t.deepEqual((await store.claim(claimOf(['*'], 5))).map((row) => row.id), [huge.id], 'a claim without memory takes it');
+});
+
 both('a delayed run (not_before) is not claimable before its time and is listed as pending', async (t, store) => {
   const later = await store.insertRun(run({ notBefore: T0 + 60_000 }));
   t.is(later.availableAt, T0 + 60_000);

@@ -18,11 +18,12 @@ import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import type { RunPlan, RunState, WebhookResponse } from '../../protocol/index.ts';
 import { WILDCARD } from '../../protocol/index.ts';
 import { ServerError } from '../server-error.ts';
+import { RUN_MEMORY_PATH, fitMemory } from './claim-memory.ts';
 import { migratePostgres } from './postgres-migrations.ts';
 import { num, optNum, optStr, str, toAttempt, toLog, toRun, toStep } from './store-rows.ts';
 import type { Row } from './store-rows.ts';
 import type {
-  AttemptRecord, ClaimRequest, ClaimedRow, DataclipRecord, LeaseMode, LogRecord, NewLogLine, NewRun, NewStep, QueueStats, RunFilter,
+  AttemptRecord, ClaimMemoryFilter, ClaimRequest, ClaimedRow, DataclipRecord, LeaseMode, LogRecord, NewLogLine, NewRun, NewStep, QueueStats, RunFilter,
   RunOutcomeFields, RunRecord, StepOutcome, StepRecord, Store, WorkerRecord,
 } from './store.ts';
 import { describeDatabaseUrl } from './store-url.ts';
@@ -175,6 +176,7 @@ export class PostgresStore implements Store {
     const named = [...new Set(request.chain.filter((q) => q !== WILDCARD))];
     const wildcard = request.chain.includes(WILDCARD);
     if (named.length === 0 && !wildcard) return Promise.resolve([]);
+    if (request.memory !== undefined) return this.#claimWithMemory(request, request.memory, named, wildcard);
     return this.transaction(async (tx) => {
       const self = tx as PostgresStore;
       const heartbeat = request.heartbeatLeaseMs;
@@ -221,6 +223,55 @@ export class PostgresStore implements Store {
           [claimed.map((c) => c.id), claimed.map((c) => c.attempt), request.workerId, request.workerName, request.now],
         );
       }
+      return claimed;
+    });
+  }
+
+  /**
+   * A memory claim (`claim-memory.ts`): the candidates are locked and read
+   * with their need in claim order first, the fairness rule picks among them,
+   * and only the picked rows are marked claimed, in the same transaction.
+   */
+  #claimWithMemory(request: ClaimRequest, memory: ClaimMemoryFilter, named: readonly string[], wildcard: boolean): Promise<ClaimedRow[]> {
+    return this.transaction(async (tx) => {
+      const self = tx as PostgresStore;
+      const need = `COALESCE((plan::jsonb #>> '{${RUN_MEMORY_PATH.replace('.', ',')}}')::numeric, $3)`;
+      const candidates = async (filter: string, param: unknown, limit: number): Promise<Row[]> =>
+        self.#all(
+          `SELECT id, ${need} AS memory_mb FROM runs WHERE state = 'available' AND available_at <= $1 AND ${filter}
+             AND NOT EXISTS (SELECT 1 FROM queues WHERE queues.name = runs.queue AND queues.suspended = 1)
+             AND ${need} <= $4
+           ORDER BY priority DESC, enqueued_at, seq LIMIT $5 FOR UPDATE SKIP LOCKED`,
+          [request.now, param, memory.defaultRunMb, memory.laneMb, limit],
+        );
+      let rows: Row[] = [];
+      for (const queue of named) {
+        if (rows.length >= request.demand) break;
+        rows.push(...(await candidates('queue = $2', queue, request.demand - rows.length)));
+      }
+      if (wildcard && rows.length < request.demand) rows.push(...(await candidates('queue <> ALL($2::text[])', named, request.demand - rows.length)));
+      rows = fitMemory(rows, memory.freeMb);
+      if (rows.length === 0) return [];
+      const needs = new Map(rows.map((row) => [str(row, 'id'), Math.ceil(num(row, 'memory_mb'))]));
+      const heartbeat = request.heartbeatLeaseMs;
+      const updated = await self.#all(
+        `UPDATE runs SET state = 'claimed', attempts = runs.attempts + 1, worker_id = $2, worker_name = $3, claimed_at = $4, token_hash = NULL,
+           lease_expires_at = CASE WHEN $5::bigint IS NULL THEN $4 + runs.run_timeout_ms + $6 ELSE $4 + $5::bigint END,
+           lease_mode = CASE WHEN $5::bigint IS NULL THEN 'timeout' ELSE 'heartbeat' END
+         WHERE id = ANY($1::text[]) RETURNING id, queue, attempts, run_timeout_ms, enqueued_at`,
+        [[...needs.keys()], request.workerId, request.workerName, request.now, heartbeat, request.graceMs],
+      );
+      const byId = new Map(updated.map((row) => [str(row, 'id'), row]));
+      // In the fairness walk's order (UPDATE … RETURNING does not keep it).
+      const claimed: ClaimedRow[] = [...needs].flatMap(([id, memoryMb]) => {
+        const row = byId.get(id);
+        return row === undefined ? [] : [{ id, queue: str(row, 'queue'), attempt: num(row, 'attempts'), runTimeoutMs: num(row, 'run_timeout_ms'), enqueuedAt: num(row, 'enqueued_at'), memoryMb }];
+      });
+      await self.#run(
+        `INSERT INTO run_attempts (run_id, attempt, worker_id, worker_name, claimed_at, state)
+         SELECT id, attempt, $3, $4, $5, 'claimed' FROM unnest($1::text[], $2::int[]) AS t(id, attempt)`,
+        [claimed.map((c) => c.id), claimed.map((c) => c.attempt), request.workerId, request.workerName, request.now],
+      );
       return claimed;
     });
   }

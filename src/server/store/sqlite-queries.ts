@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { RunPlan, RunState, WebhookResponse } from '../../protocol/index.ts';
 import { WILDCARD } from '../../protocol/index.ts';
 import { ServerError } from '../server-error.ts';
+import { RUN_MEMORY_PATH, fitMemory } from './claim-memory.ts';
 import { migrate } from './sqlite-migrations.ts';
 import { num, optNum, optStr, str, toAttempt, toLog, toRun, toStep } from './store-rows.ts';
 import type { Row } from './store-rows.ts';
@@ -199,8 +200,17 @@ export class SqliteQueries {
       // demand, instead of sorting every waiting run (the cost no longer grows
       // with the queue depth). Same order as before: chain position, then
       // priority (higher first), then enqueue time, then insertion.
-      const rows: Row[] = [];
-      const columns = 'SELECT id, queue, attempts, run_timeout_ms, enqueued_at FROM runs';
+      let rows: Row[] = [];
+      const memory = request.memory;
+      // A run's memory need is its plan's run_memory_limit_mb (else the lane's default). Runs that could
+      // never fit this lane are left for other lanes; the rest keep their order (see fitMemory).
+      const needSql = `COALESCE(json_extract(plan, '$.${RUN_MEMORY_PATH}'), ?)`;
+      const columns = memory === undefined
+        ? 'SELECT id, queue, attempts, run_timeout_ms, enqueued_at FROM runs'
+        : `SELECT id, queue, attempts, run_timeout_ms, enqueued_at, ${needSql} AS memory_mb FROM runs`;
+      const memoryClause = memory === undefined ? '' : `AND ${needSql} <= ?`;
+      const memoryParams: SQLInputValue[] = memory === undefined ? [] : [memory.defaultRunMb];
+      const fitParams: SQLInputValue[] = memory === undefined ? [] : [memory.defaultRunMb, memory.laneMb];
       const order = 'ORDER BY priority DESC, enqueued_at ASC, seq ASC LIMIT ?';
       const seen = new Set<string>();
       for (const queue of named) {
@@ -208,7 +218,12 @@ export class SqliteQueries {
         if (seen.has(queue)) continue;
         seen.add(queue);
         if (this.isQueueSuspended(queue)) continue;
-        rows.push(...this.#all(`${columns} WHERE state = 'available' AND queue = ? AND available_at <= ? ${order}`, queue, request.now, request.demand - rows.length));
+        rows.push(
+          ...this.#all(
+            `${columns} WHERE state = 'available' AND queue = ? AND available_at <= ? ${memoryClause} ${order}`,
+            ...memoryParams, queue, request.now, ...fitParams, request.demand - rows.length,
+          ),
+        );
       }
       if (wildcard && rows.length < request.demand) {
         const excluded = [...seen];
@@ -216,12 +231,13 @@ export class SqliteQueries {
           ...this.#all(
             `${columns} INDEXED BY runs_available_any WHERE state = 'available' AND available_at <= ?
                ${excluded.length > 0 ? `AND queue NOT IN (${excluded.map(() => '?').join(', ')})` : ''}
-               AND queue NOT IN (SELECT name FROM queues WHERE suspended = 1)
+               AND queue NOT IN (SELECT name FROM queues WHERE suspended = 1) ${memoryClause}
              ${order}`,
-            request.now, ...excluded, request.demand - rows.length,
+            ...memoryParams, request.now, ...excluded, ...fitParams, request.demand - rows.length,
           ),
         );
       }
+      if (memory !== undefined) rows = fitMemory(rows, memory.freeMb);
       const claimed: ClaimedRow[] = [];
       for (const row of rows) {
         const attempt = num(row, 'attempts') + 1;
@@ -239,7 +255,9 @@ export class SqliteQueries {
           `INSERT INTO run_attempts (run_id, attempt, worker_id, worker_name, claimed_at, state) VALUES (?, ?, ?, ?, ?, 'claimed')`,
           id, attempt, request.workerId, request.workerName, request.now,
         );
-        claimed.push({ id, queue: str(row, 'queue'), attempt, runTimeoutMs, enqueuedAt: num(row, 'enqueued_at') });
+        const claimedRow: ClaimedRow = { id, queue: str(row, 'queue'), attempt, runTimeoutMs, enqueuedAt: num(row, 'enqueued_at') };
+        if (memory !== undefined) claimedRow.memoryMb = Math.ceil(num(row, 'memory_mb'));
+        claimed.push(claimedRow);
       }
       return claimed;
     });

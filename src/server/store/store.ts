@@ -109,6 +109,18 @@ export interface ClaimedRow {
   attempt: number;
   runTimeoutMs: number;
   enqueuedAt: number;
+  /** With a memory claim: the need counted for this run (its plan's run_memory_limit_mb, else the claim's default), in MB. */
+  memoryMb?: number;
+}
+
+/** The memory part of a claim (protocol `memory_claims`), in MB. */
+export interface ClaimMemoryFilter {
+  /** Free in the lane now: the runs handed out fit in it together. */
+  freeMb: number;
+  /** The lane's whole memory: runs needing more are skipped, they never fit this lane. */
+  laneMb: number;
+  /** The need of a run whose plan declares none. */
+  defaultRunMb: number;
 }
 
 export interface ClaimRequest {
@@ -121,6 +133,8 @@ export interface ClaimRequest {
   graceMs: number;
   /** For a worker that heartbeats: the run is leased for this long from the claim, in heartbeat mode. */
   heartbeatLeaseMs: number | null;
+  /** Only runs whose memory need fits (`claim-memory.ts`); absent: memory is not considered. */
+  memory?: ClaimMemoryFilter;
 }
 
 export interface RunFilter {
