@@ -140,3 +140,32 @@ test('a run queued after the worker claimed is pushed at once, even inside the c
   t.is((await push(channel, 'no-such-event', {})).status, 'error');
   t.is(pushes, 4);
 });
+
+test('a memory claim packs runs into the free memory, in order, skipping runs that never fit the lane; bad memory fields get field errors', async (t) => {
+  const server = await startServer(t);
+  const socket = await connectWorker(t, server);
+  const { channel, reply } = await joinQueue(socket, { 'manual>*': 4 });
+  t.true(reply.capabilities?.includes('memory_claims'));
+  const withMemory = (mb: number) => ({ jobs: [{ id: 'job-1', body: 'fn(s => s)', adaptor: '@openfn/language-common@latest' }], triggers: [{ id: 't' }], edges: [{ id: 'e', source_trigger_id: 't', target_job_id: 'job-1' }], options: { run_memory_limit_mb: mb } });
+  const tooBig = await submitRun(server, { plan: withMemory(2000) });
+  const a = await submitRun(server, { plan: withMemory(300) });
+  const plain = await submitRun(server, {});
+  const b = await submitRun(server, { plan: withMemory(300) });
+  const memory = { max_run_memory_mb: 700, lane_memory_mb: 1000, default_run_memory_mb: 200 };
+  const first = await push<{ runs: Array<{ id: string; memory_mb?: number }> }>(channel, 'claim', { demand: 4, worker_name: null, queues: ['manual', '*'], ...memory });
+  t.is(first.status, 'ok');
+  // 300 + 200 (the plan without a declared need counts the claim's default) fit in 700; b (300) does not, and ends the claim.
+  t.deepEqual(first.response.runs.map((run) => [run.id, run.memory_mb]), [[a, 300], [plain, 200]]);
+  const second = await push<{ runs: Array<{ id: string }> }>(channel, 'claim', { demand: 4, worker_name: null, queues: ['manual', '*'], ...memory });
+  t.deepEqual(second.response.runs.map((run) => run.id), [b]);
+  const { body } = await api<{ state: string }>(server, 'GET', `/api/runs/${tooBig}`);
+  t.is(body.state, 'available', 'the 2000 MB run never fits a 1000 MB lane');
+
+  for (const bad of [{ max_run_memory_mb: -1, lane_memory_mb: 1, default_run_memory_mb: 1 }, { max_run_memory_mb: 100 }, { max_run_memory_mb: 1.5, lane_memory_mb: 'x', default_run_memory_mb: 1 }]) {
+    const result = await push<Record<string, string[]>>(channel, 'claim', { demand: 1, worker_name: null, queues: ['manual', '*'], ...bad });
+    t.is(result.status, 'error', JSON.stringify(bad));
+    t.truthy(result.response['max_run_memory_mb'] ?? result.response['lane_memory_mb'], JSON.stringify(result.response));
+  }
+  // The channel lives on; a claim without memory fields (a Lightning-style worker) does not consider memory.
+  t.deepEqual((await claim(channel, ['manual', '*'], 1)).map((run) => run.id), [tooBig]);
+});

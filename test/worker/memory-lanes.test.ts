@@ -168,3 +168,33 @@ async function claimsSent(port: number): Promise<number> {
   for (const line of text.split('\n')) if (line.startsWith('lanes_worker_claims_total{')) total += Number(line.split(' ').pop());
   return total;
 }
+
+test('the worker’s /metrics shows each lane’s memory and the ceiling; GET /api/workers shows them too', async (t) => {
+  const server = await startServer(t);
+  const executor = new FakeExecutor();
+  const ceiling = ceilingFor(3, 128 + 800);
+  const worker = await startWorker(t, {
+    executor,
+    config: testConfig({ lightningUrl: server.workerUrl, workloopsText: 'fast_lane:1@128 manual>*:2', maxMemoryMb: ceiling, runMemoryLimitMb: 256 }),
+  });
+  const held = await submitRun(server, { plan: holdPlan(300) });
+  await waitFor(() => executor.heldRunIds.includes(held), { message: 'a run holding 300 MB' });
+  const text = await (await fetch(`http://127.0.0.1:${worker.healthPort}/metrics`)).text();
+  const MB = 1024 * 1024;
+  const gauge = (name: string, lane: string): number => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(`lane="${lane}"`));
+    return Number(line?.split(' ').pop());
+  };
+  t.is(gauge('lanes_worker_lane_memory_bytes', 'manual>*:2'), 800 * MB);
+  t.is(gauge('lanes_worker_lane_memory_reserved_bytes', 'manual>*:2'), 300 * MB);
+  t.is(gauge('lanes_worker_lane_memory_free_bytes', 'manual>*:2'), 500 * MB);
+  t.is(gauge('lanes_worker_lane_memory_bytes', 'fast_lane:1@128'), 128 * MB);
+  t.is(gauge('lanes_worker_lane_memory_reserved_bytes', 'fast_lane:1@128'), 0);
+  t.true(text.includes('lanes_worker_lane_memory_in_use_bytes{'), 'resident memory in use per lane');
+  t.regex(text, new RegExp(`lanes_worker_memory_ceiling_bytes\\{[^}]*\\} ${ceiling * MB}`));
+
+  const { body } = await api<{ workers: Array<{ lanes_memory_mb: Record<string, number> | null; memory_ceiling_mb: number | null }> }>(server, 'GET', '/api/workers');
+  t.deepEqual(body.workers[0]?.lanes_memory_mb, { fast_lane: 128, 'manual>*': 800 });
+  t.is(body.workers[0]?.memory_ceiling_mb, ceiling);
+  executor.releaseAll();
+});
