@@ -28,6 +28,12 @@ export interface CompileOptions {
   adaptors?: readonly CompileAdaptor[];
   /** Used in error messages, e.g. the job name. */
   name?: string;
+  /**
+   * Global names of an operation to run before the job's operations and one
+   * to run after them (the run's oversized-state guard). Only for bodies
+   * without their own `export default`.
+   */
+  bracket?: readonly [before: string, after: string];
 }
 
 export interface CompiledJob {
@@ -371,7 +377,8 @@ export function compileJob(source: string, options: CompileOptions = {}): Compil
       operations.push(s.slice(expression.start, expression.end));
       s.remove(st.start, st.end);
     }
-    s.append(`\nexport default [${operations.join(', ')}];\n`);
+    const bracketed = options.bracket === undefined ? operations : [options.bracket[0], ...operations, options.bracket[1]];
+    s.append(`\nexport default [${bracketed.join(', ')}];\n`);
   }
 
   const imports: Record<string, string[]> = {};

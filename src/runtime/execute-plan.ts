@@ -30,6 +30,12 @@ import { compileJob } from './compile.ts';
 import { CompileError } from './compile-error.ts';
 import type { ExecutionEvent, ExecutionRequest } from './execution-request.ts';
 import { limitLogMessage, sizeOutput, toPlain } from './payload-limits.ts';
+import type { SizedOutput } from './payload-limits.ts';
+import { OversizedStateGuard, isOversizedPlaceholder } from './oversized-state.ts';
+
+/** Names under which a run's jobs see the oversized-state guard's two operations. */
+const PUT_BACK_GLOBAL = '__lanesPutBack';
+const KEEP_ASIDE_GLOBAL = '__lanesKeepAside';
 
 export interface ExecutionHooks {
   emit(event: ExecutionEvent): void;
@@ -94,6 +100,8 @@ export async function executePlan(request: ExecutionRequest, hooks: ExecutionHoo
   const runtimeLogger = createLogger('R/T', { level: 'info', json: true, logger: emitter('R/T'), sanitize });
   redirectConsole(createLogger('ADA', { level: 'debug', json: true, logger: emitter('ADA'), sanitize }));
 
+  // Oversized outputs are kept out of the runtime's clones (oversized-state.ts).
+  const guard = new OversizedStateGuard(request.payloadLimitMb, request.statePropsToRemove);
   // Compile every job first: a syntax error anywhere ends the run before any step.
   const steps: Array<Job | Trigger> = [];
   for (const job of request.jobs) {
@@ -110,6 +118,7 @@ export async function executePlan(request: ExecutionRequest, hooks: ExecutionHoo
       code = compileJob(job.body, {
         name: job.name ?? job.id,
         adaptors: job.adaptor ? [{ importFrom: job.adaptor.entryPath, exports }] : [],
+        bracket: [PUT_BACK_GLOBAL, KEEP_ASIDE_GLOBAL],
       }).code;
     } catch (error) {
       if (error instanceof CompileError) {
@@ -135,7 +144,7 @@ export async function executePlan(request: ExecutionRequest, hooks: ExecutionHoo
   const leaves: Array<StepRecord & { end: StepEnd; tooLarge: boolean }> = [];
   const completeStep = (jobId: string, end: StepEnd, state: unknown, payload: { duration: number; next: string[] }, mem: { job: number; system: number }): void => {
     const step = current && current.jobId === jobId ? current : { stepId: randomUUID(), jobId };
-    const output = sizeOutput(state, request.payloadLimitMb);
+    const output: SizedOutput = isOversizedPlaceholder(state) ? { json: null, tooLarge: true, bytes: state.bytes } : sizeOutput(state, request.payloadLimitMb);
     if (output.tooLarge) {
       runtimeLogger.warn(`Step output of ${output.bytes} bytes exceeds the payload limit of ${request.payloadLimitMb} MB and will not be sent`);
     }
@@ -184,6 +193,7 @@ export async function executePlan(request: ExecutionRequest, hooks: ExecutionHoo
       logger: runtimeLogger as RuntimeLogger,
       jobLogger: jobLogger as RuntimeLogger,
       statePropsToRemove: [...request.statePropsToRemove],
+      globals: { [PUT_BACK_GLOBAL]: guard.putBack, [KEEP_ASIDE_GLOBAL]: guard.keepAside },
       // The esm hook registers a loader thread per call; adaptors are imported by absolute path anyway.
       disableEsmHook: true,
       callbacks: {
@@ -203,7 +213,9 @@ export async function executePlan(request: ExecutionRequest, hooks: ExecutionHoo
   }
 
   const only = leaves.length === 1 ? leaves[0] : undefined;
-  const finalState = only ? (only.tooLarge ? null : (result ?? null)) : sizeOutput(result, request.payloadLimitMb).tooLarge ? null : (result ?? null);
+  // With several leaves, one kept aside as oversized makes the whole final state too large too.
+  const anyTooLarge = leaves.some((leaf) => leaf.tooLarge);
+  const finalState = only ? (only.tooLarge ? null : (result ?? null)) : anyTooLarge || sizeOutput(result, request.payloadLimitMb).tooLarge ? null : (result ?? null);
   const failed = leaves.find((l) => l.end.reason !== 'success');
   if (failed) return endForFailedLeaf(failed.end, finalState, only?.stepId);
   return endForSuccess(finalState, only?.stepId);

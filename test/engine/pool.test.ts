@@ -138,7 +138,7 @@ test('payload limits: large output becomes outputTooLarge, long log lines are tr
   t.deepEqual(jobLogs[1], ['short']);
 });
 
-test('a run with its own smaller memory limit gets a thread with that limit', async (t) => {
+test('a run with its own smaller memory limit is held to it, even in a warm thread booted for more', async (t) => {
   const engine = await startEngine(t, { runMemoryLimitMb: 256 });
   const body = 'fn(() => { const keep = []; while (true) keep.push(new Array(100000).fill({ x: Math.random() })); })';
   const outcome = await engine.execute(request(plan([job('a', body)]), { limits: { memoryLimitMb: 48 } }).request);

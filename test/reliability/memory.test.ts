@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { startServer, submitRun, waitFor } from '../server/helpers.ts';
 import { job, plan, request, startEngine } from '../engine/helpers.ts';
 import type { LanesServer } from '../../src/server/index.ts';
-import { descendants, fixturePlan, getRun, prepareAdaptorRepo, spawnWorker, waitAllTerminal } from './process-cluster.ts';
+import { FIXTURE, descendants, fixturePlan, getRun, prepareAdaptorRepo, spawnWorker, waitAllTerminal } from './process-cluster.ts';
 import type { WorkerProcess } from './process-cluster.ts';
 
 /** The worker process alone: its baseline is ~90–120 MB (Node, pino, phoenix, the engine's parent side). */
@@ -78,19 +78,40 @@ test.serial('a run that allocates without bound ends kill/OOMError; the worker p
   t.is(ok?.state, 'success');
 });
 
-test.serial('a 150 MB output state ends as DATACLIP_TOO_LARGE, not a dead worker', async (t) => {
+test.serial('a 150 MB output state at the default --run-memory ends as DATACLIP_TOO_LARGE every time, and the next step still gets it', async (t) => {
   // @openfn/runtime clones every step's final state (JSON text, then parse): a
-  // 150 MB state briefly needs ~3 × 150 MB in the thread. At 512 MB this is
-  // borderline (measured 810–860 MB RSS against a 768 MB ceiling, i.e. OOMError);
-  // 1024 MB gives the clone room, and the limit under test is the payload one.
-  const { server, worker } = await ready(t, ['--run-memory', '1024']);
-  const id = await submitRun(server, { plan: fixturePlan("fn((state) => ({ ...state, data: { big: 'x'.repeat(150 * 1024 * 1024) } }))") });
-  const [view] = await waitAllTerminal(server, [id], 50_000);
-  t.is(view?.state, 'success', JSON.stringify(view));
-  const run = (await getRun(server, id)) as unknown as { steps: Array<{ output_dataclip_error: string | null; output_dataclip_id: string | null }>; final_state: unknown };
-  t.is(run.steps[0]?.output_dataclip_error, 'DATACLIP_TOO_LARGE');
-  t.is(run.steps[0]?.output_dataclip_id, null);
-  t.is(run.final_state ?? null, null);
+  // 150 MB state would briefly need ~3 × 150 MB in the thread, an OOMError at
+  // the default 500 MB (measured 810–860 MB RSS). The job's last operation now
+  // sizes the state first and keeps an oversized one out of the clone
+  // (runtime/oversized-state.ts); the next step gets the real state back.
+  const { server, worker } = await ready(t, []);
+  const big = "fn((state) => ({ ...state, data: { big: 'x'.repeat(150 * 1024 * 1024) } }))";
+  const next = 'fn((state) => ({ length: state.data.big.length }))';
+  const twoSteps = {
+    ...fixturePlan(big),
+    jobs: [
+      { id: 'job-1', body: big, adaptor: FIXTURE },
+      { id: 'job-2', body: next, adaptor: FIXTURE },
+    ],
+    edges: [
+      { id: 'edge-1', source_trigger_id: 'trigger', target_job_id: 'job-1', condition: 'always' },
+      { id: 'edge-2', source_job_id: 'job-1', target_job_id: 'job-2', condition: 'on_job_success' },
+    ],
+  };
+  for (let round = 0; round < 3; round++) {
+    const id = await submitRun(server, { plan: round === 1 ? twoSteps : fixturePlan(big) });
+    const [view] = await waitAllTerminal(server, [id], 60_000);
+    t.is(view?.state, 'success', JSON.stringify(view));
+    const run = (await getRun(server, id)) as unknown as { steps: Array<{ output_dataclip_error: string | null; output_dataclip_id: string | null }>; final_state: unknown };
+    t.is(run.steps[0]?.output_dataclip_error, 'DATACLIP_TOO_LARGE');
+    t.is(run.steps[0]?.output_dataclip_id, null);
+    if (round === 1) {
+      t.deepEqual(run.final_state, { length: 150 * 1024 * 1024 }, 'the next step got the real 150 MB state');
+      t.is(run.steps[1]?.output_dataclip_error, null);
+    } else {
+      t.is(run.final_state ?? null, null);
+    }
+  }
   t.is(worker.child.exitCode, null, 'the worker is alive');
   t.true(rssMb(worker.pid) < WORKER_RSS_CEILING_MB, 'the 150 MB never reached the worker process');
 });
