@@ -28,6 +28,19 @@ async function stateOf(server: LanesServer, id: string): Promise<string> {
   return body.state;
 }
 
+/** Releases every held run and waits until each run the worker took has finished, so nothing is left in flight. */
+async function finishAll(server: LanesServer, executor: FakeExecutor): Promise<void> {
+  const ids = executor.requests.map((request) => request.runId);
+  await waitFor(
+    async () => {
+      executor.releaseAll();
+      const states = await Promise.all(ids.map((id) => stateOf(server, id)));
+      return states.every((state) => state === 'success');
+    },
+    { message: 'every run to finish' },
+  );
+}
+
 /** Asserts the run stays `available` for a while (a claim that should not happen has time to happen). */
 async function staysAvailable(server: LanesServer, id: string, windowMs = 600): Promise<boolean> {
   const until = Date.now() + windowMs;
@@ -61,7 +74,7 @@ test('a lane with a free slot but too little free memory does not claim', async 
   executor.release(big);
   await waitFor(() => executor.heldRunIds.includes(small), { message: 'the small run to start once memory is free' });
   t.is(executor.requests.find((request) => request.runId === small)?.limits.memoryLimitMb, 64, 'the run gets its own limit');
-  executor.releaseAll();
+  await finishAll(server, executor);
 });
 
 test('the fast lane is served while the default lane is full of big runs', async (t) => {
@@ -85,7 +98,7 @@ test('the fast lane is served while the default lane is full of big runs', async
   t.is(await stateOf(server, third), 'available', 'the fast lane did not lend its memory to the default lane');
   executor.releaseAll();
   await waitFor(() => executor.heldRunIds.includes(third), { message: 'the third run once memory is back' });
-  executor.releaseAll();
+  await finishAll(server, executor);
 });
 
 test('a run too big for every connected lane stays queued with its reason, and does not block smaller runs', async (t) => {
@@ -129,7 +142,7 @@ test('a big run that fits the lane is not starved by a stream of small ones', as
   t.is(await stateOf(server, smalls[1] as string), 'available', '500 + 100 MB fill the lane');
   executor.releaseAll();
   await waitFor(() => executor.heldRunIds.includes(smalls[1] as string), { message: 'the last small run' });
-  executor.releaseAll();
+  await finishAll(server, executor);
 });
 
 test('memory_claims is negotiated: claims carry memory only when the server offers it', async (t) => {
@@ -196,5 +209,5 @@ test('the worker’s /metrics shows each lane’s memory and the ceiling; GET /a
   const { body } = await api<{ workers: Array<{ lanes_memory_mb: Record<string, number> | null; memory_ceiling_mb: number | null }> }>(server, 'GET', '/api/workers');
   t.deepEqual(body.workers[0]?.lanes_memory_mb, { fast_lane: 128, 'manual>*': 800 });
   t.is(body.workers[0]?.memory_ceiling_mb, ceiling);
-  executor.releaseAll();
+  await finishAll(server, executor);
 });
