@@ -12,7 +12,7 @@ const allocate = (mb: number): string =>
 
 test('a run is killed at its own limit, below the warm thread it ran in', async (t) => {
   const engine = await startEngine(t, { poolSize: 1, runMemoryLimitMb: 384, maxRunMemoryLimitMb: 512, rssHeadroomMb: 96, rssSampleIntervalMs: 50 });
-  const small = request(plan([job('j', allocate(300))]), { limits: { memoryLimitMb: 64 } });
+  const small = request(plan([job('j', allocate(300))]), { limits: { memoryLimitMb: 64, timeoutMs: 120_000 } });
   const outcome = await engine.execute(small.request);
   t.is(outcome.reason, 'kill', JSON.stringify(outcome));
   t.is(outcome.errorType, 'OOMError');
@@ -21,10 +21,10 @@ test('a run is killed at its own limit, below the warm thread it ran in', async 
 
 test('a run given more than the default limit gets it', async (t) => {
   const engine = await startEngine(t, { poolSize: 1, runMemoryLimitMb: 128, maxRunMemoryLimitMb: 512, rssHeadroomMb: 96, rssSampleIntervalMs: 50 });
-  const big = request(plan([job('j', allocate(200))]), { limits: { memoryLimitMb: 480 } });
+  const big = request(plan([job('j', allocate(200))]), { limits: { memoryLimitMb: 480, timeoutMs: 120_000 } });
   const outcome = await engine.execute(big.request);
   t.is(outcome.reason, 'success', JSON.stringify(outcome));
-  const capped = request(plan([job('j', allocate(800))]), { limits: { memoryLimitMb: 2048 } });
+  const capped = request(plan([job('j', allocate(800))]), { limits: { memoryLimitMb: 2048, timeoutMs: 120_000 } });
   const cappedOutcome = await engine.execute(capped.request);
   t.is(cappedOutcome.errorType, 'OOMError', 'a limit above the largest a lane takes is capped to it');
 });
