@@ -424,7 +424,6 @@ function describeMemory(config: WorkerConfig): Record<string, unknown> {
   const plan = config.memory;
   return {
     bounded: plan.bounded,
-    ceilingMb: plan.ceilingMb,
     ...(plan.bounded ? { workerMb: plan.workerMb, children: plan.children, childMb: plan.childMb } : {}),
     lanes: Object.fromEntries(plan.lanes.map((lane) => [lane.lane, lane.memoryMb])),
   };
