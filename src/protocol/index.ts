@@ -5,3 +5,4 @@ export * from './timestamp.ts';
 export * from './tokens.ts';
 export * from './api-token.ts';
 export * from './limits.ts';
+export type * from './dashboard.ts';

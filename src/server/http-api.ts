@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { QUEUE_NAME_PATTERN, RUN_STATES } from '../protocol/index.ts';
 import type { RunState } from '../protocol/index.ts';
 import { ApiTokens } from './api-auth.ts';
+import type { DashboardRoutes } from './dashboard-routes.ts';
 import { badQueueName, isRecord } from './field-errors.ts';
 import { differingField } from './idempotent-submission.ts';
 import { exceedsDepth, MAX_JSON_DEPTH } from './json-depth.ts';
@@ -30,6 +31,7 @@ export interface HttpApiDeps {
   metrics: ServerMetrics;
   options: ResolvedServerOptions;
   logger: Logger;
+  dashboard: DashboardRoutes;
   /** False while starting or stopping; `/readyz` answers 503 then. */
   isReady: () => boolean;
 }
@@ -189,6 +191,17 @@ export class HttpApi {
         return this.#deps.isReady() && (await this.#deps.store.ping()) ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not ready' });
       case 'GET /metrics':
         return this.#metrics(res);
+      case 'GET /':
+        return this.#deps.dashboard.asset(res, 'html');
+      case 'GET /dashboard.js':
+        return this.#deps.dashboard.asset(res, 'js');
+      case 'GET /dashboard.css':
+        return this.#deps.dashboard.asset(res, 'css');
+      case 'GET /api/dashboard':
+        return this.#deps.dashboard.snapshot(res);
+      case 'GET /api/events':
+        if (!this.#deps.dashboard.events(req, res)) throw new HttpProblem(503, 'unavailable', 'the event stream is stopping or has too many listeners');
+        return;
       case 'POST /api/runs':
         return this.#submit(req, res, url);
       case 'GET /api/runs':
@@ -199,6 +212,8 @@ export class HttpApi {
         return this.#logs(res, parts[2] ?? '');
       case 'POST /api/runs/:/cancel':
         return this.#cancel(res, parts[2] ?? '');
+      case 'POST /api/runs/:/retry':
+        return this.#retry(res, parts[2] ?? '');
       case 'GET /api/queues':
         return this.#queues(res);
       case 'POST /api/queues/:/suspend':
@@ -345,6 +360,18 @@ export class HttpApi {
     const result = await this.#deps.lifecycle.finish(run, { state: 'cancelled', reason: 'cancel', errorType: 'CancelError', errorMessage: 'cancelled by request' });
     if (result !== 'finished') throw new HttpProblem(409, 'conflict', `run is already ${run.state}`, 'state');
     this.#deps.logger.info({ runId: run.id }, 'run cancelled');
+    sendJson(res, 200, runSummaryView(await this.#findRun(id)));
+  }
+
+  /**
+   * Puts a dead letter back in its queue with one more attempt: the retry an
+   * operator makes once the cause (a lost worker, a crash) is dealt with.
+   */
+  async #retry(res: ServerResponse, id: string): Promise<void> {
+    const run = await this.#findRun(id);
+    if (!(await this.#deps.store.retryDeadLetter(run.id, Date.now()))) throw new HttpProblem(409, 'conflict', `run is ${run.state}, not a dead letter`, 'dead_letter');
+    this.#deps.logger.info({ runId: run.id, queue: run.queue }, 'dead letter retried');
+    this.#deps.lifecycle.enqueued(run.queue);
     sendJson(res, 200, runSummaryView(await this.#findRun(id)));
   }
 

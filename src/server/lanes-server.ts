@@ -13,6 +13,9 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { LanesChannelRouter } from './channel-router.ts';
+import { DashboardFeed } from './dashboard-feed.ts';
+import { DashboardRoutes } from './dashboard-routes.ts';
+import { buildDashboardSnapshot } from './dashboard-snapshot.ts';
 import { HttpApi } from './http-api.ts';
 import { LeaseSweeper } from './lease-sweeper.ts';
 import { PhoenixSocketServer } from './phoenix-socket-server.ts';
@@ -55,6 +58,7 @@ export class LanesServer {
   readonly #retention: RetentionSweeper | undefined;
   readonly #sockets: PhoenixSocketServer;
   readonly #http: Server;
+  readonly #feed: DashboardFeed;
   #state: LanesServerState = 'created';
   #port: number | undefined;
   #starting: Promise<void> | undefined;
@@ -88,6 +92,11 @@ export class LanesServer {
       frameCeilingBytes: options.frameCeilingBytes,
       idleTimeoutMs: options.socketIdleTimeoutMs,
     });
+    const snapshot = () => buildDashboardSnapshot(store, this.#registry, Date.now());
+    this.#feed = new DashboardFeed({
+      snapshot: async () => (store.isOpen ? snapshot() : undefined),
+      logger: options.logger.child({ component: 'dashboard' }),
+    });
     const api = new HttpApi({
       store,
       lifecycle: this.#lifecycle,
@@ -95,6 +104,7 @@ export class LanesServer {
       metrics: this.metrics,
       options,
       logger: options.logger.child({ component: 'api' }),
+      dashboard: new DashboardRoutes({ feed: this.#feed, snapshot }),
       isReady: () => this.#state === 'listening',
     });
     this.#http = createServer((req, res) => api.handle(req, res));
@@ -200,6 +210,7 @@ export class LanesServer {
     this.#retention?.stop();
     this.#notifier.stop();
     this.#lifecycle.stop();
+    this.#feed.stop();
     await this.#sockets.close();
     if (wasListening && this.#http.listening) {
       const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));

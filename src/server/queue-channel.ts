@@ -192,6 +192,7 @@ export class QueueChannel implements Channel {
       capacity: parsed.capacity,
       lanes: parsed.lanes,
       connectedAt: now,
+      lastSeenAt: now,
       heartbeats: parsed.heartbeats,
       cancels: parsed.cancels,
       lanesMemoryMb: parsed.lanesMemoryMb,
@@ -251,6 +252,7 @@ export class QueueChannel implements Channel {
     const now = Date.now();
     this.#deps.notifier.claimed(this.#peer.connectionId);
     const registered = this.#deps.registry.get(this.#peer.connectionId);
+    if (registered) registered.lastSeenAt = now;
     if (registered && typeof workerName === 'string') registered.name = workerName;
     // One transaction (one commit) for the whole claim: the worker's last-seen mark, the runs, their tokens.
     // A claim that finds nothing and is not due a last-seen mark writes nothing.

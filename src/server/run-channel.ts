@@ -279,7 +279,7 @@ export class RunChannel implements Channel {
     const run = await this.#inFlight();
     if (!('id' in run)) return run;
     await this.#extendLease('heartbeat');
-    this.#deps.registry.markHeartbeats(this.#peer.workerId);
+    this.#deps.registry.markHeartbeats(this.#peer.workerId, Date.now());
     return ok({});
   }
 

@@ -14,6 +14,8 @@ export interface ConnectedWorker {
   /** Chain (joined with `>`) → slots, as sent in the join payload. */
   lanes: Record<string, number>;
   connectedAt: number;
+  /** Last join, claim or `run:heartbeat` from it: the dashboard shows its age. */
+  lastSeenAt: number;
   /** Set once the worker sent its first `run:heartbeat`: it speaks the extension. */
   heartbeats: boolean;
   /** The worker declared `run_cancel` in its join: it hears of cancelled runs by push. */
@@ -65,8 +67,12 @@ export class WorkerRegistry {
     return [...this.#byConnection.values()].filter((worker) => worker.workerId === workerId);
   }
 
-  /** Marks every connection of a worker as heartbeating. */
-  markHeartbeats(workerId: string): void {
-    for (const worker of this.#byConnection.values()) if (worker.workerId === workerId) worker.heartbeats = true;
+  /** Marks every connection of a worker as heartbeating, and seen now. */
+  markHeartbeats(workerId: string, now: number): void {
+    for (const worker of this.#byConnection.values()) {
+      if (worker.workerId !== workerId) continue;
+      worker.heartbeats = true;
+      worker.lastSeenAt = now;
+    }
   }
 }

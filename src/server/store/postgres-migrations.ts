@@ -142,6 +142,17 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'lane of each attempt, for the dashboard',
+    // As SQLite's migration 4: the claim's chain per attempt, and the two
+    // indexes the dashboard's timeline reads by.
+    sql: `
+      ALTER TABLE run_attempts ADD COLUMN lane TEXT;
+      CREATE INDEX run_attempts_claimed ON run_attempts (claimed_at);
+      CREATE INDEX run_attempts_finished ON run_attempts (finished_at);
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database's version, under the advisory lock, in one transaction. Returns the versions applied. */

@@ -20,11 +20,11 @@ import { WILDCARD } from '../../protocol/index.ts';
 import { ServerError } from '../server-error.ts';
 import { RUN_MEMORY_PATH, fitMemory } from './claim-memory.ts';
 import { migratePostgres } from './postgres-migrations.ts';
-import { num, optNum, optStr, str, toAttempt, toLog, toRun, toStep } from './store-rows.ts';
+import { byClaim, LANE_ATTEMPT_COLUMNS, num, optNum, optStr, str, toAttempt, toLaneAttempt, toLog, toRun, toStep } from './store-rows.ts';
 import type { Row } from './store-rows.ts';
 import type {
-  AttemptRecord, ClaimMemoryFilter, ClaimRequest, ClaimedRow, DataclipRecord, LeaseMode, LogRecord, NewLogLine, NewRun, NewStep, QueueStats, RunFilter,
-  RunOutcomeFields, RunRecord, StepOutcome, StepRecord, Store, WorkerRecord,
+  AttemptRecord, ClaimMemoryFilter, ClaimRequest, ClaimedRow, DataclipRecord, LaneAttempt, LeaseMode, LogRecord, NewLogLine, NewRun, NewStep,
+  QueueStats, RunFilter, RunOutcomeFields, RunRecord, StepOutcome, StepRecord, Store, WorkerRecord,
 } from './store.ts';
 import { describeDatabaseUrl } from './store-url.ts';
 
@@ -218,9 +218,9 @@ export class PostgresStore implements Store {
       }));
       if (claimed.length > 0) {
         await self.#run(
-          `INSERT INTO run_attempts (run_id, attempt, worker_id, worker_name, claimed_at, state)
-           SELECT id, attempt, $3, $4, $5, 'claimed' FROM unnest($1::text[], $2::int[]) AS t(id, attempt)`,
-          [claimed.map((c) => c.id), claimed.map((c) => c.attempt), request.workerId, request.workerName, request.now],
+          `INSERT INTO run_attempts (run_id, attempt, worker_id, worker_name, claimed_at, state, lane)
+           SELECT id, attempt, $3, $4, $5, 'claimed', $6 FROM unnest($1::text[], $2::int[]) AS t(id, attempt)`,
+          [claimed.map((c) => c.id), claimed.map((c) => c.attempt), request.workerId, request.workerName, request.now, request.chain.join('>')],
         );
       }
       return claimed;
@@ -525,6 +525,27 @@ export class PostgresStore implements Store {
   async markWorkerDisconnected(id: string, now: number): Promise<void> {
     await this.#run('UPDATE workers SET disconnected_at = $1, last_seen_at = $1 WHERE id = $2', [now, id]);
   }
+  async recentAttempts(since: number, limit: number): Promise<LaneAttempt[]> {
+    const open = (await this.#all(`${LANE_ATTEMPT_COLUMNS} WHERE a.finished_at IS NULL`)).map(toLaneAttempt);
+    const ended = (await this.#all(`${LANE_ATTEMPT_COLUMNS} WHERE a.claimed_at >= $1 AND a.finished_at IS NOT NULL ORDER BY a.claimed_at DESC LIMIT $2`, [since, limit])).map(toLaneAttempt);
+    return byClaim(open, ended);
+  }
+
+  async finishedSince(since: number): Promise<Map<string, number>> {
+    const rows = await this.#all('SELECT r.queue, COUNT(*) AS n FROM run_attempts a JOIN runs r ON r.id = a.run_id WHERE a.finished_at >= $1 GROUP BY r.queue', [since]);
+    return new Map(rows.map((row) => [str(row, 'queue'), num(row, 'n')]));
+  }
+
+  async retryDeadLetter(runId: string, now: number): Promise<boolean> {
+    return (await this.#run(
+      `UPDATE runs SET state = 'available', dead_letter = 0, max_attempts = attempts + 1, worker_id = NULL, worker_name = NULL,
+         claimed_at = NULL, started_at = NULL, finished_at = NULL, lease_expires_at = NULL, lease_mode = NULL, token_hash = NULL,
+         enqueued_at = $1, available_at = $1
+       WHERE id = $2 AND dead_letter = 1`,
+      [now, runId],
+    )) > 0;
+  }
+
 
   async putSettingOnce(name: string, value: string): Promise<string> {
     await this.#run('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, value]);

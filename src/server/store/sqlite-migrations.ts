@@ -152,6 +152,18 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'lane of each attempt, for the dashboard',
+    // The dashboard draws each attempt on the row of the lane that claimed it
+    // (the claim's chain, joined with '>'); its timeline reads recent and
+    // open attempts by claim and finish time.
+    sql: `
+      ALTER TABLE run_attempts ADD COLUMN lane TEXT;
+      CREATE INDEX run_attempts_claimed ON run_attempts (claimed_at);
+      CREATE INDEX run_attempts_finished ON run_attempts (finished_at);
+    `,
+  },
 ];
 
 /** Applies every migration newer than the file's version, each in its own transaction. Returns the versions applied. */

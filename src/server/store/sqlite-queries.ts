@@ -16,10 +16,10 @@ import { WILDCARD } from '../../protocol/index.ts';
 import { ServerError } from '../server-error.ts';
 import { RUN_MEMORY_PATH, fitMemory } from './claim-memory.ts';
 import { migrate } from './sqlite-migrations.ts';
-import { num, optNum, optStr, str, toAttempt, toLog, toRun, toStep } from './store-rows.ts';
+import { byClaim, LANE_ATTEMPT_COLUMNS, num, optNum, optStr, str, toAttempt, toLaneAttempt, toLog, toRun, toStep } from './store-rows.ts';
 import type { Row } from './store-rows.ts';
 import type {
-  AttemptRecord, ClaimRequest, ClaimedRow, DataclipRecord, LeaseMode, LogRecord, NewLogLine, NewRun, NewStep, QueueStats, RunFilter,
+  AttemptRecord, ClaimRequest, ClaimedRow, DataclipRecord, LaneAttempt, LeaseMode, LogRecord, NewLogLine, NewRun, NewStep, QueueStats, RunFilter,
   RunOutcomeFields, RunRecord, StepOutcome, StepRecord, WorkerRecord,
 } from './store.ts';
 
@@ -252,8 +252,8 @@ export class SqliteQueries {
           heartbeat ? 'heartbeat' : 'timeout', id,
         );
         this.#run(
-          `INSERT INTO run_attempts (run_id, attempt, worker_id, worker_name, claimed_at, state) VALUES (?, ?, ?, ?, ?, 'claimed')`,
-          id, attempt, request.workerId, request.workerName, request.now,
+          `INSERT INTO run_attempts (run_id, attempt, worker_id, worker_name, claimed_at, state, lane) VALUES (?, ?, ?, ?, ?, 'claimed', ?)`,
+          id, attempt, request.workerId, request.workerName, request.now, request.chain.join('>'),
         );
         const claimedRow: ClaimedRow = { id, queue: str(row, 'queue'), attempt, runTimeoutMs, enqueuedAt: num(row, 'enqueued_at') };
         if (memory !== undefined) claimedRow.memoryMb = Math.ceil(num(row, 'memory_mb'));
@@ -546,6 +546,27 @@ export class SqliteQueries {
   markWorkerDisconnected(id: string, now: number): void {
     this.#run('UPDATE workers SET disconnected_at = ?, last_seen_at = ? WHERE id = ?', now, now, id);
   }
+  recentAttempts(since: number, limit: number): LaneAttempt[] {
+    const open = this.#all(`${LANE_ATTEMPT_COLUMNS} WHERE a.finished_at IS NULL`).map(toLaneAttempt);
+    const ended = this.#all(`${LANE_ATTEMPT_COLUMNS} WHERE a.claimed_at >= ? AND a.finished_at IS NOT NULL ORDER BY a.claimed_at DESC LIMIT ?`, since, limit).map(toLaneAttempt);
+    return byClaim(open, ended);
+  }
+
+  finishedSince(since: number): Map<string, number> {
+    const rows = this.#all('SELECT r.queue, COUNT(*) AS n FROM run_attempts a JOIN runs r ON r.id = a.run_id WHERE a.finished_at >= ? GROUP BY r.queue', since);
+    return new Map(rows.map((row) => [str(row, 'queue'), num(row, 'n')]));
+  }
+
+  retryDeadLetter(runId: string, now: number): boolean {
+    return this.#run(
+      `UPDATE runs SET state = 'available', dead_letter = 0, max_attempts = attempts + 1, worker_id = NULL, worker_name = NULL,
+         claimed_at = NULL, started_at = NULL, finished_at = NULL, lease_expires_at = NULL, lease_mode = NULL, token_hash = NULL,
+         enqueued_at = ?, available_at = ?
+       WHERE id = ? AND dead_letter = 1`,
+      now, now, runId,
+    ) > 0;
+  }
+
 
   putSettingOnce(name: string, value: string): string {
     this.#run('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING', name, value);

@@ -13,8 +13,8 @@
 import type { RunState, WebhookResponse } from '../../protocol/index.ts';
 import { SqliteQueries } from './sqlite-queries.ts';
 import type {
-  AttemptRecord, ClaimRequest, ClaimedRow, DataclipRecord, LeaseMode, LogRecord, NewLogLine, NewRun, NewStep, QueueStats, RunFilter,
-  RunOutcomeFields, RunRecord, StepOutcome, StepRecord, Store, WorkerRecord,
+  AttemptRecord, ClaimRequest, ClaimedRow, DataclipRecord, LaneAttempt, LeaseMode, LogRecord, NewLogLine, NewRun, NewStep, QueueStats,
+  RunFilter, RunOutcomeFields, RunRecord, StepOutcome, StepRecord, Store, WorkerRecord,
 } from './store.ts';
 
 /** The transaction in progress on the one connection, shared by the store and its handles. */
@@ -120,4 +120,7 @@ export class SqliteStore implements Store {
   touchWorker(id: string, name: string | null, now: number): Promise<void> { return this.#call(() => this.#q.touchWorker(id, name, now)); }
   markWorkerDisconnected(id: string, now: number): Promise<void> { return this.#call(() => this.#q.markWorkerDisconnected(id, now)); }
   putSettingOnce(name: string, value: string): Promise<string> { return this.#call(() => this.#q.putSettingOnce(name, value)); }
+  recentAttempts(since: number, limit: number): Promise<LaneAttempt[]> { return this.#call(() => this.#q.recentAttempts(since, limit)); }
+  finishedSince(since: number): Promise<Map<string, number>> { return this.#call(() => this.#q.finishedSince(since)); }
+  retryDeadLetter(runId: string, now: number): Promise<boolean> { return this.#call(() => this.#q.retryDeadLetter(runId, now)); }
 }

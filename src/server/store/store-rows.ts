@@ -3,7 +3,7 @@
  * (PostgreSQL's BIGINTs arrive as strings, hence `Number` everywhere).
  */
 import type { RunPlan, RunState, WebhookResponse } from '../../protocol/index.ts';
-import type { AttemptRecord, LeaseMode, LogRecord, RunRecord, StepRecord } from './store.ts';
+import type { AttemptRecord, LaneAttempt, LeaseMode, LogRecord, RunRecord, StepRecord } from './store.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -95,4 +95,33 @@ export function toLog(row: Row): LogRecord {
     message: JSON.parse(str(row, 'message')) as unknown[],
     timestamp: str(row, 'timestamp'),
   };
+}
+
+export function toLaneAttempt(row: Row): LaneAttempt {
+  return {
+    runId: str(row, 'run_id'),
+    attempt: num(row, 'attempt'),
+    workerId: optStr(row, 'worker_id'),
+    lane: optStr(row, 'lane'),
+    queue: str(row, 'queue'),
+    state: str(row, 'state') as RunState,
+    step: optStr(row, 'step'),
+    claimedAt: num(row, 'claimed_at'),
+    startedAt: optNum(row, 'started_at'),
+    finishedAt: optNum(row, 'finished_at'),
+  };
+}
+
+/**
+ * The dashboard's attempt query, the same text on both stores but for the
+ * placeholder style: columns, the open step's job, the run's queue.
+ */
+export const LANE_ATTEMPT_COLUMNS = `SELECT a.run_id, a.attempt, a.worker_id, a.lane, a.state, a.claimed_at, a.started_at, a.finished_at, r.queue,
+    (SELECT s.job_id FROM steps s WHERE s.run_id = a.run_id AND s.attempt = a.attempt AND s.finished_at IS NULL
+      ORDER BY s.started_at DESC LIMIT 1) AS step
+  FROM run_attempts a JOIN runs r ON r.id = a.run_id`;
+
+/** Ended attempts (queried newest first) and those in flight, together by claim time: the order the timeline draws them. */
+export function byClaim(open: LaneAttempt[], endedNewestFirst: LaneAttempt[]): LaneAttempt[] {
+  return [...endedNewestFirst.reverse(), ...open].sort((a, b) => a.claimedAt - b.claimedAt);
 }

@@ -162,6 +162,22 @@ export interface WorkerRecord {
   lastSeenAt: number;
 }
 
+/** One attempt as the dashboard draws it: on its worker's lane, from claim to end. */
+export interface LaneAttempt {
+  runId: string;
+  attempt: number;
+  workerId: string | null;
+  /** The chain of the lane that claimed it (`manual>*`); null for attempts claimed before lanes were recorded. */
+  lane: string | null;
+  queue: string;
+  state: RunState;
+  /** The job of the step running now, while in flight. */
+  step: string | null;
+  claimedAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
 /** Fields written when a run reaches a terminal state. */
 export interface RunOutcomeFields {
   state: RunState;
@@ -293,4 +309,16 @@ export interface Store {
   markWorkerDisconnected(id: string, now: number): Promise<void>;
   /** Stores `value` under `name` unless a value is there already; returns the stored value (the first writer's). */
   putSettingOnce(name: string, value: string): Promise<string>;
+
+  // The dashboard's reads (docs/dashboard.md); the claim records each attempt's lane (run_attempts.lane).
+  /**
+   * Attempts in flight, and the newest `limit` ended attempts claimed since
+   * `since`, each with its run's queue, the lane that claimed it and, while in
+   * flight, the job of its open step. Oldest claim first.
+   */
+  recentAttempts(since: number, limit: number): Promise<LaneAttempt[]>;
+  /** Attempts that ended since `since`, by queue. */
+  finishedSince(since: number): Promise<Map<string, number>>;
+  /** Puts a dead letter back in its queue with one more attempt allowed; false when it is not a dead letter. */
+  retryDeadLetter(runId: string, now: number): Promise<boolean>;
 }
