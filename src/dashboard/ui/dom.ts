@@ -1,0 +1,65 @@
+/**
+ * A few DOM helpers: `h()` builds elements, `render()` swaps a container's
+ * content and gives keyboard focus back to the element that had it (matched by
+ * `data-key`), so a live update never throws a keyboard user out of place.
+ */
+
+type Child = Node | string | number | null | undefined | false | Child[];
+type Attrs = Record<string, string | number | boolean | null | undefined | ((event: Event) => void)>;
+
+/** `h('button', {onclick, 'aria-label': …}, 'Suspend')`. `on*` attributes become listeners; `false`/`null` attributes are left out. */
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (typeof value === 'function') element.addEventListener(name.slice(2), value);
+    else if (value === true) element.setAttribute(name, '');
+    else element.setAttribute(name, String(value));
+  }
+  append(element, children);
+  return element;
+}
+
+function append(parent: Node, children: Child[]): void {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(parent, child);
+    else parent.appendChild(typeof child === 'object' ? child : document.createTextNode(String(child)));
+  }
+}
+
+/** Replaces `container`'s children with `content`, keeping focus on the element with the same `data-key`. */
+export function render(container: HTMLElement, ...content: Child[]): void {
+  const active = document.activeElement;
+  const key = active instanceof HTMLElement && container.contains(active) ? active.dataset['key'] : undefined;
+  const fragment = document.createDocumentFragment();
+  append(fragment, content);
+  container.replaceChildren(fragment);
+  if (key !== undefined) container.querySelector<HTMLElement>(`[data-key="${CSS.escape(key)}"]`)?.focus();
+}
+
+/** `3 s`, `4 min 10 s`, `2 h 5 min`. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${seconds % 60} s`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+/** A local wall-clock time with milliseconds, for timings side by side. */
+export function formatTime(ms: number | null): string {
+  if (ms === null) return '—';
+  const date = new Date(ms);
+  return `${date.toLocaleTimeString([], { hour12: false })}.${String(date.getMilliseconds()).padStart(3, '0')}`;
+}
+
+/** The first block of a UUID: enough to tell runs apart on screen. */
+export function shortId(id: string): string {
+  return id.split('-')[0] ?? id;
+}
+
+export function parseTime(iso: string | null): number | null {
+  return iso === null ? null : Date.parse(iso);
+}
