@@ -13,11 +13,23 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
   for (const [name, value] of Object.entries(attrs)) {
     if (value === null || value === undefined || value === false) continue;
     if (typeof value === 'function') element.addEventListener(name.slice(2), value);
+    else if (name === 'style') setStyle(element, String(value));
     else if (value === true) element.setAttribute(name, '');
     else element.setAttribute(name, String(value));
   }
   append(element, children);
   return element;
+}
+
+/**
+ * Inline styles go through the CSSOM: the page's Content-Security-Policy
+ * (`style-src 'self'`) blocks `style` attributes, not `element.style`.
+ */
+function setStyle(element: HTMLElement, declarations: string): void {
+  for (const declaration of declarations.split(';')) {
+    const colon = declaration.indexOf(':');
+    if (colon > 0) element.style.setProperty(declaration.slice(0, colon).trim(), declaration.slice(colon + 1).trim());
+  }
 }
 
 function append(parent: Node, children: Child[]): void {

@@ -55,6 +55,7 @@ class DashboardPage {
   #loaded: Loaded = { name: 'none' };
   #loadedAt = 0;
   #loading = false;
+  #timelineMinutes = 2;
 
   constructor(root: HTMLElement) {
     this.#status = h('span', { class: 'status', role: 'status', 'aria-live': 'polite' }, 'connecting');
@@ -203,7 +204,13 @@ class DashboardPage {
     const route = this.#route;
     const now = this.#now();
     if (route.name === 'lanes') {
-      render(this.#main, snapshot === null ? h('p', {}, 'Waiting for the server…') : [lanesView(snapshot, now), timelineView(snapshot, now)]);
+      render(this.#main, snapshot === null ? h('p', {}, 'Waiting for the server…') : [
+              lanesView(snapshot, now),
+              timelineView(snapshot, now, this.#timelineMinutes, (minutes) => {
+                this.#timelineMinutes = minutes;
+                this.#draw();
+              }),
+            ]);
     } else if (route.name === 'queues') {
       render(
         this.#main,
