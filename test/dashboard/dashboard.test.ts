@@ -1,0 +1,156 @@
+/**
+ * The dashboard in a real browser (Debian's Chromium through playwright-core)
+ * against a real server and a real worker whose lanes claim over the real
+ * protocol; job code is the typed FakeExecutor, so a test decides when a run
+ * ends. What a person does: watch a slot fill and empty, open a run and read
+ * its logs, cancel a run, suspend and resume a queue, retry a dead letter,
+ * page through runs.
+ */
+import test from 'ava';
+import type { Browser } from 'playwright-core';
+import type { LanesServer } from '../../src/server/index.ts';
+import { api, claim, connectWorker, joinQueue, joinRun, push, simplePlan, startServer, submitRun, waitFor } from '../server/helpers.ts';
+import { FakeExecutor, startWorker, testConfig } from '../worker/helpers.ts';
+import { launchChromium, openPage } from './browser.ts';
+
+let browser: Browser | undefined;
+
+test.before(async () => {
+  browser = await launchChromium();
+});
+
+test.after.always(async () => {
+  await browser?.close();
+});
+
+function chromiumOf(): Browser {
+  if (browser === undefined) throw new Error('Chromium did not start');
+  return browser;
+}
+
+async function runState(server: LanesServer, id: string): Promise<string> {
+  return (await api<{ state: string }>(server, 'GET', `/api/runs/${id}`)).body.state;
+}
+
+test.serial('a run fills a slot of the fast lane and leaves it; its bar lands on that lane of the timeline', async (t) => {
+  const server = await startServer(t);
+  const executor = new FakeExecutor();
+  // A strict `manual` lane: the run can only go to the fast lane (a `*` lane could take it too).
+  await startWorker(t, { executor, config: testConfig({ lightningUrl: server.workerUrl, workloopsText: 'fast_lane:1 manual:2' }) });
+  const page = await openPage(t, chromiumOf());
+  await page.goto(server.url);
+  const fastLane = page.locator('.lane[data-lane="fast_lane"]');
+  await fastLane.waitFor();
+  t.is(await fastLane.locator('.slot-free').count(), 1);
+  t.is(await page.locator('.lane[data-lane="manual"] .slot-free').count(), 2);
+
+  const runId = await submitRun(server, { queue: 'fast_lane', plan: simplePlan('hold') });
+  const slot = fastLane.locator(`.slot-busy[data-run="${runId}"]`);
+  await slot.waitFor({ timeout: 10_000 });
+  t.regex(await slot.innerText(), /fast_lane/);
+  t.is(await fastLane.locator('.slot-free').count(), 0);
+  t.regex(await fastLane.locator('.lane-use').innerText(), /1\/1 busy/);
+
+  await waitFor(() => executor.heldRunIds.includes(runId), { message: 'the run to be held by the worker' });
+  executor.release(runId);
+  await slot.waitFor({ state: 'detached', timeout: 10_000 });
+  t.is(await fastLane.locator('.slot-free').count(), 1);
+  const bar = page.locator(`.tl-row[data-lane="fast_lane"] .bar.state-success[href="#/runs/${runId}"]`);
+  await bar.waitFor({ timeout: 10_000 });
+  t.is(await page.locator(`.tl-row[data-lane="manual"] .bar[href="#/runs/${runId}"]`).count(), 0);
+});
+
+test.serial('open a run from the list, read its logs and timings, then cancel another run in flight', async (t) => {
+  const server = await startServer(t);
+  const executor = new FakeExecutor();
+  await startWorker(t, { executor, config: testConfig({ lightningUrl: server.workerUrl, workloopsText: 'manual>*:2' }) });
+  const doneId = await submitRun(server, { queue: 'manual' });
+  await waitFor(async () => (await runState(server, doneId)) === 'success', { message: 'the first run to succeed' });
+  const page = await openPage(t, chromiumOf());
+  await page.goto(`${server.url}/#/runs`);
+  await page.locator(`tr[data-run="${doneId}"] a`).click();
+  await page.locator('#run-state', { hasText: 'success' }).waitFor();
+  const logs = page.locator('.logs');
+  await logs.waitFor();
+  t.regex(await logs.innerText(), /running job-1/);
+  t.regex(await logs.innerText(), /second line/);
+  const timings = await page.locator('.timings').innerText();
+  for (const label of ['Submitted', 'Claimed', 'Started', 'Ended']) t.regex(timings, new RegExp(label));
+  t.true(await page.getByRole('button', { name: 'Cancel run' }).isDisabled());
+
+  const heldId = await submitRun(server, { queue: 'manual', plan: simplePlan('hold') });
+  await waitFor(() => executor.heldRunIds.includes(heldId), { message: 'the second run to be running' });
+  await page.goto(`${server.url}/#/runs/${heldId}`);
+  await page.locator('#run-state', { hasText: 'started' }).waitFor();
+  await page.getByRole('button', { name: 'Cancel run' }).click();
+  await page.locator('#run-state', { hasText: 'cancelled' }).waitFor({ timeout: 10_000 });
+  t.is(await runState(server, heldId), 'cancelled');
+});
+
+test.serial('suspend a queue from the keyboard: its runs wait; resume it and they run', async (t) => {
+  const server = await startServer(t);
+  const executor = new FakeExecutor();
+  await startWorker(t, { executor, config: testConfig({ lightningUrl: server.workerUrl, workloopsText: 'manual>*:1' }) });
+  await submitRun(server, { queue: 'manual' });
+  const page = await openPage(t, chromiumOf());
+  await page.goto(`${server.url}/#/queues`);
+  const suspend = page.getByRole('button', { name: 'Suspend queue manual' });
+  await suspend.waitFor();
+  await suspend.focus();
+  await page.keyboard.press('Enter');
+  await page.locator('tr[data-queue="manual"] .badge-suspended').waitFor({ timeout: 10_000 });
+  const queues = (await api<{ queues: Array<{ name: string; suspended: boolean }> }>(server, 'GET', '/api/queues')).body.queues;
+  t.true(queues.find((queue) => queue.name === 'manual')?.suspended);
+  // Focus stays on the queue's button through the live re-render, now offering to resume.
+  const resume = page.getByRole('button', { name: 'Resume queue manual' });
+  await resume.waitFor();
+  t.true(await resume.evaluate((element) => element === document.activeElement));
+
+  const waiting = await submitRun(server, { queue: 'manual' });
+  await page.locator('tr[data-queue="manual"] td.num').first().filter({ hasText: '1' }).waitFor({ timeout: 10_000 });
+  t.is(await runState(server, waiting), 'available');
+  await page.keyboard.press('Enter');
+  await page.locator('tr[data-queue="manual"] .badge-active').waitFor({ timeout: 10_000 });
+  t.is(await waitFor(async () => ((await runState(server, waiting)) === 'success' ? 'success' : null), { message: 'the waiting run to run once resumed', timeoutMs: 10_000 }), 'success');
+});
+
+test.serial('retry a dead letter from its page', async (t) => {
+  const server = await startServer(t);
+  const socket = await connectWorker(t, server);
+  const { channel } = await joinQueue(socket, { 'manual>*': 1 });
+  const runId = await submitRun(server, { queue: 'manual' });
+  const [claimed] = await claim(channel, ['manual', '*']);
+  const run = await joinRun(socket, claimed!);
+  await push(run, 'run:complete', { reason: 'crash', error_type: 'ProcessCrash', error_message: 'the child died', timestamp: String(Date.now() * 1000) });
+  const page = await openPage(t, chromiumOf());
+  await page.goto(`${server.url}/#/runs?state=crashed`);
+  await page.locator(`tr[data-run="${runId}"] .badge-dead`).waitFor();
+  await page.locator(`tr[data-run="${runId}"] a`).click();
+  await page.getByRole('button', { name: 'Retry dead letter' }).click();
+  await page.locator('#run-state', { hasText: 'available' }).waitFor({ timeout: 10_000 });
+  t.is(await page.getByRole('button', { name: 'Retry dead letter' }).count(), 0);
+  t.is(await runState(server, runId), 'available');
+});
+
+test.serial('runs filter by queue and page back and forth, newest first', async (t) => {
+  const server = await startServer(t);
+  const ids: string[] = [];
+  for (let index = 0; index < 27; index += 1) ids.push(await submitRun(server, { queue: 'manual' }));
+  await submitRun(server, { queue: 'other' });
+  const page = await openPage(t, chromiumOf());
+  await page.goto(`${server.url}/#/runs`);
+  await page.locator('table.runs').waitFor();
+  await page.getByLabel('Queue').selectOption('manual');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.waitForURL(/queue=manual/);
+  await page.locator(`tr[data-run="${ids[26]}"]`).waitFor();
+  const first = await page.locator('tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-run')));
+  t.deepEqual(first, ids.slice(2).reverse());
+  await page.getByRole('button', { name: 'Older →' }).click();
+  await page.locator(`tr[data-run="${ids[0]}"]`).waitFor();
+  const second = await page.locator('tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-run')));
+  t.deepEqual(second, [ids[1], ids[0]]);
+  t.true(await page.getByRole('button', { name: 'Older →' }).isDisabled());
+  await page.getByRole('button', { name: '← Newer' }).click();
+  await page.locator(`tr[data-run="${ids[26]}"]`).waitFor();
+});
