@@ -18,18 +18,29 @@ export async function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: ['--no-sandbox'] });
 }
 
-/** A page in a fresh context at a laptop's size; page errors fail the test at teardown. */
-export async function openPage(t: ExecutionContext, browser: Browser): Promise<Page> {
+/**
+ * A page in a fresh context at a laptop's size; page errors and console
+ * errors fail the test at teardown, except those matching `allowErrors` (a
+ * sign-in test expects the browser to report its 401s).
+ */
+export async function openPage(t: ExecutionContext, browser: Browser, allowErrors?: RegExp): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1366, height: 800 } });
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(error.message));
   page.on('console', (message) => {
-    if (message.type() === 'error') errors.push(message.text());
+    if (message.type() === 'error' && !allowErrors?.test(message.text())) errors.push(message.text());
   });
   t.teardown(async () => {
     await context.close();
     if (errors.length > 0) throw new Error(`the page reported errors: ${errors.join('; ')}`);
   });
   return page;
+}
+
+/** Opens the dashboard at `hash` signed in the way `npm start`'s link does it: the token in the fragment. */
+export async function signedIn(page: Page, baseUrl: string, token: string, hash = '#/'): Promise<void> {
+  await page.goto(`${baseUrl}/#token=${encodeURIComponent(token)}`);
+  await page.locator('.status-live').waitFor();
+  if (hash !== '#/') await page.goto(`${baseUrl}/${hash}`);
 }

@@ -9,9 +9,9 @@
 import test from 'ava';
 import type { Browser } from 'playwright-core';
 import type { LanesServer } from '../../src/server/index.ts';
-import { api, claim, connectWorker, joinQueue, joinRun, push, simplePlan, startServer, submitRun, waitFor } from '../server/helpers.ts';
+import { api, claim, connectWorker, joinQueue, joinRun, push, simplePlan, startServer, submitRun, TEST_API_TOKEN, waitFor } from '../server/helpers.ts';
 import { FakeExecutor, startWorker, testConfig } from '../worker/helpers.ts';
-import { launchChromium, openPage } from './browser.ts';
+import { launchChromium, openPage, signedIn } from './browser.ts';
 
 let browser: Browser | undefined;
 
@@ -32,13 +32,46 @@ async function runState(server: LanesServer, id: string): Promise<string> {
   return (await api<{ state: string }>(server, 'GET', `/api/runs/${id}`)).body.state;
 }
 
+test.serial('sign in: the form refuses a wrong token, keeps the right one for the tab, and the link signs in without leaving the token in the address', async (t) => {
+  const server = await startServer(t);
+  const page = await openPage(t, chromiumOf(), /status of 401/);
+  await page.goto(server.url);
+  const field = page.getByLabel('API token');
+  await field.waitFor();
+  t.is(await page.locator('.status').innerText(), 'signed out');
+  await field.fill('not-the-token');
+  await page.keyboard.press('Enter');
+  await page.getByRole('alert').filter({ hasText: 'The server refused this token.' }).waitFor();
+
+  await page.getByLabel('API token').fill(TEST_API_TOKEN);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('.status-live').waitFor();
+  await page.getByRole('heading', { name: 'Lanes now' }).waitFor();
+  // A reload keeps the tab signed in (sessionStorage); signing out forgets the token.
+  await page.reload();
+  await page.locator('.status-live').waitFor();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('API token').waitFor();
+  await page.reload();
+  await page.getByLabel('API token').waitFor();
+
+  const other = await openPage(t, chromiumOf());
+  await other.goto(`${server.url}/#token=${encodeURIComponent(TEST_API_TOKEN)}`);
+  await other.locator('.status-live').waitFor();
+  t.false(other.url().includes(TEST_API_TOKEN));
+  t.regex(other.url(), /#\/$/);
+  // Nor in the history: Back leaves the page rather than returning to the address with the token.
+  await other.goBack();
+  t.false(other.url().includes(TEST_API_TOKEN));
+});
+
 test.serial('a run fills a slot of the fast lane and leaves it; its bar lands on that lane of the timeline', async (t) => {
   const server = await startServer(t);
   const executor = new FakeExecutor();
   // A strict `manual` lane: the run can only go to the fast lane (a `*` lane could take it too).
   await startWorker(t, { executor, config: testConfig({ lightningUrl: server.workerUrl, workloopsText: 'fast_lane:1 manual:2' }) });
   const page = await openPage(t, chromiumOf());
-  await page.goto(server.url);
+  await signedIn(page, server.url, TEST_API_TOKEN);
   const fastLane = page.locator('.lane[data-lane="fast_lane"]');
   await fastLane.waitFor();
   t.is(await fastLane.locator('.slot-free').count(), 1);
@@ -67,7 +100,7 @@ test.serial('open a run from the list, read its logs and timings, then cancel an
   const doneId = await submitRun(server, { queue: 'manual' });
   await waitFor(async () => (await runState(server, doneId)) === 'success', { message: 'the first run to succeed' });
   const page = await openPage(t, chromiumOf());
-  await page.goto(`${server.url}/#/runs`);
+  await signedIn(page, server.url, TEST_API_TOKEN, `#/runs`);
   await page.locator(`tr[data-run="${doneId}"] a`).click();
   await page.locator('#run-state', { hasText: 'success' }).waitFor();
   const logs = page.locator('.logs');
@@ -93,7 +126,7 @@ test.serial('suspend a queue from the keyboard: its runs wait; resume it and the
   await startWorker(t, { executor, config: testConfig({ lightningUrl: server.workerUrl, workloopsText: 'manual>*:1' }) });
   await submitRun(server, { queue: 'manual' });
   const page = await openPage(t, chromiumOf());
-  await page.goto(`${server.url}/#/queues`);
+  await signedIn(page, server.url, TEST_API_TOKEN, `#/queues`);
   const suspend = page.getByRole('button', { name: 'Suspend queue manual' });
   await suspend.waitFor();
   await suspend.focus();
@@ -104,7 +137,7 @@ test.serial('suspend a queue from the keyboard: its runs wait; resume it and the
   // Focus stays on the queue's button through the live re-render, now offering to resume.
   const resume = page.getByRole('button', { name: 'Resume queue manual' });
   await resume.waitFor();
-  t.true(await resume.evaluate((element) => element === document.activeElement));
+  t.is(await page.locator(':focus').getAttribute('aria-label'), 'Resume queue manual');
 
   const waiting = await submitRun(server, { queue: 'manual' });
   await page.locator('tr[data-queue="manual"] td.num').first().filter({ hasText: '1' }).waitFor({ timeout: 10_000 });
@@ -123,7 +156,7 @@ test.serial('retry a dead letter from its page', async (t) => {
   const run = await joinRun(socket, claimed!);
   await push(run, 'run:complete', { reason: 'crash', error_type: 'ProcessCrash', error_message: 'the child died', timestamp: String(Date.now() * 1000) });
   const page = await openPage(t, chromiumOf());
-  await page.goto(`${server.url}/#/runs?state=crashed`);
+  await signedIn(page, server.url, TEST_API_TOKEN, `#/runs?state=crashed`);
   await page.locator(`tr[data-run="${runId}"] .badge-dead`).waitFor();
   await page.locator(`tr[data-run="${runId}"] a`).click();
   await page.getByRole('button', { name: 'Retry dead letter' }).click();
@@ -138,7 +171,7 @@ test.serial('runs filter by queue and page back and forth, newest first', async 
   for (let index = 0; index < 27; index += 1) ids.push(await submitRun(server, { queue: 'manual' }));
   await submitRun(server, { queue: 'other' });
   const page = await openPage(t, chromiumOf());
-  await page.goto(`${server.url}/#/runs`);
+  await signedIn(page, server.url, TEST_API_TOKEN, `#/runs`);
   await page.locator('table.runs').waitFor();
   await page.getByLabel('Queue').selectOption('manual');
   await page.getByRole('button', { name: 'Apply' }).click();

@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { DashboardSnapshot } from '../../src/protocol/index.ts';
 import { MAX_FEED_LISTENERS } from '../../src/server/dashboard-feed.ts';
-import { api, claim, completeRunHappily, connectWorker, joinQueue, joinRun, push, startServer, submitRun, waitFor } from './helpers.ts';
+import { api, claim, completeRunHappily, connectWorker, joinQueue, joinRun, push, startServer, submitRun, TEST_API_TOKEN, waitFor } from './helpers.ts';
 
 test('the snapshot draws a run on the lane that claimed it, then on the timeline with its outcome', async (t) => {
   const server = await startServer(t);
@@ -65,7 +65,7 @@ test('a run in flight shows the job of its open step', async (t) => {
 async function follow(t: import('ava').ExecutionContext, url: string): Promise<{ snapshots: DashboardSnapshot[]; response: IncomingMessage }> {
   const snapshots: DashboardSnapshot[] = [];
   const response = await new Promise<IncomingMessage>((resolve, reject) => {
-    const req = request(`${url}/api/events`, { headers: { accept: 'text/event-stream' } }, resolve);
+    const req = request(`${url}/api/events`, { headers: { accept: 'text/event-stream', authorization: `Bearer ${TEST_API_TOKEN}` } }, resolve);
     req.on('error', reject);
     req.end();
     t.teardown(() => req.destroy());
@@ -108,7 +108,7 @@ test('open streams are bounded: one past the limit is refused with 503 and a JSO
   const streams = await Promise.all(Array.from({ length: MAX_FEED_LISTENERS }, () => follow(t, server.url)));
   t.true(streams.every(({ response }) => response.statusCode === 200));
   // fetch resolves at the headers, so a stream that was wrongly accepted fails here instead of hanging.
-  const refused = await fetch(`${server.url}/api/events`);
+  const refused = await fetch(`${server.url}/api/events`, { headers: { authorization: `Bearer ${TEST_API_TOKEN}` } });
   t.is(refused.status, 503);
   t.is(((await refused.json()) as { error: string }).error, 'unavailable');
   // A closed stream frees its place.
@@ -182,4 +182,17 @@ test('the page and its files are served with a strict policy and hold no run dat
   const css = await fetch(`${server.url}/dashboard.css`);
   t.regex(css.headers.get('content-type') ?? '', /^text\/css/);
   for (const body of [html, js, await css.text()]) t.false(body.includes(runId));
+});
+
+test('the snapshot and the stream need the API token; the page shell does not', async (t) => {
+  const server = await startServer(t);
+  for (const path of ['/api/dashboard', '/api/events']) {
+    const missing = await fetch(`${server.url}${path}`);
+    t.is(missing.status, 401, path);
+    t.is(((await missing.json()) as { error: string }).error, 'missing_token');
+    const wrong = await fetch(`${server.url}${path}`, { headers: { authorization: 'Bearer not-the-token' } });
+    t.is(wrong.status, 401, path);
+    t.is(((await wrong.json()) as { error: string }).error, 'invalid_token');
+  }
+  for (const path of ['/', '/dashboard.js', '/dashboard.css']) t.is((await fetch(`${server.url}${path}`)).status, 200, path);
 });
