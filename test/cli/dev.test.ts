@@ -21,6 +21,7 @@ import { waitFor } from '../server/helpers.ts';
 import { descendants, isAlive } from '../reliability/process-cluster.ts';
 import { tempDir } from '../engine/helpers.ts';
 import { LANES_BIN, runLanes } from './helpers.ts';
+import { launchChromium } from '../dashboard/browser.ts';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
 
@@ -72,6 +73,21 @@ if (!reachable) {
   t.is(refused.code, 2);
   t.regex(refused.stderr, /HTTP 401.*--api-token/);
   t.is((await fetch(`${serverUrl}/api/runs`)).status, 401);
+
+  // The banner's first address opens the dashboard signed in: the worker's lanes show, live.
+  const link = /open +(\S+)/.exec(output)?.[1] ?? '';
+  t.is(link, `${serverUrl}/#token=${token}`);
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    await page.goto(link);
+    await page.locator('.status-live').waitFor();
+    await page.locator('.lane[data-lane="fast_lane"]').waitFor();
+    await page.locator('.lane[data-lane="manual>*"]').waitFor();
+    t.false(page.url().includes(token));
+  } finally {
+    await browser.close();
+  }
 
   child.kill('SIGINT');
   const [code] = (await once(child, 'exit')) as [number | null];

@@ -116,6 +116,7 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
   ctx.out([
     '',
     `  Lanes is running.`,
+    `  open     ${dashboardLink(serverUrl, apiToken)}   (the dashboard, signed in)`,
     `  server   ${serverUrl}  (database ${dbPath})`,
     `  worker   lanes ${DEV_WORKLOOPS}   health http://127.0.0.1:${healthPort}/readyz`,
     '',
@@ -220,4 +221,13 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       done();
     }, { once: true });
   });
+}
+
+/**
+ * The dashboard's address with the token in the fragment: the page stores it
+ * for the tab and takes it out of the address bar. A fragment is never sent
+ * to the server, so the token stays out of its logs and of any proxy's.
+ */
+export function dashboardLink(serverUrl: string, apiToken: string): string {
+  return `${serverUrl}/#token=${encodeURIComponent(apiToken)}`;
 }
