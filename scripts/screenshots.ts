@@ -6,6 +6,7 @@
  * lane, quick ones go through the fast lane, one fails and one is cancelled,
  * so the timeline shows what the fast lane is for.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,11 +22,12 @@ const OUT = join(ROOT, 'docs', 'img');
 const FIXTURE = '@openfn/language-lanesfixture@1.0.0';
 const FIXTURE_DIR = join(ROOT, 'test', 'fixtures', 'adaptor');
 const SECRET = 'screenshots-secret';
+const API_TOKEN = randomBytes(24).toString('hex');
 
 async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
   const res = await fetch(`${server.url}${path}`, {
     method,
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${API_TOKEN}` },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
@@ -52,7 +54,7 @@ const sleepFor = (seconds: number) =>
 const dir = await mkdtemp(join(tmpdir(), 'lanes-screenshots-'));
 // The worker is stopped with runs in flight at the end: its complaints about that are not news here.
 const logger = pino({ level: 'fatal' });
-const server = await LanesServer.create({ port: 0, dbPath: join(dir, 'lanes.db'), secret: SECRET, logger });
+const server = await LanesServer.create({ port: 0, dbPath: join(dir, 'lanes.db'), secret: SECRET, apiTokens: [API_TOKEN], logger });
 await server.start();
 const { config } = resolveWorkerConfig(
   { lightning: server.workerUrl, secret: SECRET, workloops: 'fast_lane:1 manual>*:4', port: '0', 'repo-dir': join(dir, 'repo'), name: 'laptop-worker', 'message-timeout': '2', 'shutdown-timeout-seconds': '1' },
@@ -63,7 +65,8 @@ await worker.start();
 const browser = await chromium.launch({ executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
 try {
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-  await page.goto(server.url);
+  // Signed in as npm start's link does it.
+  await page.goto(`${server.url}/#token=${API_TOKEN}`);
 
   // History first: quick runs on the fast lane and elsewhere, one failure, one cancel.
   for (let index = 0; index < 4; index += 1) await submit(workflow('fast_lane', sleepFor(1)));

@@ -111,8 +111,13 @@ function decodePathPart(part: string): string {
   }
 }
 
-/** The only paths that answer without an API token: health and metrics, which hold no run data. */
-export const OPEN_PATHS: ReadonlySet<string> = new Set(['/livez', '/readyz', '/metrics']);
+/**
+ * The only paths that answer without an API token, none holding run data:
+ * health, metrics, and the dashboard's shell (the page and its two files),
+ * which must load to show the sign-in; the dashboard reads everything else
+ * from `/api` with the token.
+ */
+export const OPEN_PATHS: ReadonlySet<string> = new Set(['/livez', '/readyz', '/metrics', '/', '/dashboard.js', '/dashboard.css']);
 
 /** True for a media type of `application/json`, with or without parameters (`; charset=utf-8`). */
 function isJsonContentType(value: string | undefined): boolean {

@@ -169,20 +169,25 @@ test.serial('runs filter by queue and page back and forth, newest first', async 
   const server = await startServer(t);
   const ids: string[] = [];
   for (let index = 0; index < 27; index += 1) ids.push(await submitRun(server, { queue: 'manual' }));
-  await submitRun(server, { queue: 'other' });
+  const otherId = await submitRun(server, { queue: 'other' });
   const page = await openPage(t, chromiumOf());
   await signedIn(page, server.url, TEST_API_TOKEN, `#/runs`);
-  await page.locator('table.runs').waitFor();
+  await page.locator(`tr[data-run="${otherId}"]`).waitFor();
   await page.getByLabel('Queue').selectOption('manual');
   await page.getByRole('button', { name: 'Apply' }).click();
   await page.waitForURL(/queue=manual/);
+  await page.locator(`tr[data-run="${otherId}"]`).waitFor({ state: 'detached' });
   await page.locator(`tr[data-run="${ids[26]}"]`).waitFor();
-  const first = await page.locator('tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-run')));
-  t.deepEqual(first, ids.slice(2).reverse());
+  // The page redraws when a read lands: compare once the rows settle on what is expected, or show what they were.
+  const rows = () => page.locator('tbody tr').evaluateAll((found) => found.map((row) => row.getAttribute('data-run')));
+  const settle = async (expected: Array<string | undefined>) => {
+    await waitFor(async () => JSON.stringify(await rows()) === JSON.stringify(expected), { timeoutMs: 10_000, intervalMs: 100 }).catch(() => undefined);
+    return rows();
+  };
+  t.deepEqual(await settle(ids.slice(2).reverse()), ids.slice(2).reverse());
   await page.getByRole('button', { name: 'Older →' }).click();
   await page.locator(`tr[data-run="${ids[0]}"]`).waitFor();
-  const second = await page.locator('tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-run')));
-  t.deepEqual(second, [ids[1], ids[0]]);
+  t.deepEqual(await settle([ids[1], ids[0]]), [ids[1], ids[0]]);
   t.true(await page.getByRole('button', { name: 'Older →' }).isDisabled());
   await page.getByRole('button', { name: '← Newer' }).click();
   await page.locator(`tr[data-run="${ids[26]}"]`).waitFor();

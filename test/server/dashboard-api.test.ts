@@ -1,8 +1,8 @@
 /**
  * The dashboard's server side against a real server and the real phoenix
  * client: the snapshot puts each run on the lane that claimed it, the event
- * stream sends a new snapshot when something changes, runs page newest first,
- * a dead letter can be retried, and the page shell holds no run data.
+ * stream sends a new snapshot when something changes, a dead letter can be
+ * retried, and the page shell holds no run data.
  */
 import test from 'ava';
 import { request } from 'node:http';
@@ -119,21 +119,6 @@ test('open streams are bounded: one past the limit is refused with 503 and a JSO
     await waitFor(() => snapshots.length > 0);
     return true;
   }, { message: 'a place for a new stream', timeoutMs: 10_000, intervalMs: 100 });
-});
-
-test('runs page newest first with `before`; an unknown cursor is a 400 naming the field', async (t) => {
-  const server = await startServer(t);
-  const ids: string[] = [];
-  for (let index = 0; index < 5; index += 1) ids.push(await submitRun(server));
-  const first = await api<{ runs: Array<{ id: string }> }>(server, 'GET', '/api/runs?limit=2');
-  t.deepEqual(first.body.runs.map((run) => run.id), [ids[4], ids[3]]);
-  const second = await api<{ runs: Array<{ id: string }> }>(server, 'GET', `/api/runs?limit=2&before=${ids[3]}`);
-  t.deepEqual(second.body.runs.map((run) => run.id), [ids[2], ids[1]]);
-  const last = await api<{ runs: Array<{ id: string }> }>(server, 'GET', `/api/runs?limit=2&before=${ids[1]}`);
-  t.deepEqual(last.body.runs.map((run) => run.id), [ids[0]]);
-  const bad = await api<{ field: string }>(server, 'GET', '/api/runs?before=no-such-run');
-  t.is(bad.status, 400);
-  t.is(bad.body.field, 'before');
 });
 
 test('a dead letter is retried once more; any other run gets 409', async (t) => {

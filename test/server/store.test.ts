@@ -273,6 +273,40 @@ both('a transaction is all or nothing, and calls outside it wait for it instead 
   t.is((await store.getRun('outside'))?.id, 'outside');
 });
 
+both('the dashboard reads: each attempt with the lane that claimed it, its open step, ends per queue; a dead letter retried', async (t, store) => {
+  const fast = await store.insertRun(run({ queue: 'fast_lane' }));
+  const slow = await store.insertRun(run({ queue: 'manual', maxAttempts: 1 }));
+  t.deepEqual((await store.claim(claimOf(['fast_lane'], 1))).map((row) => row.id), [fast.id]);
+  t.deepEqual((await store.claim(claimOf(['manual', '*'], 1, { now: T0 + 2_000 }))).map((row) => row.id), [slow.id]);
+  await store.markStarted(slow.id, 1, T0 + 2_100, null);
+  await store.insertStep({ id: 'step-1', runId: slow.id, attempt: 1, jobId: 'job-1', inputDataclipId: null, startedAt: T0 + 2_200 });
+  await store.finishRun(fast.id, 1, outcome('success', T0 + 3_000), false);
+
+  const attempts = await store.recentAttempts(T0, 10);
+  t.deepEqual(
+    attempts.map((attempt) => [attempt.runId, attempt.lane, attempt.queue, attempt.state, attempt.step, attempt.finishedAt]),
+    [
+      [fast.id, 'fast_lane', 'fast_lane', 'success', null, T0 + 3_000],
+      [slow.id, 'manual>*', 'manual', 'started', 'job-1', null],
+    ],
+  );
+  // Ended attempts claimed before `since` drop out; attempts in flight never do.
+  t.deepEqual((await store.recentAttempts(T0 + 1_500, 10)).map((attempt) => attempt.runId), [slow.id]);
+  t.deepEqual([...(await store.finishedSince(T0 + 2_500))], [['fast_lane', 1]]);
+  t.deepEqual([...(await store.finishedSince(T0 + 3_500))], []);
+
+  t.false(await store.retryDeadLetter(slow.id, T0 + 4_000));
+  await store.finishRun(slow.id, 1, outcome('crashed', T0 + 4_000), true);
+  t.true((await store.getRun(slow.id))?.deadLetter);
+  t.true(await store.retryDeadLetter(slow.id, T0 + 5_000));
+  const retried = await store.getRun(slow.id);
+  t.is(retried?.state, 'available');
+  t.false(retried?.deadLetter);
+  t.is(retried?.maxAttempts, 2);
+  t.false(await store.retryDeadLetter(slow.id, T0 + 5_000));
+  t.deepEqual((await store.claim(claimOf(['*'], 1, { now: T0 + 6_000 }))).map((row) => [row.id, row.attempt]), [[slow.id, 2]]);
+});
+
 both('after close every call rejects and ping says false', async (t, store) => {
   await store.close();
   t.false(store.isOpen);

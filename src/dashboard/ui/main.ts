@@ -29,7 +29,10 @@ type PageState =
   | { name: 'live'; stream: AbortController; status: 'connecting' | 'live' | 'reconnecting' };
 
 /** What the runs list or a run's page last read, for the route it was read for. */
-type Loaded = { name: 'none' } | { name: 'runs'; key: string; runs: RunSummary[] } | { name: 'run'; id: string; run: RunDetail; logs: LogLine[] };
+type Loaded =
+  | { name: 'none' }
+  | { name: 'runs'; key: string; runs: RunSummary[]; nextCursor: string | undefined }
+  | { name: 'run'; id: string; run: RunDetail; logs: LogLine[] };
 
 const RELOAD_MIN_MS = 1000;
 
@@ -138,8 +141,8 @@ class DashboardPage {
     this.#loadedAt = Date.now();
     try {
       if (route.name === 'runs') {
-        const { runs } = await getJson<{ runs: RunSummary[] }>(runsApiPath(route.query));
-        if (this.#route === route) this.#loaded = { name: 'runs', key: runsQueryString(route.query), runs };
+        const { runs, next_cursor: nextCursor } = await getJson<{ runs: RunSummary[]; next_cursor?: string }>(runsApiPath(route.query));
+        if (this.#route === route) this.#loaded = { name: 'runs', key: runsQueryString(route.query), runs, nextCursor };
       } else {
         const path = `/api/runs/${encodeURIComponent(route.id)}`;
         const [run, { logs }] = await Promise.all([getJson<RunDetail>(path), getJson<{ logs: LogLine[] }>(`${path}/logs`)]);
@@ -227,7 +230,7 @@ class DashboardPage {
       render(
         this.#main,
         loaded.name === 'runs'
-          ? runsView(route.query, loaded.runs, queues, (query) => {
+          ? runsView(route.query, loaded.runs, loaded.nextCursor, queues, (query) => {
               location.hash = `#/runs${runsQueryString(query)}`;
             })
           : h('p', {}, 'Loading runs…'),

@@ -1,4 +1,4 @@
-/** "Runs": filter by state and queue, newest first, a page at a time (the API's `before` cursor). */
+/** "Runs": filter by state and queue, newest first, a page at a time (the API's keyset pages: `next_cursor` → `before`). */
 import { RUN_STATES } from '../../protocol/reasons.ts';
 import { formatDuration, h, parseTime, shortId } from './dom.ts';
 import type { RunSummary } from './types.ts';
@@ -8,7 +8,7 @@ export const PAGE_SIZE = 25;
 export interface RunsQuery {
   state: string;
   queue: string;
-  /** Ids of the last run of each earlier page: `before` of the next request, and the way back. */
+  /** The `next_cursor` of each earlier page: the last is `before` of this page's request; dropping it goes back one page. */
   cursors: string[];
 }
 
@@ -26,9 +26,9 @@ export function runsQueryString(query: RunsQuery): string {
   return text === '' ? '' : `?${text}`;
 }
 
-/** The API path for one page: one more run than shown, to know whether an older page exists. */
+/** The API path for one page. */
 export function runsApiPath(query: RunsQuery): string {
-  const params = new URLSearchParams({ limit: String(PAGE_SIZE + 1) });
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
   if (query.state !== '') params.set('state', query.state);
   if (query.queue !== '') params.set('queue', query.queue);
   const before = query.cursors.at(-1);
@@ -42,9 +42,8 @@ function took(run: RunSummary): string {
   return start !== null && end !== null ? formatDuration(end - start) : '—';
 }
 
-export function runsView(query: RunsQuery, runs: RunSummary[], queues: string[], navigate: (query: RunsQuery) => void): HTMLElement {
-  const page = runs.slice(0, PAGE_SIZE);
-  const older = runs.length > PAGE_SIZE ? page.at(-1)?.id : undefined;
+/** `older` is the page's `next_cursor`: absent on a page that was not full, the last one. */
+export function runsView(query: RunsQuery, page: RunSummary[], older: string | undefined, queues: string[], navigate: (query: RunsQuery) => void): HTMLElement {
   const filters = h(
     'form',
     {
