@@ -20,6 +20,8 @@ function routes(runId: string): Array<{ method: string; path: string; body?: unk
     { method: 'POST', path: '/api/queues/manual/resume', status: 200 },
     { method: 'GET', path: '/api/workers', status: 200 },
     { method: 'PUT', path: '/api/credentials/c1', body: { user: 'u' }, status: 200 },
+    { method: 'GET', path: '/api/dashboard', status: 200 },
+    { method: 'POST', path: `/api/runs/${runId}/retry`, status: 409 },
     { method: 'POST', path: `/api/runs/${runId}/cancel`, status: 200 },
     { method: 'GET', path: '/api/nothing-here', status: 404 },
   ];
