@@ -6,3 +6,4 @@ export * from './tokens.ts';
 export * from './api-token.ts';
 export * from './limits.ts';
 export type * from './dashboard.ts';
+export type * from './api-views.ts';

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { QUEUE_NAME_PATTERN, RUN_STATES } from '../protocol/index.ts';
-import type { RunState } from '../protocol/index.ts';
+import type { RunDetailView, RunState } from '../protocol/index.ts';
 import { ApiTokens } from './api-auth.ts';
 import type { DashboardRoutes } from './dashboard-routes.ts';
 import { badQueueName, isRecord } from './field-errors.ts';
@@ -304,7 +304,7 @@ export class HttpApi {
     sendJson(res, status, await this.#detail(finished));
   }
 
-  async #detail(run: RunRecord): Promise<Record<string, unknown>> {
+  async #detail(run: RunRecord): Promise<RunDetailView> {
     const { store, registry } = this.#deps;
     const [steps, attempts] = await Promise.all([store.getSteps(run.id), store.getAttempts(run.id)]);
     return { ...runDetailView(run, steps, attempts), waiting_reason: memoryWaitReason(run, registry.list()) };

@@ -1,31 +1,11 @@
 /**
- * How runs, steps and logs look in the JSON API: snake_case fields, ISO 8601
- * times, nothing internal (token hashes, lease bookkeeping).
+ * Records to the JSON API's views (protocol/api-views.ts): snake_case fields,
+ * ISO 8601 times, nothing internal (token hashes, lease bookkeeping).
  */
+import type { AttemptView, LogLineView, RunDetailView, RunSummaryView, StepView } from '../protocol/index.ts';
 import type { AttemptRecord, LogRecord, RunRecord, StepRecord } from './store/store.ts';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
-
-export interface RunSummaryView {
-  id: string;
-  queue: string;
-  priority: number;
-  state: string;
-  reason: string | null;
-  error_type: string | null;
-  error_message: string | null;
-  attempts: number;
-  max_attempts: number;
-  dead_letter: boolean;
-  idempotency_key: string | null;
-  worker: string | null;
-  worker_name: string | null;
-  created_at: string | null;
-  available_at: string | null;
-  claimed_at: string | null;
-  started_at: string | null;
-  finished_at: string | null;
-}
 
 export function runSummaryView(run: RunRecord): RunSummaryView {
   return {
@@ -50,7 +30,7 @@ export function runSummaryView(run: RunRecord): RunSummaryView {
   };
 }
 
-export function stepView(step: StepRecord): Record<string, unknown> {
+export function stepView(step: StepRecord): StepView {
   return {
     id: step.id,
     attempt: step.attempt,
@@ -69,7 +49,7 @@ export function stepView(step: StepRecord): Record<string, unknown> {
   };
 }
 
-export function attemptView(attempt: AttemptRecord): Record<string, unknown> {
+export function attemptView(attempt: AttemptRecord): AttemptView {
   return {
     attempt: attempt.attempt,
     worker: attempt.workerId,
@@ -83,7 +63,7 @@ export function attemptView(attempt: AttemptRecord): Record<string, unknown> {
   };
 }
 
-export function logView(line: LogRecord): Record<string, unknown> {
+export function logView(line: LogRecord): LogLineView {
   return {
     id: line.id,
     attempt: line.attempt,
@@ -96,7 +76,7 @@ export function logView(line: LogRecord): Record<string, unknown> {
 }
 
 /** The full run of `GET /api/runs/:id`. */
-export function runDetailView(run: RunRecord, steps: StepRecord[], attempts: AttemptRecord[]): Record<string, unknown> {
+export function runDetailView(run: RunRecord, steps: StepRecord[], attempts: AttemptRecord[]): RunDetailView {
   return {
     ...runSummaryView(run),
     plan: run.plan,

@@ -9,7 +9,7 @@
 import test from 'ava';
 import type { Browser } from 'playwright-core';
 import type { LanesServer } from '../../src/server/index.ts';
-import { api, claim, connectWorker, joinQueue, joinRun, push, simplePlan, startServer, submitRun, TEST_API_TOKEN, waitFor } from '../server/helpers.ts';
+import { api, deadLetterRun, simplePlan, startServer, submitRun, TEST_API_TOKEN, waitFor } from '../server/helpers.ts';
 import { FakeExecutor, startWorker, testConfig } from '../worker/helpers.ts';
 import { launchChromium, openPage, signedIn } from './browser.ts';
 
@@ -149,12 +149,7 @@ test.serial('suspend a queue from the keyboard: its runs wait; resume it and the
 
 test.serial('retry a dead letter from its page', async (t) => {
   const server = await startServer(t);
-  const socket = await connectWorker(t, server);
-  const { channel } = await joinQueue(socket, { 'manual>*': 1 });
-  const runId = await submitRun(server, { queue: 'manual' });
-  const [claimed] = await claim(channel, ['manual', '*']);
-  const run = await joinRun(socket, claimed!);
-  await push(run, 'run:complete', { reason: 'crash', error_type: 'ProcessCrash', error_message: 'the child died', timestamp: String(Date.now() * 1000) });
+  const { runId } = await deadLetterRun(t, server);
   const page = await openPage(t, chromiumOf());
   await signedIn(page, server.url, TEST_API_TOKEN, `#/runs?state=crashed`);
   await page.locator(`tr[data-run="${runId}"] .badge-dead`).waitFor();

@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { DashboardSnapshot } from '../../src/protocol/index.ts';
 import { MAX_FEED_LISTENERS } from '../../src/server/dashboard-feed.ts';
-import { api, claim, completeRunHappily, connectWorker, joinQueue, joinRun, push, startServer, submitRun, TEST_API_TOKEN, waitFor } from './helpers.ts';
+import { api, claim, completeRunHappily, connectWorker, deadLetterRun, joinQueue, joinRun, push, startServer, submitRun, TEST_API_TOKEN, waitFor } from './helpers.ts';
 
 test('the snapshot draws a run on the lane that claimed it, then on the timeline with its outcome', async (t) => {
   const server = await startServer(t);
@@ -123,13 +123,7 @@ test('open streams are bounded: one past the limit is refused with 503 and a JSO
 
 test('a dead letter is retried once more; any other run gets 409', async (t) => {
   const server = await startServer(t);
-  const socket = await connectWorker(t, server);
-  const { channel } = await joinQueue(socket, { 'manual>*': 1 });
-  const runId = await submitRun(server, { queue: 'manual' });
-  const [claimed] = await claim(channel, ['manual', '*']);
-  const run = await joinRun(socket, claimed!);
-  await push(run, 'run:start', { timestamp: String(Date.now() * 1000) });
-  await push(run, 'run:complete', { reason: 'crash', error_type: 'ProcessCrash', error_message: 'the child died', timestamp: String(Date.now() * 1000) });
+  const { runId, queue: channel } = await deadLetterRun(t, server);
   const crashed = await api<{ state: string; dead_letter: boolean }>(server, 'GET', `/api/runs/${runId}`);
   t.is(crashed.body.state, 'crashed');
   t.true(crashed.body.dead_letter);

@@ -268,3 +268,21 @@ export async function claimedRun(t: ExecutionContext, server: LanesServer, submi
   if (!claimed) throw new Error(`run ${runId} was not claimed`);
   return { runId, socket, queue, claimed, run: await joinRun(socket, claimed) };
 }
+
+/**
+ * A dead letter: a run of `queue` claimed by a worker (lanes `manual>*:1`)
+ * that reports it crashed on its only attempt. Returns the run's id and the
+ * worker's `worker:queue` channel, to claim the run again after a retry.
+ */
+export async function deadLetterRun(t: ExecutionContext, server: LanesServer, queue = 'manual'): Promise<{ runId: string; queue: Channel }> {
+  const socket = await connectWorker(t, server);
+  const { channel } = await joinQueue(socket, { 'manual>*': 1 });
+  const runId = await submitRun(server, { queue });
+  const [claimed] = await claim(channel, ['manual', '*']);
+  if (claimed?.id !== runId) throw new Error(`run ${runId} was not claimed`);
+  const run = await joinRun(socket, claimed);
+  await push(run, 'run:start', { timestamp: String(Date.now() * 1000) });
+  const crashed = await push(run, 'run:complete', { reason: 'crash', error_type: 'ProcessCrash', error_message: 'the child died', timestamp: String(Date.now() * 1000) });
+  if (crashed.status !== 'ok') throw new Error(`run:complete failed: ${JSON.stringify(crashed.response)}`);
+  return { runId, queue: channel };
+}

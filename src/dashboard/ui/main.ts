@@ -20,7 +20,7 @@ import { parseRunsQuery, runsApiPath, runsQueryString, runsView } from './runs-v
 import type { RunsQuery } from './runs-view.ts';
 import { signInView } from './sign-in.ts';
 import { timelineView } from './timeline-view.ts';
-import type { LogLine, RunDetail, RunSummary } from './types.ts';
+import type { LogLineView as LogLine, RunDetailView as RunDetail, RunSummaryView as RunSummary } from '../../protocol/api-views.ts';
 
 type Route = { name: 'lanes' } | { name: 'queues' } | { name: 'runs'; query: RunsQuery } | { name: 'run'; id: string };
 

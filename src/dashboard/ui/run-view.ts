@@ -5,7 +5,7 @@
  */
 import { TERMINAL_STATES } from '../../protocol/reasons.ts';
 import { formatDuration, formatTime, h, parseTime, shortId } from './dom.ts';
-import type { LogLine, RunDetail } from './types.ts';
+import type { LogLineView as LogLine, RunDetailView as RunDetail } from '../../protocol/api-views.ts';
 
 export interface RunActions {
   cancel: (id: string) => void;

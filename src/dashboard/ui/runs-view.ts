@@ -1,7 +1,7 @@
 /** "Runs": filter by state and queue, newest first, a page at a time (the API's keyset pages: `next_cursor` → `before`). */
 import { RUN_STATES } from '../../protocol/reasons.ts';
 import { formatDuration, h, parseTime, shortId } from './dom.ts';
-import type { RunSummary } from './types.ts';
+import type { RunSummaryView as RunSummary } from '../../protocol/api-views.ts';
 
 export const PAGE_SIZE = 25;
 
