@@ -265,10 +265,12 @@ export class HttpApi {
     }
     if (!run) {
       const now = Date.now();
-      // Workers hear of the run before it is written: the server reads one frame at a time, so no
-      // claim is read before this handler (insert included) has returned, and the worker wakes up
-      // and sends its claim while the insert runs. Should the insert fail, a claim finds nothing.
-      lifecycle.enqueued(submission.queue, submission.notBefore ?? now);
+      // On SQLite, workers hear of the run before it is written: the insert is synchronous, so no
+      // claim is read before it has returned, and the worker wakes up and sends its claim while the
+      // insert runs. Should the insert fail, a claim finds nothing. On PostgreSQL the insert is a
+      // round trip during which a claim may be served: workers hear of the run once it is stored.
+      const early = store.kind === 'sqlite' && (submission.notBefore === null || submission.notBefore <= now);
+      if (early) lifecycle.announce(submission.queue);
       run = await store.insertRun({
         id: randomUUID(),
         queue: submission.queue,
@@ -282,6 +284,7 @@ export class HttpApi {
         ...(submission.notBefore === null ? {} : { notBefore: submission.notBefore }),
       });
       created = true;
+      lifecycle.enqueued(run.queue, run.availableAt, early);
       logger.info({ runId: run.id, queue: run.queue }, 'run submitted');
     }
     const status = created ? 201 : 200;

@@ -23,6 +23,7 @@ import { CancelNotifier } from './cancel-notifier.ts';
 import { RunLifecycle } from './run-lifecycle.ts';
 import { loadRunKeys } from './run-keys.ts';
 import type { RunKeys } from './run-keys.ts';
+import { ReplicaEvents } from './replica-events.ts';
 import { RetentionSweeper } from './retention-sweeper.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
@@ -56,6 +57,7 @@ export class LanesServer {
   readonly #lifecycle: RunLifecycle;
   readonly #sweeper: LeaseSweeper;
   readonly #retention: RetentionSweeper | undefined;
+  readonly #events: ReplicaEvents;
   readonly #sockets: PhoenixSocketServer;
   readonly #http: Server;
   readonly #feed: DashboardFeed;
@@ -76,7 +78,8 @@ export class LanesServer {
     });
     this.#notifier = new WorkNotifier({ registry: this.#registry, debounceMs: options.workAvailableDebounceMs, logger: this.#logger });
     const cancels = new CancelNotifier({ registry: this.#registry, logger: this.#logger });
-    this.#lifecycle = new RunLifecycle({ store, notifier: this.#notifier, cancels, metrics: this.metrics, options, logger: this.#logger });
+    this.#events = new ReplicaEvents({ store, logger: this.#logger });
+    this.#lifecycle = new RunLifecycle({ store, notifier: this.#notifier, cancels, events: this.#events, metrics: this.metrics, options, logger: this.#logger });
     this.#sweeper = new LeaseSweeper({ store, lifecycle: this.#lifecycle, metrics: this.metrics, intervalMs: options.sweepIntervalMs, logger: this.#logger });
     this.#retention =
       options.retainMs === null ? undefined : new RetentionSweeper({ store, retainMs: options.retainMs, intervalMs: options.retentionIntervalMs, logger: this.#logger });
@@ -188,6 +191,7 @@ export class LanesServer {
       this.#sweeper.start();
       this.#retention?.start();
       await this.#lifecycle.resumePendingRetries(now);
+      await this.#lifecycle.listen();
       if (this.#state !== 'starting') return;
       this.#setState('listening');
       this.#logger.info({ port: this.#port, host: this.options.host, url: this.url, workerUrl: this.workerUrl, db: describeDatabaseUrl(this.options.dbPath) }, 'listening');
@@ -211,6 +215,7 @@ export class LanesServer {
     this.#notifier.stop();
     this.#lifecycle.stop();
     this.#feed.stop();
+    await this.#events.stop();
     await this.#sockets.close();
     if (wasListening && this.#http.listening) {
       const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));

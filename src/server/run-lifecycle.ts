@@ -3,7 +3,9 @@
  * queue for another attempt (lost and crashed runs, while
  * `attempts < max_attempts`, after an exponential backoff), or a dead letter
  * once attempts are exhausted. It also wakes workers when runs become
- * claimable and answers `?wait` requests when a run ends for good.
+ * claimable and answers `?wait` requests when a run ends for good. With
+ * several servers on one PostgreSQL database it also tells the others
+ * (replica-events.ts) and acts on what they tell it.
  *
  * States: running → stopped. After `stop()` timers are cleared and waiters
  * are released with `undefined`.
@@ -14,6 +16,7 @@ import { isTerminalState } from '../protocol/index.ts';
 import type { RunRecord, Store } from './store/store.ts';
 import type { WorkNotifier } from './work-notifier.ts';
 import type { RunCancelListener } from './cancel-notifier.ts';
+import type { ReplicaEvent, ReplicaEvents } from './replica-events.ts';
 import type { ServerMetrics } from './server-metrics.ts';
 import { retryDelayMs } from './server-options.ts';
 import type { ResolvedServerOptions } from './server-options.ts';
@@ -40,6 +43,7 @@ export class RunLifecycle {
   readonly #store: Store;
   readonly #notifier: WorkNotifier;
   readonly #cancels: RunCancelListener | undefined;
+  readonly #events: ReplicaEvents | undefined;
   readonly #metrics: ServerMetrics;
   readonly #options: ResolvedServerOptions;
   readonly #logger: Logger;
@@ -47,10 +51,19 @@ export class RunLifecycle {
   readonly #retryTimers = new Set<NodeJS.Timeout>();
   #state: LifecycleState = 'running';
 
-  constructor(options: { store: Store; notifier: WorkNotifier; cancels?: RunCancelListener; metrics: ServerMetrics; options: ResolvedServerOptions; logger: Logger }) {
+  constructor(options: {
+    store: Store;
+    notifier: WorkNotifier;
+    cancels?: RunCancelListener;
+    events?: ReplicaEvents;
+    metrics: ServerMetrics;
+    options: ResolvedServerOptions;
+    logger: Logger;
+  }) {
     this.#store = options.store;
     this.#notifier = options.notifier;
     this.#cancels = options.cancels;
+    this.#events = options.events;
     this.#metrics = options.metrics;
     this.#options = options.options;
     this.#logger = options.logger;
@@ -61,9 +74,31 @@ export class RunLifecycle {
     for (const pending of await this.#store.pendingRetries(now)) this.#notifyAt(pending.queue, pending.availableAt - now);
   }
 
-  /** A run was queued (submitted, resumed): tell the workers that could take it, now or when it becomes available. */
-  enqueued(queue: string, availableAt = Date.now()): void {
-    this.#notifyAt(queue, availableAt - Date.now());
+  /** Listens to the other servers on the database (PostgreSQL); a no-op on SQLite. */
+  async listen(): Promise<void> {
+    await this.#events?.start({
+      onEvent: (event) => this.#onReplicaEvent(event),
+      onResync: () => void this.#resync(),
+    });
+  }
+
+  /** A run is about to be stored: tell the workers connected here at once (the others hear of it once it is stored). */
+  announce(queue: string): void {
+    if (this.#state === 'running') this.#notifier.notify(queue);
+  }
+
+  /**
+   * A run was queued (submitted, resumed): tell the workers that could take
+   * it, here and on the other servers, now or when it becomes available.
+   * `toldHere`: `announce` already woke the workers connected here.
+   */
+  enqueued(queue: string, availableAt = Date.now(), toldHere = false): void {
+    const delayMs = availableAt - Date.now();
+    if (delayMs <= 0 && toldHere) {
+      this.#events?.publish({ kind: 'work', queue });
+      return;
+    }
+    this.#notifyAt(queue, delayMs);
   }
 
   /**
@@ -87,7 +122,9 @@ export class RunLifecycle {
     // A cancel of a run a worker holds: that worker is told at once (run_cancel), not at its next event.
     if (outcome.state === 'cancelled' && run.workerId !== null && (run.state === 'claimed' || run.state === 'started')) {
       this.#cancels?.runCancelled(run.id, run.workerId);
+      this.#events?.publish({ kind: 'cancel', runId: run.id, workerId: run.workerId }, store);
     }
+    this.#events?.publish({ kind: 'ended', runId: run.id }, store);
     await this.#release(run.id, store);
     return 'finished';
   }
@@ -157,18 +194,45 @@ export class RunLifecycle {
     const waiters = this.#waiters.get(runId);
     if (!waiters) return;
     const run = await store.getRun(runId);
+    // From another server (or a resync) the run may not have ended: keep waiting.
+    if (run && !this.#isFinal(run)) return;
     for (const waiter of [...waiters]) waiter(run);
+  }
+
+  #onReplicaEvent(event: ReplicaEvent): void {
+    if (this.#state !== 'running') return;
+    if (event.kind === 'work') this.#notifier.notify(event.queue);
+    else if (event.kind === 'cancel') this.#cancels?.runCancelled(event.runId, event.workerId);
+    else if (this.#waiters.has(event.runId)) {
+      this.#release(event.runId, this.#store).catch((error: unknown) => this.#logger.warn({ err: error, runId: event.runId }, 'wait release failed'));
+    }
+  }
+
+  /** After missed replica events: answer waits whose run ended, wake workers for every queue with claimable runs. */
+  async #resync(): Promise<void> {
+    try {
+      for (const runId of [...this.#waiters.keys()]) await this.#release(runId, this.#store);
+      for (const queue of await this.#store.queuesWithAvailableRuns(Date.now())) this.#notifier.notify(queue);
+    } catch (error) {
+      this.#logger.warn({ err: error }, 'replica resync failed');
+    }
+  }
+
+  /** Wakes the workers here and on the other servers. */
+  #wake(queue: string): void {
+    this.#notifier.notify(queue);
+    this.#events?.publish({ kind: 'work', queue });
   }
 
   #notifyAt(queue: string, delayMs: number): void {
     if (this.#state !== 'running') return;
     if (delayMs <= 0) {
-      this.#notifier.notify(queue);
+      this.#wake(queue);
       return;
     }
     const timer = setTimeout(() => {
       this.#retryTimers.delete(timer);
-      if (this.#state === 'running') this.#notifier.notify(queue);
+      if (this.#state === 'running') this.#wake(queue);
     }, delayMs);
     timer.unref();
     this.#retryTimers.add(timer);

@@ -27,14 +27,19 @@ import type {
   QueueStats, RunFilter, RunOutcomeFields, RunRecord, StepOutcome, StepRecord, Store, WorkerRecord,
 } from './store.ts';
 import { describeDatabaseUrl } from './store-url.ts';
+import { PostgresListener } from './postgres-listener.ts';
 
 /** Connections per replica: claims, channel events and API reads share them. */
 const POOL_SIZE = 10;
 
 interface Shared {
   pool: Pool;
+  url: string;
   closed: boolean;
 }
+
+/** The NOTIFY channel every Lanes server on a database listens on. */
+const NOTIFY_CHANNEL = 'lanes_events';
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
@@ -63,7 +68,7 @@ export class PostgresStore implements Store {
       await pool.end().catch(() => undefined);
       throw new ServerError('STORE_OPEN', `cannot open database ${describeDatabaseUrl(url)}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
-    return new PostgresStore({ pool, closed: false }, undefined);
+    return new PostgresStore({ pool, url, closed: false }, undefined);
   }
 
   /** The pool, for what needs its own connection (LISTEN). */
@@ -546,6 +551,16 @@ export class PostgresStore implements Store {
     )) > 0;
   }
 
+
+  async publish(message: string): Promise<void> {
+    await this.#run('SELECT pg_notify($1, $2)', [NOTIFY_CHANNEL, message]);
+  }
+
+  async subscribe(handlers: { onMessage: (message: string) => void; onResync: () => void }): Promise<() => Promise<void>> {
+    const listener = new PostgresListener(this.#shared.url, NOTIFY_CHANNEL, handlers);
+    await listener.start();
+    return () => listener.stop();
+  }
 
   async putSettingOnce(name: string, value: string): Promise<string> {
     await this.#run('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, value]);

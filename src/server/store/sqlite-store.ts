@@ -123,4 +123,11 @@ export class SqliteStore implements Store {
   recentAttempts(since: number, limit: number): Promise<LaneAttempt[]> { return this.#call(() => this.#q.recentAttempts(since, limit)); }
   finishedSince(since: number): Promise<Map<string, number>> { return this.#call(() => this.#q.finishedSince(since)); }
   retryDeadLetter(runId: string, now: number): Promise<boolean> { return this.#call(() => this.#q.retryDeadLetter(runId, now)); }
+
+  /** One server per SQLite file: no one else to tell. */
+  async publish(_message: string): Promise<void> {}
+
+  async subscribe(_handlers: { onMessage: (message: string) => void; onResync: () => void }): Promise<() => Promise<void>> {
+    return async () => undefined;
+  }
 }

@@ -321,4 +321,18 @@ export interface Store {
   finishedSince(since: number): Promise<Map<string, number>>;
   /** Puts a dead letter back in its queue with one more attempt allowed; false when it is not a dead letter. */
   retryDeadLetter(runId: string, now: number): Promise<boolean>;
+  /**
+   * Tells every server on this database (PostgreSQL: NOTIFY, delivered at
+   * the commit when called on a transaction's handle). SQLite has one server:
+   * nothing to tell.
+   */
+  publish(message: string): Promise<void>;
+  /**
+   * Calls `onMessage` with every message published on this database (its own
+   * included) until the returned function is called. A listener that lost
+   * its connection reconnects and then calls `onResync`: messages sent
+   * meanwhile are lost, so the caller re-reads what it waits for. SQLite
+   * never calls either.
+   */
+  subscribe(handlers: { onMessage: (message: string) => void; onResync: () => void }): Promise<() => Promise<void>>;
 }

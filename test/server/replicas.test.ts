@@ -1,0 +1,67 @@
+/**
+ * Several servers on one PostgreSQL database are one queue: a run submitted
+ * to one wakes the workers of another, a run token signed by one opens the
+ * run channel on another, a `?wait` held by one is answered when the run
+ * ends through another, and a cancel on one reaches the worker connected to
+ * another. Real servers, a real PostgreSQL, the real phoenix client.
+ */
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import { CAPABILITY_RUN_CANCEL, RUN_CANCEL, WORKER_QUEUE_TOPIC } from '../../src/protocol/index.ts';
+import type { LanesServer } from '../../src/server/index.ts';
+import { api, claim, completeRunHappily, connectWorker, join, joinQueue, joinRun, nextPush, simplePlan, startServer, submitRun } from './helpers.ts';
+import { postgresDatabase, usePostgres } from './store-harness.ts';
+
+void usePostgres().catch(() => undefined);
+
+async function twoReplicas(t: ExecutionContext): Promise<[LanesServer, LanesServer]> {
+  const dbPath = await postgresDatabase();
+  const one = await startServer(t, { dbPath, workAvailableDebounceMs: 0 });
+  const two = await startServer(t, { dbPath, workAvailableDebounceMs: 0 });
+  return [one, two];
+}
+
+test('a run submitted to one replica wakes a worker on the other, whose claim gets it', async (t) => {
+  const [one, two] = await twoReplicas(t);
+  const socket = await connectWorker(t, two);
+  const { channel } = await joinQueue(socket, { '*': 1 });
+  const woken = nextPush(channel, 'work-available', 10_000);
+  const id = await submitRun(one, { queue: 'remote' });
+  await woken;
+  t.deepEqual((await claim(channel, ['*'], 1)).map((run) => run.id), [id]);
+});
+
+test('a run token from one replica opens the run channel on the other; ?wait on the first is answered', async (t) => {
+  const [one, two] = await twoReplicas(t);
+  const waited = api<{ state: string; id: string }>(one, 'POST', '/api/runs?wait=20', { plan: simplePlan(), queue: 'waited' });
+  const socketOne = await connectWorker(t, one);
+  const { channel } = await joinQueue(socketOne, { waited: 1 });
+  let claimed = await claim(channel, ['waited'], 1);
+  for (let i = 0; claimed.length === 0 && i < 50; i += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    claimed = await claim(channel, ['waited'], 1);
+  }
+  const [run] = claimed;
+  if (!run) throw new Error('nothing claimed');
+  // The worker's connection moves to the other replica (failover) and rejoins with its token.
+  const socketTwo = await connectWorker(t, two);
+  const runChannel = await joinRun(socketTwo, run);
+  await completeRunHappily(runChannel, run.id);
+  const answer = await waited;
+  t.is(answer.status, 201);
+  t.is(answer.body.id, run.id);
+  t.is(answer.body.state, 'success');
+});
+
+test('a cancel through one replica is pushed to the worker holding the run on the other', async (t) => {
+  const [one, two] = await twoReplicas(t);
+  const socket = await connectWorker(t, two, { workerId: 'holder' });
+  const joined = await join(socket, WORKER_QUEUE_TOPIC, { capacity: 1, queues: { '*': 1 }, capabilities: [CAPABILITY_RUN_CANCEL] });
+  if (joined.status !== 'ok') throw new Error('join failed');
+  const id = await submitRun(one);
+  const [run] = await claim(joined.channel, ['*'], 1);
+  t.is(run?.id, id);
+  const pushed = nextPush<{ run_id: string }>(joined.channel, RUN_CANCEL, 10_000);
+  t.is((await api(one, 'POST', `/api/runs/${id}/cancel`)).status, 200);
+  t.deepEqual(await pushed, { run_id: id });
+});
