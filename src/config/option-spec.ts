@@ -18,6 +18,8 @@ export interface OptionSpec {
   describe: string;
   /** Never printed: shown as "[redacted]" in dry-run output. */
   secret?: boolean;
+  /** May be given more than once; the values are joined with commas. */
+  repeatable?: boolean;
 }
 
 /** Where each option's raw value came from: a flag, an env variable, or nowhere. */

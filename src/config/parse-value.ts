@@ -101,6 +101,21 @@ export function parseWebSocketUrl(value: string): string {
   return url.toString().replace(/\/$/, '');
 }
 
+/** One or more `ws://`/`wss://` URLs, comma-separated, without duplicates. */
+export function parseWebSocketUrls(value: string): string[] {
+  const urls = value.split(',').map((part) => part.trim()).filter((part) => part.length > 0);
+  if (urls.length === 0) throw new Error('must name at least one URL like ws://localhost:4000/worker');
+  if (urls.length > 32) throw new Error('must name at most 32 URLs');
+  const parsed = urls.map((url) => {
+    try {
+      return parseWebSocketUrl(url);
+    } catch (error) {
+      throw new Error(`${JSON.stringify(url)} ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  });
+  return [...new Set(parsed)];
+}
+
 export function parseHttpUrl(value: string): string {
   let url: URL;
   try {

@@ -32,6 +32,9 @@ export class RawConfig {
     const spec = this.spec(flag);
     const fromFlag = this.#flags[flag];
     if (fromFlag !== undefined && fromFlag !== null) {
+      if (Array.isArray(fromFlag) && spec.repeatable === true) {
+        return { value: fromFlag.map(String).join(','), source: { kind: 'flag', name: flag } };
+      }
       if (Array.isArray(fromFlag)) {
         throw new ConfigError(`--${flag}`, { kind: 'flag', name: flag }, fromFlag.map(String).join(' '), 'was given more than once');
       }

@@ -24,7 +24,7 @@ import {
   parsePositiveInteger,
   parsePositiveNumber,
   parseSecondsToMs,
-  parseWebSocketUrl,
+  parseWebSocketUrls,
 } from './parse-value.ts';
 import type { LogFormat, LogLevelName } from './parse-value.ts';
 import { RawConfig } from './raw-config.ts';
@@ -35,7 +35,7 @@ export const DEFAULT_CAPACITY = 5;
 
 /** Every option of `lanes worker`, in the order `--help` and the docs list them. */
 export const WORKER_OPTIONS: readonly OptionSpec[] = [
-  { flag: 'lightning', alias: 'l', env: 'WORKER_LIGHTNING_SERVICE_URL', type: 'string', defaultText: DEFAULT_LIGHTNING_URL, describe: 'WebSocket endpoint of the orchestration server' },
+  { flag: 'lightning', alias: 'l', env: 'WORKER_LIGHTNING_SERVICE_URL', type: 'string', defaultText: DEFAULT_LIGHTNING_URL, describe: 'WebSocket endpoint of the orchestration server; several (comma-separated, or the flag repeated) to fail over between servers', repeatable: true },
   { flag: 'secret', alias: 's', env: 'WORKER_SECRET', type: 'string', describe: 'Shared secret that signs the worker token (required)', secret: true },
   { flag: 'workloops', env: 'WORKER_WORKLOOPS', type: 'string', defaultText: 'manual>*:5', describe: 'Lanes: "QUEUES:CAPACITY ..." e.g. "fast_lane:1 manual>*:4"; excludes --capacity' },
   { flag: 'capacity', env: 'WORKER_CAPACITY', type: 'string', describe: 'Shorthand for one lane "manual>*:N"; excludes --workloops' },
@@ -65,7 +65,10 @@ export const WORKER_OPTIONS: readonly OptionSpec[] = [
 
 /** The resolved worker configuration. Frozen; safe to share. */
 export interface WorkerConfig {
+  /** The first of `lightningUrls`. */
   readonly lightningUrl: string;
+  /** Every server URL, in the order the worker tries them when one is gone. */
+  readonly lightningUrls: readonly string[];
   readonly secret: string;
   readonly workloops: readonly Readonly<LaneSpec>[];
   /** Sum of the lanes' capacities. */
@@ -128,8 +131,10 @@ export function resolveWorkerConfig(flags: FlagValues, env: EnvValues, context: 
   const memory = resolveMemory(raw, { lanes, runMemoryMb: runMemoryLimitMb, maxMemoryMb, spareChildren });
   const cacheHome = env['XDG_CACHE_HOME'] && env['XDG_CACHE_HOME'].trim() !== '' ? env['XDG_CACHE_HOME'] : join(homedir(), '.cache');
 
+  const lightningUrls = Object.freeze(raw.read('lightning', parseWebSocketUrls, [DEFAULT_LIGHTNING_URL]));
   const config: WorkerConfig = {
-    lightningUrl: raw.read('lightning', parseWebSocketUrl, DEFAULT_LIGHTNING_URL),
+    lightningUrl: lightningUrls[0] ?? DEFAULT_LIGHTNING_URL,
+    lightningUrls,
     secret: secretRaw.value,
     workloops: lanes.map((lane) => Object.freeze({ ...lane, queues: Object.freeze([...lane.queues]) as string[] })),
     capacity,

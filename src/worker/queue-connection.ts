@@ -15,6 +15,11 @@
  * Claims in flight when the channel drops are rejected at once (their reply
  * can no longer arrive), so a lane never waits out a claim timeout for a dead
  * connection. The server's lease brings back any run it gave in a lost reply.
+ *
+ * Failover: with several server URLs (replicas of one queue), each reconnect
+ * attempt goes to the next URL in turn, so a worker whose server is gone
+ * lands on another; phoenix then rejoins `worker:queue` and every run
+ * channel with its token there.
  */
 import { Socket } from 'phoenix';
 import type { Channel } from 'phoenix';
@@ -58,8 +63,8 @@ export interface ServerFeatures {
 }
 
 export interface QueueConnectionOptions {
-  /** `ws://HOST:PORT/worker`; phoenix appends `/websocket`. */
-  url: string;
+  /** `ws://HOST:PORT/worker` of each server, tried in turn; phoenix appends `/websocket`. */
+  urls: readonly string[];
   workerToken: string;
   workerVersion: string;
   workerName: string | null;
@@ -131,17 +136,22 @@ export class QueueConnection implements Claimer {
   #nextReconnectMs = 0;
   #nextRejoinMs = 0;
   readonly #warnings: ThrottledWarning;
+  #urlIndex = 0;
 
   constructor(options: QueueConnectionOptions) {
     this.#options = options;
     this.#logger = options.logger;
     this.#warnings = new ThrottledWarning(options.logger, options.warnEveryMs === undefined ? {} : { everyMs: options.warnEveryMs });
     const { minMs, maxMs } = options.reconnect;
-    this.#socket = new Socket(options.url, {
+    if (options.urls.length === 0) throw new LanesError('NO_SERVER_URL', 'no server URL to connect to');
+    this.#socket = new Socket(options.urls[0] ?? '', {
       transport: WebSocket,
       params: { token: options.workerToken, api_version: API_VERSION, worker_version: options.workerVersion },
       // Capped exponential backoff with jitter, for ever: a worker outlives server restarts.
-      reconnectAfterMs: (tries: number) => (this.#nextReconnectMs = jittered(minMs, maxMs, tries)),
+      reconnectAfterMs: (tries: number) => {
+        this.#nextServer();
+        return (this.#nextReconnectMs = jittered(minMs, maxMs, tries));
+      },
       rejoinAfterMs: (tries: number) => (this.#nextRejoinMs = jittered(minMs, maxMs, tries)),
       logger: (kind: string, message: string) => this.#logger.trace({ kind }, message),
     });
@@ -149,6 +159,21 @@ export class QueueConnection implements Claimer {
 
   get state(): ConnectionState {
     return this.#state;
+  }
+
+  /** The server URL the socket connects (or reconnects) to. */
+  get url(): string {
+    return this.#options.urls[this.#urlIndex] ?? '';
+  }
+
+  /** Points the next reconnect at the next server URL, when there are several. */
+  #nextServer(): void {
+    const { urls } = this.#options;
+    if (urls.length < 2) return;
+    this.#urlIndex = (this.#urlIndex + 1) % urls.length;
+    // phoenix reads `endPoint` on every (re)connect; its type does not declare it.
+    (this.#socket as unknown as { endPoint: string }).endPoint = `${this.url}/websocket`;
+    this.#logger.info({ server: this.url }, 'reconnecting to the next server');
   }
 
   get features(): ServerFeatures {

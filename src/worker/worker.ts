@@ -151,7 +151,7 @@ export class Worker {
     });
     const bounded = laneMemory.some((memory) => memory.bounded);
     this.#connection = new QueueConnection({
-      url: config.lightningUrl,
+      urls: config.lightningUrls,
       workerToken: init.workerToken,
       workerVersion: WORKER_VERSION,
       workerName: config.workerName === '' ? null : config.workerName,
@@ -260,7 +260,7 @@ export class Worker {
           memoryCeilingMb: this.#config.memoryCeilingMb,
           memory: describeMemory(this.#config),
           healthPort: this.#health.port,
-          server: this.#config.lightningUrl,
+          servers: this.#config.lightningUrls,
         },
         'worker started',
       );

@@ -86,3 +86,16 @@ test('redaction hides the secret and the public key', (t) => {
   t.false(printed.includes('BEGIN PUBLIC KEY'));
   t.true(printed.includes('[redacted]'));
 });
+
+test('--lightning takes several servers, comma-separated or repeated, for failover; a bad one is named', (t) => {
+  const listed = resolveWorkerConfig({ lightning: 'ws://a:4000/worker, wss://b/worker' }, secret).config;
+  t.deepEqual(listed.lightningUrls, ['ws://a:4000/worker', 'wss://b/worker']);
+  t.is(listed.lightningUrl, 'ws://a:4000/worker');
+  const repeated = resolveWorkerConfig({ lightning: ['ws://a:4000/worker', 'ws://b:4000/worker', 'ws://a:4000/worker'] }, secret).config;
+  t.deepEqual(repeated.lightningUrls, ['ws://a:4000/worker', 'ws://b:4000/worker']);
+  const fromEnv = resolveWorkerConfig({}, { ...secret, WORKER_LIGHTNING_SERVICE_URL: 'ws://x/worker,ws://y/worker' }).config;
+  t.deepEqual(fromEnv.lightningUrls, ['ws://x/worker', 'ws://y/worker']);
+  const error = t.throws(() => resolveWorkerConfig({ lightning: 'ws://a/worker,http://b/worker' }, secret));
+  t.regex(error?.message ?? '', /--lightning.*"http:\/\/b\/worker" must start with ws:\/\/ or wss:\/\//);
+  t.throws(() => resolveWorkerConfig({ lightning: ' , ' }, secret), { message: /at least one URL/ });
+});

@@ -164,6 +164,7 @@ export function testConfig(overrides: Partial<WorkerConfig> & { lightningUrl: st
     spareChildren: 0,
     bundleCode: true,
     childNice: 10,
+    lightningUrls: [overrides.lightningUrl],
     ...rest,
   } satisfies WorkerConfig);
 }
