@@ -137,6 +137,8 @@ export class QueueConnection implements Claimer {
   #nextRejoinMs = 0;
   readonly #warnings: ThrottledWarning;
   #urlIndex = 0;
+  /** The URL of the connection that just closed: phoenix picks the next delay (and so the next server) before it reports the close. */
+  #closedUrl: string | null = null;
 
   constructor(options: QueueConnectionOptions) {
     this.#options = options;
@@ -169,6 +171,7 @@ export class QueueConnection implements Claimer {
   /** Points the next reconnect at the next server URL, when there are several. */
   #nextServer(): void {
     const { urls } = this.#options;
+    this.#closedUrl = this.url;
     if (urls.length < 2) return;
     this.#urlIndex = (this.#urlIndex + 1) % urls.length;
     // phoenix reads `endPoint` on every (re)connect; its type does not declare it.
@@ -336,7 +339,7 @@ export class QueueConnection implements Claimer {
   #warnUnreachable(event: unknown): void {
     const cause = this.#lastSocketError ?? closeDescription(event);
     this.#lastSocketError = null;
-    const fields = { server: this.#options.url, cause, retryInMs: this.#nextReconnectMs };
+    const fields = { server: this.#closedUrl ?? this.url, cause, retryInMs: this.#nextReconnectMs, nextServer: this.url };
     // `ws` reports a refused upgrade as "Unexpected server response: 401"; the Lanes server and Lightning answer a bad token so.
     if (/\b(401|403)\b/.test(cause)) this.#warnings.warn(fields, 'the server refused the worker token: check WORKER_SECRET');
     else if (/\b404\b/.test(cause)) this.#warnings.warn(fields, 'no worker endpoint at this URL: check WORKER_LIGHTNING_SERVICE_URL (it ends in /worker)');
