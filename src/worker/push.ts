@@ -7,6 +7,25 @@
 import type { Channel } from 'phoenix';
 import { PushRejectedError, PushTimeoutError } from './channel-errors.ts';
 
+/** Reads (`fetch:plan`, `fetch:dataclip`) are sent this many times at most before a timeout is final. */
+export const READ_SENDS = 3;
+
+/**
+ * A read, resent after a timeout: a read changes nothing, so sending it again
+ * is always safe. Its reply is lost when the connection drops while it is in
+ * flight (the server was killed, the worker moves to another one); the resend
+ * goes out once the channel has rejoined.
+ */
+export async function readWithResend(channel: Channel, event: string, payload: object, timeoutMs: number): Promise<unknown> {
+  for (let send = 1; ; send += 1) {
+    try {
+      return await pushAndWait(channel, event, payload, timeoutMs);
+    } catch (error) {
+      if (!(error instanceof PushTimeoutError) || send >= READ_SENDS) throw error;
+    }
+  }
+}
+
 export function pushAndWait(channel: Channel, event: string, payload: object, timeoutMs: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     channel

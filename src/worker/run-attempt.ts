@@ -35,7 +35,7 @@ import { PushRejectedError } from './channel-errors.ts';
 import { CredentialRedactor } from '../protocol/credential-redactor.ts';
 import { decodeDataclip } from './dataclip-reply.ts';
 import { readPlanReply } from './plan-reply.ts';
-import { pushAndWait } from './push.ts';
+import { pushAndWait, readWithResend } from './push.ts';
 import type { ServerFeatures } from './queue-connection.ts';
 import { resolveLimits } from './resolve-limits.ts';
 import { RunEventMapper } from './run-event-mapper.ts';
@@ -262,7 +262,7 @@ function joinChannel(channel: Channel, timeoutMs: number): Promise<void> {
 async function fetchPlan(channel: Channel, timeoutMs: number): Promise<RunPlan> {
   let reply: unknown;
   try {
-    reply = await pushAndWait(channel, FETCH_PLAN, {}, timeoutMs);
+    reply = await readWithResend(channel, FETCH_PLAN, {}, timeoutMs);
   } catch (error) {
     throw new RunFailure(ERROR_TYPES.plan, `could not fetch the plan: ${errorMessage(error)}`, { cause: error });
   }
@@ -274,7 +274,7 @@ async function fetchPlan(channel: Channel, timeoutMs: number): Promise<RunPlan> 
 async function fetchDataclip(channel: Channel, dataclipId: string, timeoutMs: number): Promise<unknown> {
   let reply: unknown;
   try {
-    reply = await pushAndWait(channel, FETCH_DATACLIP, { id: dataclipId }, timeoutMs);
+    reply = await readWithResend(channel, FETCH_DATACLIP, { id: dataclipId }, timeoutMs);
   } catch (error) {
     throw new RunFailure(ERROR_TYPES.dataclip, `could not fetch dataclip ${dataclipId}: ${errorMessage(error)}`, { cause: error });
   }
