@@ -13,7 +13,12 @@
  * Clients and server share one process and one event loop, so the figures
  * are a floor for a server on its own core. Timings are never asserted.
  *
- * `npx node bench/claim-path.ts` (or `BENCH_QUICK=1 …`) prints the table alone.
+ * The same trial runs on three stores (`ClaimPathStore`): a SQLite file;
+ * PostgreSQL with one server; PostgreSQL with two servers on one database,
+ * half the workers on each (a throwaway cluster started for the bench, as
+ * the tests start one).
+ *
+ * `npx node bench/claim-path.ts` (or `BENCH_QUICK=1 …`) prints the tables alone.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -27,6 +32,8 @@ import WebSocket from 'ws';
 import { API_VERSION, WORKER_QUEUE_TOPIC, signWorkerToken } from '../src/protocol/index.ts';
 import type { ClaimReply } from '../src/protocol/index.ts';
 import { LanesServer } from '../src/server/index.ts';
+import { startPostgres } from '../test/fixtures/postgres-cluster.ts';
+import type { PostgresCluster } from '../test/fixtures/postgres-cluster.ts';
 import { figure, formatFigure, percentile, table } from './stats.ts';
 import { formatTokenVerify, measureTokenVerify } from './token-verify.ts';
 import type { TokenVerifyResult } from './token-verify.ts';
@@ -59,7 +66,17 @@ export interface ClaimPathTrial {
   handout: ClaimPhase;
 }
 
+/** Where the trial's queue lives: a SQLite file, or PostgreSQL behind one or two servers. */
+export type ClaimPathStore = 'sqlite' | 'postgres' | 'postgres-2-servers';
+
+export const CLAIM_PATH_STORE_LABELS: Readonly<Record<ClaimPathStore, string>> = {
+  sqlite: 'SQLite, 1 server',
+  postgres: 'PostgreSQL, 1 server',
+  'postgres-2-servers': 'PostgreSQL, 2 servers',
+};
+
 export interface ClaimPathResult {
+  store: ClaimPathStore;
   quick: boolean;
   workers: number;
   lanesPerWorker: number;
@@ -85,6 +102,23 @@ const TRIVIAL_PLAN = {
   jobs: [{ id: 'job-1', body: 'fn(state => state)', adaptor: '@openfn/language-common@latest' }],
   edges: [],
 };
+
+/** Pre-loads runs; on PostgreSQL ten inserts at a time (one per pooled connection), as one transaction would take minutes. */
+async function preload(server: LanesServer, perQueue: number): Promise<void> {
+  const now = Date.now();
+  const insert = (queue: string) => (tx: LanesServer['store']) =>
+    tx.insertRun({ id: randomUUID(), queue, priority: 0, maxAttempts: 1, idempotencyKey: null, plan: TRIVIAL_PLAN, inputJson: '{}', runTimeoutMs: 300_000, now });
+  if (server.store.kind === 'sqlite') {
+    await server.store.transaction(async (tx) => {
+      for (let index = 0; index < perQueue; index += 1) for (const queue of HANDOUT_QUEUES) await insert(queue)(tx);
+    });
+    return;
+  }
+  const pending = Array.from({ length: perQueue }, () => HANDOUT_QUEUES).flat();
+  for (let index = 0; index < pending.length; index += 10) {
+    await Promise.all(pending.slice(index, index + 10).map((queue) => insert(queue)(server.store)));
+  }
+}
 
 function connect(server: LanesServer, token: string): Promise<Socket> {
   const socket = new Socket(server.workerUrl, {
@@ -166,51 +200,51 @@ function runsPerQueue(durationMs: number): number {
   return Math.ceil((RUNS_PER_SECOND_LOADED * durationMs) / 1000 / HANDOUT_QUEUES.length);
 }
 
-async function trial(durationMs: number): Promise<ClaimPathTrial> {
+async function trial(durationMs: number, store: ClaimPathStore, cluster: PostgresCluster | undefined): Promise<ClaimPathTrial> {
   const dir = mkdtempSync(join(tmpdir(), 'lanes-claim-path-'));
   const secret = randomBytes(16).toString('hex');
-  const server = await LanesServer.create({ port: 0, dbPath: join(dir, 'bench.db'), secret, logger: pino({ level: 'silent' }) });
+  if (store !== 'sqlite' && cluster === undefined) throw new Error('a PostgreSQL trial needs a cluster');
+  const dbPath = store === 'sqlite' || cluster === undefined ? join(dir, 'bench.db') : await cluster.createDatabase();
+  const servers: LanesServer[] = [];
   const sockets: Socket[] = [];
   try {
-    await server.start();
+    for (let index = 0; index < (store === 'postgres-2-servers' ? 2 : 1); index += 1) {
+      const one = await LanesServer.create({ port: 0, dbPath, secret, logger: pino({ level: 'silent' }) });
+      servers.push(one);
+      await one.start();
+    }
+    const server = servers[0];
+    if (server === undefined) throw new Error('no server');
     const lanes: Array<{ channel: Channel; chain: readonly string[]; name: string }> = [];
     for (let index = 0; index < CLAIM_PATH_WORKERS; index += 1) {
-      const socket = await connect(server, await signWorkerToken(secret, `bench-worker-${index}`));
+      // With two servers, workers alternate between them.
+      const socket = await connect(servers[index % servers.length] ?? server, await signWorkerToken(secret, `bench-worker-${index}`));
       sockets.push(socket);
       const channel = await joinQueue(socket);
       for (const chain of CLAIM_PATH_CHAINS) lanes.push({ channel, chain, name: `bench-worker-${index}` });
     }
     const empty = await hammer(lanes, durationMs);
 
-    const perQueue = runsPerQueue(durationMs);
-    const now = Date.now();
-    await server.store.transaction(async (tx) => {
-      for (let index = 0; index < perQueue; index += 1) {
-        for (const queue of HANDOUT_QUEUES) {
-          await tx.insertRun({
-            id: randomUUID(), queue, priority: 0, maxAttempts: 1, idempotencyKey: null,
-            plan: TRIVIAL_PLAN, inputJson: '{}', runTimeoutMs: 300_000, now,
-          });
-        }
-      }
-    });
+    await preload(server, runsPerQueue(durationMs));
     const handout = await hammer(lanes, durationMs);
     return { empty, handout };
   } finally {
     await Promise.all(sockets.map((socket) => new Promise<void>((resolve) => socket.disconnect(() => resolve(), 1000, 'bench done'))));
-    await server.stop();
+    for (const one of servers) await one.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 /** Runs the claim-path benchmark: quick is one trial of 1.5 s per phase, full three trials of 10 s. */
-export async function runClaimPathBench(options: { quick: boolean }): Promise<ClaimPathResult> {
+export async function runClaimPathBench(options: { quick: boolean; store?: ClaimPathStore; cluster?: PostgresCluster }): Promise<ClaimPathResult> {
+  const store = options.store ?? 'sqlite';
   const phaseDurationMs = options.quick ? 1_500 : 10_000;
   const trialCount = options.quick ? 1 : 3;
   const trials: ClaimPathTrial[] = [];
-  for (let index = 0; index < trialCount; index += 1) trials.push(await trial(phaseDurationMs));
+  for (let index = 0; index < trialCount; index += 1) trials.push(await trial(phaseDurationMs, store, options.cluster));
   const pick = (select: (trial: ClaimPathTrial) => number) => figure(trials.map(select));
   return {
+    store,
     quick: options.quick,
     workers: CLAIM_PATH_WORKERS,
     lanesPerWorker: CLAIM_PATH_CHAINS.length,
@@ -240,10 +274,38 @@ export function formatClaimPath(result: ClaimPathResult): string {
   return `${caption}\n\n${table(header, rows)}\n\n${formatTokenVerify(result.tokenVerify)}`;
 }
 
+/** The stores side by side, one row each (medians over trials). */
+export function formatClaimPathByStore(results: readonly ClaimPathResult[]): string {
+  const header = ['store', 'claims/s (empty queue)', 'runs handed out/s', 'claims/s (handing out)', 'round trip p50 / p99 (empty)', 'round trip p50 / p99 (handing out)'];
+  const rows = results.map((r) => [
+    CLAIM_PATH_STORE_LABELS[r.store],
+    formatFigure(r.emptyClaimsPerSecond, '/s', 0),
+    formatFigure(r.handoutRunsPerSecond, '/s', 0),
+    formatFigure(r.handoutClaimsPerSecond, '/s', 0),
+    `${formatFigure(r.emptyRoundTripP50Ms, 'ms', 2)} / ${formatFigure(r.emptyRoundTripP99Ms, 'ms', 2)}`,
+    `${formatFigure(r.handoutRoundTripP50Ms, 'ms', 2)} / ${formatFigure(r.handoutRoundTripP99Ms, 'ms', 2)}`,
+  ]);
+  return table(header, rows);
+}
+
+/** SQLite, PostgreSQL with one server and with two, in one run (PostgreSQL on a throwaway cluster). */
+export async function runClaimPathByStore(options: { quick: boolean }): Promise<ClaimPathResult[]> {
+  const results = [await runClaimPathBench({ quick: options.quick, store: 'sqlite' })];
+  const cluster = await startPostgres();
+  try {
+    results.push(await runClaimPathBench({ quick: options.quick, store: 'postgres', cluster }));
+    results.push(await runClaimPathBench({ quick: options.quick, store: 'postgres-2-servers', cluster }));
+  } finally {
+    await cluster.stop();
+  }
+  return results;
+}
+
 if (import.meta.main) {
   const quick = process.env['BENCH_QUICK'] === '1' || process.argv.includes('--quick');
-  const result = await runClaimPathBench({ quick });
-  process.stdout.write(`${formatClaimPath(result)}\n`);
-  const failed = result.trials.reduce((sum, t) => sum + t.empty.failedClaims + t.handout.failedClaims, 0);
+  const results = await runClaimPathByStore({ quick });
+  for (const result of results) process.stdout.write(`${CLAIM_PATH_STORE_LABELS[result.store]}\n${formatClaimPath(result)}\n\n`);
+  process.stdout.write(`${formatClaimPathByStore(results)}\n`);
+  const failed = results.reduce((sum, r) => sum + r.trials.reduce((s, t) => s + t.empty.failedClaims + t.handout.failedClaims, 0), 0);
   if (failed > 0) process.stdout.write(`warning: ${failed} claims were not answered ok\n`);
 }

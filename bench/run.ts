@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatClaimPath, runClaimPathBench } from './claim-path.ts';
+import { formatClaimPath, formatClaimPathByStore, runClaimPathByStore } from './claim-path.ts';
 import type { ClaimPathResult } from './claim-path.ts';
 import { formatEngineBench, runEngineBench } from './engine.ts';
 import type { EngineBenchResults } from './engine.ts';
@@ -65,6 +65,8 @@ interface Results {
   memory?: MemoryTrial[];
   engine?: EngineBenchResults;
   claimPath?: ClaimPathResult;
+  /** SQLite, PostgreSQL with one server, with two (the first is `claimPath`). */
+  claimPathByStore?: ClaimPathResult[];
 }
 
 const commit = (() => {
@@ -202,9 +204,26 @@ if (wanted('memory')) {
 
 if (wanted('claims')) {
   log('Claim path');
-  const claimPath = await runClaimPathBench({ quick });
+  const byStore = await runClaimPathByStore({ quick });
+  const claimPath = byStore[0];
+  if (claimPath === undefined) throw new Error('no claim-path result');
   results.claimPath = claimPath;
-  sections.push(['## Claim path', '', `How many claims the server answers: ${claimPath.workers} workers × ${claimPath.lanesPerWorker} lanes, each lane pushing \`claim\` back to back, in the benchmark's own process against an in-process server.`, '', formatClaimPath(claimPath)].join('\n'));
+  results.claimPathByStore = byStore;
+  sections.push(
+    [
+      '## Claim path',
+      '',
+      `How many claims the server answers: ${claimPath.workers} workers × ${claimPath.lanesPerWorker} lanes, each lane pushing \`claim\` back to back, in the benchmark's own process against an in-process server.`,
+      '',
+      formatClaimPath(claimPath),
+      '',
+      '### By store',
+      '',
+      'The same trial, side by side in this run, on a SQLite file, on PostgreSQL (a throwaway local cluster, fsync off) with one server, and with two servers on one database, the workers split between them:',
+      '',
+      formatClaimPathByStore(byStore),
+    ].join('\n'),
+  );
   log(sections.at(-1) ?? '');
 }
 
