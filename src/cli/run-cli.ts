@@ -12,6 +12,7 @@ import * as worker from './commands/worker.ts';
 import * as submit from './commands/submit.ts';
 import * as dev from './commands/dev.ts';
 import * as server from './commands/server.ts';
+import * as copyDb from './commands/copy-db.ts';
 
 /** Thrown from yargs' fail hook so usage errors leave the parser as one line. */
 class UsageError extends Error {}
@@ -32,7 +33,8 @@ export async function runCli(rawArgs: readonly string[], ctx: CliContext): Promi
     .command(server.command, server.describe, (y) => server.builder(y), run((argv) => server.handler(argv, ctx)))
     .command(dev.command, dev.describe, (y) => dev.builder(y), run((argv) => dev.handler(argv, ctx)))
     .command(submit.command, submit.describe, (y) => submit.builder(y), run((argv) => submit.handler(argv, ctx)))
-    .demandCommand(1, 'name a command: worker, server, dev or submit')
+    .command(copyDb.command, copyDb.describe, (y) => copyDb.builder(y), run((argv) => copyDb.handler(argv, ctx)))
+    .demandCommand(1, 'name a command: worker, server, dev, submit or copy-db')
     .strict()
     .help()
     .alias('help', 'h')

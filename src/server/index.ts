@@ -13,4 +13,5 @@ export { DEFAULT_QUEUE } from './run-submission.ts';
 export { DEFAULT_CLAIM_CHAIN } from './queue-channel.ts';
 export type { RunRecord, Store } from './store/store.ts';
 export { openStore } from './store/open-store.ts';
+export { copySqliteToPostgres } from './store/copy-to-postgres.ts';
 export { storeKindOf, describeDatabaseUrl } from './store/store-url.ts';
