@@ -16,17 +16,18 @@ test('a run with not_before is not handed out before that time, and its workers 
   const server = await startServer(t, { workAvailableDebounceMs: 0 });
   const socket = await connectWorker(t, server);
   const { channel } = await joinQueue(socket, { '*': 2 });
-  const due = new Date(Date.now() + 1_500);
+  // Far enough ahead that a loaded machine still claims before it is due.
+  const due = new Date(Date.now() + 8_000);
   const submitted = await api<Summary>(server, 'POST', '/api/runs', {
     plan: { jobs: [{ id: 'job-1', body: 'fn(s => s)', adaptor: '@openfn/language-common@1.0.0' }] },
     not_before: due.toISOString(),
   });
   t.is(submitted.status, 201);
+  t.deepEqual(await claim(channel, ['*'], 2), []);
   const shown = await api<Summary>(server, 'GET', `/api/runs/${submitted.body.id}`);
   t.is(shown.body.available_at, due.toISOString());
-  t.deepEqual(await claim(channel, ['*'], 2), []);
   // The wake comes when the run is due; a claim then gets it.
-  await nextPush(channel, 'work-available', 10_000);
+  await nextPush(channel, 'work-available', 60_000);
   t.true(Date.now() >= due.getTime() - 5);
   t.deepEqual((await claim(channel, ['*'], 2)).map((run) => run.id), [submitted.body.id]);
 });
@@ -83,7 +84,7 @@ test('retention deletes runs finished longer ago than retainMs, with their logs,
   await completeRunHappily(runChannel, finished);
   t.is((await api<Summary>(server, 'GET', `/api/runs/${finished}`)).body.state, 'success');
   const waiting = await submitRun(server, { queue: 'nobody_takes_this' });
-  await waitFor(async () => (await api(server, 'GET', `/api/runs/${finished}`)).status === 404, { timeoutMs: 10_000, message: 'the finished run was never deleted' });
+  await waitFor(async () => (await api(server, 'GET', `/api/runs/${finished}`)).status === 404, { timeoutMs: 60_000, message: 'the finished run was never deleted' });
   t.is((await api(server, 'GET', `/api/runs/${finished}/logs`)).status, 404);
   t.is((await api<Summary>(server, 'GET', `/api/runs/${waiting}`)).body.state, 'available');
 });
