@@ -6,12 +6,14 @@
  * channel events are never held behind a large delete. On PostgreSQL every
  * replica may sweep: batches lock their rows with SKIP LOCKED.
  *
- * States: idle → running → stopped.
+ * States: idle → running → stopped (or idle → stopped). The interval timer
+ * and whether a sweep is in flight belong to the running state.
  */
 import type { Logger } from 'pino';
+import { StateMachine } from '../state-machine.ts';
 import type { Store } from './store/store.ts';
 
-type RetentionState = 'idle' | 'running' | 'stopped';
+type RetentionState = { kind: 'idle' } | { kind: 'running'; timer: NodeJS.Timeout; sweeping: boolean } | { kind: 'stopped' };
 
 /** Runs per delete: small enough that a batch holds the database for milliseconds. */
 export const RETENTION_BATCH = 200;
@@ -21,38 +23,43 @@ export class RetentionSweeper {
   readonly #retainMs: number;
   readonly #intervalMs: number;
   readonly #logger: Logger;
-  #timer: NodeJS.Timeout | undefined;
-  #state: RetentionState = 'idle';
-  #sweeping = false;
+  readonly #state: StateMachine<RetentionState>;
 
   constructor(options: { store: Store; retainMs: number; intervalMs: number; logger: Logger }) {
     this.#store = options.store;
     this.#retainMs = options.retainMs;
     this.#intervalMs = options.intervalMs;
     this.#logger = options.logger;
+    this.#state = new StateMachine<RetentionState>({
+      name: 'retention sweeper',
+      initial: { kind: 'idle' },
+      transitions: { idle: ['running', 'stopped'], running: ['stopped'], stopped: [] },
+      logger: this.#logger,
+    });
   }
 
   start(): void {
-    if (this.#state !== 'idle') return;
-    this.#state = 'running';
-    this.#timer = setInterval(() => void this.#tick(), this.#intervalMs);
-    this.#timer.unref();
+    if (this.#state.kind !== 'idle') return;
+    const timer = setInterval(() => void this.#tick(), this.#intervalMs);
+    timer.unref();
+    this.#state.to({ kind: 'running', timer, sweeping: false });
     void this.#tick();
   }
 
   stop(): void {
-    this.#state = 'stopped';
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
+    const running = this.#state.when('running');
+    if (running) clearInterval(running.timer);
+    if (this.#state.kind !== 'stopped') this.#state.to({ kind: 'stopped' });
   }
 
   async #tick(): Promise<void> {
-    if (this.#sweeping) return;
-    this.#sweeping = true;
+    const running = this.#state.when('running');
+    if (!running || running.sweeping) return;
+    running.sweeping = true;
     try {
       await this.sweep();
     } finally {
-      this.#sweeping = false;
+      running.sweeping = false;
     }
   }
 
@@ -61,7 +68,7 @@ export class RetentionSweeper {
     let deleted = 0;
     try {
       for (;;) {
-        if (this.#state === 'stopped' || !this.#store.isOpen) break;
+        if (this.#state.kind === 'stopped' || !this.#store.isOpen) break;
         const batch = await this.#store.deleteFinishedBefore(now - this.#retainMs, RETENTION_BATCH);
         deleted += batch;
         if (batch < RETENTION_BATCH) break;
