@@ -50,7 +50,7 @@ test('an upward import is a layer violation naming the file, the line and what t
     ['engine/run-ends.ts', ''],
   ]));
   t.deepEqual(problems.map((problem) => problem.message), [
-    'src/runtime/execute-plan.ts:2 imports src/engine/run-ends.ts, but runtime may import only protocol, errors (see docs/architecture.md)',
+    'src/runtime/execute-plan.ts:2 imports src/engine/run-ends.ts, but runtime may import only protocol, errors, state-machine.ts (see docs/architecture.md)',
   ]);
 });
 
