@@ -14,6 +14,8 @@ export interface DashboardAttempt {
   state: RunState;
   /** The job of the step running now, while in flight. */
   step: string | null;
+  /** The memory (MB) its lane reserved for it, when lanes carry memory; else null. */
+  memory_mb: number | null;
   claimed_at: number;
   started_at: number | null;
   finished_at: number | null;
@@ -23,6 +25,8 @@ export interface DashboardLane {
   /** The lane's queue preference chain, `manual>*`. */
   chain: string;
   slots: number;
+  /** The lane's share of the worker's memory (MB), when its worker declared one; else null. */
+  memory_mb: number | null;
   /** Attempts in flight on this lane, oldest claim first; at most `slots` unless the worker overcommits. */
   runs: DashboardAttempt[];
 }
@@ -31,6 +35,8 @@ export interface DashboardWorker {
   id: string;
   name: string | null;
   capacity: number;
+  /** The worker's memory ceiling (MB), when it declared one. */
+  memory_ceiling_mb: number | null;
   connected_at: number;
   /** Last join, claim or run heartbeat. */
   last_seen_at: number;

@@ -28,6 +28,7 @@ function attemptView(attempt: LaneAttempt): DashboardAttempt {
     queue: attempt.queue,
     state: attempt.state,
     step: attempt.step,
+    memory_mb: attempt.memoryMb,
     claimed_at: attempt.claimedAt,
     started_at: attempt.startedAt,
     finished_at: attempt.finishedAt,
@@ -54,11 +55,12 @@ export async function buildDashboardSnapshot(store: Store, registry: WorkerRegis
   for (const connected of registry.list()) {
     // A worker id with two connections (a reconnect racing the old socket) is drawn once, as its newest.
     const existing = workers.findIndex((worker) => worker.id === connected.workerId);
-    const lanes = Object.entries(connected.lanes).map(([chain, slots]): DashboardLane => ({ chain, slots, runs: [] }));
+    const lanes = Object.entries(connected.lanes).map(([chain, slots]): DashboardLane => ({ chain, slots, memory_mb: connected.lanesMemoryMb?.[chain] ?? null, runs: [] }));
     const worker: DashboardWorker = {
       id: connected.workerId,
       name: connected.name,
       capacity: connected.capacity,
+      memory_ceiling_mb: connected.memoryCeilingMb,
       connected_at: connected.connectedAt,
       last_seen_at: connected.lastSeenAt,
       lanes,

@@ -93,6 +93,28 @@ test.serial('a run fills a slot of the fast lane and leaves it; its bar lands on
   t.is(await page.locator(`.tl-row[data-lane="manual"] .bar[href="#/runs/${runId}"]`).count(), 0);
 });
 
+test.serial('when lanes carry memory, a slot shows what its run reserved and the lane what it holds of its share', async (t) => {
+  const server = await startServer(t);
+  const executor = new FakeExecutor();
+  await startWorker(t, { executor, config: testConfig({ lightningUrl: server.workerUrl, workloopsText: 'fast_lane:1@256 manual:2', maxMemoryMb: 2000 }) });
+  const page = await openPage(t, chromiumOf());
+  await signedIn(page, server.url, TEST_API_TOKEN);
+  await page.locator('.worker-meta', { hasText: 'memory ceiling 2000 MB' }).waitFor();
+  const manual = page.locator('.lane[data-lane="manual"]');
+  await manual.locator('.lane-memory', { hasText: /^0 of \d+ MB reserved$/ }).waitFor();
+  t.is(await page.locator('.lane[data-lane="fast_lane"] .lane-memory').innerText(), '0 of 256 MB reserved');
+
+  const runId = await submitRun(server, { queue: 'manual', plan: { ...simplePlan('hold'), options: { run_memory_limit_mb: 300 } } });
+  const slot = manual.locator(`.slot-busy[data-run="${runId}"]`);
+  await slot.waitFor({ timeout: 10_000 });
+  t.is(await slot.locator('.slot-memory').innerText(), '300 MB');
+  t.regex(await manual.locator('.lane-memory').innerText(), /^300 of \d+ MB reserved$/);
+  await waitFor(() => executor.heldRunIds.includes(runId), { message: 'the run to be held by the worker' });
+  executor.release(runId);
+  await slot.waitFor({ state: 'detached', timeout: 10_000 });
+  t.regex(await manual.locator('.lane-memory').innerText(), /^0 of \d+ MB reserved$/);
+});
+
 test.serial('open a run from the list, read its logs and timings, then cancel another run in flight', async (t) => {
   const server = await startServer(t);
   const executor = new FakeExecutor();

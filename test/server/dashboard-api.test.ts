@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { DashboardSnapshot } from '../../src/protocol/index.ts';
 import { MAX_FEED_LISTENERS } from '../../src/server/dashboard-feed.ts';
-import { api, claim, completeRunHappily, connectWorker, deadLetterRun, joinQueue, joinRun, push, startServer, submitRun, TEST_API_TOKEN, waitFor } from './helpers.ts';
+import { api, claim, completeRunHappily, connectWorker, deadLetterRun, join, joinQueue, joinRun, push, simplePlan, startServer, submitRun, TEST_API_TOKEN, waitFor } from './helpers.ts';
 
 test('the snapshot draws a run on the lane that claimed it, then on the timeline with its outcome', async (t) => {
   const server = await startServer(t);
@@ -45,6 +45,27 @@ test('the snapshot draws a run on the lane that claimed it, then on the timeline
   const queue = done.queues.find((candidate) => candidate.name === 'fast_lane');
   t.is(queue?.per_minute, 1);
   t.is(queue?.depth, 0);
+});
+
+test('when lanes carry memory, the snapshot shows each lane\'s share, the worker\'s ceiling and each run\'s reserved memory', async (t) => {
+  const server = await startServer(t);
+  const socket = await connectWorker(t, server, { workerId: 'worker-m' });
+  const joined = await join(socket, 'worker:queue', { capacity: 3, queues: { fast_lane: 1, 'manual>*': 2 }, lanes_memory_mb: { fast_lane: 256, 'manual>*': 1024 }, memory_ceiling_mb: 1600 });
+  t.is(joined.status, 'ok');
+  const plan = { ...simplePlan(), options: { run_memory_limit_mb: 300 } };
+  const declared = await submitRun(server, { queue: 'manual', plan });
+  const plain = await submitRun(server, { queue: 'manual' });
+  const claimed = await push<{ runs: Array<{ id: string }> }>(joined.channel, 'claim', {
+    demand: 2, worker_name: null, queues: ['manual', '*'], max_run_memory_mb: 1024, lane_memory_mb: 1024, default_run_memory_mb: 200,
+  });
+  t.deepEqual(claimed.response.runs.map((run) => run.id), [declared, plain]);
+  const { body } = await api<DashboardSnapshot>(server, 'GET', '/api/dashboard');
+  const worker = body.workers.find((candidate) => candidate.id === 'worker-m');
+  t.is(worker?.memory_ceiling_mb, 1600);
+  t.deepEqual(worker?.lanes.map((lane) => [lane.chain, lane.memory_mb, lane.runs.map((run) => [run.run_id, run.memory_mb])]), [
+    ['fast_lane', 256, []],
+    ['manual>*', 1024, [[declared, 300], [plain, 200]]],
+  ]);
 });
 
 test('a run in flight shows the job of its open step', async (t) => {

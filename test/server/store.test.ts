@@ -305,6 +305,15 @@ both('the dashboard reads: each attempt with the lane that claimed it, its open 
   t.is(retried?.maxAttempts, 2);
   t.false(await store.retryDeadLetter(slow.id, T0 + 5_000));
   t.deepEqual((await store.claim(claimOf(['*'], 1, { now: T0 + 6_000 }))).map((row) => [row.id, row.attempt]), [[slow.id, 2]]);
+  t.is((await store.recentAttempts(T0, 10)).find((attempt) => attempt.runId === slow.id && attempt.attempt === 2)?.memoryMb, null);
+
+  // A memory claim records what it counted for each run: the plan's need, else the claim's default.
+  const big = await store.insertRun(run({ queue: 'manual', plan: { ...PLAN, options: { run_memory_limit_mb: 300 } } }));
+  const small = await store.insertRun(run({ queue: 'manual' }));
+  const memory = { freeMb: 1_000, laneMb: 1_000, defaultRunMb: 200 };
+  t.deepEqual((await store.claim(claimOf(['manual'], 2, { now: T0 + 7_000, memory }))).map((row) => [row.id, row.memoryMb]), [[big.id, 300], [small.id, 200]]);
+  const counted = (await store.recentAttempts(T0, 10)).filter((attempt) => attempt.runId === big.id || attempt.runId === small.id);
+  t.deepEqual(counted.map((attempt) => [attempt.runId, attempt.lane, attempt.memoryMb]), [[big.id, 'manual', 300], [small.id, 'manual', 200]]);
 });
 
 both('after close every call rejects and ping says false', async (t, store) => {

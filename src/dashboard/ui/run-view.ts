@@ -53,6 +53,7 @@ export function runView(run: RunDetail, logs: LogLine[], actions: RunActions): H
         h('dt', {}, 'Attempts'), h('dd', {}, `${run.attempts} of ${run.max_attempts}`),
         h('dt', {}, 'Worker'), h('dd', {}, run.worker_name ?? run.worker ?? '—'),
         run.error_type === null ? null : [h('dt', {}, 'Error'), h('dd', { class: 'error' }, `${run.error_type}: ${run.error_message ?? ''}`)],
+        run.waiting_reason === undefined || run.waiting_reason === null ? null : [h('dt', {}, 'Waiting'), h('dd', { id: 'run-waiting' }, run.waiting_reason)],
       ),
       h('dl', { class: 'facts timings', 'aria-label': 'Timings' }, timing('Submitted', created, null), timing('Claimed', claimed, created), timing('Started', started, claimed), timing('Ended', finished, started)),
     ),

@@ -153,6 +153,12 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX run_attempts_finished ON run_attempts (finished_at);
     `,
   },
+  {
+    version: 3,
+    name: 'memory of each attempt, for the dashboard',
+    // As SQLite's migration 5.
+    sql: `ALTER TABLE run_attempts ADD COLUMN memory_mb INTEGER;`,
+  },
 ];
 
 /** Applies every migration newer than the database's version, under the advisory lock, in one transaction. Returns the versions applied. */

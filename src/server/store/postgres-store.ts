@@ -273,9 +273,9 @@ export class PostgresStore implements Store {
         return row === undefined ? [] : [{ id, queue: str(row, 'queue'), attempt: num(row, 'attempts'), runTimeoutMs: num(row, 'run_timeout_ms'), enqueuedAt: num(row, 'enqueued_at'), memoryMb }];
       });
       await self.#run(
-        `INSERT INTO run_attempts (run_id, attempt, worker_id, worker_name, claimed_at, state)
-         SELECT id, attempt, $3, $4, $5, 'claimed' FROM unnest($1::text[], $2::int[]) AS t(id, attempt)`,
-        [claimed.map((c) => c.id), claimed.map((c) => c.attempt), request.workerId, request.workerName, request.now],
+        `INSERT INTO run_attempts (run_id, attempt, worker_id, worker_name, claimed_at, state, lane, memory_mb)
+         SELECT id, attempt, $3, $4, $5, 'claimed', $6, memory_mb FROM unnest($1::text[], $2::int[], $7::int[]) AS t(id, attempt, memory_mb)`,
+        [claimed.map((c) => c.id), claimed.map((c) => c.attempt), request.workerId, request.workerName, request.now, request.chain.join('>'), claimed.map((c) => c.memoryMb ?? null)],
       );
       return claimed;
     });

@@ -164,6 +164,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX run_attempts_finished ON run_attempts (finished_at);
     `,
   },
+  {
+    version: 5,
+    name: 'memory of each attempt, for the dashboard',
+    // A memory claim counts each run's need against its lane's share; the
+    // dashboard shows it in the run's slot.
+    sql: `ALTER TABLE run_attempts ADD COLUMN memory_mb INTEGER;`,
+  },
 ];
 
 /** Applies every migration newer than the file's version, each in its own transaction. Returns the versions applied. */

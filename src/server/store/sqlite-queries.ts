@@ -251,12 +251,13 @@ export class SqliteQueries {
           heartbeat ? request.now + (request.heartbeatLeaseMs ?? 0) : request.now + runTimeoutMs + request.graceMs,
           heartbeat ? 'heartbeat' : 'timeout', id,
         );
+        const memoryMb = memory === undefined ? null : Math.ceil(num(row, 'memory_mb'));
         this.#run(
-          `INSERT INTO run_attempts (run_id, attempt, worker_id, worker_name, claimed_at, state, lane) VALUES (?, ?, ?, ?, ?, 'claimed', ?)`,
-          id, attempt, request.workerId, request.workerName, request.now, request.chain.join('>'),
+          `INSERT INTO run_attempts (run_id, attempt, worker_id, worker_name, claimed_at, state, lane, memory_mb) VALUES (?, ?, ?, ?, ?, 'claimed', ?, ?)`,
+          id, attempt, request.workerId, request.workerName, request.now, request.chain.join('>'), memoryMb,
         );
         const claimedRow: ClaimedRow = { id, queue: str(row, 'queue'), attempt, runTimeoutMs, enqueuedAt: num(row, 'enqueued_at') };
-        if (memory !== undefined) claimedRow.memoryMb = Math.ceil(num(row, 'memory_mb'));
+        if (memoryMb !== null) claimedRow.memoryMb = memoryMb;
         claimed.push(claimedRow);
       }
       return claimed;

@@ -106,6 +106,7 @@ export function toLaneAttempt(row: Row): LaneAttempt {
     queue: str(row, 'queue'),
     state: str(row, 'state') as RunState,
     step: optStr(row, 'step'),
+    memoryMb: optNum(row, 'memory_mb'),
     claimedAt: num(row, 'claimed_at'),
     startedAt: optNum(row, 'started_at'),
     finishedAt: optNum(row, 'finished_at'),
@@ -116,7 +117,7 @@ export function toLaneAttempt(row: Row): LaneAttempt {
  * The dashboard's attempt query, the same text on both stores but for the
  * placeholder style: columns, the open step's job, the run's queue.
  */
-export const LANE_ATTEMPT_COLUMNS = `SELECT a.run_id, a.attempt, a.worker_id, a.lane, a.state, a.claimed_at, a.started_at, a.finished_at, r.queue,
+export const LANE_ATTEMPT_COLUMNS = `SELECT a.run_id, a.attempt, a.worker_id, a.lane, a.memory_mb, a.state, a.claimed_at, a.started_at, a.finished_at, r.queue,
     (SELECT s.job_id FROM steps s WHERE s.run_id = a.run_id AND s.attempt = a.attempt AND s.finished_at IS NULL
       ORDER BY s.started_at DESC LIMIT 1) AS step
   FROM run_attempts a JOIN runs r ON r.id = a.run_id`;

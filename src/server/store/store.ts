@@ -173,6 +173,8 @@ export interface LaneAttempt {
   state: RunState;
   /** The job of the step running now, while in flight. */
   step: string | null;
+  /** What a memory claim counted for it (MB); null when memory did not bound the claim. */
+  memoryMb: number | null;
   claimedAt: number;
   startedAt: number | null;
   finishedAt: number | null;
