@@ -25,8 +25,14 @@ export interface EngineOptions {
   rssHeadroomMb?: number;
   /** Added to the run limit for the child's own `--max-old-space-size`. Default 128. */
   childHeapHeadroomMb?: number;
-  /** How often busy children's RSS is sampled. Default 250. */
+  /** How often idle children's RSS is sampled (recycling). Default 250. */
   rssSampleIntervalMs?: number;
+  /**
+   * How often a busy child's RSS is sampled while runs are active: the bound
+   * on how far a run allocating outside the heap passes its ceiling before it
+   * is killed. Default 20.
+   */
+  busyRssSampleIntervalMs?: number;
   /** How long a stopped run's thread may take to go before its child is SIGKILLed. Default 1000. */
   killGraceMs?: number;
   /** Keep a booted spare thread per child. Default true. */
@@ -88,6 +94,7 @@ export interface ResolvedEngineOptions {
   rssHeadroomMb: number;
   childHeapHeadroomMb: number;
   rssSampleIntervalMs: number;
+  busyRssSampleIntervalMs: number;
   killGraceMs: number;
   warmSpares: boolean;
   recentAdaptors: number;
@@ -133,6 +140,7 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     rssHeadroomMb: positiveInt('rssHeadroomMb', options.rssHeadroomMb ?? 256),
     childHeapHeadroomMb: positiveInt('childHeapHeadroomMb', options.childHeapHeadroomMb ?? 128),
     rssSampleIntervalMs: positiveInt('rssSampleIntervalMs', options.rssSampleIntervalMs ?? 250),
+    busyRssSampleIntervalMs: positiveInt('busyRssSampleIntervalMs', options.busyRssSampleIntervalMs ?? 20),
     killGraceMs: positiveInt('killGraceMs', options.killGraceMs ?? 1000),
     warmSpares: options.warmSpares ?? true,
     recentAdaptors: options.recentAdaptors ?? 4,

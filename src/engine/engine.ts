@@ -67,6 +67,9 @@ export class Engine implements RunExecutor {
   /** How to end each active run from outside (timeout, abort, RSS, stop): runId → interrupt. */
   readonly #interrupts = new Map<string, (end: RunEnd, hard: boolean) => void>();
   #sampler: NodeJS.Timeout | undefined;
+  /** Samples busy children's RSS every `busyRssSampleIntervalMs`, only while runs are active. */
+  #busySampler: NodeJS.Timeout | undefined;
+  #sampleBusyInFlight = false;
   /** The last resident memory sampled for each active run's child: runId → bytes (for metrics). */
   readonly #runRss = new Map<string, number>();
   #sampling = false;
@@ -266,6 +269,7 @@ export class Engine implements RunExecutor {
       }
     };
     this.#interrupts.set(request.runId, interrupt);
+    this.#watchBusy();
     const timer = setTimeout(() => interrupt(endForTimeout(request.limits.timeoutMs), false), request.limits.timeoutMs);
     const onAbort = (): void => interrupt(endForAbort(request.signal?.reason), false);
     if (request.signal?.aborted) onAbort();
@@ -283,6 +287,7 @@ export class Engine implements RunExecutor {
     clearTimeout(timer);
     request.signal?.removeEventListener('abort', onAbort);
     this.#interrupts.delete(request.runId);
+    if (this.#interrupts.size === 0) this.#unwatchBusy();
     this.#runRss.delete(request.runId);
     logger.info({ reason: outcome.reason, errorType: outcome.errorType, ms: Math.round(performance.now() - started) }, 'run finished');
     return outcome;
@@ -424,6 +429,34 @@ export class Engine implements RunExecutor {
           }
           continue;
         }
+      }
+    } finally {
+      this.#sampling = false;
+    }
+  }
+
+  /**
+   * Busy children are sampled far more often than idle ones: memory outside
+   * the V8 heap (Buffers) is caught only here, and a run allocating as fast as
+   * it can passes its ceiling by what it allocates between two samples
+   * (docs/memory.md, "the hard per-run cap"). The timer runs only while runs are active.
+   */
+  #watchBusy(): void {
+    if (this.#busySampler !== undefined || this.#state !== 'running') return;
+    this.#busySampler = setInterval(() => void this.#sampleBusy(), this.#options.busyRssSampleIntervalMs);
+    this.#busySampler.unref();
+  }
+
+  #unwatchBusy(): void {
+    clearInterval(this.#busySampler);
+    this.#busySampler = undefined;
+  }
+
+  async #sampleBusy(): Promise<void> {
+    if (this.#sampleBusyInFlight) return;
+    this.#sampleBusyInFlight = true;
+    try {
+      for (const child of [...this.#children]) {
         const runId = child.runId;
         const limitMb = child.runMemoryLimitMb;
         if (child.state !== 'busy' || runId === undefined || limitMb === undefined || child.pid === undefined) continue;
@@ -436,7 +469,7 @@ export class Engine implements RunExecutor {
         this.#interrupts.get(runId)?.(endForOom(`its process reached ${Math.round(rss / MB)} MB RSS, over ${ceilingMb} MB`), true);
       }
     } finally {
-      this.#sampling = false;
+      this.#sampleBusyInFlight = false;
     }
   }
 
@@ -466,6 +499,7 @@ export class Engine implements RunExecutor {
       if (this.#state === 'created') this.#state = 'starting';
       this.#setState('stopping');
       clearInterval(this.#sampler);
+      this.#unwatchBusy();
       for (const waiter of this.#waiters.splice(0)) waiter.reject(new LanesError('ENGINE_STOPPED', 'the engine stopped'));
       for (const interrupt of [...this.#interrupts.values()]) interrupt(endForEngineStopped(), true);
       await Promise.all([...this.#children].map((c) => c.kill()));

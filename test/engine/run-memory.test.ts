@@ -28,3 +28,14 @@ test('a run given more than the default limit gets it', async (t) => {
   const cappedOutcome = await engine.execute(capped.request);
   t.is(cappedOutcome.errorType, 'OOMError', 'a limit above the largest a lane takes is capped to it');
 });
+
+test('busy children are sampled on their own fast timer while runs are active: Buffers outside the heap are caught by it', async (t) => {
+  // The idle sampler is as good as off: only the busy one can catch this run.
+  const engine = await startEngine(t, { poolSize: 1, runMemoryLimitMb: 128, rssHeadroomMb: 96, rssSampleIntervalMs: 600_000, busyRssSampleIntervalMs: 20 });
+  const hog = request(plan([job('j', 'fn((state) => { const hog = []; for (;;) hog.push(Buffer.alloc(8 * 1024 * 1024, 1)); })')]), { limits: { memoryLimitMb: 128, timeoutMs: 120_000 } });
+  const outcome = await engine.execute(hog.request);
+  t.is(outcome.errorType, 'OOMError', JSON.stringify(outcome));
+  const reached = Number(/reached (\d+) MB RSS/.exec(outcome.errorMessage ?? '')?.[1]);
+  t.log(`killed at ${reached} MB RSS against a ceiling of 224 MB`);
+  t.true(reached > 224);
+});
