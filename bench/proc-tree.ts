@@ -68,3 +68,20 @@ export function treeCpuSeconds(roots: readonly number[]): number {
 export function treeRssMb(roots: readonly number[]): number {
   return (treeOf(roots, allStats()).reduce((sum, stat) => sum + stat.rssPages, 0) * PAGE_BYTES) / (1024 * 1024);
 }
+
+/**
+ * Proportional set size of the trees under `roots`, in MB: each shared page
+ * is split among the processes sharing it, so children forked from one binary
+ * are not charged twice for its code (`/proc/PID/smaps_rollup`).
+ */
+export function treePssMb(roots: readonly number[]): number {
+  let kb = 0;
+  for (const stat of treeOf(roots, allStats())) {
+    try {
+      kb += Number(/^Pss:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${stat.pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return kb / 1024;
+}

@@ -18,6 +18,8 @@ import { formatEngineBench, runEngineBench } from './engine.ts';
 import type { EngineBenchResults } from './engine.ts';
 import { IDLE_GAP_MS, idleTrial } from './scenarios/idle-latency.ts';
 import type { IdleTrial } from './scenarios/idle-latency.ts';
+import { MEMORY_CEILING_CONFIGS, memoryCeilingTrial } from './scenarios/memory-ceiling.ts';
+import type { MemoryCeilingConfig, MemoryCeilingTrial } from './scenarios/memory-ceiling.ts';
 import { memoryTrial } from './scenarios/memory.ts';
 import type { MemoryTrial } from './scenarios/memory.ts';
 import { SATURATION_CONFIGS, saturationTrial } from './scenarios/saturation.ts';
@@ -63,6 +65,7 @@ interface Results {
   idle?: IdleTrial[];
   throughput?: Record<string, ThroughputTrial[]>;
   memory?: MemoryTrial[];
+  memoryCeiling?: Record<string, MemoryCeilingTrial[]>;
   engine?: EngineBenchResults;
   claimPath?: ClaimPathResult;
   /** SQLite, PostgreSQL with one server, with two (the first is `claimPath`). */
@@ -193,11 +196,42 @@ if (wanted('memory')) {
     '',
     table(['moment', 'RSS'], [
       ['idle, after one run', mb(memory.map((r) => r.idleMb))],
+      ['idle, after one run (PSS)', mb(memory.map((r) => r.idlePssMb ?? Number.NaN))],
       ['every slot busy', mb(memory.map((r) => r.busyMb))],
       [`after ${memory[0]?.afterRuns ?? '?'} more runs`, mb(memory.map((r) => r.afterMb))],
     ]),
     '',
     `Growth over those runs: ${mb(memory.map((r) => r.afterMb - r.idleMb))}. The reference worker's tree held about 920 MB with 5 slots busy.`,
+  ].join('\n'));
+  log(sections.at(-1) ?? '');
+}
+
+if (wanted('memory-ceiling')) {
+  log('Memory ceiling');
+  const byConfig: Record<string, MemoryCeilingTrial[]> = {};
+  // Side by side, alternating, so both see the same load on the shared machine.
+  for (let i = 0; i < trials; i += 1) {
+    for (const config of Object.keys(MEMORY_CEILING_CONFIGS) as MemoryCeilingConfig[]) {
+      log(`  memory-ceiling ${config}: trial ${i + 1}/${trials}`);
+      (byConfig[config] ??= []).push(await memoryCeilingTrial(config, { repoDir, quick }));
+    }
+  }
+  results.memoryCeiling = byConfig;
+  for (const trialsOf of Object.values(byConfig)) checkFailures('memory-ceiling', trialsOf.map((r) => r.failed));
+  const mb = (values: number[]) => formatFigure(figure(values), 'MB', 0);
+  sections.push([
+    '## Memory ceiling',
+    '',
+    'A mix of runs declaring 64 MB and 1 GB (`run_memory_limit_mb`) that really allocate about 80 % of it in Buffers and hold it, submitted at once to `manual`, plus a trickle of fast-lane runs (one every 400 ms). Peak resident memory of the worker\'s tree sampled every 50 ms; runs killed `OOMError` although they stayed inside what they declared; fast-lane submit → first line of job code (stamped by the job). Same slots with and without the ceiling ([memory.md](memory.md)).',
+    '',
+    table(['configuration', 'peak tree RSS', 'killed inside their limit', 'fast first line p50', 'fast first line p99', 'wall time'], Object.entries(byConfig).map(([, r]) => [
+      r[0]?.config ?? '',
+      mb(r.map((x) => x.peakTreeMb)),
+      String(r.reduce((sum, x) => sum + x.killedInsideLimit, 0)),
+      ms(r.map((x) => x.fastFirstLineMs.p50)),
+      ms(r.map((x) => x.fastFirstLineMs.p99)),
+      formatFigure(figure(r.map((x) => x.wallSeconds)), 's', 1),
+    ])),
   ].join('\n'));
   log(sections.at(-1) ?? '');
 }

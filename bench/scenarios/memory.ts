@@ -3,7 +3,7 @@
  * with every slot busy, and after many runs, to show it does not grow.
  */
 import { startCluster } from '../harness.ts';
-import { treeRssMb } from '../proc-tree.ts';
+import { treePssMb, treeRssMb } from '../proc-tree.ts';
 import { ADAPTOR, slowPlan, trivialPlan } from '../plans.ts';
 import { failures, submitTimed, waitAll } from '../run-timing.ts';
 import type { TimedRun } from '../run-timing.ts';
@@ -11,6 +11,8 @@ import type { TimedRun } from '../run-timing.ts';
 export interface MemoryTrial {
   workloops: string;
   idleMb: number;
+  /** PSS of the idle tree: shared pages split among the processes. */
+  idlePssMb: number;
   busyMb: number;
   afterRuns: number;
   afterMb: number;
@@ -29,6 +31,7 @@ export async function memoryTrial(options: { repoDir: string; quick: boolean }):
     await waitAll(cluster.client, [await submitTimed(cluster.client, 'manual', trivialPlan())], 300_000);
     await new Promise((resolve) => setTimeout(resolve, settleMs));
     const idleMb = treeRssMb([worker.pid]);
+    const idlePssMb = treePssMb([worker.pid]);
 
     // Every slot busy: one slow run per slot, RSS sampled while they all run.
     const slow = [await submitTimed(cluster.client, 'fast_lane', slowPlan(slowSeconds))];
@@ -50,7 +53,7 @@ export async function memoryTrial(options: { repoDir: string; quick: boolean }):
     }
     await new Promise((resolve) => setTimeout(resolve, settleMs));
     const afterMb = treeRssMb([worker.pid]);
-    return { workloops, idleMb, busyMb, afterRuns: total, afterMb, failed: failures([...slow, ...runs]) };
+    return { workloops, idleMb, idlePssMb, busyMb, afterRuns: total, afterMb, failed: failures([...slow, ...runs]) };
   } finally {
     await cluster.close();
   }
