@@ -4,7 +4,7 @@ import { join as joinPath } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import test from 'ava';
 import { LanesServer } from '../../src/server/index.ts';
-import { api, claim, claimedRun, completeRunHappily, connectWorker, disconnect, joinQueue, joinRun, nextPush, push, startServer, submitRun, TEST_API_TOKEN, TEST_SECRET, testLogger, waitFor } from './helpers.ts';
+import { api, claim, claimedRun, completeRunHappily, connectWorker, disconnect, joinQueue, joinRun, nextPush, push, simplePlan, startServer, submitRun, TEST_API_TOKEN, TEST_SECRET, testLogger, waitFor } from './helpers.ts';
 
 const ts = () => String(Date.now() * 1000);
 
@@ -125,7 +125,8 @@ test('a run on a file database survives a restart with its steps, and the key is
   const kept = await api(second, 'GET', `/api/runs/${waiting}`);
   t.is(kept.body['state'], 'available');
   t.is(kept.body['priority'], 3);
-  const again = await api(second, 'POST', '/api/runs', { queue: 'later', idempotency_key: 'k1', plan: { jobs: [{ id: 'j', body: 'x', adaptor: 'a' }] } });
+  // The same request again: the key survived the restart, so it answers with the run already made.
+  const again = await api(second, 'POST', '/api/runs', { queue: 'later', priority: 3, idempotency_key: 'k1', plan: simplePlan() });
   t.is(again.status, 200);
   t.is(again.body['id'], waiting);
   const socket2 = await connectWorker(t, second);
