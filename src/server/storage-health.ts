@@ -8,8 +8,9 @@
  * States: healthy ⇄ failing (with the SQLite error that put it there).
  */
 import type { Logger } from 'pino';
+import { StateMachine } from '../state-machine.ts';
 
-type Health = { state: 'healthy' } | { state: 'failing'; reason: string; since: number };
+type Health = { kind: 'healthy' } | { kind: 'failing'; reason: string; since: number };
 
 /** SQLite primary result codes that mean the database itself cannot be written (not a bad query). */
 const STORAGE_CODES: ReadonlySet<number> = new Set([
@@ -32,28 +33,35 @@ export function storageFailureOf(error: unknown): Error | undefined {
 }
 
 export class StorageHealth {
-  #health: Health = { state: 'healthy' };
+  readonly #health: StateMachine<Health>;
   readonly #logger: Logger;
 
   constructor(logger: Logger) {
     this.#logger = logger;
+    this.#health = new StateMachine<Health>({
+      name: 'storage health',
+      initial: { kind: 'healthy' },
+      // failing → failing: another error replaces the reason.
+      transitions: { healthy: ['failing'], failing: ['failing', 'healthy'] },
+      logger,
+    });
   }
 
   /** Null while writes work; otherwise why they do not. */
   get problem(): string | null {
-    return this.#health.state === 'failing' ? this.#health.reason : null;
+    return this.#health.when('failing')?.reason ?? null;
   }
 
   failed(error: Error): void {
     const reason = `the database cannot be written: ${error.message}`;
-    if (this.#health.state === 'failing' && this.#health.reason === reason) return;
-    this.#health = { state: 'failing', reason, since: Date.now() };
+    if (this.problem === reason) return;
+    this.#health.to({ kind: 'failing', reason, since: Date.now() });
     this.#logger.error({ err: error }, 'database write failed; writes refused with 503');
   }
 
   succeeded(): void {
-    if (this.#health.state === 'healthy') return;
-    this.#health = { state: 'healthy' };
+    if (this.#health.kind === 'healthy') return;
+    this.#health.to({ kind: 'healthy' });
     this.#logger.info('database writes work again');
   }
 }
