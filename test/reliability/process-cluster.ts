@@ -127,7 +127,7 @@ export function spawnWorker(t: ExecutionContext, options: SpawnWorkerOptions): W
     if (process.env['LANES_TEST_LOG'] !== undefined && stderr !== '') t.log(stderr);
   });
 
-  const waitForLog = (msg: string, match: (line: LogLine) => boolean = () => true, timeoutMs = 30_000): Promise<LogLine> => {
+  const waitForLog = (msg: string, match: (line: LogLine) => boolean = () => true, timeoutMs = 60_000): Promise<LogLine> => {
     const found = lines.find((line) => line.msg === msg && match(line));
     if (found !== undefined) return Promise.resolve(found);
     return new Promise((resolve, reject) => {

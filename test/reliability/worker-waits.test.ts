@@ -14,6 +14,8 @@ import type { PhoenixFrame } from './slow-server-proxy.ts';
 import type { LogLine } from './process-cluster.ts';
 
 const WARN = 40;
+/** A worker forks and warms its engine before it connects: on a loaded machine that alone can take half a minute. */
+const STARTUP_MS = 90_000;
 
 function warnings(lines: readonly LogLine[], msg: string): LogLine[] {
   return lines.filter((line) => line.msg === msg && line['level'] === WARN);
@@ -35,7 +37,7 @@ test('a wrong secret: warn "the server refused the worker token: check WORKER_SE
   const relayPort = (relay.address() as AddressInfo).port;
   const repoDir = await prepareAdaptorRepo(t);
   const worker = spawnWorker(t, { lightningUrl: `ws://127.0.0.1:${relayPort}/worker`, workloops: 'manual>*:1', repoDir, extraArgs: ['--secret', 'not-the-server-secret'] });
-  const line = await worker.waitForLog('the server refused the worker token: check WORKER_SECRET');
+  const line = await worker.waitForLog('the server refused the worker token: check WORKER_SECRET', undefined, STARTUP_MS);
   t.is(line['level'], WARN);
   t.regex(String(line['cause']), /401/);
   t.true(typeof line['retryInMs'] === 'number' && line['retryInMs'] > 0, `retryInMs: ${String(line['retryInMs'])}`);
@@ -53,7 +55,7 @@ test('an unreachable server: warn "cannot reach the server; retrying" naming the
   await new Promise<void>((resolve) => probe.close(() => resolve()));
   const repoDir = await prepareAdaptorRepo(t);
   const worker = spawnWorker(t, { lightningUrl: `ws://127.0.0.1:${port}/worker`, workloops: 'manual>*:1', repoDir });
-  const line = await worker.waitForLog('cannot reach the server; retrying');
+  const line = await worker.waitForLog('cannot reach the server; retrying', undefined, STARTUP_MS);
   t.is(line['level'], WARN);
   t.regex(String(line['cause']), /ECONNREFUSED/);
   t.true(typeof line['retryInMs'] === 'number');
@@ -63,7 +65,7 @@ test('a wrong path: warn that there is no worker endpoint at this URL', async (t
   const server = await startServer(t);
   const repoDir = await prepareAdaptorRepo(t);
   const worker = spawnWorker(t, { lightningUrl: server.workerUrl.replace(/\/worker$/, '/wrong'), workloops: 'manual>*:1', repoDir });
-  const line = await worker.waitForLog('no worker endpoint at this URL: check WORKER_LIGHTNING_SERVICE_URL (it ends in /worker)');
+  const line = await worker.waitForLog('no worker endpoint at this URL: check WORKER_LIGHTNING_SERVICE_URL (it ends in /worker)', undefined, STARTUP_MS);
   t.regex(String(line['cause']), /404/);
 });
 
