@@ -12,6 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { DashboardSnapshot } from '../protocol/index.ts';
+import { StateMachine } from '../state-machine.ts';
 
 export const DEFAULT_FEED_INTERVAL_MS = 500;
 export const DEFAULT_FEED_REFRESH_MS = 10_000;
@@ -19,10 +20,10 @@ export const DEFAULT_FEED_REFRESH_MS = 10_000;
 export const MAX_FEED_LISTENERS = 64;
 
 type FeedState =
-  | { name: 'idle' }
+  | { kind: 'idle' }
   /** `building`: a snapshot is being read; a tick that comes meanwhile is skipped, not queued. */
-  | { name: 'live'; timer: NodeJS.Timeout; lastKey: string; lastSentAt: number; building: boolean }
-  | { name: 'stopped' };
+  | { kind: 'live'; timer: NodeJS.Timeout; lastKey: string; lastSentAt: number; building: boolean }
+  | { kind: 'stopped' };
 
 interface Listener {
   res: ServerResponse;
@@ -41,21 +42,27 @@ export interface DashboardFeedOptions {
 export class DashboardFeed {
   readonly #options: Required<DashboardFeedOptions>;
   readonly #listeners = new Set<Listener>();
-  #state: FeedState = { name: 'idle' };
+  readonly #state: StateMachine<FeedState>;
 
   constructor(options: DashboardFeedOptions) {
     this.#options = { intervalMs: DEFAULT_FEED_INTERVAL_MS, refreshMs: DEFAULT_FEED_REFRESH_MS, ...options };
+    this.#state = new StateMachine<FeedState>({
+      name: 'dashboard feed',
+      initial: { kind: 'idle' },
+      transitions: { idle: ['live', 'stopped'], live: ['idle', 'stopped'], stopped: [] },
+      logger: options.logger,
+    });
   }
 
   get listeners(): number {
     return this.#listeners.size;
   }
 
+  /** Leaving `live` stops its timer: the timer belongs to the state. */
   #setState(next: FeedState): void {
-    if (this.#state.name === 'stopped') throw new Error(`invalid feed transition stopped → ${next.name}`);
-    if (this.#state.name === 'live' && next.name !== 'live') clearInterval(this.#state.timer);
-    this.#options.logger.debug({ from: this.#state.name, to: next.name, listeners: this.#listeners.size }, 'dashboard feed state');
-    this.#state = next;
+    const live = this.#state.when('live');
+    this.#state.to(next);
+    if (live !== undefined) clearInterval(live.timer);
   }
 
   /**
@@ -63,7 +70,7 @@ export class DashboardFeed {
    * 503) when the feed is stopped or full.
    */
   subscribe(req: IncomingMessage, res: ServerResponse): boolean {
-    if (this.#state.name === 'stopped' || this.#listeners.size >= MAX_FEED_LISTENERS) return false;
+    if (this.#state.kind === 'stopped' || this.#listeners.size >= MAX_FEED_LISTENERS) return false;
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
@@ -79,10 +86,10 @@ export class DashboardFeed {
     req.on('close', () => this.#remove(listener));
     res.on('close', () => this.#remove(listener));
     res.write('retry: 2000\n\n');
-    if (this.#state.name === 'idle') {
+    if (this.#state.kind === 'idle') {
       const timer = setInterval(() => void this.#tick(), this.#options.intervalMs);
       timer.unref();
-      this.#setState({ name: 'live', timer, lastKey: '', lastSentAt: 0, building: false });
+      this.#setState({ kind: 'live', timer, lastKey: '', lastSentAt: 0, building: false });
     }
     void this.#frame().then((frame) => {
       if (frame !== undefined && this.#listeners.has(listener)) this.#write(listener, frame.text);
@@ -92,15 +99,15 @@ export class DashboardFeed {
 
   /** Ends every stream and refuses new ones. */
   stop(): void {
-    if (this.#state.name === 'stopped') return;
-    this.#setState({ name: 'stopped' });
+    if (this.#state.kind === 'stopped') return;
+    this.#setState({ kind: 'stopped' });
     for (const listener of this.#listeners) listener.res.end();
     this.#listeners.clear();
   }
 
   #remove(listener: Listener): void {
     if (!this.#listeners.delete(listener)) return;
-    if (this.#listeners.size === 0 && this.#state.name === 'live') this.#setState({ name: 'idle' });
+    if (this.#listeners.size === 0 && this.#state.kind === 'live') this.#setState({ kind: 'idle' });
   }
 
   async #frame(): Promise<{ key: string; text: string } | undefined> {
@@ -118,13 +125,13 @@ export class DashboardFeed {
   }
 
   async #tick(): Promise<void> {
-    const state = this.#state;
-    if (state.name !== 'live' || state.building) return;
+    const state = this.#state.when('live');
+    if (state === undefined || state.building) return;
     state.building = true;
     const frame = await this.#frame();
     state.building = false;
     // The last listener may have gone (or the feed stopped) while the store answered.
-    if (frame === undefined || this.#state !== state) return;
+    if (frame === undefined || this.#state.current !== state) return;
     const now = Date.now();
     if (frame.key === state.lastKey && now - state.lastSentAt < this.#options.refreshMs) return;
     state.lastKey = frame.key;
