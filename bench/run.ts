@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatClaimPath, formatClaimPathByStore, runClaimPathByStore } from './claim-path.ts';
 import type { ClaimPathResult } from './claim-path.ts';
+import { formatDashboardBench, runDashboardBench } from './dashboard.ts';
+import type { DashboardBenchRow } from './dashboard.ts';
 import { formatEngineBench, runEngineBench } from './engine.ts';
 import type { EngineBenchResults } from './engine.ts';
 import { IDLE_GAP_MS, idleTrial } from './scenarios/idle-latency.ts';
@@ -70,6 +72,7 @@ interface Results {
   claimPath?: ClaimPathResult;
   /** SQLite, PostgreSQL with one server, with two (the first is `claimPath`). */
   claimPathByStore?: ClaimPathResult[];
+  dashboard?: DashboardBenchRow[];
 }
 
 const commit = (() => {
@@ -258,6 +261,22 @@ if (wanted('claims')) {
       formatClaimPathByStore(byStore),
       '',
       'What limits each: on SQLite, the one server\'s event loop (a claim is a synchronous transaction, no network; a handout adds one RS256 signature per run). On PostgreSQL, round trips: a claim is a transaction of six to eight statements, each a round trip, and the pool (10 connections) bounds the claims in flight. With two servers the signing and protocol work is split over two processes, so handing out scales while the database, whose claims are write transactions on the head of the queue (`SKIP LOCKED`, so servers never wait on each other\'s rows), is the shared limit.',
+    ].join('\n'),
+  );
+  log(sections.at(-1) ?? '');
+}
+
+if (wanted('dashboard')) {
+  log('Dashboard');
+  const dashboard = await runDashboardBench({ quick });
+  results.dashboard = dashboard;
+  sections.push(
+    [
+      '## Dashboard',
+      '',
+      'What an open dashboard costs the server: while at least one browser follows `GET /api/events`, the server builds the snapshot every 500 ms, one build for every open dashboard. The build on a SQLite file holding that many runs, all ended in the last 4 minutes (the timeline\'s worst case: it reads the newest 500), with 16 in flight; beside it, `queueStats()` alone (what `GET /api/queues` costs).',
+      '',
+      formatDashboardBench(dashboard),
     ].join('\n'),
   );
   log(sections.at(-1) ?? '');

@@ -20,7 +20,7 @@ import { WILDCARD } from '../../protocol/index.ts';
 import { ServerError } from '../server-error.ts';
 import { RUN_MEMORY_PATH, fitMemory } from './claim-memory.ts';
 import { migratePostgres } from './postgres-migrations.ts';
-import { byClaim, LANE_ATTEMPT_COLUMNS, num, optNum, optStr, str, toAttempt, toLaneAttempt, toLog, toRun, toStep } from './store-rows.ts';
+import { byClaim, laneAttemptColumns, num, optNum, optStr, str, toAttempt, toLaneAttempt, toLog, toRun, toStep } from './store-rows.ts';
 import type { Row } from './store-rows.ts';
 import type {
   AttemptRecord, ClaimMemoryFilter, ClaimRequest, ClaimedRow, DataclipRecord, LaneAttempt, LeaseMode, LogRecord, NewLogLine, NewRun, NewStep,
@@ -531,8 +531,8 @@ export class PostgresStore implements Store {
     await this.#run('UPDATE workers SET disconnected_at = $1, last_seen_at = $1 WHERE id = $2', [now, id]);
   }
   async recentAttempts(since: number, limit: number): Promise<LaneAttempt[]> {
-    const open = (await this.#all(`${LANE_ATTEMPT_COLUMNS} WHERE a.finished_at IS NULL`)).map(toLaneAttempt);
-    const ended = (await this.#all(`${LANE_ATTEMPT_COLUMNS} WHERE a.claimed_at >= $1 AND a.finished_at IS NOT NULL ORDER BY a.claimed_at DESC LIMIT $2`, [since, limit])).map(toLaneAttempt);
+    const open = (await this.#all(`${laneAttemptColumns(true)} WHERE a.finished_at IS NULL`)).map(toLaneAttempt);
+    const ended = (await this.#all(`${laneAttemptColumns(false)} WHERE a.claimed_at >= $1 AND a.finished_at IS NOT NULL ORDER BY a.claimed_at DESC LIMIT $2`, [since, limit])).map(toLaneAttempt);
     return byClaim(open, ended);
   }
 

@@ -16,7 +16,7 @@ import { WILDCARD } from '../../protocol/index.ts';
 import { ServerError } from '../server-error.ts';
 import { RUN_MEMORY_PATH, fitMemory } from './claim-memory.ts';
 import { migrate } from './sqlite-migrations.ts';
-import { byClaim, LANE_ATTEMPT_COLUMNS, num, optNum, optStr, str, toAttempt, toLaneAttempt, toLog, toRun, toStep } from './store-rows.ts';
+import { byClaim, laneAttemptColumns, num, optNum, optStr, str, toAttempt, toLaneAttempt, toLog, toRun, toStep } from './store-rows.ts';
 import type { Row } from './store-rows.ts';
 import type {
   AttemptRecord, ClaimRequest, ClaimedRow, DataclipRecord, LaneAttempt, LeaseMode, LogRecord, NewLogLine, NewRun, NewStep, QueueStats, RunFilter,
@@ -548,8 +548,8 @@ export class SqliteQueries {
     this.#run('UPDATE workers SET disconnected_at = ?, last_seen_at = ? WHERE id = ?', now, now, id);
   }
   recentAttempts(since: number, limit: number): LaneAttempt[] {
-    const open = this.#all(`${LANE_ATTEMPT_COLUMNS} WHERE a.finished_at IS NULL`).map(toLaneAttempt);
-    const ended = this.#all(`${LANE_ATTEMPT_COLUMNS} WHERE a.claimed_at >= ? AND a.finished_at IS NOT NULL ORDER BY a.claimed_at DESC LIMIT ?`, since, limit).map(toLaneAttempt);
+    const open = this.#all(`${laneAttemptColumns(true)} WHERE a.finished_at IS NULL`).map(toLaneAttempt);
+    const ended = this.#all(`${laneAttemptColumns(false)} WHERE a.claimed_at >= ? AND a.finished_at IS NOT NULL ORDER BY a.claimed_at DESC LIMIT ?`, since, limit).map(toLaneAttempt);
     return byClaim(open, ended);
   }
 

@@ -115,12 +115,18 @@ export function toLaneAttempt(row: Row): LaneAttempt {
 
 /**
  * The dashboard's attempt query, the same text on both stores but for the
- * placeholder style: columns, the open step's job, the run's queue.
+ * placeholder style: columns, the run's queue and, for attempts in flight
+ * (`open`), the job of their open step (an ended attempt has none, and
+ * looking for it per row was most of the query's cost).
  */
-export const LANE_ATTEMPT_COLUMNS = `SELECT a.run_id, a.attempt, a.worker_id, a.lane, a.memory_mb, a.state, a.claimed_at, a.started_at, a.finished_at, r.queue,
-    (SELECT s.job_id FROM steps s WHERE s.run_id = a.run_id AND s.attempt = a.attempt AND s.finished_at IS NULL
-      ORDER BY s.started_at DESC LIMIT 1) AS step
-  FROM run_attempts a JOIN runs r ON r.id = a.run_id`;
+export function laneAttemptColumns(open: boolean): string {
+  const step = open
+    ? `(SELECT s.job_id FROM steps s WHERE s.run_id = a.run_id AND s.attempt = a.attempt AND s.finished_at IS NULL
+        ORDER BY s.started_at DESC LIMIT 1)`
+    : 'NULL';
+  return `SELECT a.run_id, a.attempt, a.worker_id, a.lane, a.memory_mb, a.state, a.claimed_at, a.started_at, a.finished_at, r.queue, ${step} AS step
+    FROM run_attempts a JOIN runs r ON r.id = a.run_id`;
+}
 
 /** Ended attempts (queried newest first) and those in flight, together by claim time: the order the timeline draws them. */
 export function byClaim(open: LaneAttempt[], endedNewestFirst: LaneAttempt[]): LaneAttempt[] {
