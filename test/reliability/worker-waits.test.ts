@@ -86,3 +86,23 @@ test('lanes the server refuses: exit 2 with the server\'s reason in one line, no
   t.is(worker.stderr().trim(), 'lanes worker: the server refused the worker\'s lanes: invalid_payload: {"queues":["must declare at most 2 lanes"]}');
   t.is(proxy.sentEvents('phx_join', 'worker:queue').length, 1, 'joined once: no retry loop');
 });
+
+test('a join the server refuses for now: warn "worker:queue join refused; retrying" with the reason and the retry delay, and the worker retries', async (t) => {
+  const server = await startServer(t);
+  const proxy = await SlowServerProxy.start(t, server.port);
+  proxy.rewrite = (frame: PhoenixFrame): PhoenixFrame => {
+    const [joinRef, ref, topic, event] = frame;
+    if (topic !== 'worker:queue' || event !== 'phx_reply' || joinRef !== ref) return frame;
+    return [joinRef, ref, topic, event, { status: 'error', response: { reason: 'unavailable' } }];
+  };
+  const repoDir = await prepareAdaptorRepo(t);
+  const worker = spawnWorker(t, { lightningUrl: `ws://127.0.0.1:${proxy.port}/worker`, workloops: 'manual>*:1', repoDir });
+  const line = await worker.waitForLog('worker:queue join refused; retrying', undefined, STARTUP_MS);
+  t.is(line['level'], WARN);
+  t.is(line['reason'], 'unavailable');
+  t.true(typeof line['retryInMs'] === 'number' && line['retryInMs'] > 0, `retryInMs: ${String(line['retryInMs'])}`);
+  // It keeps trying (a refusal retrying may fix), and says so once.
+  await waitFor(() => proxy.sentEvents('phx_join', 'worker:queue').length >= 3, { timeoutMs: 30_000, message: 'three joins' });
+  t.is(warnings(worker.lines, 'worker:queue join refused; retrying').length, 1);
+  t.is(worker.child.exitCode, null, 'still running');
+});
