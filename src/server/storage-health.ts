@@ -1,6 +1,7 @@
 /**
  * Whether the database still takes writes. A server whose database fails
- * under it (disk full, an I/O error, a file turned read-only or immutable)
+ * under it (disk full, an I/O error, a file turned read-only or immutable, a
+ * PostgreSQL server gone or shutting down)
  * keeps answering reads, refuses writes with 503 instead of 500, and says why
  * on `/readyz`, so a load balancer stops sending it work. The first write
  * that succeeds again clears it.
@@ -22,11 +23,23 @@ const STORAGE_CODES: ReadonlySet<number> = new Set([
   26, // SQLITE_NOTADB
 ]);
 
-/** The node:sqlite error behind `error` (or its causes) when it is a storage failure. */
+/** A PostgreSQL server that cannot be reached, or refuses writes: the connection, not the query. */
+const UNREACHABLE_ERRNOS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);
+
+/**
+ * PostgreSQL SQLSTATEs of the same kind: class 08 (connection exception), 53 (insufficient
+ * resources: disk full, out of memory), 57P (the server shutting down), 25006 (read-only transaction).
+ */
+function isPostgresStorageState(code: string): boolean {
+  return /^(08|53|57P)/.test(code) || code === '25006';
+}
+
+/** The database error behind `error` (or its causes) when it is a storage failure, not a bad query. */
 export function storageFailureOf(error: unknown): Error | undefined {
   for (let current = error, depth = 0; typeof current === 'object' && current !== null && depth < 5; depth++) {
     const { code, errcode } = current as { code?: unknown; errcode?: unknown };
     if (code === 'ERR_SQLITE_ERROR' && typeof errcode === 'number' && STORAGE_CODES.has(errcode & 0xff)) return current as Error;
+    if (typeof code === 'string' && current instanceof Error && (UNREACHABLE_ERRNOS.has(code) || (/^[0-9A-Z]{5}$/.test(code) && isPostgresStorageState(code)))) return current;
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;
