@@ -5,17 +5,12 @@
  * flight. Each must drain: every run succeeds, the process exits 0.
  */
 import test from 'ava';
-import type { ExecutionContext } from 'ava';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { startServer, submitRun, waitFor } from '../server/helpers.ts';
-import { descendants, fixturePlan, getRun, prepareAdaptorRepo, spawnWorker } from '../reliability/process-cluster.ts';
-import type { WorkerProcess } from '../reliability/process-cluster.ts';
+import { descendants, getRun, workerWithRunsInFlight } from '../reliability/process-cluster.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
 const OPERATIONS = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8');
-/** Sleeps `state.holdMs` from the run's own start, however late it starts on a loaded machine. */
-const HOLD_FOR = 'fn(state => new Promise(resolve => setTimeout(() => resolve(state), state.holdMs)))';
 
 /** The documented command line, `/opt/lanes` mapped to this clone; it must end in `worker`. */
 function documented(words: string[]): string[] {
@@ -36,26 +31,10 @@ function kubernetesCommand(): string[] {
   return documented(JSON.parse(list) as string[]);
 }
 
-/** Starts the command with four runs in flight on it; resolves once all four are running. */
-async function withRunsInFlight(t: ExecutionContext, command: string[]) {
-  const server = await startServer(t, { leaseMs: 60_000, heartbeatIntervalMs: 500 });
-  const repoDir = await prepareAdaptorRepo(t);
-  // A service manager and a container runtime both start the command as a session and group leader.
-  const worker: WorkerProcess = spawnWorker(t, { lightningUrl: server.workerUrl, workloops: 'manual>*:4', repoDir, detached: true, command });
-  const workerId = await worker.workerId();
-  await worker.waitForLog('joined worker:queue');
-  const ids = await Promise.all(Array.from({ length: 4 }, () => submitRun(server, { queue: 'manual', plan: fixturePlan(HOLD_FOR), input: { holdMs: 6_000 } })));
-  await waitFor(async () => (await Promise.all(ids.map((id) => getRun(server, id)))).every((run) => run.state === 'started' && run.worker === workerId), {
-    timeoutMs: 20_000,
-    message: 'all four runs started',
-  });
-  return { server, worker, ids };
-}
-
 test('the systemd ExecStart line runs on a fresh clone and drains on systemctl stop (SIGTERM to every process of the unit)', async (t) => {
   const command = systemdExecStart();
   t.true(existsSync(command[0]!), `${command[0]} exists after npm ci`);
-  const { server, worker, ids } = await withRunsInFlight(t, command);
+  const { server, worker, ids } = await workerWithRunsInFlight(t, { command });
   // KillMode=mixed signals the main process; the default control-group signals every process: do the latter, it covers both.
   const tree = [worker.pid, ...descendants(worker.pid)];
   t.true(tree.length > 1, 'the worker has engine children');
@@ -68,7 +47,7 @@ test('the Kubernetes container command, as PID 1 gets SIGTERM alone, drains its 
   const command = kubernetesCommand();
   t.true(existsSync(command[0]!), `${command[0]} exists after npm ci`);
   t.false(command.some((word) => /(^|\/)np[mx]$/.test(word)), 'no npm or npx between the runtime and the worker');
-  const { server, worker, ids } = await withRunsInFlight(t, command);
+  const { server, worker, ids } = await workerWithRunsInFlight(t, { command });
   process.kill(worker.pid, 'SIGTERM');
   t.deepEqual(await worker.exited, { code: 0, signal: null });
   for (const id of ids) t.is((await getRun(server, id)).state, 'success', `run ${id} finished during the drain`);

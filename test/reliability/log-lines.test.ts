@@ -10,9 +10,8 @@ import test from 'ava';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { startServer, submitRun, waitFor } from '../server/helpers.ts';
-import { fixturePlan, getRun, prepareAdaptorRepo, spawnWorker, waitAllTerminal } from './process-cluster.ts';
+import { HOLD_FOR, fixturePlan, getRun, prepareAdaptorRepo, spawnWorker, waitAllTerminal } from './process-cluster.ts';
 
-const HOLD_FOR = 'fn(state => new Promise(resolve => setTimeout(() => resolve(state), state.holdMs)))';
 
 /** The top-level keys of one JSON object text, in order, repeats included. */
 export function topLevelKeys(text: string): string[] {

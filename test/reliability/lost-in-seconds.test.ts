@@ -7,11 +7,9 @@
  */
 import test from 'ava';
 import { startServer, submitRun, waitFor } from '../server/helpers.ts';
-import { fixturePlan, getRun, prepareAdaptorRepo, spawnWorker, waitAllTerminal } from './process-cluster.ts';
+import { HOLD_FOR, fixturePlan, getRun, prepareAdaptorRepo, spawnWorker, waitAllTerminal } from './process-cluster.ts';
 import { SlowServerProxy } from './slow-server-proxy.ts';
 
-/** Sleeps `state.holdMs` from the run's own start. */
-const HOLD_FOR = 'fn(state => new Promise(resolve => setTimeout(() => resolve(state), state.holdMs)))';
 const DEFAULTS = { sweepIntervalMs: 1_000 } as const;
 
 test('SIGKILL of a worker with runs in flight: lost and retried on another worker within 10 s of the kill, with the default 30 s lease', async (t) => {

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { AdaptorRepo } from '../../src/runtime/adaptor-repo.ts';
 import type { LanesServer } from '../../src/server/index.ts';
 import { tempDir } from '../engine/helpers.ts';
-import { TEST_SECRET, api, testLogger, waitFor } from '../server/helpers.ts';
+import { TEST_SECRET, api, startServer, submitRun, testLogger, waitFor } from '../server/helpers.ts';
 
 const LANES_BIN = fileURLToPath(new URL('../../bin/lanes.js', import.meta.url));
 export const FIXTURE_DIR = fileURLToPath(new URL('../fixtures/adaptor/', import.meta.url));
@@ -242,4 +242,45 @@ export async function waitAllTerminal(server: LanesServer, ids: readonly string[
     { timeoutMs, intervalMs: 50, message: `runs to end: ${JSON.stringify(views.map((view) => [view.id, view.state]))}` },
   );
   return views;
+}
+
+/** A job that sleeps `state.holdMs` from its own start, however late it starts on a loaded machine. */
+export const HOLD_FOR = 'fn(state => new Promise(resolve => setTimeout(() => resolve(state), state.holdMs)))';
+
+export interface RunsInFlight {
+  server: LanesServer;
+  worker: WorkerProcess;
+  workerId: string;
+  ids: string[];
+}
+
+/**
+ * A server, and a worker started as the leader of its own process group (as
+ * a shell starts a job, a service manager a unit, a container runtime PID 1)
+ * with `runs` held runs all `started` on it: what a signal test needs.
+ */
+export async function workerWithRunsInFlight(
+  t: ExecutionContext,
+  options: { command?: readonly string[]; runs?: number; holdMs?: number; extraArgs?: readonly string[] } = {},
+): Promise<RunsInFlight> {
+  const runs = options.runs ?? 4;
+  const server = await startServer(t, { leaseMs: 60_000, heartbeatIntervalMs: 500 });
+  const repoDir = await prepareAdaptorRepo(t);
+  const worker = spawnWorker(t, {
+    lightningUrl: server.workerUrl,
+    workloops: `manual>*:${runs}`,
+    repoDir,
+    detached: true,
+    ...(options.command === undefined ? {} : { command: options.command }),
+    ...(options.extraArgs === undefined ? {} : { extraArgs: options.extraArgs }),
+  });
+  const workerId = await worker.workerId();
+  await worker.waitForLog('joined worker:queue');
+  const ids = await Promise.all(Array.from({ length: runs }, () => submitRun(server, { queue: 'manual', plan: fixturePlan(HOLD_FOR), input: { holdMs: options.holdMs ?? 6_000 } })));
+  // All seen `started` at once: the signal that follows finds every one of them in flight.
+  await waitFor(async () => (await Promise.all(ids.map((id) => getRun(server, id)))).every((run) => run.state === 'started' && run.worker === workerId), {
+    timeoutMs: 30_000,
+    message: `all ${runs} runs started`,
+  });
+  return { server, worker, workerId, ids };
 }

@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, submitRun, waitFor } from '../server/helpers.ts';
-import { fixturePlan, getRun, prepareAdaptorRepo, spawnWorker } from './process-cluster.ts';
+import { HOLD_FOR, fixturePlan, getRun, prepareAdaptorRepo, spawnWorker, workerWithRunsInFlight } from './process-cluster.ts';
 import { SlowServerProxy } from './slow-server-proxy.ts';
 
 const LANES_BIN = fileURLToPath(new URL('../../bin/lanes.js', import.meta.url));
@@ -37,23 +37,11 @@ function olderSystemNode(): string | undefined {
 
 /** Sleeps until `state.holdUntil` (epoch ms). */
 const HOLD = 'fn(state => new Promise(resolve => setTimeout(() => resolve(state), Math.max(0, state.holdUntil - Date.now()))))';
-/** Sleeps `state.holdMs` from the run's own start, however late it starts on a loaded machine. */
-const HOLD_FOR = 'fn(state => new Promise(resolve => setTimeout(() => resolve(state), state.holdMs)))';
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   test(`${signal} to the worker's process group with four runs in flight drains them: every run succeeds, exit 0`, async (t) => {
-    const server = await startServer(t, { leaseMs: 60_000, heartbeatIntervalMs: 500 });
-    const repoDir = await prepareAdaptorRepo(t);
-    const worker = spawnWorker(t, { lightningUrl: server.workerUrl, workloops: 'manual>*:4', repoDir, detached: true });
-    const workerId = await worker.workerId();
-    await worker.waitForLog('joined worker:queue');
+    const { server, worker, ids } = await workerWithRunsInFlight(t);
 
-    const ids = await Promise.all(Array.from({ length: 4 }, () => submitRun(server, { queue: 'manual', plan: fixturePlan(HOLD_FOR), input: { holdMs: 6_000 } })));
-    await waitFor(async () => (await Promise.all(ids.map((id) => getRun(server, id)))).every((run) => run.state === 'started' && run.worker === workerId), {
-      timeoutMs: 20_000,
-      message: 'all four runs started',
-    });
-    
     // The whole group, as a terminal's Ctrl-C or `kill -TERM -PGID` does.
     process.kill(-worker.pid, signal);
     const exit = await worker.exited;
