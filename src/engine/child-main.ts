@@ -137,6 +137,11 @@ async function startRun(message: Extract<ParentToChild, { type: 'run' }>): Promi
   const guard = new ThreadMessageGuard(request);
   thread.onMessage = (m) => {
     if (active?.thread !== thread) return;
+    if (m.type === 'compiled') {
+      // Cached for other runs only while no job code can have run here (before the first step).
+      if (guard.acceptsCompiled(m)) send({ type: 'compiled', runId, jobId: m.jobId, code: m.code });
+      return;
+    }
     const verdict = guard.check(m);
     if (!verdict.ok) {
       finish(runId, endForUncaught('SandboxViolation', `the run's thread posted ${verdict.rule}`));

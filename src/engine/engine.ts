@@ -19,6 +19,8 @@ import { buildChildEnv, buildNpmEnv } from './child-env.ts';
 import { codeReadPaths, permissionFlags } from './child-permissions.ts';
 import { resolveEngineOptions } from './engine-options.ts';
 import type { EngineOptions, ResolvedEngineOptions } from './engine-options.ts';
+import { CompiledJobs } from './compiled-jobs.ts';
+import type { CompiledJobsStats } from './compiled-jobs.ts';
 import { PooledChild } from './pooled-child.ts';
 import type { PooledChildState } from './pooled-child.ts';
 import { processRssBytes } from './process-rss.ts';
@@ -49,6 +51,7 @@ const TRANSITIONS: Record<EngineState, readonly EngineState[]> = {
 export interface EngineStats {
   state: EngineState;
   activeRuns: number;
+  compiledJobs: CompiledJobsStats;
   children: Array<{ id: number; pid: number | undefined; state: PooledChildState; runId: string | undefined; spareReady: boolean }>;
 }
 
@@ -83,6 +86,8 @@ export class Engine implements RunExecutor {
   readonly #retired = new WeakSet<PooledChild>();
   /** The bundled thread code children load, when it could be built. */
   #threadEntry: string | undefined;
+  /** Compiled job text by what it was compiled from, shared by every child. */
+  readonly #compiled = new CompiledJobs();
   /** Node flags of every child: the permission model's, computed once. */
   #childExecArgv: readonly string[] = [];
 
@@ -327,10 +332,14 @@ export class Engine implements RunExecutor {
     setChild(child);
 
     const toExecution = (a: ResolvedAdaptor): ExecutionAdaptor => ({ specifier: a.specifier, name: a.name, version: a.version, entryPath: a.entryPath });
+    const compileKeys = new Map<string, string>();
     const execution: ExecutionRequest = {
       runId: request.runId,
       jobs: plan.jobs.map((job) => {
         const adaptor = job.adaptor ? adaptors.get(job.adaptor) : undefined;
+        const key = CompiledJobs.key(job.body, job.name ?? job.id, adaptor?.entryPath ?? null);
+        compileKeys.set(job.id, key);
+        const compiled = this.#compiled.get(key);
         const out: ExecutionRequest['jobs'][number] = {
           id: job.id,
           body: job.body,
@@ -338,6 +347,7 @@ export class Engine implements RunExecutor {
           credentialId: job.credential_id ?? null,
         };
         if (job.name) out.name = job.name;
+        if (compiled !== undefined) out.compiled = compiled;
         return out;
       }),
       triggerIds: plan.triggers.map((t) => t.id),
@@ -356,6 +366,10 @@ export class Engine implements RunExecutor {
       // run-start goes out when the thread has the run, not here: before it lie the hop to the child and the thread.
       onStarted: (timestamp) => session.start(timestamp),
       onEvent: (event) => session.emit(event),
+      onCompiled: (jobId, code) => {
+        const key = compileKeys.get(jobId);
+        if (key !== undefined) this.#compiled.set(key, code);
+      },
       onEnd: (end) => session.settle(end),
       onCredentialRequest: (requestId, credentialId) => {
         request.fetchCredential(credentialId).then(
@@ -477,6 +491,7 @@ export class Engine implements RunExecutor {
     return {
       state: this.#state,
       activeRuns: this.#interrupts.size,
+      compiledJobs: this.#compiled.stats(),
       children: [...this.#children].map((c) => ({ id: c.id, pid: c.pid, state: c.state, runId: c.runId, spareReady: c.spareReady })),
     };
   }

@@ -34,6 +34,8 @@ export type ChildToParent =
   /** The run's thread took the run and begins executing the plan: the moment `run:start` reports. */
   | { type: 'run-started'; runId: string; timestamp: string }
   | { type: 'event'; runId: string; event: ExecutionEvent }
+  /** A job of the run compiled in its thread before any job code ran there (engine `CompiledJobs`). */
+  | { type: 'compiled'; runId: string; jobId: string; code: string }
   | { type: 'credential-request'; runId: string; requestId: number; credentialId: string }
   | { type: 'run-ended'; runId: string; end: RunEnd }
   /** Answer to `stop-run`: the run's thread is gone (or was already). */
@@ -49,6 +51,7 @@ export type ThreadToChild =
   | { type: 'ready' }
   /** Posted first thing on `run`, before the plan is compiled; `timestamp` is the thread's clock. */
   | { type: 'started'; timestamp: string }
+  | { type: 'compiled'; jobId: string; code: string }
   | { type: 'event'; event: ExecutionEvent }
   | { type: 'credential-request'; requestId: number; credentialId: string }
   | { type: 'end'; end: RunEnd };

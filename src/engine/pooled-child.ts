@@ -36,6 +36,8 @@ export interface RunSink {
   /** The run's thread took the run (its clock's `timestamp`); every event follows this. */
   onStarted(timestamp: string): void;
   onEvent(event: ExecutionEvent): void;
+  /** A job of the run was compiled in its thread (before any job code ran). */
+  onCompiled(jobId: string, code: string): void;
   onCredentialRequest(requestId: number, credentialId: string): void;
   /** The run ended inside the child (or the child died under it). Called at most once. */
   onEnd(end: RunEnd): void;
@@ -181,6 +183,9 @@ export class PooledChild {
         return;
       case 'event':
         run.sink?.onEvent(message.event);
+        return;
+      case 'compiled':
+        run.sink?.onCompiled(message.jobId, message.code);
         return;
       case 'credential-request':
         run.sink?.onCredentialRequest(message.requestId, message.credentialId);

@@ -45,6 +45,7 @@ port.onMessage((received) => {
       post({ type: 'started', timestamp: timestampMicros() });
       void executePlan(message.request, {
         emit: (event) => post({ type: 'event', event }),
+        compiled: (jobId, code) => post({ type: 'compiled', jobId, code }),
         fetchCredential: (credentialId) =>
           new Promise((resolve, reject) => {
             const requestId = nextRequestId++;

@@ -10,7 +10,11 @@
  *   and job id); a log names the open step or none;
  * - a credential request asks for the credential of the open step's job,
  *   and nothing else (never another job's credential);
- * - `end` once; a `success` end only with no step open and one completed.
+ * - `end` once; a `success` end only with no step open and one completed;
+ * - compiled job text (`acceptsCompiled`) only after `started` and before the
+ *   first step starts, for a job of the plan: job code runs only inside a
+ *   step, so nothing it posts can become another run's cached code. Late
+ *   text is dropped, not fatal (nothing of the run depends on it).
  *
  * States: waiting → running ⇄ in-step → ended (any state → ended on `end`).
  */
@@ -37,6 +41,11 @@ export class ThreadMessageGuard {
 
   constructor(request: Pick<ExecutionRequest, 'jobs'>) {
     this.#jobs = new Map(request.jobs.map((job) => [job.id, job.credentialId]));
+  }
+
+  /** Whether compiled text from the thread may be cached: after `started`, before any step, for a job of the plan. */
+  acceptsCompiled(message: Extract<ThreadToChild, { type: 'compiled' }>): boolean {
+    return this.#state.kind === 'running' && this.#seenSteps.size === 0 && typeof message.code === 'string' && this.#jobs.has(message.jobId);
   }
 
   /** Checks one message and advances the state when it fits; a refused message leaves the state as it was. */

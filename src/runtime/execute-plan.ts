@@ -41,6 +41,8 @@ export interface ExecutionHooks {
   emit(event: ExecutionEvent): void;
   /** Asks the parent for a credential body; rejects when it cannot be had. */
   fetchCredential(credentialId: string): Promise<unknown>;
+  /** A job's body was compiled here (it came without `compiled`): the engine may keep the text. */
+  compiled?(jobId: string, code: string): void;
 }
 
 /** Thrown into the runtime when a credential cannot be fetched, recognised on the way out. */
@@ -65,8 +67,10 @@ function edgesFrom(sourceId: string, edges: readonly PlanEdge[]): Record<string,
   const next: Record<string, StepEdge> = {};
   for (const edge of edges) {
     if ((edge.source_trigger_id ?? edge.source_job_id) !== sourceId) continue;
-    // The runtime skips an object edge without a condition: a missing one means always.
-    next[edge.target_job_id] = { condition: edge.condition ?? 'always', disabled: edge.enabled === false };
+    const condition = edge.condition ?? 'always';
+    // `true` is the runtime's "always follow" without compiling a condition function for it; the
+    // runtime skips an object edge without a condition, so a missing one means always.
+    next[edge.target_job_id] = condition === 'always' && edge.enabled !== false ? true : { condition, disabled: edge.enabled === false };
   }
   return Object.keys(next).length ? next : undefined;
 }
@@ -108,18 +112,24 @@ export async function executePlan(request: ExecutionRequest, hooks: ExecutionHoo
     let exports: string[] = [];
     if (job.adaptor) {
       try {
-        exports = exportedNames(await importAdaptor(job.adaptor.entryPath));
+        const namespace = await importAdaptor(job.adaptor.entryPath);
+        // Compiled code already names its imports; listing hundreds of exports is only for the compiler.
+        if (job.compiled === undefined) exports = exportedNames(namespace);
       } catch (error) {
         return endForAdaptorError(`could not load adaptor ${job.adaptor.specifier}: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
     let code: string;
     try {
-      code = compileJob(job.body, {
-        name: job.name ?? job.id,
-        adaptors: job.adaptor ? [{ importFrom: job.adaptor.entryPath, exports }] : [],
-        bracket: [PUT_BACK_GLOBAL, KEEP_ASIDE_GLOBAL],
-      }).code;
+      if (job.compiled !== undefined) code = job.compiled;
+      else {
+        code = compileJob(job.body, {
+          name: job.name ?? job.id,
+          adaptors: job.adaptor ? [{ importFrom: job.adaptor.entryPath, exports }] : [],
+          bracket: [PUT_BACK_GLOBAL, KEEP_ASIDE_GLOBAL],
+        }).code;
+        hooks.compiled?.(job.id, code);
+      }
     } catch (error) {
       if (error instanceof CompileError) {
         const where = error.line === undefined ? '' : ` (line ${error.line})`;

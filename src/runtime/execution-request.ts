@@ -21,6 +21,8 @@ export interface ExecutionJob {
   body: string;
   adaptor: ExecutionAdaptor | null;
   credentialId: string | null;
+  /** This job's body already compiled (the engine's cache): the thread skips compiling it. */
+  compiled?: string;
 }
 
 export interface ExecutionRequest {

@@ -56,3 +56,17 @@ test('a run that ends before reaching a thread still reports run-start first', a
   t.is(outcome.reason, 'exception');
   t.deepEqual(bad.events.map((e) => e.type), ['run-start', 'run-complete']);
 });
+
+test('a job compiled once is handed to later threads compiled; a different body is compiled anew', async (t) => {
+  const engine = await startEngine(t, { poolSize: 2 });
+  const body = 'fn(s => ({ ...s, data: { n: (s.data.n ?? 0) + 1 } }))';
+  for (let i = 0; i < 3; i++) {
+    const outcome = await engine.execute(request(plan([job('a', body)])).request);
+    t.is(outcome.reason, 'success');
+    t.deepEqual(outcome.finalState, { data: { n: 1 } });
+  }
+  t.deepEqual(engine.stats().compiledJobs, { cached: 1, hits: 2, compiles: 1 }, 'the later threads did not compile the job again');
+  const other = await engine.execute(request(plan([job('a', body.replace('+ 1', '+ 2'))])).request);
+  t.deepEqual(other.finalState, { data: { n: 2 } }, 'the cache is keyed by the body');
+  t.deepEqual(engine.stats().compiledJobs, { cached: 2, hits: 2, compiles: 2 });
+});
