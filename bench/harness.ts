@@ -25,8 +25,8 @@ export interface ManagedProcess {
   kill(): Promise<void>;
 }
 
-function launch(name: string, args: string[], env: Record<string, string>, verbose: boolean): ManagedProcess {
-  const child = spawn(process.execPath, [LANES_BIN, ...args], {
+function launch(name: string, args: string[], env: Record<string, string>, verbose: boolean, bin = LANES_BIN): ManagedProcess {
+  const child = spawn(process.execPath, [bin, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', verbose ? 'inherit' : 'ignore', 'inherit'],
   });
@@ -78,6 +78,8 @@ export interface Cluster {
 
 export interface WorkerOptions {
   workloops: string;
+  /** Another checkout's `bin/lanes.js`, to measure an older worker beside this one (`BENCH_BASELINE`). */
+  bin?: string;
   env?: Record<string, string>;
   extraArgs?: string[];
 }
@@ -126,6 +128,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         ],
         { WORKER_SECRET: secret, ...(worker.env ?? {}) },
         verbose,
+        worker.bin,
       );
       await waitReady(`http://127.0.0.1:${healthPort}/readyz`, proc);
       workers.push(proc);

@@ -10,8 +10,13 @@ function singleJob(body: string): Record<string, unknown> {
   };
 }
 
-/** A run that does nothing: its cost is the platform's. */
-export const trivialPlan = (): Record<string, unknown> => singleJob('fn(state => state);');
+/**
+ * A run that does nothing but stamp the moment its first line of job code
+ * runs (`Date.now()`, the machine's clock, as the bench's submit time is)
+ * into its state: its cost is the platform's, and `firstLineLatencyMs` reads
+ * where the user's code began.
+ */
+export const trivialPlan = (): Record<string, unknown> => singleJob('fn(state => ({ ...state, data: { firstLineAt: Date.now() } }));');
 
 /** A run that holds its slot for `seconds` without using CPU. */
 export const slowPlan = (seconds: number): Record<string, unknown> =>

@@ -48,6 +48,18 @@ export function startLatencyMs(timed: TimedRun): number {
   return started ? Date.parse(started) - timed.submittedAtMs : Number.NaN;
 }
 
+/** submit → the first line of job code in ms, as the job stamped it into its state (`trivialPlan`). */
+export function firstLineLatencyMs(timed: TimedRun): number {
+  const state = timed.run?.final_state as { data?: { firstLineAt?: unknown } } | null | undefined;
+  const at = state?.data?.firstLineAt;
+  return typeof at === 'number' ? at - timed.submittedAtMs : Number.NaN;
+}
+
+/** Reads each run's full record (the list view has no final state). */
+export async function readFinalStates(client: LanesApiClient, runs: TimedRun[]): Promise<void> {
+  for (const timed of runs) timed.run = await client.getRun(timed.id);
+}
+
 /** submit → run:complete in ms (from the server's finished_at). */
 export function completeLatencyMs(timed: TimedRun): number {
   const finished = timed.run?.finished_at;

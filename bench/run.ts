@@ -12,6 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { resolveBaseline } from './baseline.ts';
 import { formatClaimPath, formatClaimPathByStore, runClaimPathByStore } from './claim-path.ts';
 import type { ClaimPathResult } from './claim-path.ts';
 import { formatDashboardBench, runDashboardBench } from './dashboard.ts';
@@ -41,6 +42,7 @@ const repoDir = process.env['BENCH_REPO_DIR'] ?? join(root, 'node_modules', '.ca
 mkdirSync(repoDir, { recursive: true });
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
+const baseline = resolveBaseline(process.env['BENCH_BASELINE']);
 
 async function repeat<T>(name: string, count: number, trial: (index: number) => Promise<T>): Promise<T[]> {
   const results: T[] = [];
@@ -65,6 +67,8 @@ interface Results {
   machine: { cpus: number; model: string; memoryGb: number; node: string };
   saturation?: Record<string, SaturationTrial[]>;
   idle?: IdleTrial[];
+  /** The same scenarios with `BENCH_BASELINE`'s worker, interleaved with these. */
+  baseline?: { label: string; saturation?: SaturationTrial[]; idle?: IdleTrial[] };
   throughput?: Record<string, ThroughputTrial[]>;
   memory?: MemoryTrial[];
   memoryCeiling?: Record<string, MemoryCeilingTrial[]>;
@@ -91,6 +95,10 @@ const results: Results = {
 const sections: string[] = [];
 
 log(`Lanes benchmarks${quick ? ' (quick)' : ''}: ${results.machine.cpus} × ${results.machine.model}, Node ${process.version}, commit ${commit}`);
+if (baseline) {
+  results.baseline = { label: baseline.label };
+  log(`  side by side with the worker of ${baseline.label} (BENCH_BASELINE)`);
+}
 
 if (wanted('saturation')) {
   log('Fast lane under saturation');
@@ -101,31 +109,37 @@ if (wanted('saturation')) {
       log(`  ${workloops}: trial ${i + 1}/${trials}`);
       (byConfig[workloops] ??= []).push(await saturationTrial(workloops, { repoDir, quick }));
     }
+    if (baseline && results.baseline) {
+      log(`  ${SATURATION_CONFIGS[0]} (${baseline.label}): trial ${i + 1}/${trials}`);
+      (results.baseline.saturation ??= []).push(await saturationTrial(SATURATION_CONFIGS[0], { repoDir, quick, bin: baseline.bin }));
+    }
   }
   results.saturation = byConfig;
-  const rows = SATURATION_CONFIGS.map((workloops) => {
-    const runs = byConfig[workloops] ?? [];
-    return [
-      `\`${workloops}\``,
-      ms(runs.map((r) => r.startMs.p50)),
-      ms(runs.map((r) => r.startMs.p95)),
-      ms(runs.map((r) => r.startMs.p99)),
-      ms(runs.map((r) => r.completeMs.p50)),
-      ms(runs.map((r) => r.completeMs.p99)),
-    ];
-  });
-  const reserved = figure((byConfig[SATURATION_CONFIGS[0]] ?? []).map((r) => r.startMs.p50)).median;
-  const shared = figure((byConfig[SATURATION_CONFIGS[1]] ?? []).map((r) => r.startMs.p50)).median;
+  const row = (label: string, runs: SaturationTrial[]) => [
+    label,
+    ms(runs.map((r) => r.firstLineMs.p50)),
+    ms(runs.map((r) => r.firstLineMs.p95)),
+    ms(runs.map((r) => r.firstLineMs.p99)),
+    ms(runs.map((r) => r.startMs.p50)),
+    ms(runs.map((r) => r.startMs.p95)),
+    ms(runs.map((r) => r.startMs.p99)),
+    ms(runs.map((r) => r.completeMs.p50)),
+    ms(runs.map((r) => r.completeMs.p99)),
+  ];
+  const rows = SATURATION_CONFIGS.map((workloops) => row(`\`${workloops}\``, byConfig[workloops] ?? []));
+  if (baseline && results.baseline?.saturation) rows.splice(1, 0, row(`\`${SATURATION_CONFIGS[0]}\`, worker of \`${baseline.label}\``, results.baseline.saturation));
+  const reserved = figure((byConfig[SATURATION_CONFIGS[0]] ?? []).map((r) => r.firstLineMs.p50)).median;
+  const shared = figure((byConfig[SATURATION_CONFIGS[1]] ?? []).map((r) => r.firstLineMs.p50)).median;
   checkFailures('saturation', Object.values(byConfig).flat().map((r) => r.failed));
   const first = byConfig[SATURATION_CONFIGS[0]]?.[0];
   sections.push([
     '## Fast lane under saturation',
     '',
-    `${first ? first.fastRuns : '?'} trivial runs are submitted to \`fast_lane\` one every 250 ms while ${quick ? 5 : 10} long runs (${quick ? 2 : 5} s each) fill the worker from \`default\`. Latencies of the fast-lane runs, from submit to \`run:start\` and to \`run:complete\`:`,
+    `${first ? first.fastRuns : '?'} trivial runs are submitted to \`fast_lane\` one every 250 ms while ${quick ? 5 : 10} long runs (${quick ? 2 : 5} s each) fill the worker from \`default\`. Latencies of the fast-lane runs from submit: to the first line of job code (the job stamps \`Date.now()\` into its state: where the user's code begins), to \`run:start\` (the server's \`started_at\`) and to \`run:complete\`:`,
     '',
-    table(['lanes', 'start p50', 'start p95', 'start p99', 'complete p50', 'complete p99'], rows),
+    table(['lanes', 'first line p50', 'first line p95', 'first line p99', 'start p50', 'start p95', 'start p99', 'complete p50', 'complete p99'], rows),
     '',
-    `With a reserved lane the fast-lane runs start ${Number.isFinite(shared / reserved) ? `${(shared / reserved).toFixed(0)}×` : ''} sooner (median p50 ${reserved.toFixed(1)} ms against ${shared.toFixed(1)} ms). Goal: p99 submit→start under 10 ms with the reserved lane, while the unreserved configuration waits seconds. The reference worker's fast-lane runs waited 10.7 s (p50) in this scenario.`,
+    `With a reserved lane the fast-lane runs reach their first line ${Number.isFinite(shared / reserved) ? `${(shared / reserved).toFixed(0)}×` : ''} sooner (median p50 ${reserved.toFixed(1)} ms against ${shared.toFixed(1)} ms). Goal: p99 submit→first line under 10 ms with the reserved lane, while the unreserved configuration waits seconds. The reference worker's fast-lane runs waited 10.7 s (p50) in this scenario.`,
   ].join('\n'));
   log(sections.at(-1) ?? '');
 }
@@ -133,8 +147,24 @@ if (wanted('saturation')) {
 let isolatedCpuSeconds = Number.NaN;
 if (wanted('idle') || wanted('throughput')) {
   log('Idle latency');
-  const idle = await repeat('idle', trials, () => idleTrial({ repoDir, quick }));
+  const idle: IdleTrial[] = [];
+  // With a baseline, its trials alternate with these, so that drift in machine load hits both alike.
+  for (let i = 0; i < trials; i += 1) {
+    log(`  idle: trial ${i + 1}/${trials}`);
+    idle.push(await idleTrial({ repoDir, quick }));
+    if (baseline && results.baseline) {
+      log(`  idle (${baseline.label}): trial ${i + 1}/${trials}`);
+      (results.baseline.idle ??= []).push(await idleTrial({ repoDir, quick, bin: baseline.bin }));
+    }
+  }
   results.idle = idle;
+  const before = results.baseline?.idle;
+  const idleRow = (name: string, pick: (r: IdleTrial) => { p50: number; p99: number }) => [
+    name,
+    ms(idle.map((r) => pick(r).p50)),
+    ms(idle.map((r) => pick(r).p99)),
+    ...(before ? [ms(before.map((r) => pick(r).p50)), ms(before.map((r) => pick(r).p99))] : []),
+  ];
   isolatedCpuSeconds = figure(idle.map((r) => r.cpuSecondsPerRun)).median;
   checkFailures('idle', idle.map((r) => r.failed));
   sections.push([
@@ -142,12 +172,13 @@ if (wanted('idle') || wanted('throughput')) {
     '',
     `${idle[0]?.runs ?? '?'} trivial runs one after another on lanes \`fast_lane:1 manual>*:4\`, each submitted with \`?wait\` ${IDLE_GAP_MS} ms after the last finished, so that the worker is idle when it arrives (after each run the engine boots the next fresh thread and adaptor instance in the background):`,
     '',
-    table(['figure', 'p50', 'p99'], [
-      ['submit → run:start', ms(idle.map((r) => r.startMs.p50)), ms(idle.map((r) => r.startMs.p99))],
-      ['submit → run:complete', ms(idle.map((r) => r.completeMs.p50)), ms(idle.map((r) => r.completeMs.p99))],
+    table(['figure', 'p50', 'p99', ...(before && baseline ? [`p50, worker of \`${baseline.label}\``, `p99, worker of \`${baseline.label}\``] : [])], [
+      idleRow('submit → first line of job code', (r) => r.firstLineMs),
+      idleRow('submit → run:start', (r) => r.startMs),
+      idleRow('submit → run:complete', (r) => r.completeMs),
     ]),
     '',
-    `CPU per isolated run (server + worker + engine children, runs one at a time): ${formatFigure(figure(idle.map((r) => r.cpuSecondsPerRun * 1000)), 'ms')}. Goal: p50 submit→start under 5 ms and submit→complete under 25 ms. The reference worker: about 0.9 s to start and 1.3 s to complete.`,
+    `CPU per isolated run (server + worker + engine children, runs one at a time): ${formatFigure(figure(idle.map((r) => r.cpuSecondsPerRun * 1000)), 'ms')}. The first line is stamped by the job itself (\`Date.now()\` into its state); \`run:start\` is sent when the run's thread takes the run, just before its job is loaded. Goal: p50 submit→first line under 5 ms and submit→complete under 25 ms. The reference worker: about 0.9 s to start and 1.3 s to complete.`,
   ].join('\n'));
   log(sections.at(-1) ?? '');
 }

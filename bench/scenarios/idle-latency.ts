@@ -11,7 +11,7 @@
 import { startCluster } from '../harness.ts';
 import { treeCpuSeconds } from '../proc-tree.ts';
 import { ADAPTOR, trivialPlan } from '../plans.ts';
-import { completeLatencyMs, failures, startLatencyMs, submitTimed, waitAll } from '../run-timing.ts';
+import { completeLatencyMs, failures, firstLineLatencyMs, startLatencyMs, submitTimed, waitAll } from '../run-timing.ts';
 import type { TimedRun } from '../run-timing.ts';
 import { percentile } from '../stats.ts';
 
@@ -21,17 +21,19 @@ export const IDLE_GAP_MS = 600;
 export interface IdleTrial {
   runs: number;
   startMs: { p50: number; p99: number };
+  /** submit → the first line of job code, stamped by the job: the headline. */
+  firstLineMs: { p50: number; p99: number };
   completeMs: { p50: number; p99: number };
   /** CPU seconds of the server + worker trees per run, runs one at a time, less what the idle tree burns anyway. */
   cpuSecondsPerRun: number;
   failed: string[];
 }
 
-export async function idleTrial(options: { repoDir: string; quick: boolean }): Promise<IdleTrial> {
+export async function idleTrial(options: { repoDir: string; quick: boolean; bin?: string }): Promise<IdleTrial> {
   const count = options.quick ? 10 : 50;
   const cluster = await startCluster({ repoDir: options.repoDir });
   try {
-    const worker = await cluster.startWorker({ workloops: 'fast_lane:1 manual>*:4', extraArgs: ['--preload-adaptors', ADAPTOR] });
+    const worker = await cluster.startWorker({ workloops: 'fast_lane:1 manual>*:4', extraArgs: ['--preload-adaptors', ADAPTOR], ...(options.bin === undefined ? {} : { bin: options.bin }) });
     const warm = [await submitTimed(cluster.client, 'manual', trivialPlan())];
     await waitAll(cluster.client, warm, 300_000);
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -56,9 +58,11 @@ export async function idleTrial(options: { repoDir: string; quick: boolean }): P
     const cpuSecondsPerRun = Math.max(0, busyCpu) / count;
     const starts = runs.map(startLatencyMs);
     const completes = runs.map(completeLatencyMs);
+    const firstLines = runs.map(firstLineLatencyMs);
     return {
       runs: count,
       startMs: { p50: percentile(starts, 50), p99: percentile(starts, 99) },
+      firstLineMs: { p50: percentile(firstLines, 50), p99: percentile(firstLines, 99) },
       completeMs: { p50: percentile(completes, 50), p99: percentile(completes, 99) },
       cpuSecondsPerRun,
       failed: failures(runs),

@@ -6,7 +6,7 @@
 import type { Cluster } from '../harness.ts';
 import { startCluster } from '../harness.ts';
 import { ADAPTOR, slowPlan, trivialPlan } from '../plans.ts';
-import { completeLatencyMs, failures, startLatencyMs, submitTimed, waitAll } from '../run-timing.ts';
+import { completeLatencyMs, failures, firstLineLatencyMs, readFinalStates, startLatencyMs, submitTimed, waitAll } from '../run-timing.ts';
 import type { TimedRun } from '../run-timing.ts';
 import { percentile } from '../stats.ts';
 
@@ -15,6 +15,8 @@ export const SATURATION_CONFIGS = ['fast_lane:1 manual>*:4', 'manual>*:5'] as co
 export interface SaturationTrial {
   workloops: string;
   startMs: { p50: number; p95: number; p99: number };
+  /** submit → the first line of job code, stamped by the job: the headline. */
+  firstLineMs: { p50: number; p95: number; p99: number };
   completeMs: { p50: number; p95: number; p99: number };
   fastRuns: number;
   failed: string[];
@@ -23,6 +25,8 @@ export interface SaturationTrial {
 export interface SaturationOptions {
   repoDir: string;
   quick: boolean;
+  /** Another checkout's `bin/lanes.js` for the worker (`BENCH_BASELINE`). */
+  bin?: string;
 }
 
 async function waitStarted(cluster: Cluster, count: number, timeoutMs: number): Promise<void> {
@@ -41,7 +45,7 @@ export async function saturationTrial(workloops: string, options: SaturationOpti
   const fastRuns = options.quick ? 6 : 20;
   const cluster = await startCluster({ repoDir: options.repoDir });
   try {
-    await cluster.startWorker({ workloops, extraArgs: ['--preload-adaptors', ADAPTOR] });
+    await cluster.startWorker({ workloops, extraArgs: ['--preload-adaptors', ADAPTOR], ...(options.bin === undefined ? {} : { bin: options.bin }) });
     // Warm up: the adaptor is installed and every lane has run once.
     const warm = await Promise.all([submitTimed(cluster.client, 'fast_lane', trivialPlan()), submitTimed(cluster.client, 'manual', trivialPlan())]);
     await waitAll(cluster.client, warm, 300_000);
@@ -57,11 +61,14 @@ export async function saturationTrial(workloops: string, options: SaturationOpti
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     await waitAll(cluster.client, [...fast, ...slow], 180_000);
+    await readFinalStates(cluster.client, fast);
     const starts = fast.map(startLatencyMs);
+    const firstLines = fast.map(firstLineLatencyMs);
     const completes = fast.map(completeLatencyMs);
     return {
       workloops,
       startMs: { p50: percentile(starts, 50), p95: percentile(starts, 95), p99: percentile(starts, 99) },
+      firstLineMs: { p50: percentile(firstLines, 50), p95: percentile(firstLines, 95), p99: percentile(firstLines, 99) },
       completeMs: { p50: percentile(completes, 50), p95: percentile(completes, 95), p99: percentile(completes, 99) },
       fastRuns,
       failed: failures([...fast, ...slow]),
