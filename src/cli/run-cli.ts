@@ -7,6 +7,7 @@ import yargs from 'yargs';
 import { LANES_VERSION } from '../version.ts';
 import { ConfigError } from '../errors/config-error.ts';
 import type { CliContext } from './cli-context.ts';
+import { attachDashedValues } from './dashed-values.ts';
 import { EXIT_OK, EXIT_USAGE } from './exit-codes.ts';
 import * as worker from './commands/worker.ts';
 import * as submit from './commands/submit.ts';
@@ -25,7 +26,7 @@ export async function runCli(rawArgs: readonly string[], ctx: CliContext): Promi
     exitCode = await handler(argv);
   };
 
-  const parser = yargs([...args])
+  const parser = yargs(attachDashedValues(args))
     .scriptName('lanes')
     .usage('$0 <command> [options]')
     .version(`lanes ${LANES_VERSION} (node ${process.version})`)

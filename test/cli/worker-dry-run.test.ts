@@ -1,4 +1,5 @@
 import test from 'ava';
+import { generateKeyPairSync } from 'node:crypto';
 import { runLanes } from './helpers.ts';
 
 test('--version prints the package and Node versions', async (t) => {
@@ -113,4 +114,17 @@ test('lanes with no command prints the commands on stderr and exits 2', async (t
   t.is(result.code, 2);
   t.is(result.stdout, '');
   for (const command of ['worker', 'server', 'dev', 'submit']) t.regex(result.stderr, new RegExp(`lanes ${command}\\b`));
+});
+
+test('a PEM passed as its own argument after --lightning-public-key is that option’s value', async (t) => {
+  const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  // As `--lightning-public-key "$(cat key.pem)"` reaches us: the PEM, dashes first, as the next argument.
+  const result = await runLanes(['worker', '--dry-run', '-s', 'x', '--lightning-public-key', pem.trim()]);
+  t.is(result.code, 0, result.stderr);
+  const config = JSON.parse(result.stdout) as Record<string, unknown>;
+  t.is(config['lightningPublicKey'], '[redacted]', 'the key was read, not dropped');
+  t.false(result.stdout.includes('BEGIN PUBLIC KEY'));
+  const without = JSON.parse((await runLanes(['worker', '--dry-run', '-s', 'x'])).stdout) as Record<string, unknown>;
+  t.is(without['lightningPublicKey'], null);
 });
