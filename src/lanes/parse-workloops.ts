@@ -19,7 +19,11 @@ import { WorkloopsError } from './workloops-error.ts';
 
 /** One lane, as parsed: what a `Workloop` is made from. */
 export interface LaneSpec {
-  /** The lane as written, normalised: `fast_lane:1`, `manual>*:4`. */
+  /**
+   * The lane as written, normalised: `fast_lane:1`, `manual>*:4`. A lane
+   * written again (`dup:1 dup:1`) is a lane of its own, named `dup:1#2`, so
+   * metrics and logs keep the two apart.
+   */
   id: string;
   /** Preference chain, highest priority first; `*` only last. */
   queues: string[];
@@ -47,6 +51,12 @@ export function parseWorkloops(input: string): ParsedWorkloops {
 
   if (tokens.length > MAX_LANES) throw new WorkloopsError(`${tokens.slice(0, 3).join(' ')} ...`, `at most ${MAX_LANES} lanes, got ${tokens.length}`);
   const lanes = tokens.map(parseLane);
+  const written = new Map<string, number>();
+  for (const lane of lanes) {
+    const count = (written.get(lane.id) ?? 0) + 1;
+    written.set(lane.id, count);
+    if (count > 1) lane.id = `${lane.id}#${count}`;
+  }
   const total = lanes.reduce((sum, lane) => sum + lane.capacity, 0);
   if (total > MAX_WORKER_CAPACITY) throw new WorkloopsError(`${tokens.slice(0, 3).join(' ')} ...`, `the lanes' capacities must add up to at most ${MAX_WORKER_CAPACITY}, got ${total}`);
   const warnings: string[] = [];

@@ -154,6 +154,12 @@ export interface WorkloopOptions {
   memory?: LaneMemory;
   /** Whether the server takes memory claims now (asked before each claim: it changes on reconnect). */
   memoryClaims?: () => boolean;
+  /**
+   * A run went to the backlog (the server gave more than the demand): it
+   * starts when a slot frees. The worker keeps its lease alive meanwhile.
+   * Must not throw (a throw is logged and ignored).
+   */
+  onBacklogged?: (run: ClaimedRun) => void;
 }
 
 /** An empty claim: a normal outcome that the loop backs off from. */
@@ -185,6 +191,7 @@ export class Workloop {
   readonly #onClaimSettled: ((event: ClaimSettled) => void) | undefined;
   readonly #memory: LaneMemory | undefined;
   readonly #memoryClaims: () => boolean;
+  readonly #onBacklogged: ((run: ClaimedRun) => void) | undefined;
 
   #state: WorkloopState = 'idle';
   readonly #active = new Map<string, ClaimedRun>();
@@ -225,6 +232,7 @@ export class Workloop {
     this.#backoff = options.backoff;
     this.#logger = options.logger;
     this.#onClaimSettled = options.onClaimSettled;
+    this.#onBacklogged = options.onBacklogged;
     this.#memory = options.memory;
     this.#memoryClaims = options.memoryClaims ?? (() => false);
   }
@@ -435,6 +443,11 @@ export class Workloop {
       else {
         if (this.#active.size < this.spec.capacity) this.#logger.warn({ runId: run.id, memoryMb: run.memory_mb }, 'claimed run does not fit the lane memory now; it waits for a run to finish');
         this.#backlog.push(run);
+        try {
+          this.#onBacklogged?.(run);
+        } catch (error) {
+          this.#logger.error({ err: error, runId: run.id }, 'backlog listener threw');
+        }
       }
     }
   }

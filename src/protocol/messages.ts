@@ -24,6 +24,18 @@ export interface QueueJoinPayload {
   lanes_memory_mb?: Record<string, number>;
   /** With memory_claims and `--max-memory`: the worker's ceiling in MB, for `GET /api/workers`. */
   memory_ceiling_mb?: number;
+  /**
+   * Lanes extension: every lane on its own, in order. `queues` is keyed by
+   * chain, so two lanes with one chain (`dup:1 dup:1`) are one entry there
+   * (their slots summed); here they stay two. Lightning ignores the field.
+   */
+  lanes?: JoinLane[];
+}
+
+/** One lane as a worker declares it in its join (`QueueJoinPayload.lanes`). */
+export interface JoinLane {
+  queues: string[];
+  capacity: number;
 }
 
 /** Join reply of `worker:queue` from a Lanes server; Lightning replies `{}`. */

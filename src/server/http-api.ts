@@ -409,7 +409,7 @@ export class HttpApi {
       connection_id: worker.connectionId,
       name: worker.name,
       capacity: worker.capacity,
-      lanes: worker.lanes,
+      lanes: worker.laneList.map((lane) => ({ chain: lane.chain, slots: lane.slots })),
       lanes_memory_mb: worker.lanesMemoryMb,
       memory_ceiling_mb: worker.memoryCeilingMb,
       heartbeats: worker.heartbeats,

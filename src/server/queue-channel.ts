@@ -31,7 +31,7 @@ import { FieldErrorCollector, isRecord } from './field-errors.ts';
 import type { ClaimMemoryFilter, Store } from './store/store.ts';
 import type { ServerMetrics } from './server-metrics.ts';
 import type { ResolvedServerOptions } from './server-options.ts';
-import type { ConnectedWorker, WorkerRegistry } from './worker-registry.ts';
+import type { ConnectedWorker, DeclaredLane, WorkerRegistry } from './worker-registry.ts';
 import type { WorkNotifier } from './work-notifier.ts';
 
 /** The chain used when a claim names none (PROTOCOL.md). */
@@ -92,7 +92,10 @@ function isMemoryMb(value: unknown): value is number {
 
 interface ParsedJoin {
   capacity: number;
+  /** Chain → slots, as `queues` says (lanes of one chain summed). */
   lanes: Record<string, number>;
+  /** Every lane on its own: from the `lanes` list when the worker sent one, else from `queues`. */
+  laneList: DeclaredLane[];
   heartbeats: boolean;
   cancels: boolean;
   /** With memory_claims: chain → the lane's memory in MB; null when the worker's lanes are not bounded by memory. */
@@ -131,6 +134,27 @@ function parseClaimMemory(body: Record<string, unknown>, collector: FieldErrorCo
 }
 
 /** Validates the join payload; a Lightning-style empty join is accepted. */
+/** The Lanes `lanes` list of a join: each lane's chain and slots, two lanes of one chain kept apart. */
+function parseLaneList(value: unknown, collector: FieldErrorCollector): DeclaredLane[] {
+  if (!Array.isArray(value) || value.length > MAX_LANES) {
+    collector.add('lanes', `must be a list of at most ${MAX_LANES} lanes`);
+    return [];
+  }
+  const list: DeclaredLane[] = [];
+  value.forEach((lane: unknown, index) => {
+    const field = `lanes[${index}]`;
+    const queues = isRecord(lane) ? lane['queues'] : undefined;
+    const slots = isRecord(lane) ? lane['capacity'] : undefined;
+    if (!Array.isArray(queues)) return collector.add(field, 'must have a queues list');
+    for (const problem of validateChain(queues)) collector.add(field, problem);
+    if (typeof slots !== 'number' || !Number.isInteger(slots) || slots < 1 || slots > MAX_LANE_CAPACITY) {
+      return collector.add(field, `capacity must be an integer from 1 to ${MAX_LANE_CAPACITY}`);
+    }
+    list.push({ chain: queues.join('>'), slots });
+  });
+  return list;
+}
+
 function parseJoin(payload: unknown): ParsedJoin | { errors: Record<string, string[]> } {
   const collector = new FieldErrorCollector();
   const body = isRecord(payload) ? payload : {};
@@ -154,13 +178,15 @@ function parseJoin(payload: unknown): ParsedJoin | { errors: Record<string, stri
       }
     }
   }
+  const laneList =
+    body['lanes'] === undefined ? Object.entries(lanes).map(([chain, slots]) => ({ chain, slots })) : parseLaneList(body['lanes'], collector);
   // Unknown or malformed capability lists are ignored, not refused: they only opt in to extensions.
   const declared = body['capabilities'];
   const heartbeats = Array.isArray(declared) && declared.includes(CAPABILITY_RUN_HEARTBEAT);
   const cancels = Array.isArray(declared) && declared.includes(CAPABILITY_RUN_CANCEL);
   const memory = parseJoinMemory(body, lanes, collector);
   if (!collector.empty) return { errors: collector.errors };
-  return { capacity: capacity as number, lanes, heartbeats, cancels, ...memory };
+  return { capacity: capacity as number, lanes, laneList, heartbeats, cancels, ...memory };
 }
 
 export class QueueChannel implements Channel {
@@ -191,6 +217,7 @@ export class QueueChannel implements Channel {
       name: null,
       capacity: parsed.capacity,
       lanes: parsed.lanes,
+      laneList: parsed.laneList,
       connectedAt: now,
       lastSeenAt: now,
       heartbeats: parsed.heartbeats,

@@ -6,6 +6,13 @@
  */
 import { WILDCARD } from '../protocol/index.ts';
 
+/** One lane of a connected worker. */
+export interface DeclaredLane {
+  /** Its queue chain joined with `>`. */
+  chain: string;
+  slots: number;
+}
+
 export interface ConnectedWorker {
   connectionId: string;
   workerId: string;
@@ -13,6 +20,8 @@ export interface ConnectedWorker {
   capacity: number;
   /** Chain (joined with `>`) → slots, as sent in the join payload. */
   lanes: Record<string, number>;
+  /** Every lane on its own, in the worker's order: two lanes with one chain stay two. */
+  laneList: DeclaredLane[];
   connectedAt: number;
   /** Last join, claim or `run:heartbeat` from it: the dashboard shows its age. */
   lastSeenAt: number;

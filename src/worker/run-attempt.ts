@@ -60,6 +60,12 @@ export interface RunAttemptOptions {
   /** Aborted by the worker's shutdown; its reason is an `EngineAbortReason`. */
   signal: AbortSignal;
   logger: Logger;
+  /**
+   * The run's channel, joined (and heartbeated) while the run waited in its
+   * lane's backlog; resolves null when that join failed. Without it the run
+   * joins its channel itself.
+   */
+  joined?: Promise<Channel | null>;
   /** When the run's thread has started it: how long the claim → dispatch and dispatch → thread start legs took. */
   onStarted?: (phases: RunStartPhases) => void;
 }
@@ -101,10 +107,11 @@ export async function runAttempt(options: RunAttemptOptions): Promise<RunAttempt
     }
   }
 
-  const channel = channels.runChannel(run.id, run.token);
+  const held = options.joined === undefined ? null : await options.joined;
+  const channel = held ?? channels.runChannel(run.id, run.token);
   try {
     try {
-      await joinChannel(channel, config.messageTimeoutMs);
+      if (held === null) await joinChannel(channel, config.messageTimeoutMs);
     } catch (error) {
       logger.error({ err: error }, 'could not join the run channel; run not executed');
       return { reason: null, durationMs: elapsed() };
@@ -236,7 +243,8 @@ function abortedEnd(signal: AbortSignal): EngineRunComplete {
   };
 }
 
-function joinChannel(channel: Channel, timeoutMs: number): Promise<void> {
+/** Joins a run channel; rejects when the server refuses or does not answer in time. */
+export function joinChannel(channel: Channel, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let settled = false;
     channel
@@ -298,7 +306,7 @@ interface Heartbeat {
 }
 
 /** `run:heartbeat` on the run channel, only when the server offers `run_heartbeat`. */
-function startHeartbeat(channel: Channel, features: ServerFeatures, logger: Logger): Heartbeat {
+export function startHeartbeat(channel: Channel, features: ServerFeatures, logger: Logger): Heartbeat {
   const intervalMs = features.heartbeatIntervalMs;
   if (!features.capabilities.has(CAPABILITY_RUN_HEARTBEAT) || intervalMs === null) return { stop: () => {} };
   const beat = (): void => {

@@ -18,6 +18,7 @@
  * stop waits for claims in flight, and their runs are drained like the rest.
  */
 import { randomUUID } from 'node:crypto';
+import type { Channel } from 'phoenix';
 import type { Logger } from 'pino';
 import packageJson from '../../package.json' with { type: 'json' };
 import type { WorkerConfig } from '../config/worker-config.ts';
@@ -37,7 +38,7 @@ import { HealthServer } from './health-server.ts';
 import type { Readiness } from './health-server.ts';
 import { QueueConnection } from './queue-connection.ts';
 import type { ConnectionState } from './queue-connection.ts';
-import { runAttempt } from './run-attempt.ts';
+import { joinChannel, runAttempt, startHeartbeat } from './run-attempt.ts';
 import { WorkerMetrics } from './worker-metrics.ts';
 
 export type WorkerState = 'created' | 'starting' | 'running' | 'draining' | 'stopped';
@@ -51,6 +52,9 @@ const TRANSITIONS: Record<WorkerState, readonly WorkerState[]> = {
 };
 
 export const WORKER_VERSION: string = packageJson.version;
+
+/** How a run the server cancelled (`run_cancel`) is ended. */
+const CANCELLED: EngineAbortReason = Object.freeze({ reason: 'cancel', errorType: ERROR_TYPES.cancelled, message: 'the run was cancelled' });
 
 /** The engine as the worker owns it: an executor it must stop. */
 export interface OwnedExecutor {
@@ -84,6 +88,14 @@ export interface LaneSnapshot {
   memoryReservedMb: number;
 }
 
+/** A run waiting in its lane's backlog: its channel joined early and heartbeated until it starts. */
+interface HeldRun {
+  joined: Promise<Channel | null>;
+  stop: () => void;
+  /** The server cancelled it (`run_cancel`) while it waited: it is reported cancelled, never executed. */
+  cancelled: boolean;
+}
+
 interface ActiveRun {
   lane: string;
   controller: AbortController;
@@ -108,6 +120,7 @@ export class Worker {
   readonly #metrics: WorkerMetrics;
   readonly #health: HealthServer;
   readonly #runs = new Map<string, ActiveRun>();
+  readonly #held = new Map<string, HeldRun>();
   /** Set once the shutdown timeout passed: runs started after that (from a claim in flight) are killed at once. */
   #runAbortReason: EngineAbortReason | null = null;
   readonly #force = new AbortController();
@@ -157,7 +170,8 @@ export class Worker {
       workerName: config.workerName === '' ? null : config.workerName,
       join: {
         capacity: config.capacity,
-        queues: Object.fromEntries(config.workloops.map((lane) => [lane.queues.join('>'), lane.capacity])),
+        queues: slotsByChain(config.workloops),
+        lanes: config.workloops.map((lane) => ({ queues: [...lane.queues], capacity: lane.capacity })),
         // Declared so a Lanes server leases our runs by heartbeat from the claim on (a lost claim reply
         // is then recovered within its lease); Lightning ignores the field.
         capabilities: bounded
@@ -193,6 +207,7 @@ export class Worker {
           backoff: config.backoff,
           logger: init.base.child({ component: 'lane', lane: spec.id }),
           onClaimSettled: (event) => this.#metrics.claimSettled(event),
+          onBacklogged: (run) => this.#holdRun(run),
         }),
     );
     this.#health = new HealthServer({
@@ -346,9 +361,47 @@ export class Worker {
     for (const run of this.#runs.values()) run.controller.abort(reason);
   }
 
+  /**
+   * A run waits in its lane's backlog: its lease runs from the claim, so when
+   * the server offers `run_heartbeat` the run's channel is joined now and
+   * heartbeated until the run starts (which then uses that channel).
+   */
+  #holdRun(run: ClaimedRun): void {
+    if (!this.#connection.features.capabilities.has(CAPABILITY_RUN_HEARTBEAT) || this.#held.has(run.id)) return;
+    const logger = this.#logger.child({ runId: run.id });
+    const channel = this.#connection.runChannel(run.id, run.token);
+    let stopped = false;
+    let heartbeat: { stop(): void } | null = null;
+    const joined = joinChannel(channel, this.#config.messageTimeoutMs).then(
+      () => {
+        if (!stopped) heartbeat = startHeartbeat(channel, this.#connection.features, logger);
+        return channel;
+      },
+      async (error: unknown) => {
+        logger.warn({ err: error }, 'could not join the channel of a backlog run; it joins when it starts');
+        await this.#connection.leaveRunChannel(channel);
+        return null;
+      },
+    );
+    const held: HeldRun = {
+      joined,
+      stop: () => {
+        stopped = true;
+        heartbeat?.stop();
+      },
+      cancelled: false,
+    };
+    this.#held.set(run.id, held);
+    logger.info('run waits in the lane backlog, heartbeated');
+  }
+
   #startRun(run: ClaimedRun, lane: LaneSpec, memoryMb: number | undefined): Promise<void> {
     const controller = new AbortController();
     if (this.#runAbortReason !== null) controller.abort(this.#runAbortReason);
+    const held = this.#held.get(run.id);
+    this.#held.delete(run.id);
+    held?.stop();
+    if (held?.cancelled === true) controller.abort(CANCELLED);
     const logger = this.#logger.child({ lane: lane.id, runId: run.id });
     logger.info('run claimed');
     const done = runAttempt({
@@ -361,6 +414,7 @@ export class Worker {
       runPublicKey: this.#runPublicKey,
       signal: controller.signal,
       logger,
+      ...(held === undefined ? {} : { joined: held.joined }),
       onStarted: (phases) => this.#metrics.runStarted(lane.id, phases),
     })
       .then((result) => this.#metrics.runFinished(lane.id, result.reason, result.durationMs))
@@ -377,14 +431,19 @@ export class Worker {
 
   /** The server cancelled a run (`run_cancel`): end it now, reported `cancel`/`CancelError`. */
   #cancelRun(runId: string): void {
+    const held = this.#held.get(runId);
+    if (held !== undefined) {
+      held.cancelled = true;
+      this.#logger.info({ runId }, 'run cancelled by the server while in the backlog');
+      return;
+    }
     const run = this.#runs.get(runId);
     if (run === undefined) {
       this.#logger.debug({ runId }, 'run:cancel for a run not active here');
       return;
     }
     this.#logger.info({ runId, lane: run.lane }, 'run cancelled by the server');
-    const reason: EngineAbortReason = { reason: 'cancel', errorType: ERROR_TYPES.cancelled, message: 'the run was cancelled' };
-    run.controller.abort(reason);
+    run.controller.abort(CANCELLED);
   }
 
   /** The server rejects what this worker declared: retrying would loop for ever, so stop now. */
@@ -427,6 +486,16 @@ function describeMemory(config: WorkerConfig): Record<string, unknown> {
     ...(plan.bounded ? { workerMb: plan.workerMb, children: plan.children, childMb: plan.childMb } : {}),
     lanes: Object.fromEntries(plan.lanes.map((lane) => [lane.lane, lane.memoryMb])),
   };
+}
+
+/** Each chain's slots for the join's `queues` map: lanes with one chain are summed, not overwritten. */
+function slotsByChain(lanes: readonly LaneSpec[]): Record<string, number> {
+  const slots: Record<string, number> = {};
+  for (const lane of lanes) {
+    const chain = lane.queues.join('>');
+    slots[chain] = (slots[chain] ?? 0) + lane.capacity;
+  }
+  return slots;
 }
 
 /** Resolves true when `work()` settles within `timeoutMs`, false on timeout or when `signal` aborts first. */

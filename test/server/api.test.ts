@@ -125,7 +125,7 @@ test('workers, queues, credentials, health and metrics endpoints', async (t) => 
   t.is(claimed?.id, runId);
   const workers = await api<{ workers: Array<Record<string, unknown>> }>(server, 'GET', '/api/workers');
   t.is(workers.body.workers.length, 1);
-  t.like(workers.body.workers[0], { id: 'w-9', name: 'box-1', capacity: 5, lanes: { fast_lane: 1, 'manual>*': 4 }, active_runs: [runId] });
+  t.like(workers.body.workers[0], { id: 'w-9', name: 'box-1', capacity: 5, lanes: [{ chain: 'fast_lane', slots: 1 }, { chain: 'manual>*', slots: 4 }], active_runs: [runId] });
   const queues = await api<{ queues: Array<Record<string, unknown>> }>(server, 'GET', '/api/queues');
   t.deepEqual(queues.body.queues.map((q) => [q['name'], q['counts'], q['suspended']]), [
     ['fast_lane', { claimed: 1 }, false],

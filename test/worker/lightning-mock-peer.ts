@@ -43,6 +43,10 @@ export interface MockPeerOptions {
   dataclips?: Record<string, unknown>;
   credentials?: Record<string, unknown>;
   replyDelayMs?: number;
+  /** Runs handed out per claim, whatever the demand (the mock: 1). More plays a server that over-delivers. */
+  runsPerClaim?: number;
+  /** A join reply object instead of the mock's `"ok"` for `worker:queue` (to offer Lanes extensions). */
+  queueJoinReply?: Record<string, unknown>;
 }
 
 export class LightningMockPeer {
@@ -97,14 +101,15 @@ export class LightningMockPeer {
       if (topic.startsWith('run:') && !this.#pending.has(topic.slice(4))) {
         return this.#reply(ws, joinRef, ref, topic, { status: 'error', response: 'invalid_run_id' });
       }
-      return this.#reply(ws, joinRef, ref, topic, { status: 'ok', response: 'ok' });
+      const response = topic === 'worker:queue' && this.#options.queueJoinReply ? this.#options.queueJoinReply : 'ok';
+      return this.#reply(ws, joinRef, ref, topic, { status: 'ok', response });
     }
     if (event === 'phx_leave') return this.#reply(ws, joinRef, ref, topic, { status: 'ok', response: {} });
     if (topic === 'worker:queue' && event === 'claim') {
       // The mock hands out one run per claim, whatever the demand.
-      const next = this.#queue.shift();
-      const runs = next ? [{ id: next.id, token: 'x.y.z' }] : [];
-      if (next) this.#pending.add(next.id);
+      const handed = this.#queue.splice(0, this.#options.runsPerClaim ?? 1);
+      const runs = handed.map((run) => ({ id: run.id, token: 'x.y.z' }));
+      for (const run of handed) this.#pending.add(run.id);
       return this.#reply(ws, joinRef, ref, topic, { status: 'ok', response: { runs } });
     }
     if (!topic.startsWith('run:')) return this.#reply(ws, joinRef, ref, topic, { status: 'error', response: `There are no listeners on channel ${topic}` });
