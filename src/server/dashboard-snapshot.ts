@@ -55,7 +55,8 @@ export async function buildDashboardSnapshot(store: Store, registry: WorkerRegis
   for (const connected of registry.list()) {
     // A worker id with two connections (a reconnect racing the old socket) is drawn once, as its newest.
     const existing = workers.findIndex((worker) => worker.id === connected.workerId);
-    const lanes = Object.entries(connected.lanes).map(([chain, slots]): DashboardLane => ({ chain, slots, memory_mb: connected.lanesMemoryMb?.[chain] ?? null, runs: [] }));
+    // Every lane on its own: two lanes with one chain are two rows of slots.
+    const lanes = connected.laneList.map(({ chain, slots }): DashboardLane => ({ chain, slots, memory_mb: connected.lanesMemoryMb?.[chain] ?? null, runs: [] }));
     const worker: DashboardWorker = {
       id: connected.workerId,
       name: connected.name,
@@ -81,7 +82,11 @@ export async function buildDashboardSnapshot(store: Store, registry: WorkerRegis
     const lanes = lanesByWorker.get(workerId) ?? [];
     const chain = placeAttempt(lanes.map((lane) => lane.chain), attempt.lane, attempt.queue) ?? attempt.lane ?? WILDCARD;
     const view = attemptView(attempt);
-    if (attempt.finishedAt === null) lanes.find((lane) => lane.chain === chain)?.runs.push(view);
+    if (attempt.finishedAt === null) {
+      // Of two lanes with one chain, the first with a free slot shows the run.
+      const sameChain = lanes.filter((lane) => lane.chain === chain);
+      (sameChain.find((lane) => lane.runs.length < lane.slots) ?? sameChain[0])?.runs.push(view);
+    }
     const key = `${workerId}\u0000${chain}`;
     let row = rows.get(key);
     if (!row) {

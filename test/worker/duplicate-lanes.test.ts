@@ -14,7 +14,7 @@ test('lanes written twice get their own ids', (t) => {
   t.true(warnings.some((w) => w.includes('same queue chain')));
 });
 
-test('two lanes of one chain stay two lanes in /metrics and GET /api/workers', async (t) => {
+test('two lanes of one chain stay two lanes in /metrics, GET /api/workers and the dashboard', async (t) => {
   const server = await startServer(t);
   const worker = await startWorker(t, { executor: new FakeExecutor(), workerId: 'w-dup', config: testConfig({ lightningUrl: server.workerUrl, workloopsText: 'dup:1 dup:1 other:2' }) });
   const listed = await waitFor(async () => {
@@ -27,6 +27,16 @@ test('two lanes of one chain stay two lanes in /metrics and GET /api/workers', a
     { chain: 'dup', slots: 1 },
     { chain: 'other', slots: 2 },
   ]);
+  const { body: dashboard } = await api<{ workers: Array<{ id: string; lanes: Array<{ chain: string; slots: number }> }> }>(server, 'GET', '/api/dashboard');
+  t.deepEqual(
+    dashboard.workers.find((w) => w.id === 'w-dup')?.lanes.map((lane) => [lane.chain, lane.slots]),
+    [
+      ['dup', 1],
+      ['dup', 1],
+      ['other', 2],
+    ],
+    'the dashboard draws two rows of slots',
+  );
   const metrics = await fetch(`http://127.0.0.1:${worker.healthPort}/metrics`).then((r) => r.text());
   const capacities = metrics.split('\n').filter((line) => line.startsWith('lanes_worker_lane_capacity{'));
   t.is(capacities.length, 3, capacities.join('\n'));
