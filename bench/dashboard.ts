@@ -77,6 +77,7 @@ export async function runDashboardBench(options: { quick: boolean }): Promise<Da
       const registry = new WorkerRegistry();
       registry.add({
         connectionId: 'c1', workerId: 'bench-worker', name: 'bench', capacity: 19, lanes: Object.fromEntries(CHAINS.map((chain, index) => [chain, index === 1 ? 16 : 1])),
+        laneList: CHAINS.map((chain, index) => ({ chain, slots: index === 1 ? 16 : 1 })),
         connectedAt: now, lastSeenAt: now, heartbeats: true, cancels: true, lanesMemoryMb: null, memoryCeilingMb: null,
         pushWorkAvailable: () => undefined, pushRunCancel: () => undefined,
       });
