@@ -87,7 +87,7 @@ test('submit --wait whose server goes away mid-wait names the run; exit 1, one l
   const server = await startServer(t);
   const child = spawn(process.execPath, [LANES_BIN, 'submit', 'examples/hello.json', '--wait', '--server', server.url, '--api-token', TEST_API_TOKEN], {
     cwd: fileURLToPath(new URL('../../', import.meta.url)),
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
   t.teardown(() => child.kill('SIGKILL'));
   let stderr = '';
@@ -97,7 +97,8 @@ test('submit --wait whose server goes away mid-wait names the run; exit 1, one l
       if (stderr.includes('waiting for it to finish')) resolve();
     });
   });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': its stderr pipe is closed too when the test ends.
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   await queued;
   await server.stop();
   t.is(await exited, 1);
