@@ -58,6 +58,7 @@ export const WORKER_OPTIONS: readonly OptionSpec[] = [
   { flag: 'name', env: 'WORKER_NAME', type: 'string', defaultText: 'the host name', describe: 'Display name sent with claims' },
   { flag: 'adaptor-allowlist', env: 'WORKER_ADAPTOR_ALLOWLIST', type: 'string', defaultText: '@openfn/language-*', describe: 'Comma-separated package patterns that may be installed as adaptors' },
   { flag: 'spare-children', env: 'WORKER_SPARE_CHILDREN', type: 'string', defaultText: '1', describe: 'Engine child processes beyond the capacity, each holding a warm thread for whichever lane frees next' },
+  { flag: 'idle-child-timeout-seconds', env: 'WORKER_IDLE_CHILD_TIMEOUT_SECONDS', type: 'string', defaultText: '0 (keep every child warm)', describe: 'Retire an engine child idle this long, keeping warm one per slot of the lanes without "*" plus the spares; forked again when runs need it' },
   { flag: 'preload-adaptors', env: 'WORKER_PRELOAD_ADAPTORS', type: 'string', describe: 'Comma-separated adaptors (name@version) to keep warm in spare threads' },
   { flag: 'child-nice', env: 'WORKER_CHILD_NICE', type: 'string', defaultText: '10', describe: 'Nice value (0-19) of the engine children that run jobs, so the worker and the server come first when jobs fill the CPU' },
   { flag: 'bundle-code', env: 'WORKER_BUNDLE_CODE', type: 'boolean', defaultText: 'true', describe: 'Load run threads and each adaptor from one esbuild bundle (false: file by file, about twice the CPU per run)' },
@@ -99,6 +100,8 @@ export interface WorkerConfig {
   readonly preloadAdaptors: readonly string[];
   /** Engine children beyond the capacity: the pool is capacity + spareChildren. */
   readonly spareChildren: number;
+  /** Retire an engine child idle this long (0: never), down to the strict lanes' slots plus the spares. */
+  readonly idleChildTimeoutMs: number;
   /** Run threads load their code and adaptors from bundles (engine `bundleCode`). */
   readonly bundleCode: boolean;
   /** Nice value of the engine children (engine `childNice`). */
@@ -160,6 +163,7 @@ export function resolveWorkerConfig(flags: FlagValues, env: EnvValues, context: 
     adaptorAllowList: Object.freeze(raw.read('adaptor-allowlist', parseList, ['@openfn/language-*'])),
     preloadAdaptors: Object.freeze(raw.read('preload-adaptors', parseList, [])),
     spareChildren,
+    idleChildTimeoutMs: raw.read('idle-child-timeout-seconds', parseNonNegativeSecondsToMs, 0),
     bundleCode: raw.read('bundle-code', parseBoolean, true),
     childNice: raw.read('child-nice', parseNice, 10),
   };
@@ -237,6 +241,10 @@ function parseLaneCapacity(value: string): number {
  * language-common), so more than this is a typo rather than a plan.
  */
 export const MAX_SPARE_CHILDREN = 64;
+
+function parseNonNegativeSecondsToMs(value: string): number {
+  return value.trim() === '0' ? 0 : parseSecondsToMs(value);
+}
 
 function parseSpareChildren(value: string): number {
   const n = parseNonNegativeInteger(value);

@@ -56,6 +56,14 @@ export interface EngineOptions {
   permissionModel?: boolean;
   /** More paths children may read under the permission model (e.g. an adaptor's data files). */
   extraReadPaths?: readonly string[];
+  /**
+   * Retire a child idle for this long, down to `minWarmChildren`; the pool
+   * forks again, up to `poolSize`, when runs need children. 0 keeps every
+   * child warm. Default 0.
+   */
+  idleChildTimeoutMs?: number;
+  /** Children kept warm however long they idle (the worker: its strict lanes' slots plus the spares). Default `poolSize`. */
+  minWarmChildren?: number;
   /** A child is replaced, once idle, after this many runs (bounds slow growth of a long-lived process). Default 500. */
   maxRunsPerChild?: number;
   /** A child that has run at least once is replaced when its idle RSS passes this. Default 512. */
@@ -105,6 +113,8 @@ export interface ResolvedEngineOptions {
   npmCommand: string;
   permissionModel: boolean;
   extraReadPaths: readonly string[];
+  idleChildTimeoutMs: number;
+  minWarmChildren: number;
   maxRunsPerChild: number;
   maxIdleChildRssMb: number;
   maxIdleChildGrowthMb: number;
@@ -120,6 +130,11 @@ export class EngineOptionsError extends LanesError {
 
 function positiveInt(name: string, value: number): number {
   if (!Number.isInteger(value) || value <= 0) throw new EngineOptionsError(`engine option ${name} must be a positive integer, got ${value}`);
+  return value;
+}
+
+function nonNegativeInt(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0) throw new EngineOptionsError(`engine option ${name} must be a non-negative integer, got ${value}`);
   return value;
 }
 
@@ -151,6 +166,8 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     npmCommand: options.npmCommand ?? 'npm',
     permissionModel: options.permissionModel ?? true,
     extraReadPaths: options.extraReadPaths ?? [],
+    idleChildTimeoutMs: nonNegativeInt('idleChildTimeoutMs', options.idleChildTimeoutMs ?? 0),
+    minWarmChildren: positiveInt('minWarmChildren', options.minWarmChildren ?? options.poolSize),
     maxRunsPerChild: positiveInt('maxRunsPerChild', options.maxRunsPerChild ?? 500),
     maxIdleChildRssMb: positiveInt('maxIdleChildRssMb', options.maxIdleChildRssMb ?? 512),
     maxIdleChildGrowthMb: positiveInt('maxIdleChildGrowthMb', options.maxIdleChildGrowthMb ?? 96),

@@ -21,6 +21,7 @@ import { resolveEngineOptions } from './engine-options.ts';
 import type { EngineOptions, ResolvedEngineOptions } from './engine-options.ts';
 import { CompiledJobs } from './compiled-jobs.ts';
 import type { CompiledJobsStats } from './compiled-jobs.ts';
+import { IdleTrim } from './idle-trim.ts';
 import { PooledChild } from './pooled-child.ts';
 import type { PooledChildState } from './pooled-child.ts';
 import { processRssBytes } from './process-rss.ts';
@@ -73,6 +74,9 @@ export class Engine implements RunExecutor {
   /** Samples busy children's RSS every `busyRssSampleIntervalMs`, only while runs are active. */
   #busySampler: NodeJS.Timeout | undefined;
   #sampleBusyInFlight = false;
+  /** Idle children retired after a timeout, down to a warm minimum (`idle-trim.ts`). */
+  readonly #idleTrim: IdleTrim<PooledChild>;
+  #trimTimer: NodeJS.Timeout | undefined;
   /** The last resident memory sampled for each active run's child: runId → bytes (for metrics). */
   readonly #runRss = new Map<string, number>();
   #sampling = false;
@@ -94,6 +98,7 @@ export class Engine implements RunExecutor {
   private constructor(options: ResolvedEngineOptions) {
     this.#options = options;
     this.#logger = options.logger.child({ component: 'engine' });
+    this.#idleTrim = new IdleTrim(options.idleChildTimeoutMs, Math.min(options.minWarmChildren, options.poolSize));
   }
 
   /** Starts the pool (forks every child and waits for it) and returns a running engine. */
@@ -140,6 +145,10 @@ export class Engine implements RunExecutor {
     await Promise.all(Array.from({ length: o.poolSize }, () => this.#spawn()));
     this.#sampler = setInterval(() => void this.#sampleRss(), o.rssSampleIntervalMs);
     this.#sampler.unref();
+    if (this.#idleTrim.enabled) {
+      this.#trimTimer = setInterval(() => this.#trimIdle(), Math.max(100, Math.min(this.#idleTrim.timeoutMs / 2, 5000)));
+      this.#trimTimer.unref();
+    }
     this.#setState('running');
     if (o.preloadAdaptors.length) this.#preload(o.preloadAdaptors, true);
   }
@@ -174,6 +183,7 @@ export class Engine implements RunExecutor {
 
   #onChildState(child: PooledChild, state: PooledChildState): void {
     if (state === 'idle') {
+      this.#idleTrim.noteIdle(child, Date.now());
       if (child.runsFinished >= this.#options.maxRunsPerChild) {
         this.#retire(child, { runs: child.runsFinished }, 'recycling pooled child after its run limit');
         return;
@@ -204,13 +214,14 @@ export class Engine implements RunExecutor {
    * long-lived process slowly keeps memory (code caches, fragmentation,
    * adaptor modules of past spares): recycling bounds it without touching runs.
    */
-  #retire(child: PooledChild, fields: Record<string, unknown>, message: string): void {
+  #retire(child: PooledChild, fields: Record<string, unknown>, message: string, replace = true): void {
     if (child.state !== 'idle' || this.#state !== 'running') return;
     child.reserve(); // synchronously: no run can take it from here on
     this.#retired.add(child);
     this.#children.delete(child);
     this.#logger.info({ childId: child.id, ...fields }, message);
     void child.kill();
+    if (!replace) return;
     this.#spawn().catch((error: unknown) => {
       this.#logger.error({ err: error }, 'replacement child failed to start');
       setTimeout(() => {
@@ -236,8 +247,10 @@ export class Engine implements RunExecutor {
       this.#children.delete(pick);
       this.#children.add(pick);
       pick.reserve();
+      this.#growWarm(0);
       return Promise.resolve(pick);
     }
+    this.#growWarm(1);
     return new Promise((resolve, reject) => {
       const waiter = {
         resolve: (child: PooledChild) => {
@@ -255,6 +268,30 @@ export class Engine implements RunExecutor {
       signal.addEventListener('abort', onAbort, { once: true });
       this.#waiters.push(waiter);
     });
+  }
+
+  /** Retires children idle past the timeout, down to the warm minimum. */
+  #trimIdle(): void {
+    if (this.#state !== 'running') return;
+    for (const child of this.#idleTrim.toRetire([...this.#children], (c) => c.state === 'idle', Date.now())) {
+      this.#retire(child, { idleMs: this.#idleTrim.timeoutMs }, 'retiring idle pooled child', false);
+    }
+  }
+
+  /**
+   * With idle children retired, the pool may be below its size: fork again,
+   * up to it, so that `needed` waiting runs get a child and at least the warm
+   * minimum stays idle for the next run (the fast lane's).
+   */
+  #growWarm(needed: number): void {
+    if (!this.#idleTrim.enabled || this.#state !== 'running') return;
+    let ready = 0;
+    for (const child of this.#children) if (child.state === 'idle' || child.state === 'starting') ready += 1;
+    let missing = Math.max(needed + this.#waiters.length - ready, this.#idleTrim.minWarm - ready);
+    while (missing > 0 && this.#children.size < this.#options.poolSize) {
+      missing -= 1;
+      this.#spawn().catch((error: unknown) => this.#logger.error({ err: error }, 'pooled child failed to start'));
+    }
   }
 
   async execute(request: RunRequest): Promise<RunOutcome> {
@@ -514,6 +551,7 @@ export class Engine implements RunExecutor {
       if (this.#state === 'created') this.#state = 'starting';
       this.#setState('stopping');
       clearInterval(this.#sampler);
+      clearInterval(this.#trimTimer);
       this.#unwatchBusy();
       for (const waiter of this.#waiters.splice(0)) waiter.reject(new LanesError('ENGINE_STOPPED', 'the engine stopped'));
       for (const interrupt of [...this.#interrupts.values()]) interrupt(endForEngineStopped(), true);

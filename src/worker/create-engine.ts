@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../config/worker-config.ts';
 import { Engine } from '../engine/index.ts';
+import { WILDCARD } from '../protocol/events.ts';
 import type { EngineOptions, RunExecutor } from '../engine/index.ts';
 
 export interface OwnedEngine {
@@ -22,6 +23,9 @@ export async function createWorkerEngine(config: WorkerConfig, logger: Logger, o
     poolSize: config.capacity + config.spareChildren,
     runMemoryLimitMb: config.runMemoryLimitMb,
     maxRunMemoryLimitMb: config.memory.largestRunMb,
+    idleChildTimeoutMs: config.idleChildTimeoutMs,
+    // Kept warm however long they idle: one per slot of a lane that pins its queues (no "*"), like the fast lane, plus the spares.
+    minWarmChildren: Math.max(1, config.workloops.filter((lane) => !lane.queues.includes(WILDCARD)).reduce((sum, lane) => sum + lane.capacity, 0) + config.spareChildren),
     // With a ceiling, each child is held to what the ceiling counted for it (docs/memory.md).
     ...(config.memory.bounded ? { rssHeadroomMb: config.memory.childMb, maxIdleChildRssMb: config.memory.childMb } : {}),
     repoDir: config.repoDir,

@@ -39,3 +39,29 @@ test('busy children are sampled on their own fast timer while runs are active: B
   t.log(`killed at ${reached} MB RSS against a ceiling of 224 MB`);
   t.true(reached > 224);
 });
+
+test('idle children are retired after the timeout down to the warm minimum, and forked again when runs need them', async (t) => {
+  const engine = await startEngine(t, { poolSize: 3, minWarmChildren: 1, idleChildTimeoutMs: 300 });
+  const deadline = (ms: number) => Date.now() + ms;
+  const until = async (condition: () => boolean, ms: number, message: string): Promise<void> => {
+    const end = deadline(ms);
+    while (!condition()) {
+      if (Date.now() > end) throw new Error(message);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+  await until(() => engine.childPids().length === 1, 60_000, 'the pool to shrink to its warm minimum');
+  // Three runs at once: the pool forks back up to its size to take them.
+  const held = 'fn((state) => new Promise((resolve) => setTimeout(() => resolve(state), 8000)))';
+  let busyAtOnce = 0;
+  const sampler = setInterval(() => {
+    busyAtOnce = Math.max(busyAtOnce, engine.stats().children.filter((child) => child.state === 'busy').length);
+  }, 20);
+  t.teardown(() => clearInterval(sampler));
+  const outcomes = await Promise.all([0, 1, 2].map(() => engine.execute(request(plan([job('j', held)]), { limits: { timeoutMs: 120_000 } }).request)));
+  clearInterval(sampler);
+  t.deepEqual(outcomes.map((outcome) => outcome.reason), ['success', 'success', 'success']);
+  t.is(busyAtOnce, 3, 'the pool grew back to its size: three runs ran at once');
+  await until(() => engine.childPids().length === 1, 60_000, 'the pool to shrink again');
+  t.is(engine.stats().children.length, 1);
+});

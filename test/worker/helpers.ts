@@ -162,6 +162,7 @@ export function testConfig(overrides: Partial<WorkerConfig> & { lightningUrl: st
     adaptorAllowList: ['@openfn/language-*'],
     preloadAdaptors: [],
     spareChildren: 0,
+    idleChildTimeoutMs: 0,
     bundleCode: true,
     childNice: 10,
     lightningUrls: [overrides.lightningUrl],
