@@ -13,7 +13,7 @@
 import type { Logger } from 'pino';
 import type { RunState } from '../protocol/index.ts';
 import { isTerminalState } from '../protocol/index.ts';
-import type { RunRecord, Store } from './store/store.ts';
+import type { RunOutcomeFields, RunRecord, Store } from './store/store.ts';
 import type { WorkNotifier } from './work-notifier.ts';
 import type { RunCancelListener } from './cancel-notifier.ts';
 import type { ReplicaEvent, ReplicaEvents } from './replica-events.ts';
@@ -24,14 +24,8 @@ import type { ResolvedServerOptions } from './server-options.ts';
 /** Outcomes that a new attempt may fix. `failed`, `killed`, `exception` and `cancelled` are the job's or the operator's verdict. */
 export const RETRYABLE_STATES: ReadonlySet<RunState> = new Set<RunState>(['lost', 'crashed']);
 
-export interface RunOutcome {
-  state: RunState;
-  reason: string | null;
-  errorType: string | null;
-  errorMessage: string | null;
-  finalDataclipId?: string | null;
-  finalState?: unknown;
-}
+/** How an attempt ended: the store's terminal fields, stamped with the time by `finish`. */
+export type RunOutcome = Omit<RunOutcomeFields, 'now'>;
 
 export type FinishResult = 'finished' | 'requeued' | 'stale';
 

@@ -20,7 +20,7 @@ import { WILDCARD } from '../../protocol/index.ts';
 import { ServerError } from '../server-error.ts';
 import { RUN_MEMORY_PATH, fitMemory } from './claim-memory.ts';
 import { migratePostgres } from './postgres-migrations.ts';
-import { byClaim, laneAttemptColumns, num, optNum, optStr, str, toAttempt, toLaneAttempt, toLog, toRun, toStep } from './store-rows.ts';
+import { assembleQueueStats, byClaim, laneAttemptColumns, num, optStr, str, toAttempt, toLaneAttempt, toLog, toRun, toStep } from './store-rows.ts';
 import type { Row } from './store-rows.ts';
 import type {
   AttemptRecord, ClaimMemoryFilter, ClaimRequest, ClaimedRow, DataclipRecord, LaneAttempt, LeaseMode, LogRecord, NewLogLine, NewRun, NewStep,
@@ -383,21 +383,11 @@ export class PostgresStore implements Store {
   }
 
   async queueStats(): Promise<QueueStats[]> {
-    const byName = new Map<string, QueueStats>();
-    const entry = (name: string): QueueStats => {
-      let stats = byName.get(name);
-      if (!stats) {
-        stats = { name, suspended: false, counts: {}, oldestAvailableAt: null };
-        byName.set(name, stats);
-      }
-      return stats;
-    };
-    for (const row of await this.#all('SELECT name, suspended FROM queues')) entry(str(row, 'name')).suspended = num(row, 'suspended') === 1;
-    for (const { queue, state, count } of await this.countsByQueueAndState()) entry(queue).counts[state] = count;
-    for (const row of await this.#all(`SELECT queue, MIN(enqueued_at) AS oldest FROM runs WHERE state = 'available' GROUP BY queue`)) {
-      entry(str(row, 'queue')).oldestAvailableAt = optNum(row, 'oldest');
-    }
-    return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+    return assembleQueueStats(
+      await this.#all('SELECT name, suspended FROM queues'),
+      await this.countsByQueueAndState(),
+      await this.#all(`SELECT queue, MIN(enqueued_at) AS oldest FROM runs WHERE state = 'available' GROUP BY queue`),
+    );
   }
 
   async setQueueSuspended(name: string, suspended: boolean, now: number): Promise<void> {

@@ -16,7 +16,7 @@ import { WILDCARD } from '../../protocol/index.ts';
 import { ServerError } from '../server-error.ts';
 import { RUN_MEMORY_PATH, fitMemory } from './claim-memory.ts';
 import { migrate } from './sqlite-migrations.ts';
-import { byClaim, laneAttemptColumns, num, optNum, optStr, str, toAttempt, toLaneAttempt, toLog, toRun, toStep } from './store-rows.ts';
+import { assembleQueueStats, byClaim, laneAttemptColumns, num, optStr, str, toAttempt, toLaneAttempt, toLog, toRun, toStep } from './store-rows.ts';
 import type { Row } from './store-rows.ts';
 import type {
   AttemptRecord, ClaimRequest, ClaimedRow, DataclipRecord, LaneAttempt, LeaseMode, LogRecord, NewLogLine, NewRun, NewStep, QueueStats, RunFilter,
@@ -381,21 +381,11 @@ export class SqliteQueries {
 
   /** Queues that hold runs or were suspended, with counts and the oldest available run. */
   queueStats(): QueueStats[] {
-    const byName = new Map<string, QueueStats>();
-    const entry = (name: string): QueueStats => {
-      let stats = byName.get(name);
-      if (!stats) {
-        stats = { name, suspended: false, counts: {}, oldestAvailableAt: null };
-        byName.set(name, stats);
-      }
-      return stats;
-    };
-    for (const row of this.#all('SELECT name, suspended FROM queues')) entry(str(row, 'name')).suspended = num(row, 'suspended') === 1;
-    for (const { queue, state, count } of this.countsByQueueAndState()) entry(queue).counts[state] = count;
-    for (const row of this.#all(`SELECT queue, MIN(enqueued_at) AS oldest FROM runs WHERE state = 'available' GROUP BY queue`)) {
-      entry(str(row, 'queue')).oldestAvailableAt = optNum(row, 'oldest');
-    }
-    return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+    return assembleQueueStats(
+      this.#all('SELECT name, suspended FROM queues'),
+      this.countsByQueueAndState(),
+      this.#all(`SELECT queue, MIN(enqueued_at) AS oldest FROM runs WHERE state = 'available' GROUP BY queue`),
+    );
   }
 
   setQueueSuspended(name: string, suspended: boolean, now: number): void {

@@ -3,7 +3,7 @@
  * (PostgreSQL's BIGINTs arrive as strings, hence `Number` everywhere).
  */
 import type { RunPlan, RunState, WebhookResponse } from '../../protocol/index.ts';
-import type { AttemptRecord, LaneAttempt, LeaseMode, LogRecord, RunRecord, StepRecord } from './store.ts';
+import type { AttemptRecord, LaneAttempt, LeaseMode, LogRecord, QueueStats, RunRecord, StepRecord } from './store.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -131,4 +131,25 @@ export function laneAttemptColumns(open: boolean): string {
 /** Ended attempts (queried newest first) and those in flight, together by claim time: the order the timeline draws them. */
 export function byClaim(open: LaneAttempt[], endedNewestFirst: LaneAttempt[]): LaneAttempt[] {
   return [...endedNewestFirst.reverse(), ...open].sort((a, b) => a.claimedAt - b.claimedAt);
+}
+
+/** `queueStats()` from its three reads: queue flags, counts by queue and state, the oldest available run per queue. */
+export function assembleQueueStats(
+  flags: Row[],
+  counts: ReadonlyArray<{ queue: string; state: RunState; count: number }>,
+  oldest: Row[],
+): QueueStats[] {
+  const byName = new Map<string, QueueStats>();
+  const entry = (name: string): QueueStats => {
+    let stats = byName.get(name);
+    if (!stats) {
+      stats = { name, suspended: false, counts: {}, oldestAvailableAt: null };
+      byName.set(name, stats);
+    }
+    return stats;
+  };
+  for (const row of flags) entry(str(row, 'name')).suspended = num(row, 'suspended') === 1;
+  for (const { queue, state, count } of counts) entry(queue).counts[state] = count;
+  for (const row of oldest) entry(str(row, 'queue')).oldestAvailableAt = optNum(row, 'oldest');
+  return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
 }

@@ -215,15 +215,8 @@ export interface StepOutcome {
   finishedAt: number;
 }
 
-export interface NewLogLine {
-  runId: string;
-  attempt: number;
-  stepId: string | null;
-  level: string;
-  source: string;
-  message: unknown[];
-  timestamp: string;
-}
+/** A log line as written by `run:log`: a `LogRecord` of a run, before the store gives it an id. */
+export type NewLogLine = Omit<LogRecord, 'id'> & { runId: string };
 
 export interface DataclipRecord {
   id: string;
