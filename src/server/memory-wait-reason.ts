@@ -11,6 +11,9 @@ import type { ConnectedWorker } from './worker-registry.ts';
 /** The reason a waiting run cannot be taken by any connected lane, or null when some lane could take it (or none is connected). */
 export function memoryWaitReason(run: Pick<RunRecord, 'state' | 'queue' | 'plan'>, workers: readonly Pick<ConnectedWorker, 'lanes' | 'lanesMemoryMb'>[]): string | null {
   if (run.state !== 'available') return null;
+  // A plan stored by another server (or a buggy one) may not be an object: it names no memory.
+  const plan: unknown = run.plan;
+  if (typeof plan !== 'object' || plan === null) return null;
   const need = run.plan.options?.[RUN_MEMORY_OPTION];
   if (typeof need !== 'number') return null;
   let largest: number | null = null;
