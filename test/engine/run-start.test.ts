@@ -6,14 +6,7 @@
 import test from 'ava';
 import { job, plan, request, startEngine } from './helpers.ts';
 import type { EngineEvent } from '../../src/engine/index.ts';
-
-async function until(check: () => boolean, deadlineMs = 15_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('condition not met before the deadline');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { waitFor } from '../server/helpers.ts';
 
 test('a run waiting for a free child has not started; its run-start comes when its thread takes it', async (t) => {
   const engine = await startEngine(t, { poolSize: 1 });
@@ -30,9 +23,9 @@ test('a run waiting for a free child has not started; its run-start comes when i
   });
   const second = request(plan([job('b', 'fn(s => ({ ...s, data: { first: Date.now() } }))')]));
   const runs = [engine.execute(first.request), engine.execute(second.request)];
-  await until(() => asked);
+  await waitFor(() => asked, { timeoutMs: 15_000, message: 'the first run to ask for its credential' });
   // Give the second run every chance to (wrongly) report a start while it waits for the child.
-  await until(() => engine.stats().activeRuns === 2);
+  await waitFor(() => engine.stats().activeRuns === 2, { timeoutMs: 15_000, message: 'both runs to be active' });
   await new Promise((r) => setImmediate(r));
   t.deepEqual(second.events.map((e) => e.type), [], 'no run-start before a thread has the run');
   const releasedAtMicros = BigInt(Date.now()) * 1000n;

@@ -5,10 +5,9 @@
  * it lost before it even starts.
  */
 import test from 'ava';
-import { tempDir } from '../engine/helpers.ts';
 import { waitFor } from '../server/helpers.ts';
-import { FIXTURE, FIXTURE_DIR } from '../reliability/process-cluster.ts';
-import { startWorker, testConfig } from './helpers.ts';
+import { FIXTURE } from '../reliability/process-cluster.ts';
+import { startEngineWorker } from './helpers.ts';
 import { LightningMockPeer } from './lightning-mock-peer.ts';
 
 const planOf = (id: string, body: string) => ({
@@ -30,11 +29,7 @@ test('a run waiting in a lane backlog is heartbeated before it starts, and then 
     ],
     dataclips: { clip: { data: {} } },
   });
-  const repoDir = await tempDir(t, 'lanes-backlog-repo-');
-  await startWorker(t, {
-    config: testConfig({ lightningUrl: peer.url, workloopsText: 'manual>*:1', repoDir }),
-    engine: { localAdaptors: { '@openfn/language-lanesfixture': FIXTURE_DIR }, repoDir },
-  });
+  await startEngineWorker(t, peer.url);
   const complete = await waitFor(() => peer.eventsOf('waiting').find((e) => e.event === 'run:complete'), { timeoutMs: 30_000, message: 'the backlog run to complete' });
   t.is((complete.payload as { reason: string }).reason, 'success');
   const events = peer.eventsOf('waiting').map((e) => e.event);

@@ -5,9 +5,13 @@
  * make the server "drop the socket" without stopping it.
  */
 import type { ExecutionContext } from 'ava';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket as NetSocket } from 'node:net';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { WorkerConfig } from '../../src/config/worker-config.ts';
 import type { EngineEvent, EngineRunComplete, RunExecutor, RunRequest } from '../../src/engine/types.ts';
 import type { EngineAbortReason } from '../../src/engine/types.ts';
@@ -179,6 +183,22 @@ export async function startWorker(t: ExecutionContext, options: Partial<WorkerCr
   });
   await worker.start();
   return worker;
+}
+
+const FIXTURE_ADAPTOR_DIR = fileURLToPath(new URL('../fixtures/adaptor/', import.meta.url));
+
+/**
+ * A worker with the real engine (child processes, @openfn/runtime) and the
+ * local fixture adaptor, on a temp repo removed after it stops; one slot
+ * (`manual>*:1`) unless `overrides` say otherwise.
+ */
+export async function startEngineWorker(t: ExecutionContext, lightningUrl: string, overrides: Partial<WorkerConfig> & { workloopsText?: string } = {}): Promise<Worker> {
+  const repoDir = await mkdtemp(join(tmpdir(), 'lanes-worker-repo-'));
+  t.teardown(() => rm(repoDir, { recursive: true, force: true }));
+  return startWorker(t, {
+    config: testConfig({ lightningUrl, workloopsText: 'manual>*:1', repoDir, ...overrides }),
+    engine: { localAdaptors: { '@openfn/language-lanesfixture': FIXTURE_ADAPTOR_DIR }, repoDir },
+  });
 }
 
 /** A TCP proxy in front of the server; `dropAll()` cuts every connection like a server or network drop. */

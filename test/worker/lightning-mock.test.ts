@@ -6,10 +6,9 @@
  * `fetch:credential` included.
  */
 import test from 'ava';
-import { tempDir } from '../engine/helpers.ts';
 import { waitFor } from '../server/helpers.ts';
-import { FIXTURE, FIXTURE_DIR } from '../reliability/process-cluster.ts';
-import { startWorker, testConfig } from './helpers.ts';
+import { FIXTURE } from '../reliability/process-cluster.ts';
+import { startEngineWorker } from './helpers.ts';
 import { LightningMockPeer } from './lightning-mock-peer.ts';
 
 const credentialJob = {
@@ -55,11 +54,7 @@ test('runs served as lightning-mock serves them succeed, with one event in fligh
     dataclips: { 'clip-a': { data: { hello: 'mock' } } },
     credentials: { 'cred-1': { user: 'alice' } },
   });
-  const repoDir = await tempDir(t, 'lanes-mock-repo-');
-  await startWorker(t, {
-    config: testConfig({ lightningUrl: peer.url, workloopsText: 'manual>*:1', repoDir }),
-    engine: { localAdaptors: { '@openfn/language-lanesfixture': FIXTURE_DIR }, repoDir },
-  });
+  await startEngineWorker(t, peer.url);
 
   const a = await completeOf(peer, 'run-a');
   t.is(a['reason'], 'success', JSON.stringify(a));

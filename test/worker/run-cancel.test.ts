@@ -5,10 +5,9 @@
  * the worker reports it `cancel`, long before any timeout would.
  */
 import test from 'ava';
-import { tempDir } from '../engine/helpers.ts';
-import { FIXTURE, FIXTURE_DIR } from '../reliability/process-cluster.ts';
+import { FIXTURE } from '../reliability/process-cluster.ts';
 import { api, startServer, submitRun, waitFor } from '../server/helpers.ts';
-import { startWorker, testConfig } from './helpers.ts';
+import { startEngineWorker } from './helpers.ts';
 
 const forever = {
   triggers: [{ id: 't', type: 'webhook' }],
@@ -19,11 +18,7 @@ const forever = {
 
 test('a run cancelled through the API is ended by its worker at once and reported cancel', async (t) => {
   const server = await startServer(t);
-  const repoDir = await tempDir(t, 'lanes-cancel-repo-');
-  const worker = await startWorker(t, {
-    config: testConfig({ lightningUrl: server.workerUrl, workloopsText: 'manual>*:1', repoDir, messageTimeoutMs: 60_000 }),
-    engine: { localAdaptors: { '@openfn/language-lanesfixture': FIXTURE_DIR }, repoDir },
-  });
+  const worker = await startEngineWorker(t, server.workerUrl, { messageTimeoutMs: 60_000 });
   const id = await submitRun(server, { plan: forever });
   await waitFor(
     async () => {
