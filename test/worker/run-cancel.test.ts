@@ -37,6 +37,9 @@ test('a run cancelled through the API is ended by its worker at once and reporte
 
   const metrics = await fetch(`http://127.0.0.1:${worker.healthPort}/metrics`).then((r) => r.text());
   t.regex(metrics, /lanes_worker_runs_total\{[^}]*reason="cancel"[^}]*\} 1/);
+  // The run reached its thread before the cancel: both legs before run:start were measured once.
+  t.regex(metrics, /lanes_worker_run_start_phase_seconds_count\{[^}]*phase="claim_to_dispatch"[^}]*\} 1/);
+  t.regex(metrics, /lanes_worker_run_start_phase_seconds_count\{[^}]*phase="dispatch_to_start"[^}]*\} 1/);
   const { body } = await api<{ state: string; error_type: string }>(server, 'GET', `/api/runs/${id}`);
   t.is(body.state, 'cancelled');
 
