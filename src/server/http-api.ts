@@ -271,22 +271,39 @@ export class HttpApi {
       // round trip during which a claim may be served: workers hear of the run once it is stored.
       const early = store.kind === 'sqlite' && (submission.notBefore === null || submission.notBefore <= now);
       if (early) lifecycle.announce(submission.queue);
-      run = await store.insertRun({
-        id: randomUUID(),
-        queue: submission.queue,
-        priority: submission.priority,
-        maxAttempts: submission.maxAttempts,
-        idempotencyKey: submission.idempotencyKey,
-        plan: submission.plan,
-        inputJson: submission.inputJson,
-        runTimeoutMs: submission.plan.options?.run_timeout_ms ?? options.runTimeoutMs,
-        now,
-        ...(submission.notBefore === null ? {} : { notBefore: submission.notBefore }),
-      });
-      created = true;
-      lifecycle.enqueued(run.queue, run.availableAt, early);
-      logger.info({ runId: run.id, queue: run.queue }, 'run submitted');
+      let inserted: RunRecord | undefined;
+      try {
+        inserted = await store.insertRun({
+          id: randomUUID(),
+          queue: submission.queue,
+          priority: submission.priority,
+          maxAttempts: submission.maxAttempts,
+          idempotencyKey: submission.idempotencyKey,
+          plan: submission.plan,
+          inputJson: submission.inputJson,
+          runTimeoutMs: submission.plan.options?.run_timeout_ms ?? options.runTimeoutMs,
+          now,
+          ...(submission.notBefore === null ? {} : { notBefore: submission.notBefore }),
+        });
+      } catch (error) {
+        // Another server on the database took the key between our read and our insert: answer as if it came first.
+        const winner = submission.idempotencyKey === null ? undefined : await store.getRunByIdempotencyKey(submission.idempotencyKey);
+        if (winner === undefined) throw error;
+        const conflict = await differingField(store, winner, submission);
+        if (conflict) {
+          sendJson(res, 409, { error: 'conflict', field: 'idempotency_key', message: `was used for run ${winner.id} with a different ${conflict}`, id: winner.id });
+          return;
+        }
+        run = winner;
+      }
+      if (inserted !== undefined) {
+        run = inserted;
+        created = true;
+        lifecycle.enqueued(run.queue, run.availableAt, early);
+        logger.info({ runId: run.id, queue: run.queue }, 'run submitted');
+      }
     }
+    if (run === undefined) throw new HttpProblem(503, 'unavailable', 'the run could not be stored');
     const status = created ? 201 : 200;
     if (waitSeconds === undefined) {
       sendJson(res, status, { id: run.id, state: run.state, queue: run.queue });

@@ -65,3 +65,14 @@ test('a cancel through one replica is pushed to the worker holding the run on th
   t.is((await api(one, 'POST', `/api/runs/${id}/cancel`)).status, 200);
   t.deepEqual(await pushed, { run_id: id });
 });
+
+test('one idempotency key sent to two replicas at once makes one run: every answer names it', async (t) => {
+  const [one, two] = await twoReplicas(t);
+  for (let round = 0; round < 5; round += 1) {
+    const body = { plan: simplePlan(), queue: 'once', idempotency_key: `key-${round}` };
+    const answers = await Promise.all([one, two, one, two].map((server) => api<{ id: string }>(server, 'POST', '/api/runs', body)));
+    t.deepEqual(answers.map((answer) => answer.status).sort(), [200, 200, 200, 201], `round ${round}`);
+    t.is(new Set(answers.map((answer) => answer.body.id)).size, 1);
+  }
+  t.is((await api<{ runs: unknown[] }>(one, 'GET', '/api/runs?queue=once')).body.runs.length, 5);
+});
