@@ -90,6 +90,7 @@ test.serial('a run fills a slot of the fast lane and leaves it; its bar lands on
   t.is(await fastLane.locator('.slot-free').count(), 1);
   const bar = page.locator(`.tl-row[data-lane="fast_lane"] .bar.state-success[href="#/runs/${runId}"]`);
   await bar.waitFor({ timeout: 10_000 });
+  t.is(await bar.getAttribute('tabindex'), '-1', 'bars stay out of the Tab order');
   t.is(await page.locator(`.tl-row[data-lane="manual"] .bar[href="#/runs/${runId}"]`).count(), 0);
 });
 

@@ -41,6 +41,8 @@ function bar(attempt: DashboardAttempt, track: number, since: number, span: numb
       title: label,
       'aria-label': label,
       'data-key': `bar-${attempt.run_id}-${attempt.attempt}`,
+      // Out of the Tab order: hundreds of bars would bury the page's controls. Each run is a link on the runs list and its slot.
+      tabindex: '-1',
       style: `top:${track * TRACK_PX + 2}px;height:${TRACK_PX - 3}px;left:${(left * 100).toFixed(3)}%;width:${(Math.max(0.002, right - left) * 100).toFixed(3)}%;--waited:${(wait * 100).toFixed(1)}%`,
     },
   );
