@@ -1,6 +1,7 @@
 /**
  * `npm run screenshots`: refreshes the dashboard's pictures in docs/img/ from
- * a real server and a real worker (lanes `fast_lane:1 manual>*:4`, the real
+ * a real server and a real worker (lanes `fast_lane:1@512 manual>*:4` under
+ * `--max-memory 4000`, so lanes carry memory; the real
  * engine and the offline fixture adaptor), driven in Debian's Chromium
  * (`CHROMIUM_PATH`, default /usr/bin/chromium). Slow runs fill the manual
  * lane, quick ones go through the fast lane, one fails and one is cancelled,
@@ -57,7 +58,7 @@ const logger = pino({ level: 'fatal' });
 const server = await LanesServer.create({ port: 0, dbPath: join(dir, 'lanes.db'), secret: SECRET, apiTokens: [API_TOKEN], logger });
 await server.start();
 const { config } = resolveWorkerConfig(
-  { lightning: server.workerUrl, secret: SECRET, workloops: 'fast_lane:1 manual>*:4', port: '0', 'repo-dir': join(dir, 'repo'), name: 'laptop-worker', 'message-timeout': '2', 'shutdown-timeout-seconds': '1' },
+  { lightning: server.workerUrl, secret: SECRET, workloops: 'fast_lane:1@512 manual>*:4', port: '0', 'repo-dir': join(dir, 'repo'), name: 'laptop-worker', 'message-timeout': '2', 'shutdown-timeout-seconds': '1', 'max-memory': '4000' },
   {},
 );
 const worker = await Worker.create({ config, logger, engine: { localAdaptors: { '@openfn/language-lanesfixture': FIXTURE_DIR }, repoDir: join(dir, 'repo') } });
