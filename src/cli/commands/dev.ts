@@ -58,6 +58,8 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
   const children: ChildProcess[] = [];
   const progressDone = new AbortController();
   let progress: Promise<void> | undefined;
+  // Prints runs that finished since the last look; set once the examples are submitted.
+  let printFinished = async (): Promise<void> => {};
   const start = (name: string, args: string[], env: Record<string, string | undefined> = childEnv) => {
     // Own process group: a Ctrl-C at the terminal reaches only `dev`, which
     // then drains the worker before the server. Were the children in our
@@ -138,20 +140,23 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
   // ended before, in an earlier `dev` on the same database, are not news). It goes on through the
   // drain, so runs that finish while the worker drains are printed too, and ends once the worker is gone.
   const seen = new Set<string>();
+  printFinished = async (): Promise<void> => {
+    try {
+      for (const run of await recentRuns(client)) {
+        if (seen.has(run.id) || !isTerminalState(run.state)) continue;
+        if (run.finished_at !== null && run.finished_at !== undefined && Date.parse(run.finished_at) < devStartedAt) continue;
+        seen.add(run.id);
+        const took = run.started_at && run.finished_at ? ` in ${Date.parse(run.finished_at) - Date.parse(run.started_at)} ms` : '';
+        const mark = run.state === 'success' ? '✓' : '✗';
+        ctx.out(`  ${mark} run ${run.id} (${run.queue}) ${run.state}${took}${run.error_type ? ` ${run.error_type}: ${run.error_message ?? ''}` : ''}`);
+      }
+    } catch {
+      // The server may be restarting or stopping; the exit handlers report that.
+    }
+  };
   progress = (async () => {
     while (!progressDone.signal.aborted) {
-      try {
-        for (const run of await recentRuns(client)) {
-          if (seen.has(run.id) || !isTerminalState(run.state)) continue;
-          if (run.finished_at !== null && run.finished_at !== undefined && Date.parse(run.finished_at) < devStartedAt) continue;
-          seen.add(run.id);
-          const took = run.started_at && run.finished_at ? ` in ${Date.parse(run.finished_at) - Date.parse(run.started_at)} ms` : '';
-          const mark = run.state === 'success' ? '✓' : '✗';
-          ctx.out(`  ${mark} run ${run.id} (${run.queue}) ${run.state}${took}${run.error_type ? ` ${run.error_type}: ${run.error_message ?? ''}` : ''}`);
-        }
-      } catch {
-        // The server may be restarting or stopping; the exit handlers report that.
-      }
+      await printFinished();
       await sleep(500, progressDone.signal);
     }
   })();
@@ -173,6 +178,9 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
     await worker.exited;
     progressDone.abort();
     await progress?.catch(() => undefined);
+    // One last look once the worker is gone: a run it finished in the last moments of the
+    // drain ended after the loop's previous poll.
+    await printFinished();
     server.child.kill('SIGTERM');
     await server.exited;
     ctx.out(signals > 1 ? 'stopped (forced)' : 'stopped');
