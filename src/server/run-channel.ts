@@ -1,7 +1,9 @@
 /**
  * `run:<id>`: one attempt of one run, opened with that attempt's run token.
  * One handler per wire event (PROTOCOL.md's table), each validating its
- * payload and answering `{field: [messages]}` on error.
+ * payload and answering `{field: [messages]}` on error: the fetches and the
+ * heartbeat here, the writing events in `run-progress-events.ts` and
+ * `run-log-events.ts`, each inside one transaction (`RunEventContext`).
  *
  * The run's state machine is `claimed → started → terminal`, enforced in the
  * store's WHERE clauses, so a late event from a superseded attempt, or any
@@ -17,7 +19,6 @@
  */
 import type { Logger } from 'pino';
 import {
-  DATACLIP_TOO_LARGE,
   FETCH_CREDENTIAL,
   FETCH_DATACLIP,
   FETCH_PLAN,
@@ -28,19 +29,19 @@ import {
   RUN_START,
   STEP_COMPLETE,
   STEP_START,
-  isExitReason,
-  isTerminalState,
-  parseTimestampMicros,
   readIssuedRunToken,
-  runStateForReason,
   verifyRunToken,
 } from '../protocol/index.ts';
-import type { FieldErrors, RunPlan, SigningKey, WebhookResponse } from '../protocol/index.ts';
+import type { RunPlan, SigningKey } from '../protocol/index.ts';
 import type { Channel, ChannelEndReason, ChannelPeer, ChannelReply, JoinResult } from './phoenix-channel.ts';
 import { error, ok } from './phoenix-channel.ts';
 import { CredentialRedactor } from '../protocol/credential-redactor.ts';
-import { FieldErrorCollector, isNonEmptyString, isOptionalString, isRecord } from './field-errors.ts';
+import { isNonEmptyString, isRecord } from './field-errors.ts';
 import { hashToken } from './queue-channel.ts';
+import { inFlightRun } from './run-event-context.ts';
+import type { RunEventContext } from './run-event-context.ts';
+import { handleBatchLogs, handleRunLog } from './run-log-events.ts';
+import { handleRunComplete, handleRunStart, handleStepComplete, handleStepStart } from './run-progress-events.ts';
 import type { RunLifecycle } from './run-lifecycle.ts';
 import type { RunRecord, Store } from './store/store.ts';
 import type { ResolvedServerOptions } from './server-options.ts';
@@ -56,52 +57,6 @@ export interface RunChannelDeps {
   logger: Logger;
 }
 
-const ALREADY_COMPLETED: FieldErrors = { state: ['already in completed state'] };
-const SUPERSEDED: FieldErrors = { run: ['this attempt was superseded'] };
-
-/** Milliseconds from a protocol µs timestamp, or the server clock when it is missing or bad. */
-function timeFrom(value: unknown, fallback: number): number {
-  const micros = parseTimestampMicros(value);
-  return micros === undefined ? fallback : Number(micros / 1000n);
-}
-
-interface ParsedLogLine {
-  stepId: string | null;
-  level: string;
-  source: string;
-  message: unknown[];
-  timestamp: string;
-  logId: string | null;
-}
-
-function parseLogLine(line: unknown, runId: string, prefix: string, collector: FieldErrorCollector): ParsedLogLine | undefined {
-  if (!isRecord(line)) {
-    collector.add(prefix || 'payload', 'must be an object');
-    return undefined;
-  }
-  const field = (name: string): string => (prefix ? `${prefix}.${name}` : name);
-  const before = Object.keys(collector.errors).length;
-  if (line['run_id'] !== undefined && line['run_id'] !== runId) collector.add(field('run_id'), 'does not match this run');
-  const message = line['message'];
-  if (!Array.isArray(message)) collector.add(field('message'), 'must be a list');
-  if (!isNonEmptyString(line['level'])) collector.add(field('level'), "can't be blank");
-  if (!isNonEmptyString(line['source'])) collector.add(field('source'), "can't be blank");
-  if (!isOptionalString(line['step_id'])) collector.add(field('step_id'), 'must be a string');
-  if (line['log_id'] !== undefined && !isNonEmptyString(line['log_id'])) collector.add(field('log_id'), 'must be a non-empty string');
-  if (line['timestamp'] !== undefined && parseTimestampMicros(line['timestamp']) === undefined) {
-    collector.add(field('timestamp'), 'must be a string of microseconds');
-  }
-  if (Object.keys(collector.errors).length !== before) return undefined;
-  return {
-    stepId: (line['step_id'] as string | null | undefined) ?? null,
-    level: line['level'] as string,
-    source: line['source'] as string,
-    message: message as unknown[],
-    timestamp: (line['timestamp'] as string | undefined) ?? String(Date.now() * 1000),
-    logId: (line['log_id'] as string | undefined) ?? null,
-  };
-}
-
 export class RunChannel implements Channel {
   readonly #deps: RunChannelDeps;
   readonly #peer: ChannelPeer;
@@ -111,8 +66,6 @@ export class RunChannel implements Channel {
   readonly #logger: Logger;
   /** Built on the first log line and after each `fetch:credential` (a credential may have been replaced since). */
   #scrubber: CredentialRedactor | undefined;
-  /** The transaction of the writing handler in progress (events of a topic run one at a time). */
-  #tx: Store | undefined;
 
   private constructor(deps: RunChannelDeps, peer: ChannelPeer, run: RunRecord) {
     this.#deps = deps;
@@ -160,11 +113,6 @@ export class RunChannel implements Channel {
     if (reason === 'closed') void this.#deps.lifecycle.workerGone(this.#runId, this.#attempt);
   }
 
-  /** The store, or the open transaction's handle while a writing handler runs. */
-  get #store(): Store {
-    return this.#tx ?? this.#deps.store;
-  }
-
   async handleIn(event: string, payload: unknown): Promise<ChannelReply> {
     const { store } = this.#deps;
     if (!store.isOpen) return error({ server: ['shutting down'] });
@@ -179,45 +127,51 @@ export class RunChannel implements Channel {
       case RUN_HEARTBEAT:
         return this.#heartbeat();
       case RUN_START:
-        return this.#mutating(body, (record) => this.#runStart(record));
+        return this.#mutating(body, handleRunStart);
       case STEP_START:
-        return this.#mutating(body, (record) => this.#stepStart(record));
+        return this.#mutating(body, handleStepStart);
       case RUN_LOG:
-        return this.#mutating(body, (record) => this.#runLog(record));
+        return this.#mutating(body, handleRunLog);
       case RUN_BATCH_LOGS:
-        return this.#mutating(body, (record) => this.#batchLogs(record));
+        return this.#mutating(body, handleBatchLogs);
       case STEP_COMPLETE:
-        return this.#mutating(body, (record) => this.#stepComplete(record));
+        return this.#mutating(body, handleStepComplete);
       case RUN_COMPLETE:
-        return this.#mutating(body, (record) => this.#runComplete(record));
+        return this.#mutating(body, handleRunComplete);
       default:
         return error({ event: [`unknown event ${event}`] });
     }
   }
 
-  /** Current run, or an error reply when this attempt may not write any more. */
-  async #inFlight(): Promise<RunRecord | ChannelReply> {
-    const run = await this.#store.getRun(this.#runId);
-    if (!run) return error({ run: ['not found'] });
-    if (run.attempts !== this.#attempt) return error(SUPERSEDED);
-    if (isTerminalState(run.state)) return error(ALREADY_COMPLETED);
-    if (run.state === 'available') return error(SUPERSEDED);
-    return run;
-  }
-
-  /** Wraps a writing handler: payload must be an object; any activity extends a heartbeat lease. */
-  async #mutating(payload: unknown, handler: (record: Record<string, unknown>) => Promise<ChannelReply>): Promise<ChannelReply> {
+  /** Wraps a writing handler: payload must be an object; it runs in one transaction; any activity extends a heartbeat lease. */
+  async #mutating(payload: unknown, handler: (context: RunEventContext, record: Record<string, unknown>) => Promise<ChannelReply>): Promise<ChannelReply> {
     if (!isRecord(payload)) return error({ payload: ['must be an object'] });
-    const reply = await this.#deps.store.transaction(async (tx) => {
-      this.#tx = tx;
-      try {
-        return await handler(payload);
-      } finally {
-        this.#tx = undefined;
-      }
-    });
+    const reply = await this.#deps.store.transaction((tx) => handler(this.#context(tx), payload));
     await this.#extendLease(null);
     return reply;
+  }
+
+  /** What a writing handler sees, every read and write going through `tx`. */
+  #context(tx: Store): RunEventContext {
+    const runId = this.#runId;
+    return {
+      runId,
+      attempt: this.#attempt,
+      plan: this.#plan,
+      logger: this.#logger,
+      lifecycle: this.#deps.lifecycle,
+      store: tx,
+      inFlight: () => inFlightRun(tx, runId, this.#attempt),
+      replayed: async (key) => {
+        const reply = await tx.getEventReply(runId, key);
+        return reply === undefined ? undefined : ok(reply);
+      },
+      remember: async (key, response) => {
+        await tx.putEventReply(runId, key, response);
+        return ok(response);
+      },
+      credentialScrubber: () => this.#credentialScrubber(tx),
+    };
   }
 
   async #extendLease(mode: 'heartbeat' | null): Promise<void> {
@@ -225,20 +179,10 @@ export class RunChannel implements Channel {
     if (store.isOpen) await store.extendLease(this.#runId, this.#attempt, Date.now() + options.leaseMs, mode);
   }
 
-  async #replayed(key: string): Promise<ChannelReply | undefined> {
-    const reply = await this.#store.getEventReply(this.#runId, key);
-    return reply === undefined ? undefined : ok(reply);
-  }
-
-  async #remember(key: string, response: unknown): Promise<ChannelReply> {
-    await this.#store.putEventReply(this.#runId, key, response);
-    return ok(response);
-  }
-
   async #fetchDataclip(payload: unknown): Promise<ChannelReply> {
     const id = isRecord(payload) ? payload['id'] : undefined;
     if (!isNonEmptyString(id)) return error({ id: ["can't be blank"] });
-    const dataclip = await this.#store.getDataclip(id);
+    const dataclip = await this.#deps.store.getDataclip(id);
     if (!dataclip || dataclip.runId !== this.#runId) return error({ id: ['Dataclip not found'] });
     return { status: 'ok', binary: Buffer.from(dataclip.body, 'utf8') };
   }
@@ -247,11 +191,11 @@ export class RunChannel implements Channel {
     const id = isRecord(payload) ? payload['id'] : undefined;
     if (!isNonEmptyString(id)) return error({ id: ["can't be blank"] });
     // Secrets only go to an attempt still in flight: not to a cancelled, finished or superseded one.
-    const run = await this.#inFlight();
+    const run = await inFlightRun(this.#deps.store, this.#runId, this.#attempt);
     if (!('id' in run)) return run;
     // Only credentials the plan's jobs name: a run token must not open every secret on the server.
     const referenced = this.#plan.jobs.some((job) => job.credential_id === id);
-    const body = referenced ? await this.#store.getCredential(id) : undefined;
+    const body = referenced ? await this.#deps.store.getCredential(id) : undefined;
     if (body === undefined) return error({ id: ['Credential not found!'] });
     this.#scrubber = undefined;
     return ok(body);
@@ -262,12 +206,12 @@ export class RunChannel implements Channel {
    * whether or not this attempt fetched it yet (a worker may have fetched it
    * before a reconnect, on an earlier channel).
    */
-  async #credentialScrubber(): Promise<CredentialRedactor> {
+  async #credentialScrubber(store: Store): Promise<CredentialRedactor> {
     if (!this.#scrubber) {
       const ids = new Set(this.#plan.jobs.map((job) => job.credential_id).filter((id): id is string => typeof id === 'string'));
       const bodies: unknown[] = [];
       for (const id of ids) {
-        const body = await this.#store.getCredential(id);
+        const body = await store.getCredential(id);
         if (body !== undefined) bodies.push(body);
       }
       this.#scrubber = new CredentialRedactor(bodies);
@@ -276,210 +220,10 @@ export class RunChannel implements Channel {
   }
 
   async #heartbeat(): Promise<ChannelReply> {
-    const run = await this.#inFlight();
+    const run = await inFlightRun(this.#deps.store, this.#runId, this.#attempt);
     if (!('id' in run)) return run;
     await this.#extendLease('heartbeat');
     this.#deps.registry.markHeartbeats(this.#peer.workerId, Date.now());
     return ok({});
-  }
-
-  async #runStart(payload: Record<string, unknown>): Promise<ChannelReply> {
-    const key = `run:start:${this.#attempt}`;
-    const replay = await this.#replayed(key);
-    if (replay) return replay;
-    const collector = new FieldErrorCollector();
-    if (payload['versions'] !== undefined && !isRecord(payload['versions'])) collector.add('versions', 'must be an object');
-    if (!collector.empty) return error(collector.errors);
-    const run = await this.#inFlight();
-    if (!('id' in run)) return run;
-    if (run.state !== 'claimed') return error({ state: ['run already started'] });
-    const now = timeFrom(payload['timestamp'], Date.now());
-    const versions = (payload['versions'] as Record<string, string> | undefined) ?? null;
-    if (!await this.#store.markStarted(this.#runId, this.#attempt, now, versions)) return error(SUPERSEDED);
-    this.#logger.info('run started');
-    return await this.#remember(key, {});
-  }
-
-  async #stepStart(payload: Record<string, unknown>): Promise<ChannelReply> {
-    const stepId = payload['step_id'];
-    if (!isNonEmptyString(stepId)) return error({ step_id: ["can't be blank"] });
-    const key = `step:start:${stepId}`;
-    const replay = await this.#replayed(key);
-    if (replay) return replay;
-    const collector = new FieldErrorCollector();
-    const jobId = payload['job_id'];
-    if (!isNonEmptyString(jobId)) collector.add('job_id', "can't be blank");
-    else if (!this.#plan.jobs.some((job) => job.id === jobId)) collector.add('job_id', 'is not a job of this plan');
-    const input = payload['input_dataclip_id'];
-    if (!isOptionalString(input)) collector.add('input_dataclip_id', 'must be a string');
-    if (!collector.empty) return error(collector.errors);
-    const run = await this.#inFlight();
-    if (!('id' in run)) return run;
-    if (run.state !== 'started') return error({ state: ['run has not started'] });
-    const existing = await this.#store.getStep(stepId);
-    if (existing) return error({ step_id: ['has already been taken'] });
-    await this.#store.insertStep({
-      id: stepId,
-      runId: this.#runId,
-      attempt: this.#attempt,
-      jobId: jobId as string,
-      inputDataclipId: (input as string | null | undefined) ?? null,
-      startedAt: timeFrom(payload['timestamp'], Date.now()),
-    });
-    return await this.#remember(key, { step_id: stepId });
-  }
-
-  async #runLog(payload: Record<string, unknown>): Promise<ChannelReply> {
-    const collector = new FieldErrorCollector();
-    const line = parseLogLine(payload, this.#runId, '', collector);
-    if (!line) return error(collector.errors);
-    const key = line.logId === null ? null : `log:${line.logId}`;
-    if (key) {
-      const replay = await this.#replayed(key);
-      if (replay) return replay;
-    }
-    const run = await this.#inFlight();
-    if (!('id' in run)) return run;
-    if (line.stepId !== null && (await this.#store.getStep(line.stepId))?.runId !== this.#runId) {
-      return error({ step_id: ['is not a step of this run'] });
-    }
-    const id = await this.#store.insertLog({ runId: this.#runId, attempt: this.#attempt, ...line, message: (await this.#credentialScrubber()).redact(line.message) });
-    const reply = { log_line_id: id };
-    return key ? await this.#remember(key, reply) : ok(reply);
-  }
-
-  async #batchLogs(payload: Record<string, unknown>): Promise<ChannelReply> {
-    const batchId = payload['log_id'];
-    if (batchId !== undefined && !isNonEmptyString(batchId)) return error({ log_id: ['must be a non-empty string'] });
-    const key = typeof batchId === 'string' ? `batch:${batchId}` : null;
-    if (key) {
-      const replay = await this.#replayed(key);
-      if (replay) return replay;
-    }
-    const collector = new FieldErrorCollector();
-    if (payload['run_id'] !== undefined && payload['run_id'] !== this.#runId) collector.add('run_id', 'does not match this run');
-    const logs = payload['logs'];
-    if (!Array.isArray(logs)) return error({ logs: ['must be a list'] });
-    const lines: ParsedLogLine[] = [];
-    logs.forEach((raw, index) => {
-      const line = parseLogLine(raw, this.#runId, `logs[${index}]`, collector);
-      if (line) lines.push(line);
-    });
-    if (!collector.empty) return error(collector.errors);
-    const run = await this.#inFlight();
-    if (!('id' in run)) return run;
-    for (const line of lines) {
-      const lineKey = line.logId === null ? null : `log:${line.logId}`;
-      if (lineKey && (await this.#store.getEventReply(this.#runId, lineKey)) !== undefined) continue;
-      const id = await this.#store.insertLog({ runId: this.#runId, attempt: this.#attempt, ...line, message: (await this.#credentialScrubber()).redact(line.message) });
-      if (lineKey) await this.#store.putEventReply(this.#runId, lineKey, { log_line_id: id });
-    }
-    return key ? await this.#remember(key, {}) : ok({});
-  }
-
-  async #stepComplete(payload: Record<string, unknown>): Promise<ChannelReply> {
-    const stepId = payload['step_id'];
-    if (!isNonEmptyString(stepId)) return error({ step_id: ["can't be blank"] });
-    const key = `step:complete:${stepId}`;
-    const replay = await this.#replayed(key);
-    if (replay) return replay;
-    const collector = new FieldErrorCollector();
-    const step = await this.#store.getStep(stepId);
-    if (!step || step.runId !== this.#runId || step.attempt !== this.#attempt) collector.add('step_id', 'is not a started step of this run');
-    const jobId = payload['job_id'];
-    if (!isNonEmptyString(jobId)) collector.add('job_id', "can't be blank");
-    else if (step && step.jobId !== jobId) collector.add('job_id', 'does not match the step');
-    const reason = payload['reason'];
-    if (!isExitReason(reason)) collector.add('reason', 'is invalid');
-    if (!isOptionalString(payload['error_type'])) collector.add('error_type', 'must be a string or null');
-    if (!isOptionalString(payload['error_message'])) collector.add('error_message', 'must be a string or null');
-    const output = payload['output_dataclip'];
-    const outputId = payload['output_dataclip_id'];
-    const outputError = payload['output_dataclip_error'];
-    if (output !== undefined && output !== null) {
-      if (typeof output !== 'string') collector.add('output_dataclip', 'must be a JSON string');
-      else {
-        try {
-          JSON.parse(output);
-        } catch {
-          collector.add('output_dataclip', 'is not valid JSON');
-        }
-      }
-      if (!isNonEmptyString(outputId)) collector.add('output_dataclip_id', "can't be blank when output_dataclip is sent");
-    }
-    if (!isOptionalString(outputId)) collector.add('output_dataclip_id', 'must be a string');
-    if (outputError !== undefined && outputError !== null && outputError !== DATACLIP_TOO_LARGE) {
-      if (typeof outputError !== 'string') collector.add('output_dataclip_error', 'must be a string');
-    }
-    const mem = payload['mem'];
-    if (mem !== undefined && (!isRecord(mem) || typeof mem['job'] !== 'number' || typeof mem['system'] !== 'number')) {
-      collector.add('mem', 'must be {job, system} numbers');
-    }
-    const duration = payload['duration'];
-    if (duration !== undefined && (typeof duration !== 'number' || duration < 0)) collector.add('duration', 'must be a non-negative number');
-    const threadId = payload['thread_id'];
-    if (threadId !== undefined && threadId !== null && typeof threadId !== 'number') collector.add('thread_id', 'must be a number');
-    const webhook = payload['webhook_response'];
-    if (webhook !== undefined && webhook !== null) {
-      if (!isRecord(webhook)) collector.add('webhook_response', 'must be an object');
-      else if (webhook['status'] !== undefined && (typeof webhook['status'] !== 'number' || !Number.isInteger(webhook['status']) || webhook['status'] < 100 || webhook['status'] > 599)) {
-        collector.add('webhook_response.status', 'must be an HTTP status');
-      }
-    }
-    if (!collector.empty) return error(collector.errors);
-    const run = await this.#inFlight();
-    if (!('id' in run)) return run;
-    const now = Date.now();
-    if (typeof output === 'string' && typeof outputId === 'string') {
-      await this.#store.insertDataclip(outputId, this.#runId, 'step_result', output, now);
-    }
-    await this.#store.completeStep({
-      id: stepId,
-      outputDataclipId: typeof outputId === 'string' ? outputId : null,
-      outputDataclipError: typeof outputError === 'string' ? outputError : null,
-      reason: reason as string,
-      errorType: (payload['error_type'] as string | null | undefined) ?? null,
-      errorMessage: (payload['error_message'] as string | null | undefined) ?? null,
-      mem: mem ?? null,
-      durationMs: typeof duration === 'number' ? duration : null,
-      threadId: typeof threadId === 'number' ? threadId : null,
-      finishedAt: timeFrom(payload['timestamp'], now),
-    });
-    if (isRecord(webhook)) await this.#store.setWebhookResponseOnce(this.#runId, webhook as WebhookResponse);
-    return await this.#remember(key, { step_id: stepId });
-  }
-
-  async #runComplete(payload: Record<string, unknown>): Promise<ChannelReply> {
-    const key = `run:complete:${this.#attempt}`;
-    const replay = await this.#replayed(key);
-    if (replay) return replay;
-    const collector = new FieldErrorCollector();
-    const reason = payload['reason'];
-    if (!isExitReason(reason)) collector.add('reason', 'is invalid');
-    if (!isOptionalString(payload['error_type'])) collector.add('error_type', 'must be a string or null');
-    if (!isOptionalString(payload['error_message'])) collector.add('error_message', 'must be a string or null');
-    if (!isOptionalString(payload['final_dataclip_id'])) collector.add('final_dataclip_id', 'must be a string');
-    if (!collector.empty) return error(collector.errors);
-    const current = await this.#store.getRun(this.#runId);
-    // The worker ending a run that was cancelled here (run_cancel) confirms what is stored: not an error.
-    if (reason === 'cancel' && current?.state === 'cancelled' && current.attempts === this.#attempt) return ok({});
-    const run = await this.#inFlight();
-    if (!('id' in run)) return run;
-    const exitReason = reason as Parameters<typeof runStateForReason>[0];
-    const result = await this.#deps.lifecycle.finish(
-      run,
-      {
-        state: runStateForReason(exitReason),
-        reason: exitReason,
-        errorType: (payload['error_type'] as string | null | undefined) ?? null,
-        errorMessage: (payload['error_message'] as string | null | undefined) ?? null,
-        finalDataclipId: (payload['final_dataclip_id'] as string | null | undefined) ?? null,
-        finalState: payload['final_state'],
-      },
-      timeFrom(payload['timestamp'], Date.now()),
-      this.#store,
-    );
-    if (result === 'stale') return error(ALREADY_COMPLETED);
-    return await this.#remember(key, {});
   }
 }
