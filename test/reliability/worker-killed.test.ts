@@ -32,7 +32,8 @@ test('SIGKILL of a worker with runs on two lanes: lost within the lease, retried
   const all = [...retried, lastAttempt];
 
   await waitFor(async () => (await Promise.all(all.map((id) => getRun(server, id)))).every((run) => run.state === 'started' && run.worker === doomedId), {
-    timeoutMs: 20_000,
+    // Generous: four threads boot on a fresh engine, and on a loaded machine that takes a while.
+    timeoutMs: 45_000,
     message: 'all four runs started on the first worker',
   });
   const lanes = new Set(doomed.lines.filter((line) => line.msg === 'run claimed').map((line) => line['lane']));
