@@ -1,5 +1,6 @@
 /** The worker: connection, lanes, run reporting, health and metrics. */
 export { Worker, WorkerStateError, WORKER_VERSION } from './worker.ts';
 export type { LaneSnapshot, WorkerCreateOptions, WorkerState } from './worker.ts';
-export type { ConnectionState, ServerFeatures } from './queue-connection.ts';
+export type { ConnectionState } from './queue-connection.ts';
+export type { ServerFeatures } from './server-features.ts';
 export type { EngineOverrides } from './create-engine.ts';

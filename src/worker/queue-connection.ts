@@ -27,23 +27,15 @@ import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { LanesError } from '../errors/lanes-error.ts';
 import type { ClaimRequest, Claimer } from '../lanes/workloop.ts';
-import {
-  API_VERSION,
-  CAPABILITY_IDEMPOTENT_EVENTS,
-  CAPABILITY_MEMORY_CLAIMS,
-  CAPABILITY_RUN_CANCEL,
-  CAPABILITY_RUN_HEARTBEAT,
-  CLAIM,
-  RUN_CANCEL,
-  WORK_AVAILABLE,
-  WORKER_QUEUE_TOPIC,
-  runTopic,
-} from '../protocol/events.ts';
-import type { Capability } from '../protocol/events.ts';
-import type { ClaimPayload, ClaimedRun, QueueJoinPayload } from '../protocol/messages.ts';
+import { API_VERSION, CAPABILITY_RUN_CANCEL, RUN_CANCEL, WORK_AVAILABLE, WORKER_QUEUE_TOPIC, runTopic } from '../protocol/events.ts';
+import type { ClaimedRun, QueueJoinPayload } from '../protocol/messages.ts';
 import { ThrottledWarning } from './throttled-warning.ts';
 import { closeDescription, describeRefusal, describeSocketError } from './socket-problems.ts';
-import { ClaimInterruptedError, NotConnectedError, PushRejectedError, PushTimeoutError } from './channel-errors.ts';
+import { ClaimInterruptedError, NotConnectedError } from './channel-errors.ts';
+import { pushClaim } from './claim-push.ts';
+import { jittered } from './jittered.ts';
+import { parseFeatures } from './server-features.ts';
+import type { ServerFeatures } from './server-features.ts';
 
 export type ConnectionState = 'idle' | 'connecting' | 'joined' | 'disconnected' | 'closed';
 
@@ -54,13 +46,6 @@ const TRANSITIONS: Record<ConnectionState, readonly ConnectionState[]> = {
   disconnected: ['connecting', 'joined', 'closed'],
   closed: [],
 };
-
-/** What the server offered in its join reply. Lightning offers nothing. */
-export interface ServerFeatures {
-  capabilities: ReadonlySet<Capability>;
-  heartbeatIntervalMs: number | null;
-  leaseMs: number | null;
-}
 
 export interface QueueConnectionOptions {
   /** `ws://HOST:PORT/worker` of each server, tried in turn; phoenix appends `/websocket`. */
@@ -88,37 +73,6 @@ export interface QueueConnectionOptions {
 
 /** A join refusal no retry can fix: the server rejects what the worker declared (its lanes, its capacity). */
 const PERMANENT_JOIN_REFUSALS: ReadonlySet<string> = new Set(['invalid_payload']);
-
-/** Phoenix's socket drops frames it cannot decode; this is what the lanes see of a claim reply. */
-function parseClaimedRuns(response: unknown, logger: Logger): ClaimedRun[] {
-  const runs = typeof response === 'object' && response !== null ? (response as { runs?: unknown }).runs : undefined;
-  if (!Array.isArray(runs)) {
-    logger.error({ response }, 'claim reply has no runs list');
-    return [];
-  }
-  const valid: ClaimedRun[] = [];
-  for (const run of runs) {
-    const candidate = run as { id?: unknown; token?: unknown; memory_mb?: unknown } | null;
-    if (candidate !== null && typeof candidate === 'object' && typeof candidate.id === 'string' && typeof candidate.token === 'string') {
-      const memory = candidate.memory_mb;
-      // A need the server counted (memory_claims); anything else is ignored and the lane assumes its default.
-      if (typeof memory === 'number' && Number.isInteger(memory) && memory > 0) valid.push({ id: candidate.id, token: candidate.token, memory_mb: memory });
-      else valid.push({ id: candidate.id, token: candidate.token });
-    } else {
-      logger.error({ run }, 'claim reply holds a malformed run');
-    }
-  }
-  return valid;
-}
-
-function parseFeatures(response: unknown): ServerFeatures {
-  const reply = typeof response === 'object' && response !== null ? (response as Record<string, unknown>) : {};
-  const known: Capability[] = [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_MEMORY_CLAIMS];
-  const offered = Array.isArray(reply['capabilities']) ? reply['capabilities'] : [];
-  const capabilities = new Set<Capability>(known.filter((name) => offered.includes(name)));
-  const positive = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : null);
-  return { capabilities, heartbeatIntervalMs: positive(reply['heartbeat_interval_ms']), leaseMs: positive(reply['lease_ms']) };
-}
 
 export class QueueConnection implements Claimer {
   readonly #options: QueueConnectionOptions;
@@ -246,36 +200,15 @@ export class QueueConnection implements Claimer {
   claim(request: ClaimRequest, signal: AbortSignal): Promise<readonly ClaimedRun[]> {
     const channel = this.#channel;
     if (this.#state !== 'joined' || channel === null) return Promise.reject(new NotConnectedError());
-    const payload: ClaimPayload = { demand: request.demand, worker_name: this.#options.workerName, queues: [...request.queues] };
-    // Memory fields only to a server that offered memory_claims: Lightning keeps the plain claim.
-    if (request.memory !== undefined && this.#features.capabilities.has(CAPABILITY_MEMORY_CLAIMS)) {
-      payload.max_run_memory_mb = request.memory.freeMb;
-      payload.lane_memory_mb = request.memory.laneMb;
-      payload.default_run_memory_mb = request.memory.defaultRunMb;
-    }
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const finish = (action: () => void): void => {
-        if (settled) return;
-        settled = true;
-        this.#pendingClaims.delete(interrupt);
-        signal.removeEventListener('abort', onAbort);
-        action();
-      };
-      const interrupt = (error: Error): void => finish(() => reject(error));
-      const onAbort = (): void => interrupt(new ClaimInterruptedError('claim aborted'));
-      if (signal.aborted) return onAbort();
-      this.#pendingClaims.add(interrupt);
-      signal.addEventListener('abort', onAbort, { once: true });
-      channel
-        .push(CLAIM, payload, this.#options.claimTimeoutMs)
-        .receive('ok', (response?: unknown) => finish(() => resolve(parseClaimedRuns(response, this.#logger))))
-        .receive('error', (response?: unknown) => finish(() => reject(new PushRejectedError(CLAIM, response))))
-        .receive('timeout', () => {
-          // The server may have claimed runs for a reply we will never read; its lease brings them back.
-          this.#logger.warn({ demand: request.demand, queues: request.queues }, 'claim timed out');
-          finish(() => reject(new PushTimeoutError(CLAIM, this.#options.claimTimeoutMs)));
-        });
+    return pushClaim({
+      channel,
+      request,
+      workerName: this.#options.workerName,
+      features: this.#features,
+      timeoutMs: this.#options.claimTimeoutMs,
+      signal,
+      pending: this.#pendingClaims,
+      logger: this.#logger,
     });
   }
 
@@ -372,10 +305,4 @@ export class ConnectionStateError extends LanesError {
   constructor(from: ConnectionState, to: ConnectionState) {
     super('INVALID_CONNECTION_TRANSITION', `connection: invalid transition ${from} → ${to}`);
   }
-}
-
-/** min·2^(tries-1), capped at max, then scaled by a random factor in [0.5, 1] so workers do not reconnect in step. */
-export function jittered(minMs: number, maxMs: number, tries: number): number {
-  const exponential = Math.min(maxMs, minMs * 2 ** Math.max(0, tries - 1));
-  return Math.max(1, Math.round(exponential * (0.5 + Math.random() / 2)));
 }

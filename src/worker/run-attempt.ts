@@ -36,7 +36,7 @@ import { CredentialRedactor } from '../protocol/credential-redactor.ts';
 import { decodeDataclip } from './dataclip-reply.ts';
 import { readPlanReply } from './plan-reply.ts';
 import { pushAndWait, readWithResend } from './push.ts';
-import type { ServerFeatures } from './queue-connection.ts';
+import type { ServerFeatures } from './server-features.ts';
 import { resolveLimits } from './resolve-limits.ts';
 import { RunEventMapper } from './run-event-mapper.ts';
 import { RunReporter } from './run-reporter.ts';

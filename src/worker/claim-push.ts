@@ -1,0 +1,61 @@
+/**
+ * One `claim` push on `worker:queue`: the payload a lane's request becomes,
+ * and the push itself, settled once by its reply, its timeout, the lane's
+ * abort, or the connection dropping (through `pending`).
+ */
+import type { Channel } from 'phoenix';
+import type { Logger } from 'pino';
+import type { ClaimRequest } from '../lanes/workloop.ts';
+import { CAPABILITY_MEMORY_CLAIMS, CLAIM } from '../protocol/events.ts';
+import type { ClaimPayload, ClaimedRun } from '../protocol/messages.ts';
+import { ClaimInterruptedError, PushRejectedError, PushTimeoutError } from './channel-errors.ts';
+import { parseClaimedRuns } from './claim-reply.ts';
+import type { ServerFeatures } from './server-features.ts';
+
+export interface ClaimPush {
+  channel: Channel;
+  request: ClaimRequest;
+  workerName: string | null;
+  features: ServerFeatures;
+  timeoutMs: number;
+  signal: AbortSignal;
+  /** The interrupts of the claims in flight: the connection calls them when the channel drops. */
+  pending: Set<(error: Error) => void>;
+  logger: Logger;
+}
+
+/** Pushes one claim and resolves with the runs of its reply. */
+export function pushClaim(push: ClaimPush): Promise<readonly ClaimedRun[]> {
+  const { channel, request, signal, pending, logger, timeoutMs } = push;
+  const payload: ClaimPayload = { demand: request.demand, worker_name: push.workerName, queues: [...request.queues] };
+  // Memory fields only to a server that offered memory_claims: Lightning keeps the plain claim.
+  if (request.memory !== undefined && push.features.capabilities.has(CAPABILITY_MEMORY_CLAIMS)) {
+    payload.max_run_memory_mb = request.memory.freeMb;
+    payload.lane_memory_mb = request.memory.laneMb;
+    payload.default_run_memory_mb = request.memory.defaultRunMb;
+  }
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const finish = (action: () => void): void => {
+      if (settled) return;
+      settled = true;
+      pending.delete(interrupt);
+      signal.removeEventListener('abort', onAbort);
+      action();
+    };
+    const interrupt = (error: Error): void => finish(() => reject(error));
+    const onAbort = (): void => interrupt(new ClaimInterruptedError('claim aborted'));
+    if (signal.aborted) return onAbort();
+    pending.add(interrupt);
+    signal.addEventListener('abort', onAbort, { once: true });
+    channel
+      .push(CLAIM, payload, timeoutMs)
+      .receive('ok', (response?: unknown) => finish(() => resolve(parseClaimedRuns(response, logger))))
+      .receive('error', (response?: unknown) => finish(() => reject(new PushRejectedError(CLAIM, response))))
+      .receive('timeout', () => {
+        // The server may have claimed runs for a reply we will never read; its lease brings them back.
+        logger.warn({ demand: request.demand, queues: request.queues }, 'claim timed out');
+        finish(() => reject(new PushTimeoutError(CLAIM, timeoutMs)));
+      });
+  });
+}
