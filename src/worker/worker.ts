@@ -18,28 +18,28 @@
  * stop waits for claims in flight, and their runs are drained like the rest.
  */
 import { randomUUID } from 'node:crypto';
-import type { Channel } from 'phoenix';
 import type { Logger } from 'pino';
 import packageJson from '../../package.json' with { type: 'json' };
 import type { WorkerConfig } from '../config/worker-config.ts';
-import type { EngineAbortReason, RunExecutor } from '../engine/types.ts';
+import type { RunExecutor } from '../engine/types.ts';
 import { LanesError } from '../errors/lanes-error.ts';
-import { LaneMemory } from '../lanes/lane-memory.ts';
 import { Workloop } from '../lanes/workloop.ts';
-import type { LaneSpec } from '../lanes/parse-workloops.ts';
-import type { ClaimedRun } from '../protocol/messages.ts';
-import { CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_MEMORY_CLAIMS, CAPABILITY_RUN_CANCEL, CAPABILITY_RUN_HEARTBEAT } from '../protocol/events.ts';
-import { ERROR_TYPES } from '../protocol/reasons.ts';
+import { CAPABILITY_MEMORY_CLAIMS } from '../protocol/events.ts';
 import { importRunPublicKey, signWorkerToken } from '../protocol/tokens.ts';
 import type { SigningKey } from '../protocol/tokens.ts';
 import { createWorkerEngine } from './create-engine.ts';
 import type { EngineOverrides } from './create-engine.ts';
 import { HealthServer } from './health-server.ts';
+import { laneSnapshot } from './lane-snapshot.ts';
+import type { LaneSnapshot } from './lane-snapshot.ts';
 import type { Readiness } from './health-server.ts';
 import { QueueConnection } from './queue-connection.ts';
 import type { ConnectionState } from './queue-connection.ts';
-import { joinChannel, runAttempt, startHeartbeat } from './run-attempt.ts';
+import { waitUntil } from './wait-until.ts';
+import { queueJoinPayload } from './worker-join.ts';
+import { describeMemory, laneMemories } from './worker-memory.ts';
 import { WorkerMetrics } from './worker-metrics.ts';
+import { WorkerRuns } from './worker-runs.ts';
 
 export type WorkerState = 'created' | 'starting' | 'running' | 'draining' | 'stopped';
 
@@ -52,9 +52,6 @@ const TRANSITIONS: Record<WorkerState, readonly WorkerState[]> = {
 };
 
 export const WORKER_VERSION: string = packageJson.version;
-
-/** How a run the server cancelled (`run_cancel`) is ended. */
-const CANCELLED: EngineAbortReason = Object.freeze({ reason: 'cancel', errorType: ERROR_TYPES.cancelled, message: 'the run was cancelled' });
 
 /** The engine as the worker owns it: an executor it must stop. */
 export interface OwnedExecutor {
@@ -76,32 +73,6 @@ export interface WorkerCreateOptions {
   engine?: EngineOverrides;
 }
 
-export interface LaneSnapshot {
-  id: string;
-  queues: readonly string[];
-  capacity: number;
-  active: number;
-  inFlight: number;
-  state: string;
-  /** The lane's memory for runs and what its runs reserve now, in MB. */
-  memoryMb: number;
-  memoryReservedMb: number;
-}
-
-/** A run waiting in its lane's backlog: its channel joined early and heartbeated until it starts. */
-interface HeldRun {
-  joined: Promise<Channel | null>;
-  stop: () => void;
-  /** The server cancelled it (`run_cancel`) while it waited: it is reported cancelled, never executed. */
-  cancelled: boolean;
-}
-
-interface ActiveRun {
-  lane: string;
-  controller: AbortController;
-  done: Promise<void>;
-}
-
 export class WorkerStateError extends LanesError {
   constructor(from: WorkerState, to: WorkerState) {
     super('INVALID_WORKER_TRANSITION', `worker: invalid transition ${from} → ${to}`);
@@ -114,15 +85,11 @@ export class Worker {
   readonly #logger: Logger;
   readonly #executor: RunExecutor;
   readonly #stopExecutor: (() => Promise<void>) | null;
-  readonly #runPublicKey: SigningKey | null;
   readonly #connection: QueueConnection;
   readonly #lanes: Workloop[];
   readonly #metrics: WorkerMetrics;
   readonly #health: HealthServer;
-  readonly #runs = new Map<string, ActiveRun>();
-  readonly #held = new Map<string, HeldRun>();
-  /** Set once the shutdown timeout passed: runs started after that (from a claim in flight) are killed at once. */
-  #runAbortReason: EngineAbortReason | null = null;
+  readonly #runs: WorkerRuns;
   readonly #force = new AbortController();
   #markRefused: (error: LanesError) => void = () => undefined;
   /** Settles when the server refuses this worker for good (its lanes); the worker is then stopping. */
@@ -154,33 +121,14 @@ export class Worker {
     this.#logger = init.logger;
     this.#executor = init.executor;
     this.#stopExecutor = init.owned?.stop ?? null;
-    this.#runPublicKey = init.runPublicKey;
     const config = init.config;
-    const laneMemory = config.workloops.map((spec, index) => {
-      const plan = config.memory.lanes[index];
-      if (plan === undefined) throw new LanesError('INVALID_MEMORY_PLAN', `no memory plan for lane ${spec.id}`);
-      // A lane that says "@MB" is bounded even without a ceiling: it asked for it.
-      return new LaneMemory(plan, config.memory.bounded || spec.memoryMb !== undefined);
-    });
-    const bounded = laneMemory.some((memory) => memory.bounded);
+    const laneMemory = laneMemories(config);
     this.#connection = new QueueConnection({
       urls: config.lightningUrls,
       workerToken: init.workerToken,
       workerVersion: WORKER_VERSION,
       workerName: config.workerName === '' ? null : config.workerName,
-      join: {
-        capacity: config.capacity,
-        queues: slotsByChain(config.workloops),
-        lanes: config.workloops.map((lane) => ({ queues: [...lane.queues], capacity: lane.capacity })),
-        // Declared so a Lanes server leases our runs by heartbeat from the claim on (a lost claim reply
-        // is then recovered within its lease); Lightning ignores the field.
-        capabilities: bounded
-          ? [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_MEMORY_CLAIMS]
-          : [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL],
-        // So a Lanes server can tell a run too big for every lane; only when memory bounds the lanes.
-        ...(bounded ? { lanes_memory_mb: Object.fromEntries(config.workloops.map((lane, index) => [lane.queues.join('>'), laneMemory[index]?.totalMb ?? 0])) } : {}),
-        ...(config.maxMemoryMb === null ? {} : { memory_ceiling_mb: config.maxMemoryMb }),
-      },
+      join: queueJoinPayload(config, laneMemory),
       claimTimeoutMs: config.claimTimeoutMs,
       messageTimeoutMs: config.messageTimeoutMs,
       reconnect: init.reconnect ?? { minMs: 250, maxMs: 10_000 },
@@ -191,23 +139,31 @@ export class Worker {
       onWorkAvailable: () => {
         for (const lane of this.#lanes) lane.workAvailable();
       },
-      onRunCancel: (runId) => this.#cancelRun(runId),
+      onRunCancel: (runId) => this.#runs.cancel(runId),
     });
     this.#metrics = new WorkerMetrics(() => this.#lanes, this.workerId, config.memoryCeilingMb, (lane) =>
       lane.activeRunIds.reduce((sum, runId) => sum + (this.#executor.runRssBytes?.(runId) ?? 0), 0),
     );
+    this.#runs = new WorkerRuns({
+      config,
+      channels: this.#connection,
+      executor: this.#executor,
+      runPublicKey: init.runPublicKey,
+      metrics: this.#metrics,
+      logger: this.#logger,
+    });
     this.#lanes = config.workloops.map(
       (spec, index) =>
         new Workloop({
           spec,
           claimer: this.#connection,
-          startRun: (run, lane, memoryMb) => this.#startRun(run, lane, memoryMb),
+          startRun: (run, lane, memoryMb) => this.#runs.start(run, lane, memoryMb),
           ...(laneMemory[index] === undefined ? {} : { memory: laneMemory[index] }),
           memoryClaims: () => this.#connection.features.capabilities.has(CAPABILITY_MEMORY_CLAIMS),
           backoff: config.backoff,
           logger: init.base.child({ component: 'lane', lane: spec.id }),
           onClaimSettled: (event) => this.#metrics.claimSettled(event),
-          onBacklogged: (run) => this.#holdRun(run),
+          onBacklogged: (run) => this.#runs.hold(run),
         }),
     );
     this.#health = new HealthServer({
@@ -233,21 +189,13 @@ export class Worker {
   }
 
   get activeRunIds(): string[] {
-    return [...this.#runs.keys()];
+    return this.#runs.activeRunIds;
   }
 
   get lanes(): LaneSnapshot[] {
-    return this.#lanes.map((lane) => ({
-      id: lane.id,
-      queues: lane.spec.queues,
-      capacity: lane.capacity,
-      active: lane.activeCount,
-      inFlight: lane.promisedCount,
-      state: lane.state,
-      memoryMb: lane.memory?.totalMb ?? 0,
-      memoryReservedMb: lane.memory?.reservedMb ?? 0,
-    }));
+    return this.#lanes.map(laneSnapshot);
   }
+
 
   /**
    * Binds the health port and opens the connection. Resolves once both are
@@ -333,7 +281,7 @@ export class Worker {
     // 2. Runs finish on their own until the shutdown timeout, or until a forced stop.
     const finished = await waitUntil(() => this.#allRunsDone(), this.#config.shutdownTimeoutMs, force);
     if (!finished) {
-      this.#killRuns();
+      this.#runs.killAll();
       // Reports of killed runs are bounded by the message timeout of each push; a forced stop does not wait.
       if (!force.aborted) await waitUntil(() => this.#allRunsDone(), Number.POSITIVE_INFINITY, force);
     }
@@ -347,103 +295,11 @@ export class Worker {
   }
 
   #allRunsDone(): Promise<void> {
-    return Promise.all([...this.#lanes.map((lane) => lane.whenIdle()), ...[...this.#runs.values()].map((run) => run.done)]).then(() => {
+    return Promise.all([...this.#lanes.map((lane) => lane.whenIdle()), this.#runs.whenEnded()]).then(() => {
       // A backlog run may have started while we waited: wait for it too.
       if (this.#runs.size > 0) return this.#allRunsDone();
       return undefined;
     });
-  }
-
-  #killRuns(): void {
-    const reason: EngineAbortReason = { reason: 'kill', errorType: ERROR_TYPES.shutdown, message: 'the worker shut down before the run finished' };
-    this.#runAbortReason = reason;
-    if (this.#runs.size > 0) this.#logger.warn({ runIds: [...this.#runs.keys()] }, 'killing runs still active at shutdown');
-    for (const run of this.#runs.values()) run.controller.abort(reason);
-  }
-
-  /**
-   * A run waits in its lane's backlog: its lease runs from the claim, so when
-   * the server offers `run_heartbeat` the run's channel is joined now and
-   * heartbeated until the run starts (which then uses that channel).
-   */
-  #holdRun(run: ClaimedRun): void {
-    if (!this.#connection.features.capabilities.has(CAPABILITY_RUN_HEARTBEAT) || this.#held.has(run.id)) return;
-    const logger = this.#logger.child({ runId: run.id });
-    const channel = this.#connection.runChannel(run.id, run.token);
-    let stopped = false;
-    let heartbeat: { stop(): void } | null = null;
-    const joined = joinChannel(channel, this.#config.messageTimeoutMs).then(
-      () => {
-        if (!stopped) heartbeat = startHeartbeat(channel, this.#connection.features, logger);
-        return channel;
-      },
-      async (error: unknown) => {
-        logger.warn({ err: error }, 'could not join the channel of a backlog run; it joins when it starts');
-        await this.#connection.leaveRunChannel(channel);
-        return null;
-      },
-    );
-    const held: HeldRun = {
-      joined,
-      stop: () => {
-        stopped = true;
-        heartbeat?.stop();
-      },
-      cancelled: false,
-    };
-    this.#held.set(run.id, held);
-    logger.info('run waits in the lane backlog, heartbeated');
-  }
-
-  #startRun(run: ClaimedRun, lane: LaneSpec, memoryMb: number | undefined): Promise<void> {
-    const controller = new AbortController();
-    if (this.#runAbortReason !== null) controller.abort(this.#runAbortReason);
-    const held = this.#held.get(run.id);
-    this.#held.delete(run.id);
-    held?.stop();
-    if (held?.cancelled === true) controller.abort(CANCELLED);
-    const logger = this.#logger.child({ lane: lane.id, runId: run.id });
-    logger.info('run claimed');
-    const done = runAttempt({
-      run,
-      lane: lane.id,
-      ...(memoryMb === undefined ? {} : { memoryMb }),
-      config: this.#config,
-      channels: this.#connection,
-      executor: this.#executor,
-      runPublicKey: this.#runPublicKey,
-      signal: controller.signal,
-      logger,
-      ...(held === undefined ? {} : { joined: held.joined }),
-      onStarted: (phases) => this.#metrics.runStarted(lane.id, phases),
-    })
-      .then((result) => this.#metrics.runFinished(lane.id, result.reason, result.durationMs))
-      .catch((error: unknown) => {
-        logger.error({ err: error }, 'run attempt failed');
-        this.#metrics.runFinished(lane.id, null, 0);
-      })
-      .finally(() => {
-        this.#runs.delete(run.id);
-      });
-    this.#runs.set(run.id, { lane: lane.id, controller, done });
-    return done;
-  }
-
-  /** The server cancelled a run (`run_cancel`): end it now, reported `cancel`/`CancelError`. */
-  #cancelRun(runId: string): void {
-    const held = this.#held.get(runId);
-    if (held !== undefined) {
-      held.cancelled = true;
-      this.#logger.info({ runId }, 'run cancelled by the server while in the backlog');
-      return;
-    }
-    const run = this.#runs.get(runId);
-    if (run === undefined) {
-      this.#logger.debug({ runId }, 'run:cancel for a run not active here');
-      return;
-    }
-    this.#logger.info({ runId, lane: run.lane }, 'run cancelled by the server');
-    run.controller.abort(CANCELLED);
   }
 
   /** The server rejects what this worker declared: retrying would loop for ever, so stop now. */
@@ -475,45 +331,5 @@ export class Worker {
     if (!TRANSITIONS[from].includes(next)) throw new WorkerStateError(from, next);
     this.#state = next;
     this.#logger.debug({ from, to: next }, 'worker state changed');
-  }
-}
-
-/** The memory split for the start log: one field, so the ceiling and its parts are read together. */
-function describeMemory(config: WorkerConfig): Record<string, unknown> {
-  const plan = config.memory;
-  return {
-    bounded: plan.bounded,
-    ...(plan.bounded ? { workerMb: plan.workerMb, children: plan.children, childMb: plan.childMb } : {}),
-    lanes: Object.fromEntries(plan.lanes.map((lane) => [lane.lane, lane.memoryMb])),
-  };
-}
-
-/** Each chain's slots for the join's `queues` map: lanes with one chain are summed, not overwritten. */
-function slotsByChain(lanes: readonly LaneSpec[]): Record<string, number> {
-  const slots: Record<string, number> = {};
-  for (const lane of lanes) {
-    const chain = lane.queues.join('>');
-    slots[chain] = (slots[chain] ?? 0) + lane.capacity;
-  }
-  return slots;
-}
-
-/** Resolves true when `work()` settles within `timeoutMs`, false on timeout or when `signal` aborts first. */
-async function waitUntil(work: () => Promise<void>, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return false;
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  try {
-    return await Promise.race([
-      work().then(() => true),
-      new Promise<boolean>((resolve) => {
-        if (Number.isFinite(timeoutMs)) timer = setTimeout(() => resolve(false), timeoutMs);
-        onAbort = () => resolve(false);
-        signal.addEventListener('abort', onAbort, { once: true });
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
   }
 }

@@ -1,0 +1,38 @@
+/**
+ * What the worker declares when it joins `worker:queue`: its capacity, its
+ * lanes (by chain and one by one), the Lanes extensions it speaks, and, when
+ * memory bounds its lanes, what each lane's runs may use.
+ */
+import type { WorkerConfig } from '../config/worker-config.ts';
+import type { LaneMemory } from '../lanes/lane-memory.ts';
+import type { LaneSpec } from '../lanes/parse-workloops.ts';
+import { CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_MEMORY_CLAIMS, CAPABILITY_RUN_CANCEL, CAPABILITY_RUN_HEARTBEAT } from '../protocol/events.ts';
+import type { QueueJoinPayload } from '../protocol/messages.ts';
+
+/** The join payload; `laneMemory` is each lane's memory, in the order of `config.workloops`. */
+export function queueJoinPayload(config: WorkerConfig, laneMemory: readonly LaneMemory[]): QueueJoinPayload {
+  const bounded = laneMemory.some((memory) => memory.bounded);
+  return {
+    capacity: config.capacity,
+    queues: slotsByChain(config.workloops),
+    lanes: config.workloops.map((lane) => ({ queues: [...lane.queues], capacity: lane.capacity })),
+    // Declared so a Lanes server leases our runs by heartbeat from the claim on (a lost claim reply
+    // is then recovered within its lease); Lightning ignores the field.
+    capabilities: bounded
+      ? [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_MEMORY_CLAIMS]
+      : [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL],
+    // So a Lanes server can tell a run too big for every lane; only when memory bounds the lanes.
+    ...(bounded ? { lanes_memory_mb: Object.fromEntries(config.workloops.map((lane, index) => [lane.queues.join('>'), laneMemory[index]?.totalMb ?? 0])) } : {}),
+    ...(config.maxMemoryMb === null ? {} : { memory_ceiling_mb: config.maxMemoryMb }),
+  };
+}
+
+/** Each chain's slots for the join's `queues` map: lanes with one chain are summed, not overwritten. */
+function slotsByChain(lanes: readonly LaneSpec[]): Record<string, number> {
+  const slots: Record<string, number> = {};
+  for (const lane of lanes) {
+    const chain = lane.queues.join('>');
+    slots[chain] = (slots[chain] ?? 0) + lane.capacity;
+  }
+  return slots;
+}
