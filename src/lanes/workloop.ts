@@ -2,7 +2,8 @@
  * One lane's claim loop (DESIGN.md, "lane"). A Workloop owns its capacity,
  * its active runs, the slots promised to the claim in flight and a backlog of
  * runs a misbehaving server handed over beyond the demand. It knows nothing of
- * phoenix or child processes: it takes a `Claimer` and a `RunStarter`.
+ * phoenix or child processes: it takes a `Claimer` and a `RunStarter`
+ * (`claimer.ts`); the runs it holds live in `LaneRuns` (`lane-runs.ts`).
  *
  * States and transitions (each change is logged at debug; any other throws):
  *
@@ -33,113 +34,14 @@ import type { RetryContext } from 'p-retry';
 import type { Logger } from 'pino';
 import { LanesError } from '../errors/lanes-error.ts';
 import type { ClaimedRun } from '../protocol/messages.ts';
+import { BackoffWake, interruptibleDelay, STOPPED, WOKEN } from './backoff-wake.ts';
+import { ClaimError, EmptyClaimError } from './claim-errors.ts';
+import type { ClaimRequest, ClaimSettled, Claimer, RunStarter } from './claimer.ts';
 import type { LaneMemory } from './lane-memory.ts';
+import { LaneRuns } from './lane-runs.ts';
 import type { LaneSpec } from './parse-workloops.ts';
-
-/** The reasons a backoff wait ends early with. Made once: they are not errors anyone sees. */
-const WOKEN = Object.freeze(new Error('lane woken'));
-const STOPPED = Object.freeze(new Error('lane stopped'));
-
-/**
- * Ends one backoff wait early: the `signal` of one p-retry cycle (p-retry
- * duck-types signals: `aborted`, `reason`, `throwIfAborted` and the two
- * listener methods) and of the short wait after a drained claim.
- *
- * Not an AbortController, because a wake sits on the path from
- * work-available to the claim: aborting one dispatches through EventTarget,
- * about 70 µs on this path when the worker has been idle (measured on two
- * small cores), and `AbortSignal.any` to join it with the stop signal costs
- * another 25 µs. Here firing is a plain call of the one or two listeners.
- */
-class BackoffWake {
-  aborted = false;
-  reason: unknown = undefined;
-  #listeners: Array<() => void> = [];
-
-  addEventListener(_type: 'abort', listener: () => void): void {
-    this.#listeners.push(listener);
-  }
-
-  removeEventListener(_type: 'abort', listener: () => void): void {
-    this.#listeners = this.#listeners.filter((registered) => registered !== listener);
-  }
-
-  throwIfAborted(): void {
-    if (this.aborted) throw this.reason;
-  }
-
-  fire(reason: Error): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.reason = reason;
-    const listeners = this.#listeners;
-    this.#listeners = [];
-    for (const listener of listeners) listener();
-  }
-
-  /** This wake as p-retry's `signal` option, which is typed as an AbortSignal but only duck-typed. */
-  asSignal(): AbortSignal {
-    return this as unknown as AbortSignal;
-  }
-}
-
-export type WorkloopState = 'idle' | 'claiming' | 'waiting' | 'full' | 'stopping' | 'stopped';
-
-const TRANSITIONS: Record<WorkloopState, readonly WorkloopState[]> = {
-  idle: ['claiming', 'full', 'stopped'],
-  claiming: ['claiming', 'waiting', 'full', 'stopping'],
-  waiting: ['claiming', 'full', 'stopping'],
-  full: ['claiming', 'stopping'],
-  stopping: ['stopped'],
-  stopped: [],
-};
-
-/** What a lane asks for: at most `demand` runs from `queues` (ordered, `*` last). */
-export interface ClaimRequest {
-  demand: number;
-  queues: readonly string[];
-  /** The lane's memory, for a server that takes memory claims (sent only when the lane's memory is bounded). */
-  memory?: ClaimMemory;
-}
-
-/** What a lane says about memory in a claim (protocol `memory_claims`), in MB. */
-export interface ClaimMemory {
-  /** Free now: the runs handed out must fit in it together. */
-  freeMb: number;
-  /** The lane's whole memory: a run needing more never fits this lane. */
-  laneMb: number;
-  /** The need of a run whose plan declares none. */
-  defaultRunMb: number;
-}
-
-/** Something that claims runs for a lane (the worker's `worker:queue` channel, or a fake). */
-export interface Claimer {
-  /**
-   * Resolves with the claimed runs (possibly none). Rejects when the claim
-   * failed or timed out. `signal` is aborted only by a forced stop.
-   */
-  claim(request: ClaimRequest, signal: AbortSignal): Promise<readonly ClaimedRun[]>;
-}
-
-/**
- * Runs one claimed run to its end, reporting included. The returned promise
- * settles when the slot is free again; a rejection is logged, never rethrown.
- */
-export type RunStarter = (run: ClaimedRun, lane: LaneSpec, memoryMb?: number) => Promise<void>;
-
-export type ClaimOutcome = 'runs' | 'empty' | 'error';
-
-/** Reported after every claim, for metrics and tests. */
-export interface ClaimSettled {
-  lane: string;
-  outcome: ClaimOutcome;
-  demand: number;
-  runs: number;
-  /** 1 for the first claim after a success, growing while claims come back empty or fail. */
-  attempt: number;
-  durationMs: number;
-  error?: unknown;
-}
+import { WORKLOOP_TRANSITIONS, WorkloopStateError } from './workloop-state.ts';
+import type { WorkloopState } from './workloop-state.ts';
 
 export interface WorkloopOptions {
   spec: Readonly<LaneSpec>;
@@ -162,40 +64,17 @@ export interface WorkloopOptions {
   onBacklogged?: (run: ClaimedRun) => void;
 }
 
-/** An empty claim: a normal outcome that the loop backs off from. */
-export class EmptyClaimError extends LanesError {
-  constructor() {
-    super('CLAIM_EMPTY', 'no work available');
-  }
-}
-
-/** A claim that failed; wraps the cause so that p-retry retries it even when it was a TypeError. */
-export class ClaimError extends LanesError {
-  constructor(cause: unknown) {
-    super('CLAIM_FAILED', `claim failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-  }
-}
-
-export class WorkloopStateError extends LanesError {
-  constructor(lane: string, from: WorkloopState, to: WorkloopState) {
-    super('INVALID_LANE_TRANSITION', `lane ${lane}: invalid transition ${from} → ${to}`);
-  }
-}
-
 export class Workloop {
   readonly spec: Readonly<LaneSpec>;
   readonly #claimer: Claimer;
-  readonly #startRun: RunStarter;
   readonly #backoff: Readonly<{ minMs: number; maxMs: number }>;
   readonly #logger: Logger;
   readonly #onClaimSettled: ((event: ClaimSettled) => void) | undefined;
   readonly #memory: LaneMemory | undefined;
   readonly #memoryClaims: () => boolean;
-  readonly #onBacklogged: ((run: ClaimedRun) => void) | undefined;
 
   #state: WorkloopState = 'idle';
-  readonly #active = new Map<string, ClaimedRun>();
-  readonly #backlog: ClaimedRun[] = [];
+  readonly #runs: LaneRuns;
   #promised = 0;
   /** Aborted by stop(): ends the loop and any backoff wait. */
   readonly #stopController = new AbortController();
@@ -223,18 +102,25 @@ export class Workloop {
   #drained = false;
   #loop: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
-  readonly #idleWaiters = new Set<() => void>();
 
   constructor(options: WorkloopOptions) {
     this.spec = options.spec;
     this.#claimer = options.claimer;
-    this.#startRun = options.startRun;
     this.#backoff = options.backoff;
     this.#logger = options.logger;
     this.#onClaimSettled = options.onClaimSettled;
-    this.#onBacklogged = options.onBacklogged;
     this.#memory = options.memory;
     this.#memoryClaims = options.memoryClaims ?? (() => false);
+    this.#runs = new LaneRuns({
+      spec: options.spec,
+      startRun: options.startRun,
+      logger: options.logger,
+      memory: options.memory,
+      onBacklogged: options.onBacklogged,
+      onSlotFree: () => {
+        if (!this.#stopController.signal.aborted) this.#nudge();
+      },
+    });
   }
 
   /** The lane's memory share, when it has one. */
@@ -256,11 +142,11 @@ export class Workloop {
 
   /** Runs executing now. Never more than `capacity`. */
   get activeCount(): number {
-    return this.#active.size;
+    return this.#runs.activeCount;
   }
 
   get activeRunIds(): string[] {
-    return [...this.#active.keys()];
+    return this.#runs.activeRunIds;
   }
 
   /** Slots promised to the claim in flight. */
@@ -270,12 +156,12 @@ export class Workloop {
 
   /** Runs the server handed over beyond the demand, waiting for a slot. */
   get backlogCount(): number {
-    return this.#backlog.length;
+    return this.#runs.backlogCount;
   }
 
   /** Slots a claim may ask for now. */
   get freeSlots(): number {
-    return Math.max(0, this.spec.capacity - this.#active.size - this.#promised - this.#backlog.length);
+    return Math.max(0, this.spec.capacity - this.#runs.activeCount - this.#promised - this.#runs.backlogCount);
   }
 
   /** Runs a claim may ask for now: the free slots, fewer when the lane's free memory cannot hold them. */
@@ -302,7 +188,7 @@ export class Workloop {
   workAvailable(): void {
     // Slots promised to the claim in flight still count as free here: that claim
     // may come back short, and #claimOnce recomputes the demand before any claim.
-    if (this.spec.capacity - this.#active.size - this.#backlog.length <= 0) return;
+    if (this.spec.capacity - this.#runs.activeCount - this.#runs.backlogCount <= 0) return;
     // Memory promised to the claim in flight is not free here either way: that claim will nudge when it settles.
     if (this.#memory?.bounded === true && this.#memory.freeMb <= 0 && this.#state !== 'claiming') return;
     this.#nudge();
@@ -334,8 +220,7 @@ export class Workloop {
 
   /** Resolves once this lane has no active run and no backlog. */
   whenIdle(): Promise<void> {
-    if (this.#active.size === 0 && this.#backlog.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.add(resolve));
+    return this.#runs.whenIdle();
   }
 
   async #run(): Promise<void> {
@@ -427,78 +312,7 @@ export class Workloop {
       throw new EmptyClaimError();
     }
     this.#drained = runs.length < demand && !this.#wakeRequested;
-    this.#accept(runs, demand);
-  }
-
-  #accept(runs: readonly ClaimedRun[], demand: number): void {
-    if (runs.length > demand) {
-      this.#logger.error({ demand, runs: runs.length, runIds: runs.map((run) => run.id) }, 'server gave more runs than the demand; extras wait for a slot');
-    }
-    for (const run of runs) {
-      if (this.#active.has(run.id) || this.#backlog.some((queued) => queued.id === run.id)) {
-        this.#logger.warn({ runId: run.id }, 'server gave a run this lane already holds');
-        continue;
-      }
-      if (this.#active.size < this.spec.capacity && this.#fits(run)) this.#launch(run);
-      else {
-        if (this.#active.size < this.spec.capacity) this.#logger.warn({ runId: run.id, memoryMb: run.memory_mb }, 'claimed run does not fit the lane memory now; it waits for a run to finish');
-        this.#backlog.push(run);
-        try {
-          this.#onBacklogged?.(run);
-        } catch (error) {
-          this.#logger.error({ err: error, runId: run.id }, 'backlog listener threw');
-        }
-      }
-    }
-  }
-
-  /** Whether the run's memory fits beside the runs held; always, for a lane without a memory bound. */
-  #fits(run: ClaimedRun): boolean {
-    const memory = this.#memory;
-    if (memory === undefined || !memory.bounded) return true;
-    // A lane with nothing running takes any run: it cannot get more room by waiting.
-    return this.#active.size === 0 || memory.fits(memory.sizeOf(run.memory_mb));
-  }
-
-  #launch(run: ClaimedRun): void {
-    this.#active.set(run.id, run);
-    const memory = this.#memory;
-    let memoryMb: number | undefined;
-    if (memory !== undefined) {
-      memoryMb = memory.sizeOf(run.memory_mb);
-      memory.reserve(run.id, memoryMb);
-    }
-    this.#logger.debug({ runId: run.id, active: this.#active.size, memoryMb }, 'lane run started');
-    let running: Promise<void>;
-    try {
-      running = Promise.resolve(this.#startRun(run, this.spec, memoryMb));
-    } catch (error) {
-      running = Promise.reject(error);
-    }
-    running
-      .catch((error: unknown) => {
-        this.#logger.error({ err: error, runId: run.id }, 'lane run failed to report');
-      })
-      .finally(() => this.#finished(run));
-  }
-
-  #finished(run: ClaimedRun): void {
-    this.#active.delete(run.id);
-    this.#memory?.release(run.id);
-    this.#logger.debug({ runId: run.id, active: this.#active.size }, 'lane run finished');
-    const next = this.#backlog[0];
-    if (next !== undefined && this.#fits(next)) {
-      this.#backlog.shift();
-      this.#launch(next);
-      return;
-    }
-    if (next !== undefined) return; // the backlog's head waits for more memory: a later finish starts it
-    if (this.#active.size === 0) {
-      for (const resolve of this.#idleWaiters) resolve();
-      this.#idleWaiters.clear();
-    }
-    // A slot of this lane is free: claim at once. Other lanes are not told.
-    if (!this.#stopController.signal.aborted) this.#nudge();
+    this.#runs.accept(runs, demand);
   }
 
   /** Cuts a backoff wait or a full wait short; during a claim, asks for one more claim. */
@@ -559,29 +373,8 @@ export class Workloop {
     const from = this.#state;
     // Repeated claims and repeated full waits are one state, not a change.
     if (from === next && (next === 'claiming' || next === 'full')) return;
-    if (!TRANSITIONS[from].includes(next)) throw new WorkloopStateError(this.spec.id, from, next);
+    if (!WORKLOOP_TRANSITIONS[from].includes(next)) throw new WorkloopStateError(this.spec.id, from, next);
     this.#state = next;
     this.#logger.debug({ from, to: next }, 'lane state changed');
   }
-}
-
-/** What can end a delay early: an AbortSignal, or a lane's BackoffWake. */
-interface Interrupt {
-  readonly aborted: boolean;
-  addEventListener(type: 'abort', listener: () => void): void;
-  removeEventListener(type: 'abort', listener: () => void): void;
-}
-
-/** Resolves after `ms`, or as soon as `interrupt` fires. */
-function interruptibleDelay(ms: number, interrupt: Interrupt): Promise<void> {
-  return new Promise((resolve) => {
-    if (interrupt.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      interrupt.removeEventListener('abort', done);
-      resolve();
-    }
-    interrupt.addEventListener('abort', done);
-  });
 }

@@ -5,7 +5,7 @@
  */
 import type { Channel } from 'phoenix';
 import type { Logger } from 'pino';
-import type { ClaimRequest } from '../lanes/workloop.ts';
+import type { ClaimRequest } from '../lanes/claimer.ts';
 import { CAPABILITY_MEMORY_CLAIMS, CLAIM } from '../protocol/events.ts';
 import type { ClaimPayload, ClaimedRun } from '../protocol/messages.ts';
 import { ClaimInterruptedError, PushRejectedError, PushTimeoutError } from './channel-errors.ts';

@@ -26,7 +26,7 @@ import type { Channel } from 'phoenix';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { LanesError } from '../errors/lanes-error.ts';
-import type { ClaimRequest, Claimer } from '../lanes/workloop.ts';
+import type { ClaimRequest, Claimer } from '../lanes/claimer.ts';
 import { API_VERSION, CAPABILITY_RUN_CANCEL, RUN_CANCEL, WORK_AVAILABLE, WORKER_QUEUE_TOPIC, runTopic } from '../protocol/events.ts';
 import type { ClaimedRun, QueueJoinPayload } from '../protocol/messages.ts';
 import { ThrottledWarning } from './throttled-warning.ts';

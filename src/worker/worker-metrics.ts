@@ -4,7 +4,8 @@
  * Lane gauges are read from the lanes at scrape time, so they cannot drift.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ClaimSettled, Workloop } from '../lanes/workloop.ts';
+import type { ClaimSettled } from '../lanes/claimer.ts';
+import type { Workloop } from '../lanes/workloop.ts';
 import type { ExitReason } from '../protocol/reasons.ts';
 import type { RunStartPhases } from './run-attempt.ts';
 

@@ -2,7 +2,7 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import pino from 'pino';
 import { Workloop } from '../../src/lanes/workloop.ts';
-import type { ClaimRequest, ClaimSettled, Claimer } from '../../src/lanes/workloop.ts';
+import type { ClaimRequest, ClaimSettled, Claimer } from '../../src/lanes/claimer.ts';
 import type { LaneSpec } from '../../src/lanes/parse-workloops.ts';
 import type { ClaimedRun } from '../../src/protocol/messages.ts';
 
