@@ -1,5 +1,6 @@
 export { Engine } from './engine.ts';
-export type { EngineState, EngineStats } from './engine.ts';
+export type { EngineStats } from './engine.ts';
+export type { EngineState } from './engine-state.ts';
 export type { EngineOptions } from './engine-options.ts';
 export { EngineOptionsError } from './engine-options.ts';
 export { DEFAULT_CHILD_ENV_ALLOW_LIST } from './child-env.ts';

@@ -1,0 +1,254 @@
+/**
+ * The engine's pool of pre-forked children: forking them, handing an idle one
+ * to each run (or queueing the run until one frees up), replacing the dead,
+ * and taking children out on purpose: after their run limit, over their idle
+ * memory (`idle-recycling.ts`), or idle too long down to a warm minimum
+ * (`idle-trim.ts`), forking again up to the pool size when runs need them.
+ *
+ * The pool has no state of its own: it asks the engine's (`state`), and the
+ * engine calls `close()` then `killAll()` when it stops.
+ */
+import type { Logger } from 'pino';
+import { LanesError } from '../errors/lanes-error.ts';
+import { buildChildEnv } from './child-env.ts';
+import type { ResolvedEngineOptions } from './engine-options.ts';
+import type { EngineState } from './engine-state.ts';
+import { IdleRecycling } from './idle-recycling.ts';
+import { IdleTrim } from './idle-trim.ts';
+import { PooledChild } from './pooled-child.ts';
+import type { PooledChildState } from './pooled-child.ts';
+import { processRssBytes } from './process-rss.ts';
+
+const RESPAWN_DELAY_MS = 1000;
+
+export interface ChildPoolOptions {
+  options: ResolvedEngineOptions;
+  logger: Logger;
+  /** The engine's state: children are replaced, retired and grown only while it runs. */
+  state: () => EngineState;
+  /** The adaptor entry paths a new child's spares preload. */
+  preloadPaths: () => string[];
+}
+
+/** What every child is started with, known once the engine has prepared it. */
+export interface ChildSetup {
+  /** The bundled thread code children load, when it could be built. */
+  threadEntry: string | undefined;
+  /** Node flags of every child: the permission model's. */
+  execArgv: readonly string[];
+}
+
+interface Waiter {
+  resolve: (child: PooledChild) => void;
+  reject: (error: unknown) => void;
+  signal: AbortSignal;
+}
+
+export class ChildPool {
+  readonly #options: ResolvedEngineOptions;
+  readonly #logger: Logger;
+  readonly #state: () => EngineState;
+  readonly #preloadPaths: () => string[];
+  readonly #children = new Set<PooledChild>();
+  #nextChildId = 1;
+  readonly #waiters: Waiter[] = [];
+  /** Children taken out of the pool on purpose (recycled): their exit is not a death to replace. */
+  readonly #retired = new WeakSet<PooledChild>();
+  /** Idle children retired after a timeout, down to a warm minimum (`idle-trim.ts`). */
+  readonly #idleTrim: IdleTrim<PooledChild>;
+  readonly #recycling: IdleRecycling;
+  #setup: ChildSetup = { threadEntry: undefined, execArgv: [] };
+  #sampler: NodeJS.Timeout | undefined;
+  #sampling = false;
+  #trimTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: ChildPoolOptions) {
+    const o = options.options;
+    this.#options = o;
+    this.#logger = options.logger;
+    this.#state = options.state;
+    this.#preloadPaths = options.preloadPaths;
+    this.#idleTrim = new IdleTrim(o.idleChildTimeoutMs, Math.min(o.minWarmChildren, o.poolSize));
+    this.#recycling = new IdleRecycling({ maxIdleChildRssMb: o.maxIdleChildRssMb, maxIdleChildGrowthMb: o.maxIdleChildGrowthMb, warmSpares: o.warmSpares });
+  }
+
+  /** The children in the pool now, least recently handed out first. */
+  get children(): readonly PooledChild[] {
+    return [...this.#children];
+  }
+
+  /** Forks the whole pool and waits for every child, then starts the idle sampler and the idle trim. */
+  async start(setup: ChildSetup): Promise<void> {
+    this.#setup = setup;
+    await Promise.all(Array.from({ length: this.#options.poolSize }, () => this.#spawn()));
+    this.#sampler = setInterval(() => void this.#sampleIdle(), this.#options.rssSampleIntervalMs);
+    this.#sampler.unref();
+    if (this.#idleTrim.enabled) {
+      this.#trimTimer = setInterval(() => this.#trimIdle(), Math.max(100, Math.min(this.#idleTrim.timeoutMs / 2, 5000)));
+      this.#trimTimer.unref();
+    }
+  }
+
+  /** Sends a new preload list to every child. */
+  preload(paths: string[]): void {
+    for (const child of this.#children) child.preload(paths);
+  }
+
+  /** Stops the timers and rejects every run still waiting for a child. */
+  close(): void {
+    clearInterval(this.#sampler);
+    clearInterval(this.#trimTimer);
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(new LanesError('ENGINE_STOPPED', 'the engine stopped'));
+  }
+
+  /** Kills every child. */
+  async killAll(): Promise<void> {
+    await Promise.all([...this.#children].map((c) => c.kill()));
+  }
+
+  #spawn(): Promise<void> {
+    const o = this.#options;
+    const child = new PooledChild({
+      id: this.#nextChildId++,
+      config: { spareMemoryLimitMb: o.runMemoryLimitMb, warmSpares: o.warmSpares, preload: this.#preloadPaths(), threadEntry: this.#setup.threadEntry, nice: o.childNice },
+      heapMb: o.runMemoryLimitMb + o.childHeapHeadroomMb,
+      env: buildChildEnv(o.env, o.envAllowList, o.childEnv),
+      execArgv: this.#setup.execArgv,
+      killGraceMs: o.killGraceMs,
+      logger: this.#logger,
+      onState: (c, state) => this.#onChildState(c, state),
+    });
+    this.#children.add(child);
+    return child.start();
+  }
+
+  /** Forks a child in place of one gone; if that fails, tries once more a little later. */
+  #replace(): void {
+    this.#spawn().catch((error: unknown) => {
+      this.#logger.error({ err: error }, 'replacement child failed to start');
+      setTimeout(() => {
+        if (this.#state() === 'running' && this.#children.size < this.#options.poolSize) void this.#spawn().catch(() => undefined);
+      }, RESPAWN_DELAY_MS).unref();
+    });
+  }
+
+  #onChildState(child: PooledChild, state: PooledChildState): void {
+    if (state === 'idle') {
+      this.#idleTrim.noteIdle(child, Date.now());
+      if (child.runsFinished >= this.#options.maxRunsPerChild) {
+        this.#retire(child, { runs: child.runsFinished }, 'recycling pooled child after its run limit');
+        return;
+      }
+      const waiter = this.#waiters.shift();
+      if (waiter) {
+        this.#children.delete(child);
+        this.#children.add(child);
+        child.reserve();
+        waiter.resolve(child);
+      }
+      return;
+    }
+    if (state !== 'dead' || this.#retired.has(child)) return;
+    this.#children.delete(child);
+    const engineState = this.#state();
+    if (engineState !== 'running' && engineState !== 'starting') return;
+    this.#logger.warn({ childId: child.id }, 'pooled child died, replacing it');
+    this.#replace();
+  }
+
+  /**
+   * Takes an idle child out of the pool, kills it and forks a fresh one. A
+   * long-lived process slowly keeps memory (code caches, fragmentation,
+   * adaptor modules of past spares): recycling bounds it without touching runs.
+   */
+  #retire(child: PooledChild, fields: Record<string, unknown>, message: string, replace = true): void {
+    if (child.state !== 'idle' || this.#state() !== 'running') return;
+    child.reserve(); // synchronously: no run can take it from here on
+    this.#retired.add(child);
+    this.#children.delete(child);
+    this.#logger.info({ childId: child.id, ...fields }, message);
+    void child.kill();
+    if (replace) this.#replace();
+  }
+
+  /** An idle child, reserved for the caller, now or when one frees up. Rejects when `signal` aborts first. */
+  acquire(signal: AbortSignal): Promise<PooledChild> {
+    // An idle child whose warm spare has booted first, else the least recently
+    // used idle child (its spare has had the longest to boot).
+    let pick: PooledChild | undefined;
+    for (const child of this.#children) {
+      if (child.state !== 'idle') continue;
+      if (child.spareReady) {
+        pick = child;
+        break;
+      }
+      pick ??= child;
+    }
+    if (pick) {
+      this.#children.delete(pick);
+      this.#children.add(pick);
+      pick.reserve();
+      this.#growWarm(0);
+      return Promise.resolve(pick);
+    }
+    this.#growWarm(1);
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve: (child: PooledChild) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(child);
+        },
+        reject,
+        signal,
+      };
+      const onAbort = (): void => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Retires children idle past the timeout, down to the warm minimum. */
+  #trimIdle(): void {
+    if (this.#state() !== 'running') return;
+    for (const child of this.#idleTrim.toRetire([...this.#children], (c) => c.state === 'idle', Date.now())) {
+      this.#retire(child, { idleMs: this.#idleTrim.timeoutMs }, 'retiring idle pooled child', false);
+    }
+  }
+
+  /**
+   * With idle children retired, the pool may be below its size: fork again,
+   * up to it, so that `needed` waiting runs get a child and at least the warm
+   * minimum stays idle for the next run (the fast lane's).
+   */
+  #growWarm(needed: number): void {
+    if (!this.#idleTrim.enabled || this.#state() !== 'running') return;
+    let ready = 0;
+    for (const child of this.#children) if (child.state === 'idle' || child.state === 'starting') ready += 1;
+    let missing = Math.max(needed + this.#waiters.length - ready, this.#idleTrim.minWarm - ready);
+    while (missing > 0 && this.#children.size < this.#options.poolSize) {
+      missing -= 1;
+      this.#spawn().catch((error: unknown) => this.#logger.error({ err: error }, 'pooled child failed to start'));
+    }
+  }
+
+  /** Samples idle children that have run something, and recycles those `IdleRecycling` condemns. */
+  async #sampleIdle(): Promise<void> {
+    if (this.#sampling) return;
+    this.#sampling = true;
+    try {
+      for (const child of [...this.#children]) {
+        if (child.state !== 'idle' || child.runsFinished === 0 || child.pid === undefined) continue;
+        const idleRss = await processRssBytes(child.pid);
+        if (idleRss === undefined || child.state !== 'idle') continue;
+        const verdict = this.#recycling.judge(child, idleRss);
+        if (verdict) this.#retire(child, verdict.fields, verdict.message);
+      }
+    } finally {
+      this.#sampling = false;
+    }
+  }
+}
