@@ -1,6 +1,7 @@
 /**
  * Issue 7, point 2: the server is restarted mid-run on the same database
- * file and port, and stays down longer than its heartbeat lease. The worker
+ * (a SQLite file, or PostgreSQL in on-postgres/) and port, and stays down
+ * longer than its heartbeat lease. The worker
  * reconnects, rejoins its run channels with the tokens it holds, and its
  * events (including those that timed out while the server was away and were
  * resent under `idempotent_events`) are accepted once: no duplicate step or
@@ -16,7 +17,8 @@ import pino from 'pino';
 import { RUN_COMPLETE, STEP_COMPLETE, runTopic } from '../../src/protocol/events.ts';
 import { LanesServer } from '../../src/server/index.ts';
 import { tempDir } from '../engine/helpers.ts';
-import { TEST_API_TOKEN, TEST_SECRET, api, claim, connectWorker, joinQueue, joinRun, push, simplePlan, submitRun, testLogger, waitFor } from '../server/helpers.ts';
+import { TEST_API_TOKEN, TEST_SECRET, api, claim, connectWorker, joinQueue, joinRun, push, simplePlan, submitRun, testLogger, testStoreKind, waitFor } from '../server/helpers.ts';
+import { postgresDatabase } from '../server/store-harness.ts';
 import { FakeExecutor, startWorker, testConfig } from '../worker/helpers.ts';
 import { getRun, waitAllTerminal } from './process-cluster.ts';
 import { SlowServerProxy } from './slow-server-proxy.ts';
@@ -41,7 +43,8 @@ async function startOn(t: Parameters<typeof startWorker>[0], dbPath: string, por
 
 test('a server restarted on the same database, down longer than the lease: workers rejoin and finish, nothing is duplicated, nothing stays started', async (t) => {
   const dir = await tempDir(t, 'lanes-restart-');
-  const dbPath = joinPath(dir, 'lanes.db');
+  // The same SQLite file, or (test/reliability/on-postgres/) the same PostgreSQL database.
+  const dbPath = testStoreKind() === 'postgres' ? await postgresDatabase() : joinPath(dir, 'lanes.db');
   const first = await startOn(t, dbPath, 0);
   const port = first.port;
 

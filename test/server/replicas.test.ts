@@ -7,6 +7,7 @@
  */
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
+import pg from 'pg';
 import { CAPABILITY_RUN_CANCEL, RUN_CANCEL, WORKER_QUEUE_TOPIC } from '../../src/protocol/index.ts';
 import type { LanesServer } from '../../src/server/index.ts';
 import { api, claim, completeRunHappily, connectWorker, join, joinQueue, joinRun, nextPush, simplePlan, startServer, submitRun } from './helpers.ts';
@@ -14,8 +15,8 @@ import { postgresDatabase, usePostgres } from './store-harness.ts';
 
 void usePostgres().catch(() => undefined);
 
-async function twoReplicas(t: ExecutionContext): Promise<[LanesServer, LanesServer]> {
-  const dbPath = await postgresDatabase();
+async function twoReplicas(t: ExecutionContext, dbPath?: string): Promise<[LanesServer, LanesServer]> {
+  dbPath ??= await postgresDatabase();
   const one = await startServer(t, { dbPath, workAvailableDebounceMs: 0 });
   const two = await startServer(t, { dbPath, workAvailableDebounceMs: 0 });
   return [one, two];
@@ -75,4 +76,42 @@ test('one idempotency key sent to two replicas at once makes one run: every answ
     t.is(new Set(answers.map((answer) => answer.body.id)).size, 1);
   }
   t.is((await api<{ runs: unknown[] }>(one, 'GET', '/api/runs?queue=once')).body.runs.length, 5);
+});
+
+/** Process ids of the database's LISTEN connections (one per server). */
+async function listenerPids(client: pg.Client): Promise<number[]> {
+  const result = await client.query<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %' AND pid <> pg_backend_pid() ORDER BY pid`,
+  );
+  return result.rows.map((row) => row.pid);
+}
+
+test('a LISTEN connection terminated by PostgreSQL reconnects: a submit on one replica still wakes a worker on the other', async (t) => {
+  const dbPath = await postgresDatabase();
+  const [one, two] = await twoReplicas(t, dbPath);
+  const admin = new pg.Client({ connectionString: dbPath });
+  await admin.connect();
+  t.teardown(() => admin.end());
+  const socket = await connectWorker(t, two);
+  const { channel } = await joinQueue(socket, { '*': 1 });
+
+  const before = await listenerPids(admin);
+  t.is(before.length, 2, 'one LISTEN connection per replica');
+  await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [before]);
+  // Both servers reconnect (backing off from 100 ms): wait for two LISTEN connections that are new ones.
+  const deadline = Date.now() + 20_000;
+  let after = await listenerPids(admin);
+  while (after.length !== 2 || after.some((pid) => before.includes(pid))) {
+    if (Date.now() > deadline) throw new Error(`LISTEN connections not back: before ${before.join(',')}, now ${after.join(',')}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    after = await listenerPids(admin);
+  }
+
+  // Twice: the first wake may come from the resync after the reconnect; the second only from a NOTIFY.
+  for (const queue of ['first', 'second']) {
+    const woken = nextPush(channel, 'work-available', 10_000);
+    const id = await submitRun(one, { queue });
+    await woken;
+    t.deepEqual((await claim(channel, ['*'], 1)).map((run) => run.id), [id], queue);
+  }
 });
