@@ -19,6 +19,8 @@ import { formatDashboardBench, runDashboardBench } from './dashboard.ts';
 import type { DashboardBenchRow } from './dashboard.ts';
 import { formatEngineBench, runEngineBench } from './engine.ts';
 import type { EngineBenchResults } from './engine.ts';
+import { formatListingBench, runListingBench } from './listing.ts';
+import type { ListingResult } from './listing.ts';
 import { IDLE_GAP_MS, idleTrial } from './scenarios/idle-latency.ts';
 import type { IdleTrial } from './scenarios/idle-latency.ts';
 import { MEMORY_CEILING_CONFIGS, memoryCeilingTrial } from './scenarios/memory-ceiling.ts';
@@ -77,6 +79,7 @@ interface Results {
   /** SQLite, PostgreSQL with one server, with two (the first is `claimPath`). */
   claimPathByStore?: ClaimPathResult[];
   dashboard?: DashboardBenchRow[];
+  listing?: ListingResult[];
 }
 
 const commit = (() => {
@@ -308,6 +311,22 @@ if (wanted('dashboard')) {
       'What an open dashboard costs the server: while at least one browser follows `GET /api/events`, the server builds the snapshot every 500 ms, one build for every open dashboard. The build on a SQLite file holding that many runs, all ended in the last 4 minutes (the timeline\'s worst case: it reads the newest 500), with 16 in flight; beside it, `queueStats()` alone (what `GET /api/queues` costs).',
       '',
       formatDashboardBench(dashboard),
+    ].join('\n'),
+  );
+  log(sections.at(-1) ?? '');
+}
+
+if (wanted('listing')) {
+  log('Listing at scale');
+  const listing = await runListingBench({ quick });
+  results.listing = listing;
+  sections.push(
+    [
+      '## Listing at scale',
+      '',
+      `\`GET /api/runs\` through a real server on each store holding ${listing[0]?.runs.toLocaleString('en-US') ?? '?'} finished runs (inserted in bulk with SQL; 4 queues, 8 % failed): the newest page of 100, a page from the middle by the keyset cursor (\`before\`), the newest page of \`state=failed&queue=manual\`, and that filter from the middle. p50 / p99 of the round trip, requests one at a time.`,
+      '',
+      formatListingBench(listing),
     ].join('\n'),
   );
   log(sections.at(-1) ?? '');
