@@ -11,7 +11,9 @@
  *   - first: the newest 100;
  *   - deep: 100 from the middle of the list, by the keyset cursor (`before`);
  *   - filtered: `state=failed&queue=manual`, the newest;
- *   - filtered deep: the same filter from the middle of the list.
+ *   - filtered deep: the same filter from the middle of the list;
+ *   - dead letters: `dead_letter=true`, of which there are none (the worst
+ *     case: without an index on `dead_letter` it read every run).
  *
  * `npx node bench/listing.ts` (or `BENCH_QUICK=1 …`, 20,000 runs) prints the table alone.
  */
@@ -32,7 +34,7 @@ const PLAN = JSON.stringify({ starting_node_id: 'job-1', triggers: [], jobs: [{ 
 const PAGE = 100;
 
 export type ListingStore = 'sqlite' | 'postgres';
-export const LISTING_PAGES = ['first', 'deep', 'filtered', 'filtered deep'] as const;
+export const LISTING_PAGES = ['first', 'deep', 'filtered', 'filtered deep', 'dead letters'] as const;
 export type ListingPage = (typeof LISTING_PAGES)[number];
 
 export interface ListingResult {
@@ -99,9 +101,10 @@ async function measure(store: ListingStore, dbPath: string, size: number, sample
       deep: `&before=${middle}`,
       filtered: '&state=failed&queue=manual',
       'filtered deep': `&state=failed&queue=manual&before=${middle}`,
+      'dead letters': '&dead_letter=true',
     };
-    const times: Record<ListingPage, number[]> = { first: [], deep: [], filtered: [], 'filtered deep': [] };
-    const rows: Record<ListingPage, number> = { first: 0, deep: 0, filtered: 0, 'filtered deep': 0 };
+    const times: Record<ListingPage, number[]> = { first: [], deep: [], filtered: [], 'filtered deep': [], 'dead letters': [] };
+    const rows: Record<ListingPage, number> = { first: 0, deep: 0, filtered: 0, 'filtered deep': 0, 'dead letters': 0 };
     for (const name of LISTING_PAGES) await page(server, queries[name]); // warm up
     for (let index = 0; index < samples; index += 1) {
       for (const name of LISTING_PAGES) {

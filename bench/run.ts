@@ -324,7 +324,7 @@ if (wanted('listing')) {
     [
       '## Listing at scale',
       '',
-      `\`GET /api/runs\` through a real server on each store holding ${listing[0]?.runs.toLocaleString('en-US') ?? '?'} finished runs (inserted in bulk with SQL; 4 queues, 8 % failed): the newest page of 100, a page from the middle by the keyset cursor (\`before\`), the newest page of \`state=failed&queue=manual\`, and that filter from the middle. p50 / p99 of the round trip, requests one at a time.`,
+      `\`GET /api/runs\` through a real server on each store holding ${listing[0]?.runs.toLocaleString('en-US') ?? '?'} finished runs (inserted in bulk with SQL; 4 queues, 8 % failed): the newest page of 100, a page from the middle by the keyset cursor (\`before\`), the newest page of \`state=failed&queue=manual\`, that filter from the middle, and \`dead_letter=true\` (there are none: the worst case). p50 / p99 of the round trip, requests one at a time.`,
       '',
       formatListingBench(listing),
     ].join('\n'),

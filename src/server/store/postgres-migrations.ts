@@ -159,6 +159,15 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
     // As SQLite's migration 5.
     sql: `ALTER TABLE run_attempts ADD COLUMN memory_mb INTEGER;`,
   },
+  {
+    version: 4,
+    name: 'listing indexes for a queue and state together, and for dead letters',
+    // As SQLite's migration 6.
+    sql: `
+      CREATE INDEX runs_queue_state_seq ON runs (queue, state, seq);
+      CREATE INDEX runs_dead_letter_seq ON runs (dead_letter, seq);
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database's version, under the advisory lock, in one transaction. Returns the versions applied. */

@@ -171,6 +171,16 @@ export const MIGRATIONS: readonly Migration[] = [
     // dashboard shows it in the run's slot.
     sql: `ALTER TABLE run_attempts ADD COLUMN memory_mb INTEGER;`,
   },
+  {
+    version: 6,
+    name: 'listing indexes for a queue and state together, and for dead letters',
+    // GET /api/runs?queue=&state= walked a whole queue when few of its runs had
+    // that state, and ?dead_letter= every run: each page is now one index range.
+    sql: `
+      CREATE INDEX runs_queue_state_seq ON runs (queue, state, seq);
+      CREATE INDEX runs_dead_letter_seq ON runs (dead_letter, seq);
+    `,
+  },
 ];
 
 /** Applies every migration newer than the file's version, each in its own transaction. Returns the versions applied. */
