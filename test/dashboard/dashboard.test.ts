@@ -183,6 +183,21 @@ test.serial('retry a dead letter from its page', async (t) => {
   t.is(await runState(server, runId), 'available');
 });
 
+test.serial('a live redraw keeps a filter picked but not yet applied', async (t) => {
+  const server = await startServer(t);
+  const firstId = await submitRun(server, { queue: 'manual' });
+  await submitRun(server, { queue: 'other' });
+  const page = await openPage(t, chromiumOf());
+  await signedIn(page, server.url, TEST_API_TOKEN, `#/runs`);
+  await page.locator(`tr[data-run="${firstId}"]`).waitFor();
+  await page.getByLabel('Queue').selectOption('manual');
+  // A new run changes the server's picture: the page redraws the list (and its form) with it.
+  const laterId = await submitRun(server, { queue: 'other' });
+  await page.locator(`tr[data-run="${laterId}"]`).waitFor();
+  t.is(await page.getByLabel('Queue').inputValue(), 'manual');
+  t.false(page.url().includes('queue=manual'), 'nothing was applied yet');
+});
+
 test.serial('runs filter by queue and page back and forth, newest first', async (t) => {
   const server = await startServer(t);
   const ids: string[] = [];

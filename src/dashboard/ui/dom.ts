@@ -40,14 +40,39 @@ function append(parent: Node, children: Child[]): void {
   }
 }
 
-/** Replaces `container`'s children with `content`, keeping focus on the element with the same `data-key`. */
+/**
+ * Replaces `container`'s children with `content`, keeping focus on the element with the same
+ * `data-key`, and keeping what the user picked or typed in a keyed control that the redraw would
+ * otherwise reset (a filter chosen but not yet applied when a live update arrives).
+ */
 export function render(container: HTMLElement, ...content: Child[]): void {
   const active = document.activeElement;
   const key = active instanceof HTMLElement && container.contains(active) ? active.dataset['key'] : undefined;
+  const edited = editedValues(container);
   const fragment = document.createDocumentFragment();
   append(fragment, content);
   container.replaceChildren(fragment);
+  for (const [editedKey, value] of edited) {
+    const control = container.querySelector(`[data-key="${CSS.escape(editedKey)}"]`);
+    if (control instanceof HTMLSelectElement || control instanceof HTMLInputElement) control.value = value;
+  }
   if (key !== undefined) container.querySelector<HTMLElement>(`[data-key="${CSS.escape(key)}"]`)?.focus();
+}
+
+/** Keyed selects and inputs whose value differs from the one they were drawn with. */
+function editedValues(container: HTMLElement): Map<string, string> {
+  const edited = new Map<string, string>();
+  for (const control of container.querySelectorAll<HTMLElement>('select[data-key], input[data-key]')) {
+    const controlKey = control.dataset['key'];
+    if (controlKey === undefined) continue;
+    if (control instanceof HTMLSelectElement) {
+      const drawn = [...control.options].find((option) => option.defaultSelected) ?? control.options[0];
+      if (drawn !== undefined && control.value !== drawn.value) edited.set(controlKey, control.value);
+    } else if (control instanceof HTMLInputElement && control.type !== 'password' && control.value !== control.defaultValue) {
+      edited.set(controlKey, control.value);
+    }
+  }
+  return edited;
 }
 
 /** `3 s`, `4 min 10 s`, `2 h 5 min`. */
