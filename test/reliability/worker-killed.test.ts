@@ -24,8 +24,10 @@ test('SIGKILL of a worker with runs on two lanes: lost within the lease, retried
   const doomedId = await doomed.workerId();
   await doomed.waitForLog('joined worker:queue');
 
-  // Long enough that every first attempt is still running at the kill, whatever the machine's load.
-  const holdUntil = Date.now() + 10_000;
+  // Long enough that every first attempt is still running at the kill, whatever the machine's load: a run
+  // that ended before the last one started would never be seen with the other three as 'started'
+  // (under CI's parallel test files, four threads booting on PostgreSQL took over 10 s).
+  const holdUntil = Date.now() + 25_000;
   const submit = (queue: string, maxAttempts: number) => submitRun(server, { queue, max_attempts: maxAttempts, plan: fixturePlan(HOLD), input: { holdUntil } });
   const retried = await Promise.all([submit('fast_lane', 2), submit('manual', 2), submit('manual', 2)]);
   const lastAttempt = await submit('default', 1);
