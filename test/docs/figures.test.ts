@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
 
 interface Latest {
+  quick: boolean;
   date: string;
   commit: string;
   machine: { node: string };
@@ -26,7 +27,8 @@ const benchmarks = read('docs/benchmarks.md');
 
 test('docs/benchmarks.md names the run that wrote bench/results/latest.json', (t) => {
   t.true(
-    benchmarks.includes(`Measured by \`npm run bench\` on ${latest.date.slice(0, 10)}, commit \`${latest.commit}\``),
+    // A BENCH_QUICK=1 run says so between the command and the date.
+    benchmarks.includes(`Measured by \`npm run bench\`${latest.quick ? ' (BENCH_QUICK=1: fewer runs, one trial)' : ''} on ${latest.date.slice(0, 10)}, commit \`${latest.commit}\``),
     `docs/benchmarks.md should name ${latest.date.slice(0, 10)} and ${latest.commit}: a partial run (BENCH_ONLY) rewrites only latest.json; run the full \`npm run bench\` or keep the previous latest.json`,
   );
   t.true(benchmarks.includes(`Node ${latest.machine.node}`));
