@@ -37,7 +37,8 @@ test('busy children are sampled on their own fast timer while runs are active: B
   t.is(outcome.errorType, 'OOMError', JSON.stringify(outcome));
   const reached = Number(/reached (\d+) MB RSS/.exec(outcome.errorMessage ?? '')?.[1]);
   t.log(`killed at ${reached} MB RSS against a ceiling of 224 MB`);
-  t.true(reached > 224);
+  // The message rounds the RSS down to whole MB, so a kill just past 224 MB reads "224".
+  t.true(reached >= 224);
 });
 
 test('idle children are retired after the timeout down to the warm minimum, and forked again when runs need them', async (t) => {
