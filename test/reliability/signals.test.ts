@@ -91,12 +91,20 @@ test('a stop while a claim is unanswered: "worker stopped", then the process exi
     detached: true,
     extraArgs: ['--shutdown-timeout-seconds', '1', '--claim-timeout', '3600'],
   });
+  // The refs of the replies that reached the worker: a claim sent just before the hold, whose reply
+  // was then held, is as unanswered as one sent after it (and the worker sends no other meanwhile).
+  const answered = new Set<string>();
+  let holding = false;
+  proxy.rewrite = (frame) => {
+    if (!holding && frame[3] === 'phx_reply') answered.add(String(frame[1]));
+    return frame;
+  };
   await worker.waitForLog('joined worker:queue');
   // From here the server's replies never reach the worker: the next claim stays unanswered.
+  holding = true;
   proxy.hold();
-  const claimsBefore = proxy.sent.filter((frame) => frame[3] === 'claim').length;
   await submitRun(server, { queue: 'manual', plan: fixturePlan('fn(s => s)') });
-  await waitFor(() => proxy.sent.filter((frame) => frame[3] === 'claim').length > claimsBefore, { timeoutMs: 10_000, message: 'a claim sent while held' });
+  await waitFor(() => proxy.sent.some((frame) => frame[3] === 'claim' && !answered.has(String(frame[1]))), { timeoutMs: 10_000, message: 'a claim left unanswered by the hold' });
 
   process.kill(-worker.pid, 'SIGTERM');
   const stopped = await worker.waitForLog('worker stopped', undefined, 20_000);
