@@ -7,3 +7,8 @@ export * from './api-token.ts';
 export * from './limits.ts';
 export type * from './dashboard.ts';
 export type * from './api-views.ts';
+export * from './wire-shape.ts';
+export * from './field-schemas.ts';
+export * from './plan-schema.ts';
+export * from './plan-graph.ts';
+export * from './submission-schema.ts';

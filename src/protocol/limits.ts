@@ -18,6 +18,11 @@ export const MAX_LANES = 64;
 /** Most queue names in one lane's preference chain. */
 export const MAX_CHAIN_LENGTH = 64;
 
+/** A run's memory need, declared in its plan's options (PROTOCOL.md). */
+export const RUN_MEMORY_OPTION = 'run_memory_limit_mb';
+/** Largest memory need a plan may declare, in MB. */
+export const MAX_RUN_MEMORY_MB = 1_048_576;
+
 /** Why `name` is not a queue name (the wildcard is not one); undefined when it is. Quotes at most 80 characters of it. */
 export function queueNameProblem(name: unknown): string | undefined {
   if (typeof name === 'string' && QUEUE_NAME_PATTERN.test(name)) return undefined;

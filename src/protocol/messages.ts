@@ -65,11 +65,6 @@ export interface ClaimedRun {
   memory_mb?: number;
 }
 
-/** A run's memory need, declared in its plan's options (PROTOCOL.md). */
-export const RUN_MEMORY_OPTION = 'run_memory_limit_mb';
-/** Largest memory need a plan may declare, in MB. */
-export const MAX_RUN_MEMORY_MB = 1_048_576;
-
 export interface ClaimReply {
   runs: ClaimedRun[];
 }
@@ -80,52 +75,7 @@ export interface RunJoinPayload {
   token: string;
 }
 
-export type EdgeCondition = 'always' | 'on_job_success' | 'on_job_failure' | (string & {});
-
-export interface PlanJob {
-  id: string;
-  name?: string;
-  body: string;
-  adaptor: string;
-  credential_id?: string | null;
-}
-
-export interface PlanTrigger {
-  id: string;
-  type?: string;
-}
-
-export interface PlanEdge {
-  id: string;
-  source_trigger_id?: string | null;
-  source_job_id?: string | null;
-  target_job_id: string;
-  condition?: EdgeCondition | null;
-  enabled?: boolean;
-}
-
-export interface PlanOptions {
-  run_timeout_ms?: number;
-  run_memory_limit_mb?: number;
-  payload_limit_mb?: number;
-  log_payload_limit_mb?: number;
-  output_dataclips?: boolean;
-  job_log_level?: string;
-  sanitize?: string;
-}
-
-/** Reply to `fetch:plan`. */
-export interface RunPlan {
-  id: string;
-  name?: string;
-  project_id?: string;
-  dataclip_id: string;
-  starting_node_id: string;
-  triggers: PlanTrigger[];
-  jobs: PlanJob[];
-  edges: PlanEdge[];
-  options?: PlanOptions;
-}
+export type { EdgeCondition, PlanEdge, PlanJob, PlanOptions, PlanTrigger, RunPlan, StoredPlan } from './plan-schema.ts';
 
 export interface FetchDataclipPayload {
   id: string;
@@ -226,8 +176,7 @@ export interface RunHeartbeatPayload {
   timestamp: string;
 }
 
-/** Error replies on a run channel: field → messages. */
-export type FieldErrors = Record<string, string[]>;
+export type { FieldErrors } from './wire-shape.ts';
 
 /** Join error replies of `run:<id>`. */
 export interface RunJoinError {

@@ -9,7 +9,7 @@ export type { ServerOptions, ResolvedServerOptions } from './server-options.ts';
 export { ServerError } from './server-error.ts';
 export { WORKER_SOCKET_PATH } from './phoenix-socket-server.ts';
 export { keyPathFor } from './run-keys.ts';
-export { DEFAULT_QUEUE } from './run-submission.ts';
+export { DEFAULT_QUEUE } from '../protocol/index.ts';
 export { DEFAULT_CLAIM_CHAIN } from './queue-channel.ts';
 export type { RunRecord, Store } from './store/store.ts';
 export { openStore } from './store/open-store.ts';

@@ -85,7 +85,7 @@ test('malformed plans and a non-JSON dataclip end their runs exception with a na
   for (const [name, planJson] of notObjects) {
     const id = await insertRaw(server, { starting_node_id: 'job-1', triggers: [], jobs: [job('job-1')], edges: [] });
     db.prepare('UPDATE runs SET plan = ? WHERE id = ?').run(planJson, id);
-    add(name, id, 'PlanError', /not an object/);
+    add(name, id, 'PlanError', /the plan must be an object/);
   }
 
   const repoDir = await tempDir(t, 'lanes-malformed-repo-');
