@@ -78,12 +78,16 @@ export class StateMachine<S extends StateVariant> {
     return this.#allowed(this.#current.kind).includes(kind);
   }
 
-  /** Moves to `next`, or throws `InvalidTransitionError` leaving the state as it was. */
-  to(next: S): S {
+  /**
+   * Moves to `next`, or throws `InvalidTransitionError` leaving the state as it
+   * was. A move to the same kind (new data for the same state, allowed only
+   * when the table lists it) is not logged: the state did not change.
+   */
+  to<N extends S>(next: N): N {
     const from: S['kind'] = this.#current.kind;
     if (!this.#allowed(from).includes(next.kind)) throw new InvalidTransitionError(this.#name, from, next.kind);
     this.#current = next;
-    this.#logger.debug({ from, to: next.kind }, 'state changed');
+    if (from !== next.kind) this.#logger.debug({ from, to: next.kind }, 'state changed');
     return next;
   }
 

@@ -67,3 +67,23 @@ test("a state's data travels with it: when() gives the current variant, typed, o
   t.is(machine.when('opening'), undefined, 'the data of a state that was left is gone with it');
   t.deepEqual(machine.current, { kind: 'open', visitor: 'ann' });
 });
+
+test('a move to the same kind replaces the data, only when the table lists it, and is not logged as a change', async (t) => {
+  const { logger, lines } = capture();
+  type Counter = { kind: 'counting'; n: number } | { kind: 'done' };
+  const machine = new StateMachine<Counter>({
+    name: 'counter',
+    initial: { kind: 'counting', n: 0 },
+    logger,
+    transitions: { counting: ['counting', 'done'], done: [] },
+  });
+  machine.to({ kind: 'counting', n: 1 });
+  t.is(machine.when('counting')?.n, 1);
+  machine.to({ kind: 'done' });
+  t.throws(() => machine.to({ kind: 'done' }), { message: 'counter: invalid transition done → done' });
+  await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(
+    lines.map((line) => [line['from'], line['to']]),
+    [['counting', 'done']],
+  );
+});

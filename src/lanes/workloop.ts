@@ -3,9 +3,13 @@
  * its active runs, the slots promised to the claim in flight and a backlog of
  * runs a misbehaving server handed over beyond the demand. It knows nothing of
  * phoenix or child processes: it takes a `Claimer` and a `RunStarter`
- * (`claimer.ts`); the runs it holds live in `LaneRuns` (`lane-runs.ts`).
+ * (`claimer.ts`); the runs it holds live in `LaneRuns` (`lane-runs.ts`), one
+ * claim is sent by `sendClaim` (`lane-claim.ts`). What is left here is the
+ * claim cycle: when to claim, when to back off, when to wait for a slot.
  *
- * States and transitions (each change is logged at debug; any other throws):
+ * States and transitions, kept in a `StateMachine` (the union, with the data
+ * each state carries, is in `workloop-state.ts`; each change is logged at
+ * debug; any other move throws `InvalidTransitionError`):
  *
  *   idle      created, not started                      → claiming | full | stopped
  *   claiming  one claim is in flight                    → claiming | waiting | full | stopping
@@ -15,12 +19,14 @@
  *             queues are drained); work-available or
  *             one of this lane's finished runs cuts the
  *             wait short
- *   full      no free slot: no claim until one of this  → claiming | stopping
- *             lane's runs finishes
+ *   full      no free slot: no claim until one of this  → claiming | full | waiting | stopping
+ *             lane's runs finishes (waiting first when
+ *             the claim before it came back short)
  *   stopping  stop() was called: no new claim; the      → stopped
  *             claim in flight is awaited and its runs
  *             started (a claimed run is never dropped)
- *   stopped   the loop is over; runs may still be active (the worker drains them)
+ *   stopped   the loop is over (a loop that crashed, a bug, ends here too);
+ *             runs may still be active (the worker drains them)
  *
  * Invariant: active + promised + backlog ≤ capacity is what `demand` enforces,
  * and active ≤ capacity holds whatever the server replies: there is at most
@@ -34,14 +40,17 @@ import type { RetryContext } from 'p-retry';
 import type { Logger } from 'pino';
 import { LanesError } from '../errors/lanes-error.ts';
 import type { ClaimedRun } from '../protocol/messages.ts';
+import { StateMachine } from '../state-machine.ts';
 import { BackoffWake, interruptibleDelay, STOPPED, WOKEN } from './backoff-wake.ts';
-import { ClaimError, EmptyClaimError } from './claim-errors.ts';
-import type { ClaimRequest, ClaimSettled, Claimer, RunStarter } from './claimer.ts';
+import { EmptyClaimError } from './claim-errors.ts';
+import type { ClaimSettled, Claimer, RunStarter } from './claimer.ts';
+import { newLaneClaim, sendClaim } from './lane-claim.ts';
+import type { LaneClaimSender } from './lane-claim.ts';
 import type { LaneMemory } from './lane-memory.ts';
 import { LaneRuns } from './lane-runs.ts';
 import type { LaneSpec } from './parse-workloops.ts';
-import { WORKLOOP_TRANSITIONS, WorkloopStateError } from './workloop-state.ts';
-import type { WorkloopState } from './workloop-state.ts';
+import { WORKLOOP_TRANSITIONS } from './workloop-state.ts';
+import type { LaneClaim, WorkloopState, WorkloopStateKind } from './workloop-state.ts';
 
 export interface WorkloopOptions {
   spec: Readonly<LaneSpec>;
@@ -66,51 +75,39 @@ export interface WorkloopOptions {
 
 export class Workloop {
   readonly spec: Readonly<LaneSpec>;
-  readonly #claimer: Claimer;
   readonly #backoff: Readonly<{ minMs: number; maxMs: number }>;
   readonly #logger: Logger;
-  readonly #onClaimSettled: ((event: ClaimSettled) => void) | undefined;
   readonly #memory: LaneMemory | undefined;
   readonly #memoryClaims: () => boolean;
-
-  #state: WorkloopState = 'idle';
+  readonly #sender: LaneClaimSender;
+  readonly #state: StateMachine<WorkloopState>;
   readonly #runs: LaneRuns;
-  #promised = 0;
   /** Aborted by stop(): ends the loop and any backoff wait. */
   readonly #stopController = new AbortController();
   /** Aborted only by a forced stop: the claim in flight is given up. */
   readonly #claimController = new AbortController();
-  /** Firing it cuts the current backoff wait short. */
-  #wake: BackoffWake | null = null;
-  /**
-   * A claim sent straight from a wake: the backoff it cut short is still
-   * unwinding (p-retry's rejection, the next cycle), and that takes a few
-   * dozen microseconds of promise hops on a cold path that sending the claim
-   * does not have to wait for. The next cycle takes it as its first attempt.
-   */
-  #early: Promise<void> | null = null;
-  /** Resolves the wait of a full lane. */
-  #slotWaiter: (() => void) | null = null;
-  /** Work arrived while a claim was in flight: claim again even if that claim comes back empty. */
-  #wakeRequested = false;
-  /**
-   * The last claim brought fewer runs than its demand, so this lane's queues
-   * were empty when the server answered it: the next claim waits for the
-   * minimum backoff or a wake, instead of asking the server straight away
-   * while it is busy serving the runs just claimed (joins, plans, inputs).
-   */
-  #drained = false;
-  #loop: Promise<void> | null = null;
-  #stopping: Promise<void> | null = null;
 
   constructor(options: WorkloopOptions) {
     this.spec = options.spec;
-    this.#claimer = options.claimer;
     this.#backoff = options.backoff;
     this.#logger = options.logger;
-    this.#onClaimSettled = options.onClaimSettled;
     this.#memory = options.memory;
     this.#memoryClaims = options.memoryClaims ?? (() => false);
+    this.#sender = {
+      spec: options.spec,
+      claimer: options.claimer,
+      memory: options.memory,
+      memoryClaims: this.#memoryClaims,
+      signal: this.#claimController.signal,
+      logger: options.logger,
+      onClaimSettled: options.onClaimSettled,
+    };
+    this.#state = new StateMachine<WorkloopState>({
+      name: `lane ${options.spec.id}`,
+      initial: { kind: 'idle' },
+      transitions: WORKLOOP_TRANSITIONS,
+      logger: options.logger,
+    });
     this.#runs = new LaneRuns({
       spec: options.spec,
       startRun: options.startRun,
@@ -132,8 +129,8 @@ export class Workloop {
     return this.spec.id;
   }
 
-  get state(): WorkloopState {
-    return this.#state;
+  get state(): WorkloopStateKind {
+    return this.#state.kind;
   }
 
   get capacity(): number {
@@ -151,7 +148,7 @@ export class Workloop {
 
   /** Slots promised to the claim in flight. */
   get promisedCount(): number {
-    return this.#promised;
+    return this.#claim?.promised ?? 0;
   }
 
   /** Runs the server handed over beyond the demand, waiting for a slot. */
@@ -161,7 +158,7 @@ export class Workloop {
 
   /** Slots a claim may ask for now. */
   get freeSlots(): number {
-    return Math.max(0, this.spec.capacity - this.#runs.activeCount - this.#promised - this.#runs.backlogCount);
+    return Math.max(0, this.spec.capacity - this.#runs.activeCount - this.promisedCount - this.#runs.backlogCount);
   }
 
   /** Runs a claim may ask for now: the free slots, fewer when the lane's free memory cannot hold them. */
@@ -174,11 +171,13 @@ export class Workloop {
 
   /** Starts the claim loop. Idempotent; a stopped lane does not start again. */
   start(): void {
-    if (this.#loop !== null || this.#state !== 'idle') return;
-    this.#loop = this.#run().catch((error: unknown) => {
-      // The loop catches everything it expects; reaching here is a bug, and the lane must say so.
-      this.#logger.error({ err: error }, 'lane loop crashed');
-    });
+    if (this.#state.kind !== 'idle') return;
+    void this.#run()
+      .catch((error: unknown) => {
+        // The loop catches everything it expects; reaching here is a bug, and the lane must say so.
+        this.#logger.error({ err: error }, 'lane loop crashed');
+      })
+      .finally(() => this.#loopEnded());
   }
 
   /**
@@ -190,7 +189,7 @@ export class Workloop {
     // may come back short, and #claimOnce recomputes the demand before any claim.
     if (this.spec.capacity - this.#runs.activeCount - this.#runs.backlogCount <= 0) return;
     // Memory promised to the claim in flight is not free here either way: that claim will nudge when it settles.
-    if (this.#memory?.bounded === true && this.#memory.freeMb <= 0 && this.#state !== 'claiming') return;
+    if (this.#memory?.bounded === true && this.#memory.freeMb <= 0 && this.#state.kind !== 'claiming') return;
     this.#nudge();
   }
 
@@ -201,21 +200,19 @@ export class Workloop {
    */
   stop(options: { force?: boolean } = {}): Promise<void> {
     if (options.force === true) this.#claimController.abort(new LanesError('LANE_STOPPED', 'lane stopped'));
-    if (this.#stopping !== null) return this.#stopping;
-    if (this.#state === 'idle' && this.#loop === null) {
-      this.#setState('stopped');
-      this.#stopController.abort();
-      this.#stopping = Promise.resolve();
-      return this.#stopping;
-    }
-    this.#setState('stopping');
+    const current = this.#state.current;
+    if (current.kind === 'stopping') return current.done;
+    if (current.kind === 'stopped') return Promise.resolve();
     this.#stopController.abort();
-    this.#wake?.fire(STOPPED);
-    const loop = this.#loop ?? Promise.resolve();
-    this.#stopping = loop.then(() => {
-      this.#setState('stopped');
-    });
-    return this.#stopping;
+    if (current.kind === 'idle') {
+      this.#state.to({ kind: 'stopped' });
+      return Promise.resolve();
+    }
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#state.to({ kind: 'stopping', done: promise, finish: resolve, claim: current.kind === 'claiming' ? current.claim : null });
+    if (current.kind === 'full') current.wakeUp();
+    else current.wake.fire(STOPPED);
+    return promise;
   }
 
   /** Resolves once this lane has no active run and no backlog. */
@@ -223,12 +220,17 @@ export class Workloop {
     return this.#runs.whenIdle();
   }
 
+  /** The claim sent last, while the lane is claiming or stopping with it. */
+  get #claim(): LaneClaim | null {
+    const current = this.#state.current;
+    return current.kind === 'claiming' || current.kind === 'stopping' ? current.claim : null;
+  }
+
   async #run(): Promise<void> {
     const stopSignal = this.#stopController.signal;
     while (!stopSignal.aborted) {
-      if (this.#early === null && this.demand <= 0) {
-        this.#setState('full');
-        await this.#waitForSlot(stopSignal);
+      if ((this.#claim?.early ?? null) === null && this.demand <= 0) {
+        await this.#waitForSlot();
         continue;
       }
       await this.#claimCycle(stopSignal);
@@ -237,144 +239,119 @@ export class Workloop {
     await this.#takeEarly()?.catch(() => undefined);
   }
 
+  /** The loop is over: stopping ends; a loop that crashed (a bug) ends the lane too, so stop() does not wait for it. */
+  #loopEnded(): void {
+    let stopping = this.#state.when('stopping');
+    if (stopping === undefined) {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      stopping = this.#state.to({ kind: 'stopping', done: promise, finish: resolve, claim: null });
+    }
+    this.#state.to({ kind: 'stopped' });
+    stopping.finish();
+  }
+
   /** One p-retry cycle: claims until a claim brings runs, backing off from empty and failed ones. */
   async #claimCycle(stopSignal: AbortSignal): Promise<void> {
-    let wake = new BackoffWake();
-    this.#wake = wake;
+    const before = this.#state.current;
+    // A claim sent from a wake that already came back short: take it now, then wait as drained.
+    const drained = before.kind === 'full' ? before.drained : before.kind === 'claiming' && before.claim.drained;
+    const early = drained ? this.#takeEarly() : null;
+    let wake = this.#rearm();
     try {
-      if (this.#drained) {
-        this.#drained = false;
-        this.#setState('waiting');
+      if (drained) {
+        this.#state.to({ kind: 'waiting', wake });
         await interruptibleDelay(this.#backoff.minMs, wake);
         if (stopSignal.aborted) return;
-        // Woken: claim now, with a fresh wake for the backoff that may follow.
-        if (wake.aborted) this.#wake = wake = new BackoffWake();
+        // Woken: claim now, with a fresh wake for the backoff that may follow (a claim the wake sent takes it too).
+        if (wake.aborted) wake = this.#rearm();
       }
-      await pRetry((attempt) => this.#takeEarly() ?? this.#claimOnce(attempt), {
+      const cycleWake = wake;
+      await pRetry((attempt) => (attempt === 1 ? early : null) ?? this.#takeEarly() ?? this.#claimOnce(attempt, cycleWake), {
         retries: Number.POSITIVE_INFINITY,
         factor: 2,
         minTimeout: this.#backoff.minMs,
         maxTimeout: this.#backoff.maxMs,
         randomize: true,
-        signal: wake.asSignal(),
-        onFailedAttempt: (context) => this.#onFailedAttempt(context),
+        signal: cycleWake.asSignal(),
+        onFailedAttempt: (context) => this.#onFailedAttempt(context, cycleWake),
       });
     } catch (error) {
       if (stopSignal.aborted || wake.aborted) return;
       // p-retry gave up on an error it does not retry; #claimOnce wraps them all, so this is a bug.
       this.#logger.error({ err: error }, 'lane claim cycle failed');
       await interruptibleDelay(this.#backoff.maxMs, stopSignal);
-    } finally {
-      this.#wake = null;
     }
+  }
+
+  /**
+   * A fresh wake for the cycle (a fired one stays fired). A claim in flight,
+   * such as one a wake sent, is handed it, so that stop() reaches the cycle.
+   */
+  #rearm(): BackoffWake {
+    const wake = new BackoffWake();
+    const claiming = this.#state.when('claiming');
+    if (claiming !== undefined) this.#state.to({ kind: 'claiming', wake, claim: claiming.claim });
+    return wake;
   }
 
   #takeEarly(): Promise<void> | null {
-    const early = this.#early;
-    this.#early = null;
+    const claim = this.#claim;
+    const early = claim?.early ?? null;
+    if (claim !== null) claim.early = null;
     return early;
   }
 
-  async #claimOnce(attempt: number): Promise<void> {
+  async #claimOnce(attempt: number, wake: BackoffWake): Promise<void> {
     const demand = this.demand;
     if (demand <= 0) return; // full: the loop waits for a slot (or memory)
-    this.#setState('claiming');
-    this.#wakeRequested = false;
-    this.#promised += demand;
-    const request: ClaimRequest = { demand, queues: this.spec.queues };
-    const memory = this.#memory;
-    let promisedMb = 0;
-    if (memory?.bounded === true) {
-      request.memory = { freeMb: memory.freeMb, laneMb: memory.totalMb, defaultRunMb: memory.defaultRunMb };
-      promisedMb = memory.freeMb;
-      memory.promise(promisedMb);
-    }
-    const started = performance.now();
-    let runs: readonly ClaimedRun[];
-    try {
-      runs = await this.#claimer.claim(request, this.#claimController.signal);
-    } catch (error) {
-      this.#promised -= demand;
-      memory?.unpromise(promisedMb);
-      this.#settled({ outcome: 'error', demand, runs: 0, attempt, durationMs: performance.now() - started, error });
-      throw error instanceof LanesError ? error : new ClaimError(error);
-    }
-    // From here to the end of accept() nothing awaits, so no claim can see the slots twice.
-    this.#promised -= demand;
-    memory?.unpromise(promisedMb);
-    this.#settled({ outcome: runs.length > 0 ? 'runs' : 'empty', demand, runs: runs.length, attempt, durationMs: performance.now() - started });
-    if (runs.length === 0) {
-      if (this.#wakeRequested && !this.#stopController.signal.aborted) {
-        // work-available arrived while the server was answering: it may not have seen that work yet.
-        this.#wakeRequested = false;
-        return;
-      }
-      throw new EmptyClaimError();
-    }
-    this.#drained = runs.length < demand && !this.#wakeRequested;
-    this.#runs.accept(runs, demand);
+    const claim = newLaneClaim(demand);
+    this.#state.to({ kind: 'claiming', wake, claim });
+    let brought = 0;
+    await sendClaim(this.#sender, claim, attempt, (runs) => {
+      brought = runs.length;
+      if (brought === 0) return;
+      claim.drained = brought < demand && !claim.wakeRequested;
+      this.#runs.accept(runs, demand);
+    });
+    if (brought > 0) return;
+    // work-available arrived while the server was answering: it may not have seen that work yet.
+    if (claim.wakeRequested && !this.#stopController.signal.aborted) return;
+    throw new EmptyClaimError();
   }
 
   /** Cuts a backoff wait or a full wait short; during a claim, asks for one more claim. */
   #nudge(): void {
-    if (this.#state === 'claiming') {
-      this.#wakeRequested = true;
-      return;
-    }
-    const wake = this.#wake;
-    if (wake !== null && this.#state === 'waiting' && this.#early === null && this.demand > 0) {
+    const current = this.#state.current;
+    if (current.kind === 'claiming') {
+      current.claim.wakeRequested = true;
+    } else if (current.kind === 'waiting') {
+      current.wake.fire(WOKEN);
       // Backing off with a free slot: claim now (this sends the claim before returning), and let
       // the backoff unwind behind it. A failure or empty reply is the next cycle's first attempt's.
-      wake.fire(WOKEN);
-      const early = this.#claimOnce(1);
+      if (this.demand <= 0) return;
+      const early = this.#claimOnce(1, current.wake);
       early.catch(() => undefined);
-      this.#early = early;
-      return;
+      const claim = this.#claim;
+      if (claim !== null) claim.early = early;
+    } else if (current.kind === 'full') {
+      current.wakeUp();
     }
-    wake?.fire(WOKEN);
-    const waiter = this.#slotWaiter;
-    this.#slotWaiter = null;
-    waiter?.();
   }
 
-  #waitForSlot(signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        signal.removeEventListener('abort', done);
-        this.#slotWaiter = null;
-        resolve();
-      };
-      if (signal.aborted) return resolve();
-      this.#slotWaiter = done;
-      signal.addEventListener('abort', done, { once: true });
-    });
+  /** Waits, in state `full`, until a slot (or memory) frees or the lane stops. */
+  #waitForSlot(): Promise<void> {
+    const before = this.#state.current;
+    const drained = before.kind === 'full' ? before.drained : before.kind === 'claiming' && before.claim.drained;
+    return new Promise((wakeUp) => this.#state.to({ kind: 'full', wakeUp, drained }));
   }
 
-  #onFailedAttempt(context: RetryContext): void {
+  #onFailedAttempt(context: RetryContext, wake: BackoffWake): void {
     const { error, attemptNumber } = context;
     if (error instanceof EmptyClaimError) {
       this.#logger.debug({ attempt: attemptNumber }, 'lane claim empty; backing off');
     } else {
       this.#logger.warn({ attempt: attemptNumber, err: error }, 'lane claim failed; backing off');
     }
-    if (!this.#stopController.signal.aborted && this.#state === 'claiming') this.#setState('waiting');
-  }
-
-  #settled(event: Omit<ClaimSettled, 'lane'>): void {
-    if (this.#onClaimSettled === undefined) return;
-    try {
-      this.#onClaimSettled({ lane: this.spec.id, ...event });
-    } catch (error) {
-      this.#logger.warn({ err: error }, 'claim listener threw');
-    }
-  }
-
-  #setState(next: WorkloopState): void {
-    const from = this.#state;
-    // Repeated claims and repeated full waits are one state, not a change.
-    if (from === next && (next === 'claiming' || next === 'full')) return;
-    if (!WORKLOOP_TRANSITIONS[from].includes(next)) throw new WorkloopStateError(this.spec.id, from, next);
-    this.#state = next;
-    this.#logger.debug({ from, to: next }, 'lane state changed');
+    if (this.#state.kind === 'claiming') this.#state.to({ kind: 'waiting', wake });
   }
 }

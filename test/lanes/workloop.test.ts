@@ -2,6 +2,7 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import pino from 'pino';
 import { Workloop } from '../../src/lanes/workloop.ts';
+import { LaneMemory } from '../../src/lanes/lane-memory.ts';
 import type { ClaimRequest, ClaimSettled, Claimer } from '../../src/lanes/claimer.ts';
 import type { LaneSpec } from '../../src/lanes/parse-workloops.ts';
 import type { ClaimedRun } from '../../src/protocol/messages.ts';
@@ -112,13 +113,21 @@ function lane(queues: string[], capacity: number): LaneSpec {
 
 function makeLoop(
   t: ExecutionContext,
-  options: { spec: LaneSpec; claimer: Claimer; runs: ManualRuns; backoff?: { minMs: number; maxMs: number }; settled?: ClaimSettled[] },
+  options: {
+    spec: LaneSpec;
+    claimer: Claimer;
+    runs: ManualRuns;
+    backoff?: { minMs: number; maxMs: number };
+    settled?: ClaimSettled[];
+    memory?: LaneMemory;
+  },
 ): Workloop {
   const loop = new Workloop({
     spec: options.spec,
     claimer: options.claimer,
     startRun: options.runs.start,
     backoff: options.backoff ?? SLOW_BACKOFF,
+    memory: options.memory,
     logger: silent,
     onClaimSettled: (event) => options.settled?.push(event),
   });
@@ -456,4 +465,65 @@ test('a lane stopped while a claim sent from a wake is in flight waits for it an
   t.is(loop.state, 'stopped');
   t.is(runner.started.length, 2, 'a claimed run is never dropped');
   t.is(claimer.requests.length, 2, 'no claim after stop()');
+});
+
+test('stop() ends the wait of a full lane at once, leaving its runs active', async (t) => {
+  const claimer = new ManualClaimer();
+  const runner = new ManualRuns();
+  const loop = makeLoop(t, { spec: lane(['default'], 2), claimer, runs: runner });
+  loop.start();
+  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
+  claimer.answer(runs(2));
+  await waitFor(t, () => loop.state === 'full', 'a full lane');
+  let stopped = false;
+  const stopping = loop.stop().then(() => {
+    stopped = true;
+  });
+  await waitFor(t, () => stopped, 'stop() to resolve while the lane waits for a slot');
+  await stopping;
+  t.is(loop.state, 'stopped');
+  t.is(loop.activeCount, 2, 'stopping a lane does not touch its active runs');
+  runner.finishAll();
+  await loop.whenIdle();
+  t.is(claimer.requests.length, 1, 'a freed slot of a stopped lane claims nothing');
+});
+
+test('a lane stopped while a claim sent from a wake is in flight stops at once when that claim comes back empty', async (t) => {
+  const claimer = new ManualClaimer();
+  const loop = makeLoop(t, { spec: lane(['default'], 1), claimer, runs: new ManualRuns() });
+  await startBackingOff(t, loop, claimer);
+  loop.workAvailable();
+  t.is(claimer.requests.length, 2);
+  // The backoff the wake cut short has unwound and a new cycle awaits the claim: stop() must reach that cycle.
+  await settle();
+  let stopped = false;
+  const stopping = loop.stop().then(() => {
+    stopped = true;
+  });
+  claimer.answer([]);
+  // The backoff is a minute: a cycle stop() did not reach would wait it out.
+  await waitFor(t, () => stopped, 'stop() to resolve without waiting out the backoff');
+  await stopping;
+  t.is(loop.state, 'stopped');
+  t.is(claimer.requests.length, 2, 'no claim after stop()');
+});
+
+test('a lane whose short claim filled its memory waits the minimum backoff once a run ends, then claims', async (t) => {
+  const claimer = new ManualClaimer();
+  const runner = new ManualRuns();
+  const memory = new LaneMemory({ memoryMb: 1000, defaultRunMb: 250, largestRunMb: 1000 }, true);
+  // A long maximum: a lane that fell into the cycle's error path would wait it out.
+  const loop = makeLoop(t, { spec: lane(['default'], 4), claimer, runs: runner, memory, backoff: { minMs: 20, maxMs: 60_000 } });
+  loop.start();
+  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
+  t.is(claimer.requests[0]?.demand, 4);
+  // One run of the four asked for (short: the queue is drained), and it takes the lane's whole memory.
+  const [big] = runs(1);
+  if (big === undefined) throw new Error('no run');
+  claimer.answer([{ ...big, memory_mb: 1000 }]);
+  await waitFor(t, () => loop.state === 'full', 'a lane full by memory');
+  runner.finish(big.id);
+  await waitFor(t, () => claimer.requests.length === 2, 'a claim after the minimum backoff');
+  t.is(claimer.requests[1]?.demand, 4);
+  claimer.answer([]);
 });

@@ -1,0 +1,81 @@
+/**
+ * Sending one claim for a lane: the request (its demand and, when the lane's
+ * memory is bounded, that memory), the slots and memory promised to it while
+ * it is in flight, and the `ClaimSettled` report once it settles. What the
+ * lane does next (accept the runs, back off, claim again) is the claim
+ * cycle's, in `workloop.ts`.
+ */
+import type { Logger } from 'pino';
+import { LanesError } from '../errors/lanes-error.ts';
+import type { ClaimedRun } from '../protocol/messages.ts';
+import { ClaimError } from './claim-errors.ts';
+import type { ClaimRequest, ClaimSettled, Claimer } from './claimer.ts';
+import type { LaneMemory } from './lane-memory.ts';
+import type { LaneSpec } from './parse-workloops.ts';
+import type { LaneClaim } from './workloop-state.ts';
+
+/** What a lane's claims are sent with; fixed for the lane's life. */
+export interface LaneClaimSender {
+  spec: Readonly<LaneSpec>;
+  claimer: Claimer;
+  memory: LaneMemory | undefined;
+  /** Whether the server takes memory claims now (asked before each claim: it changes on reconnect). */
+  memoryClaims: () => boolean;
+  /** Aborted only by a forced stop: the claim in flight is given up. */
+  signal: AbortSignal;
+  logger: Logger;
+  /** Called after every claim; a throw is logged and ignored. */
+  onClaimSettled: ((event: ClaimSettled) => void) | undefined;
+}
+
+/** A new claim record for `demand` runs, its slots promised. */
+export function newLaneClaim(demand: number): LaneClaim {
+  return { promised: demand, wakeRequested: false, drained: false, early: null };
+}
+
+/**
+ * Sends `claim` (its demand is its `promised` slots) and hands its runs to
+ * `accept` in the same synchronous step that frees its promised slots and
+ * memory, so that no other claim can count them twice. Rejects (with a
+ * `LanesError`, so that p-retry retries even a TypeError) when the claim failed.
+ */
+export async function sendClaim(
+  sender: LaneClaimSender,
+  claim: LaneClaim,
+  attempt: number,
+  accept: (runs: readonly ClaimedRun[], demand: number) => void,
+): Promise<void> {
+  const demand = claim.promised;
+  const request: ClaimRequest = { demand, queues: sender.spec.queues };
+  const memory = sender.memory;
+  let promisedMb = 0;
+  if (memory?.bounded === true) {
+    request.memory = { freeMb: memory.freeMb, laneMb: memory.totalMb, defaultRunMb: memory.defaultRunMb };
+    promisedMb = memory.freeMb;
+    memory.promise(promisedMb);
+  }
+  const started = performance.now();
+  let runs: readonly ClaimedRun[];
+  try {
+    runs = await sender.claimer.claim(request, sender.signal);
+  } catch (error) {
+    claim.promised = 0;
+    memory?.unpromise(promisedMb);
+    report(sender, { outcome: 'error', demand, runs: 0, attempt, durationMs: performance.now() - started, error });
+    throw error instanceof LanesError ? error : new ClaimError(error);
+  }
+  // From here to the end of accept() nothing awaits, so no claim can see the slots twice.
+  claim.promised = 0;
+  memory?.unpromise(promisedMb);
+  report(sender, { outcome: runs.length > 0 ? 'runs' : 'empty', demand, runs: runs.length, attempt, durationMs: performance.now() - started });
+  accept(runs, demand);
+}
+
+function report(sender: LaneClaimSender, event: Omit<ClaimSettled, 'lane'>): void {
+  if (sender.onClaimSettled === undefined) return;
+  try {
+    sender.onClaimSettled({ lane: sender.spec.id, ...event });
+  } catch (error) {
+    sender.logger.warn({ err: error }, 'claim listener threw');
+  }
+}
