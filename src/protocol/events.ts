@@ -54,7 +54,19 @@ export const CAPABILITY_RUN_CANCEL = 'run_cancel';
  * (`memory_mb`): the server hands out only runs whose memory need fits.
  */
 export const CAPABILITY_MEMORY_CLAIMS = 'memory_claims';
-export type Capability = typeof CAPABILITY_RUN_HEARTBEAT | typeof CAPABILITY_IDEMPOTENT_EVENTS | typeof CAPABILITY_RUN_CANCEL | typeof CAPABILITY_MEMORY_CLAIMS;
+/**
+ * Each run of a claim reply carries its plan (`plan`, the `fetch:plan` reply)
+ * and, when small, its input (`dataclip`, the UTF-8 JSON text `fetch:dataclip`
+ * would send): the worker starts the run at once, joining `run:<id>` beside
+ * it, instead of three round trips (join, fetch:plan, fetch:dataclip) first.
+ */
+export const CAPABILITY_CLAIM_PLANS = 'claim_plans';
+export type Capability =
+  | typeof CAPABILITY_RUN_HEARTBEAT
+  | typeof CAPABILITY_IDEMPOTENT_EVENTS
+  | typeof CAPABILITY_RUN_CANCEL
+  | typeof CAPABILITY_MEMORY_CLAIMS
+  | typeof CAPABILITY_CLAIM_PLANS;
 
 /** Step output over the payload limit (PROTOCOL.md, step:complete). */
 export const DATACLIP_TOO_LARGE = 'DATACLIP_TOO_LARGE';

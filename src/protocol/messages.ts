@@ -63,7 +63,20 @@ export interface ClaimedRun {
   token: string;
   /** With `memory_claims`: the memory need (MB) the server counted this run with. */
   memory_mb?: number;
+  /** With `claim_plans`: the run's plan, as `fetch:plan` would answer. */
+  plan?: RunPlan;
+  /**
+   * With `claim_plans`: the run's input as the UTF-8 JSON text `fetch:dataclip`
+   * would send, when it is at most `CLAIM_DATACLIP_MAX_BYTES`; absent, the
+   * worker fetches it.
+   */
+  dataclip?: string;
 }
+
+/** The largest input a claim reply carries inline (`claim_plans`); a larger one is fetched. */
+export const CLAIM_DATACLIP_MAX_BYTES = 64 * 1024;
+/** The largest plan (as JSON) a claim reply carries inline (`claim_plans`); a larger one is fetched. */
+export const CLAIM_PLAN_MAX_BYTES = 256 * 1024;
 
 export interface ClaimReply {
   runs: ClaimedRun[];

@@ -8,6 +8,7 @@
 import { hash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
+  CAPABILITY_CLAIM_PLANS,
   CAPABILITY_IDEMPOTENT_EVENTS,
   CAPABILITY_MEMORY_CLAIMS,
   CAPABILITY_RUN_CANCEL,
@@ -25,6 +26,7 @@ import {
   signRunToken,
 } from '../protocol/index.ts';
 import type { ClaimReply, ClaimedRun, QueueJoinReply, RunCancelPayload, SigningKey } from '../protocol/index.ts';
+import { withPlans } from './claim-plans.ts';
 import type { Channel, ChannelPeer, ChannelReply, JoinResult } from './phoenix-channel.ts';
 import { error, ok } from './phoenix-channel.ts';
 import { FieldErrorCollector, isRecord } from './field-errors.ts';
@@ -98,6 +100,8 @@ interface ParsedJoin {
   laneList: DeclaredLane[];
   heartbeats: boolean;
   cancels: boolean;
+  /** The worker declared `claim_plans`: its claim replies carry plans and inputs. */
+  plans: boolean;
   /** With memory_claims: chain → the lane's memory in MB; null when the worker's lanes are not bounded by memory. */
   lanesMemoryMb: Record<string, number> | null;
   memoryCeilingMb: number | null;
@@ -184,9 +188,10 @@ function parseJoin(payload: unknown): ParsedJoin | { errors: Record<string, stri
   const declared = body['capabilities'];
   const heartbeats = Array.isArray(declared) && declared.includes(CAPABILITY_RUN_HEARTBEAT);
   const cancels = Array.isArray(declared) && declared.includes(CAPABILITY_RUN_CANCEL);
+  const plans = Array.isArray(declared) && declared.includes(CAPABILITY_CLAIM_PLANS);
   const memory = parseJoinMemory(body, lanes, collector);
   if (!collector.empty) return { errors: collector.errors };
-  return { capacity: capacity as number, lanes, laneList, heartbeats, cancels, ...memory };
+  return { capacity: capacity as number, lanes, laneList, heartbeats, cancels, plans, ...memory };
 }
 
 export class QueueChannel implements Channel {
@@ -222,6 +227,7 @@ export class QueueChannel implements Channel {
       lastSeenAt: now,
       heartbeats: parsed.heartbeats,
       cancels: parsed.cancels,
+      plans: parsed.plans,
       lanesMemoryMb: parsed.lanesMemoryMb,
       memoryCeilingMb: parsed.memoryCeilingMb,
       pushWorkAvailable: () => peer.push(WORK_AVAILABLE, {}),
@@ -231,7 +237,7 @@ export class QueueChannel implements Channel {
     await deps.store.upsertWorker({ id: peer.workerId, name: null, capacity: parsed.capacity, queues: parsed.lanes, connectedAt: now, lastSeenAt: now });
     channel.#logger.info({ capacity: parsed.capacity, lanes: parsed.lanes }, 'worker joined queue');
     const reply: QueueJoinReply = {
-      capabilities: [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_MEMORY_CLAIMS],
+      capabilities: [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_MEMORY_CLAIMS, CAPABILITY_CLAIM_PLANS],
       heartbeat_interval_ms: deps.options.heartbeatIntervalMs,
       lease_ms: deps.options.leaseMs,
     };
@@ -319,9 +325,8 @@ export class QueueChannel implements Channel {
       metrics.claimWait.observe(label, Math.max(0, now - row.enqueuedAt) / 1000);
       this.#logger.info({ runId: row.id, queue: row.queue, attempt: row.attempt }, 'run claimed');
     }
-    const reply: ClaimReply = {
-      runs: runs.map(({ row, token }): ClaimedRun => (row.memoryMb === undefined ? { id: row.id, token } : { id: row.id, token, memory_mb: row.memoryMb })),
-    };
+    const handed = runs.map(({ row, token }): ClaimedRun => (row.memoryMb === undefined ? { id: row.id, token } : { id: row.id, token, memory_mb: row.memoryMb }));
+    const reply: ClaimReply = { runs: registered?.plans === true && handed.length > 0 ? await withPlans(store, handed) : handed };
     return ok(reply);
   }
 }

@@ -29,6 +29,8 @@ export interface ConnectedWorker {
   heartbeats: boolean;
   /** The worker declared `run_cancel` in its join: it hears of cancelled runs by push. */
   cancels: boolean;
+  /** The worker declared `claim_plans` in its join: its claim replies carry each run's plan and input. */
+  plans: boolean;
   /** With memory_claims: chain → the lane's memory in MB, as declared in the join; null when memory does not bound its lanes. */
   lanesMemoryMb: Record<string, number> | null;
   /** The worker's memory ceiling in MB, when it declared one. */

@@ -3,6 +3,12 @@
  * verify the token (when the server's public key is known), join `run:<id>`,
  * fetch the plan and the input, execute, and report every event in order.
  *
+ * With `claim_plans` the claim reply brought the plan (and a small input):
+ * the run is handed to the engine at once, while `run:<id>` is joined beside
+ * it; its events wait in the reporter until the join is answered. Should the
+ * join be refused, the run is killed and nothing is reported, as when a join
+ * is refused before execution.
+ *
  * Whatever happens after the join, the run ends with a `run:complete` push:
  * a failed fetch is `exception` with a named `error_type`, an abort before
  * the engine started is `kill`. Before the join nothing can be reported (a
@@ -14,11 +20,10 @@ import type { Logger } from 'pino';
 import type { WorkerConfig } from '../config/worker-config.ts';
 import type { EngineAbortReason, EngineEvent, EngineRunComplete, RunExecutor } from '../engine/types.ts';
 import {
+  CAPABILITY_CLAIM_PLANS,
   CAPABILITY_IDEMPOTENT_EVENTS,
   CAPABILITY_RUN_HEARTBEAT,
   FETCH_CREDENTIAL,
-  FETCH_DATACLIP,
-  FETCH_PLAN,
   RUN_COMPLETE,
   RUN_HEARTBEAT,
   RUN_START,
@@ -33,13 +38,12 @@ import { verifyRunToken } from '../protocol/tokens.ts';
 import type { SigningKey } from '../protocol/tokens.ts';
 import { PushRejectedError } from './channel-errors.ts';
 import { CredentialRedactor } from '../protocol/credential-redactor.ts';
-import { decodeDataclip } from './dataclip-reply.ts';
-import { readPlanReply } from './plan-reply.ts';
-import { pushAndWait, readWithResend } from './push.ts';
+import { pushAndWait } from './push.ts';
 import type { ServerFeatures } from './server-features.ts';
 import { resolveLimits } from './resolve-limits.ts';
 import { RunEventMapper } from './run-event-mapper.ts';
 import { RunReporter } from './run-reporter.ts';
+import { RunFailure, errorMessage, fetchDataclip, fetchPlan, readInlineDataclip } from './run-inputs.ts';
 
 /** What a run needs from the worker's connection. */
 export interface RunChannels {
@@ -84,13 +88,8 @@ export interface RunAttemptResult {
   durationMs: number;
 }
 
-class RunFailure extends Error {
-  readonly errorType: string;
-  constructor(errorType: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.errorType = errorType;
-  }
-}
+/** How a run is ended when its channel's join was refused after it had been handed to the engine (`claim_plans`). */
+const JOIN_REFUSED: EngineAbortReason = Object.freeze({ reason: 'kill', errorType: ERROR_TYPES.shutdown, message: 'the run channel could not be joined' });
 
 export async function runAttempt(options: RunAttemptOptions): Promise<RunAttemptResult> {
   const { run, config, channels, logger } = options;
@@ -109,27 +108,51 @@ export async function runAttempt(options: RunAttemptOptions): Promise<RunAttempt
 
   const held = options.joined === undefined ? null : await options.joined;
   const channel = held ?? channels.runChannel(run.id, run.token);
+  // claim_plans: the plan came with the claim, so the run need not wait for the join.
+  const prefetched = run.plan !== undefined && channels.features.capabilities.has(CAPABILITY_CLAIM_PLANS) ? run.plan : null;
+  const heartbeat: { current: Heartbeat | null } = { current: null };
+  let ended = false;
+  const joined: Promise<boolean> = (held === null ? joinChannel(channel, config.messageTimeoutMs) : Promise.resolve()).then(
+    () => {
+      logger.debug('joined run channel');
+      if (!ended) heartbeat.current = startHeartbeat(channel, channels.features, logger);
+      return true;
+    },
+    (error: unknown) => {
+      logger.error({ err: error }, prefetched === null ? 'could not join the run channel; run not executed' : 'could not join the run channel; run killed, not reported');
+      return false;
+    },
+  );
   try {
-    try {
-      if (held === null) await joinChannel(channel, config.messageTimeoutMs);
-    } catch (error) {
-      logger.error({ err: error }, 'could not join the run channel; run not executed');
-      return { reason: null, durationMs: elapsed() };
-    }
-    logger.debug('joined run channel');
-    const heartbeat = startHeartbeat(channel, channels.features, logger);
-    try {
-      const reason = await executeAndReport(options, channel, started);
-      return { reason, durationMs: elapsed() };
-    } finally {
-      heartbeat.stop();
-    }
+    if (prefetched === null && !(await joined)) return { reason: null, durationMs: elapsed() };
+    const reason = await executeAndReport(options, channel, started, { plan: prefetched, joined });
+    return { reason, durationMs: elapsed() };
   } finally {
+    ended = true;
+    heartbeat.current?.stop();
+    await joined;
     await channels.leaveRunChannel(channel);
   }
 }
 
-async function executeAndReport(options: RunAttemptOptions, channel: Channel, claimedAt: number): Promise<ExitReason | null> {
+/** The plan the claim reply carried (null: fetch it), and the run channel's join (true once joined). */
+interface RunStartContext {
+  plan: RunPlan | null;
+  joined: Promise<boolean>;
+}
+
+async function readInputs(options: RunAttemptOptions, channel: Channel, start: RunStartContext): Promise<{ plan: RunPlan; input: unknown }> {
+  const { run, config } = options;
+  const plan = start.plan ?? (await fetchPlan(channel, config.messageTimeoutMs));
+  // A plan without a dataclip (OpenFn's lightning-mock sends such plans) starts from an empty state.
+  if (plan.dataclip_id === '') return { plan, input: {} };
+  if (start.plan !== null && run.dataclip !== undefined) return { plan, input: readInlineDataclip(plan.dataclip_id, run.dataclip) };
+  // An input too large for the claim reply is fetched once the channel is joined.
+  if (start.plan !== null && !(await start.joined)) throw new RunFailure(ERROR_TYPES.dataclip, 'the run channel could not be joined');
+  return { plan, input: await fetchDataclip(channel, plan.dataclip_id, config.messageTimeoutMs) };
+}
+
+async function executeAndReport(options: RunAttemptOptions, channel: Channel, claimedAt: number, start: RunStartContext): Promise<ExitReason | null> {
   const { run, config, channels, logger } = options;
   const idempotent = channels.features.capabilities.has(CAPABILITY_IDEMPOTENT_EVENTS);
 
@@ -137,9 +160,7 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel, cl
   let input: unknown;
   let failure: RunFailure | null = null;
   try {
-    plan = await fetchPlan(channel, config.messageTimeoutMs);
-    // A plan without a dataclip (OpenFn's lightning-mock sends such plans) starts from an empty state.
-    input = plan.dataclip_id === '' ? {} : await fetchDataclip(channel, plan.dataclip_id, config.messageTimeoutMs);
+    ({ plan, input } = await readInputs(options, channel, start));
   } catch (error) {
     failure = error instanceof RunFailure ? error : new RunFailure(ERROR_TYPES.plan, errorMessage(error), { cause: error });
   }
@@ -159,6 +180,7 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel, cl
     idempotent,
     logger,
     batchKey: () => mapper.batchKey(),
+    joined: start.joined,
   });
 
   if (plan === null || failure !== null || options.signal.aborted) {
@@ -171,8 +193,11 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel, cl
     reporter.send(RUN_START, { timestamp: timestampMicros() });
     reporter.send(RUN_COMPLETE, mapper.runComplete(end));
     await reporter.drained();
-    return end.reason;
+    return (await start.joined) ? end.reason : null;
   }
+
+  // A refused join ends a run already handed to the engine: nothing of it can be reported.
+  const signal = AbortSignal.any([options.signal, runKiller(start.joined)]);
 
   let completeSent = false;
   const redactor = new CredentialRedactor();
@@ -212,7 +237,7 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel, cl
     plan,
     input,
     limits,
-    signal: options.signal,
+    signal,
     onEvent,
     fetchCredential: async (credentialId) => {
       const body = await fetchCredential(reporter, credentialId);
@@ -228,7 +253,16 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel, cl
   }
   await reporter.drained();
   logger.info({ reason: outcome.reason, errorType: outcome.errorType, reported: reporter.completeAccepted }, 'run finished');
-  return outcome.reason;
+  return (await start.joined) ? outcome.reason : null;
+}
+
+/** A signal aborted (`JOIN_REFUSED`) when the run channel's join fails. */
+function runKiller(joined: Promise<boolean>): AbortSignal {
+  const controller = new AbortController();
+  void joined.then((ok) => {
+    if (!ok) controller.abort(JOIN_REFUSED);
+  });
+  return controller.signal;
 }
 
 function abortedEnd(signal: AbortSignal): EngineRunComplete {
@@ -267,30 +301,6 @@ export function joinChannel(channel: Channel, timeoutMs: number): Promise<void> 
   });
 }
 
-async function fetchPlan(channel: Channel, timeoutMs: number): Promise<RunPlan> {
-  let reply: unknown;
-  try {
-    reply = await readWithResend(channel, FETCH_PLAN, {}, timeoutMs);
-  } catch (error) {
-    throw new RunFailure(ERROR_TYPES.plan, `could not fetch the plan: ${errorMessage(error)}`, { cause: error });
-  }
-  const reading = readPlanReply(reply);
-  if (!reading.ok) throw new RunFailure(ERROR_TYPES.plan, `the plan is malformed: ${reading.problem}`);
-  return reading.plan;
-}
-
-async function fetchDataclip(channel: Channel, dataclipId: string, timeoutMs: number): Promise<unknown> {
-  let reply: unknown;
-  try {
-    reply = await readWithResend(channel, FETCH_DATACLIP, { id: dataclipId }, timeoutMs);
-  } catch (error) {
-    throw new RunFailure(ERROR_TYPES.dataclip, `could not fetch dataclip ${dataclipId}: ${errorMessage(error)}`, { cause: error });
-  }
-  const decoded = decodeDataclip(reply);
-  if (!decoded.ok) throw new RunFailure(ERROR_TYPES.dataclip, `dataclip ${dataclipId} ${decoded.problem}`, { cause: decoded.cause });
-  return decoded.value;
-}
-
 async function fetchCredential(reporter: RunReporter, credentialId: string): Promise<unknown> {
   try {
     // In the run's event queue, behind run:start and any log lines: one event in flight per run.
@@ -324,8 +334,4 @@ export function startHeartbeat(channel: Channel, features: ServerFeatures, logge
 
 function emptyPlan(runId: string): RunPlan {
   return { id: runId, dataclip_id: '', starting_node_id: '', triggers: [], jobs: [], edges: [] };
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

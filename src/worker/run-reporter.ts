@@ -11,6 +11,9 @@
  *   run goes on.
  * - A rejected event is logged with the run id and the reply; a rejected
  *   `run:complete` is an error, never silently dropped.
+ * - With `joined` (the run started before its channel's join was answered,
+ *   `claim_plans`) nothing is pushed until the join succeeds; if it fails,
+ *   every event is dropped and every request rejected.
  */
 import type { Channel } from 'phoenix';
 import type { Logger } from 'pino';
@@ -39,6 +42,8 @@ export interface RunReporterOptions {
   logger: Logger;
   /** Makes a key for a batch under `idempotent_events`. */
   batchKey: () => string | undefined;
+  /** Resolves true once the run channel is joined, false when the join failed; absent: joined already. */
+  joined?: Promise<boolean>;
 }
 
 export interface EventFailure {
@@ -111,6 +116,13 @@ export class RunReporter {
   }
 
   async #drain(): Promise<void> {
+    if (this.#options.joined !== undefined && !(await this.#options.joined)) {
+      // Not joined: nothing can be pushed. The caller (run-attempt.ts) kills the run and logs it once.
+      for (const dropped of this.#queue.splice(0)) {
+        if (dropped.kind === 'request') dropped.reject(new Error('the run channel could not be joined'));
+      }
+      return;
+    }
     for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) {
       if (next.kind === 'batch') {
         const payload: BatchLogsPayload = { run_id: this.#options.runId, logs: next.lines };

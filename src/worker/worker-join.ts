@@ -6,7 +6,7 @@
 import type { WorkerConfig } from '../config/worker-config.ts';
 import type { LaneMemory } from '../lanes/lane-memory.ts';
 import type { LaneSpec } from '../lanes/parse-workloops.ts';
-import { CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_MEMORY_CLAIMS, CAPABILITY_RUN_CANCEL, CAPABILITY_RUN_HEARTBEAT } from '../protocol/events.ts';
+import { CAPABILITY_CLAIM_PLANS, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_MEMORY_CLAIMS, CAPABILITY_RUN_CANCEL, CAPABILITY_RUN_HEARTBEAT } from '../protocol/events.ts';
 import type { QueueJoinPayload } from '../protocol/messages.ts';
 
 /** The join payload; `laneMemory` is each lane's memory, in the order of `config.workloops`. */
@@ -18,9 +18,10 @@ export function queueJoinPayload(config: WorkerConfig, laneMemory: readonly Lane
     lanes: config.workloops.map((lane) => ({ queues: [...lane.queues], capacity: lane.capacity })),
     // Declared so a Lanes server leases our runs by heartbeat from the claim on (a lost claim reply
     // is then recovered within its lease); Lightning ignores the field.
+    // claim_plans: our claim replies may carry each run's plan and input (claim-reply.ts reads them).
     capabilities: bounded
-      ? [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_MEMORY_CLAIMS]
-      : [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL],
+      ? [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_CLAIM_PLANS, CAPABILITY_MEMORY_CLAIMS]
+      : [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_CLAIM_PLANS],
     // So a Lanes server can tell a run too big for every lane; only when memory bounds the lanes.
     ...(bounded ? { lanes_memory_mb: Object.fromEntries(config.workloops.map((lane, index) => [lane.queues.join('>'), laneMemory[index]?.totalMb ?? 0])) } : {}),
     ...(config.maxMemoryMb === null ? {} : { memory_ceiling_mb: config.maxMemoryMb }),

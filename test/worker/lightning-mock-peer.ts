@@ -16,7 +16,9 @@
  *
  * On top, it delays every reply by `replyDelayMs` and counts the events in
  * flight per run channel, so a test can see whether a worker waits for each
- * reply before the next event.
+ * reply before the next event. With `claimPlans` it plays a Lanes server
+ * offering `claim_plans` (plans and inputs in the claim reply; offer it in
+ * `queueJoinReply` too), and it can hold or refuse run joins.
  */
 import type { ExecutionContext } from 'ava';
 import { createServer } from 'node:http';
@@ -47,10 +49,18 @@ export interface MockPeerOptions {
   runsPerClaim?: number;
   /** A join reply object instead of the mock's `"ok"` for `worker:queue` (to offer Lanes extensions). */
   queueJoinReply?: Record<string, unknown>;
+  /** Claim replies carry each run's plan and its input's JSON text (`claim_plans`). */
+  claimPlans?: boolean;
+  /** Joins of these runs are answered after this long (ms) instead of `replyDelayMs`. */
+  runJoinDelaysMs?: Record<string, number>;
+  /** Runs whose channel join is refused (`unauthorized`). */
+  refuseRunJoins?: string[];
 }
 
 export class LightningMockPeer {
   readonly received: ReceivedEvent[] = [];
+  /** When each run's join reply was sent (epoch ms), by run id. */
+  readonly joinAnsweredAt = new Map<string, number>();
   /** The most events of one run channel that were awaiting their reply at once. */
   maxInFlight = 0;
   readonly #inFlight = new Map<string, number>();
@@ -101,6 +111,12 @@ export class LightningMockPeer {
       if (topic.startsWith('run:') && !this.#pending.has(topic.slice(4))) {
         return this.#reply(ws, joinRef, ref, topic, { status: 'error', response: 'invalid_run_id' });
       }
+      if (topic.startsWith('run:')) {
+        const runId = topic.slice(4);
+        const refused = this.#options.refuseRunJoins?.includes(runId) === true;
+        const reply = refused ? { status: 'error', response: { reason: 'unauthorized' } } : { status: 'ok', response: 'ok' };
+        return this.#reply(ws, joinRef, ref, topic, reply, this.#options.runJoinDelaysMs?.[runId], () => this.joinAnsweredAt.set(runId, Date.now()));
+      }
       const response = topic === 'worker:queue' && this.#options.queueJoinReply ? this.#options.queueJoinReply : 'ok';
       return this.#reply(ws, joinRef, ref, topic, { status: 'ok', response });
     }
@@ -108,7 +124,11 @@ export class LightningMockPeer {
     if (topic === 'worker:queue' && event === 'claim') {
       // The mock hands out one run per claim, whatever the demand.
       const handed = this.#queue.splice(0, this.#options.runsPerClaim ?? 1);
-      const runs = handed.map((run) => ({ id: run.id, token: 'x.y.z' }));
+      const runs = handed.map((run) => {
+        if (this.#options.claimPlans !== true) return { id: run.id, token: 'x.y.z' };
+        const clip = this.#options.dataclips?.[String(run.plan['dataclip_id'])];
+        return { id: run.id, token: 'x.y.z', plan: run.plan, ...(clip === undefined ? {} : { dataclip: JSON.stringify(clip) }) };
+      });
       for (const run of handed) this.#pending.add(run.id);
       return this.#reply(ws, joinRef, ref, topic, { status: 'ok', response: { runs } });
     }

@@ -1,0 +1,31 @@
+/**
+ * The `claim_plans` extension on the server's side: each run of a claim
+ * reply carries its plan and, when small, its input, so the worker can start
+ * executing without the three round trips (join, `fetch:plan`,
+ * `fetch:dataclip`) that would otherwise come first. Only for workers that
+ * declared the capability in their join; Lightning-compatible workers get the
+ * plain `{id, token}` reply.
+ *
+ * A plan or input too large to ride in the reply is left out, and the worker
+ * fetches it as usual: a claim reply stays a small frame whatever the demand.
+ */
+import { CLAIM_DATACLIP_MAX_BYTES, CLAIM_PLAN_MAX_BYTES } from '../protocol/index.ts';
+import type { ClaimedRun } from '../protocol/index.ts';
+import type { Store } from './store/store.ts';
+
+/** `runs` with each one's plan and input added where they fit; runs gone meanwhile stay as they were. */
+export async function withPlans(store: Store, runs: readonly ClaimedRun[]): Promise<ClaimedRun[]> {
+  return Promise.all(
+    runs.map(async (run): Promise<ClaimedRun> => {
+      const record = await store.getRun(run.id);
+      if (record === undefined) return run;
+      const { plan } = record;
+      if (JSON.stringify(plan).length > CLAIM_PLAN_MAX_BYTES) return run;
+      // A plan without an input (`dataclip_id` empty) starts from an empty state; nothing to carry.
+      if (plan.dataclip_id === '') return { ...run, plan };
+      const dataclip = await store.getDataclip(plan.dataclip_id);
+      if (dataclip === undefined || dataclip.runId !== run.id || Buffer.byteLength(dataclip.body, 'utf8') > CLAIM_DATACLIP_MAX_BYTES) return { ...run, plan };
+      return { ...run, plan, dataclip: dataclip.body };
+    }),
+  );
+}
