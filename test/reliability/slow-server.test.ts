@@ -101,7 +101,7 @@ function expectOneRun(runs: PhoenixFrame[], runId: string): PhoenixFrame[] {
   return runs.filter((frame) => frame[2] === runTopic(runId));
 }
 
-test('a run event whose reply times out is resent under idempotent_events and stored once; heartbeats follow the plan fetch', async (t) => {
+test('a run event whose reply times out is resent under idempotent_events and stored once; heartbeats follow run:start', async (t) => {
   const server = await startServer(t, { heartbeatIntervalMs: 200 });
   const proxy = await SlowServerProxy.start(t, server.port);
   const executor = new FakeExecutor();
@@ -111,9 +111,15 @@ test('a run event whose reply times out is resent under idempotent_events and st
   });
   const id = await submitRun(server, { plan: simplePlan('hold') });
   await waitFor(() => executor.heldRunIds.includes(id), { message: 'the run to be executing' });
-  // Nothing comes between the join and the fetches (the lease runs from the claim), then the beats come.
-  const onRun = expectOneRun(proxy.sent, id).map((frame) => frame[3]);
-  t.deepEqual(onRun.slice(0, 3), ['phx_join', 'fetch:plan', 'fetch:dataclip']);
+  // The plan and input came with the claim (claim_plans): nothing comes between the join and run:start
+  // (the lease runs from the claim), then the beats come.
+  // The run executes before its join has gone out: wait for the join and the first event.
+  const onRun = await waitFor(() => {
+    const events = expectOneRun(proxy.sent, id).map((frame) => frame[3]);
+    return events.length >= 2 ? events : null;
+  }, { message: 'the join and the first event on the run channel' });
+  t.deepEqual(onRun.slice(0, 2), ['phx_join', 'run:start']);
+  t.false(onRun.includes('fetch:plan') || onRun.includes('fetch:dataclip'), onRun.join(' '));
   await waitFor(() => proxy.sentEvents(RUN_HEARTBEAT, runTopic(id)).length >= 2, { message: 'heartbeats while the run executes' });
 
   // The log lines sent before the hold are stored (their replies may still be on the way: then they are resent first).
