@@ -5,6 +5,7 @@
  */
 import type { Capability } from './events.ts';
 import type { ExitReason } from './reasons.ts';
+import type { RunPlan } from './plan-schema.ts';
 
 /** Join payload of `worker:queue`: total slots, and each lane's chain (joined with `>`) → slots. */
 export interface QueueJoinPayload {
