@@ -71,4 +71,4 @@ export type Capability =
 /** Step output over the payload limit (PROTOCOL.md, step:complete). */
 export const DATACLIP_TOO_LARGE = 'DATACLIP_TOO_LARGE';
 
-export const WILDCARD = '*';
+export { WILDCARD } from './queue-chain.ts';

@@ -12,3 +12,6 @@ export * from './field-schemas.ts';
 export * from './plan-schema.ts';
 export * from './plan-graph.ts';
 export * from './submission-schema.ts';
+export * from './queue-chain.ts';
+export * from './claim-schema.ts';
+export * from './join-schema.ts';

@@ -10,7 +10,7 @@ export { ServerError } from './server-error.ts';
 export { WORKER_SOCKET_PATH } from './phoenix-socket-server.ts';
 export { keyPathFor } from './run-keys.ts';
 export { DEFAULT_QUEUE } from '../protocol/index.ts';
-export { DEFAULT_CLAIM_CHAIN } from './queue-channel.ts';
+export { DEFAULT_CLAIM_CHAIN } from '../protocol/index.ts';
 export type { RunRecord, Store } from './store/store.ts';
 export { openStore } from './store/open-store.ts';
 export { copySqliteToPostgres } from './store/copy-to-postgres.ts';

@@ -5,8 +5,9 @@ import {
   CAPABILITY_MEMORY_CLAIMS,
   CAPABILITY_RUN_CANCEL,
   CAPABILITY_RUN_HEARTBEAT,
-} from '../protocol/events.ts';
-import type { Capability } from '../protocol/events.ts';
+  queueJoinReplyShape,
+} from '../protocol/index.ts';
+import type { Capability } from '../protocol/index.ts';
 
 /** What the server offered in its join reply. Lightning offers nothing. */
 export interface ServerFeatures {
@@ -15,12 +16,20 @@ export interface ServerFeatures {
   leaseMs: number | null;
 }
 
-/** The features of a join reply: capabilities this worker knows, positive intervals; anything else is ignored. */
+const KNOWN: readonly Capability[] = [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_MEMORY_CLAIMS, CAPABILITY_CLAIM_PLANS];
+
+/**
+ * The features of a join reply (`QueueJoinReplySchema`): capabilities this
+ * worker knows, positive intervals. A reply that does not fit the schema
+ * (Lightning's `{}` does) offers nothing: extensions are used only when
+ * offered plainly.
+ */
 export function parseFeatures(response: unknown): ServerFeatures {
-  const reply = typeof response === 'object' && response !== null ? (response as Record<string, unknown>) : {};
-  const known: Capability[] = [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_MEMORY_CLAIMS, CAPABILITY_CLAIM_PLANS];
-  const offered = Array.isArray(reply['capabilities']) ? reply['capabilities'] : [];
-  const capabilities = new Set<Capability>(known.filter((name) => offered.includes(name)));
-  const positive = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : null);
-  return { capabilities, heartbeatIntervalMs: positive(reply['heartbeat_interval_ms']), leaseMs: positive(reply['lease_ms']) };
+  const reply = queueJoinReplyShape.check(response) ? response : {};
+  const offered = reply.capabilities ?? [];
+  return {
+    capabilities: new Set(KNOWN.filter((name) => offered.includes(name))),
+    heartbeatIntervalMs: reply.heartbeat_interval_ms ?? null,
+    leaseMs: reply.lease_ms ?? null,
+  };
 }

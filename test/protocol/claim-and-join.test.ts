@@ -1,0 +1,66 @@
+/**
+ * The `worker:queue` shapes of protocol/: the claim payload the server checks
+ * on every claim, the claim reply and join reply the worker reads, the join
+ * payload. The socket tests (test/server/bad-input, bounded-input, socket)
+ * check the same answers end to end.
+ */
+import test from 'ava';
+import pino from 'pino';
+import { MAX_LANES, joinPayloadProblems, readClaimPayload } from '../../src/protocol/index.ts';
+import { parseClaimedRuns } from '../../src/worker/claim-reply.ts';
+import { parseFeatures } from '../../src/worker/server-features.ts';
+
+const silent = pino({ level: 'silent' });
+
+test('a claim payload is read as it is, or refused field by field', (t) => {
+  const claim = { demand: 2, worker_name: 'w', queues: ['fast_lane', '*'] };
+  t.deepEqual(readClaimPayload(claim), { ok: true, claim });
+  t.deepEqual(readClaimPayload('nope'), { ok: false, errors: { payload: ['must be an object'], demand: ['must be an integer from 1 to 1000'] } });
+  t.deepEqual(readClaimPayload({ demand: 1, queues: ['*', 'manual'] }), { ok: false, errors: { queues: ['* may only be last'] } });
+  t.deepEqual(readClaimPayload({ demand: 1, queues: [] }), { ok: false, errors: { queues: ['must name at least one queue'] } });
+  t.deepEqual(readClaimPayload({ demand: 1, queues: 'manual' }), { ok: false, errors: { queues: ['must be a list of queue names'] } });
+  t.deepEqual(readClaimPayload({ demand: 1, queues: ['ok', 'not ok'] }), { ok: false, errors: { 'queues[1]': ['queue name must match ^[A-Za-z0-9_]+$, got "not ok"'] } });
+  t.deepEqual(readClaimPayload({ demand: 1, worker_name: 5 }), { ok: false, errors: { worker_name: ['must be a string of at most 255 characters, or null'] } });
+  const partial = readClaimPayload({ demand: 1, max_run_memory_mb: 100 });
+  t.false(partial.ok);
+  if (!partial.ok) t.deepEqual(Object.keys(partial.errors).sort(), ['default_run_memory_mb', 'lane_memory_mb']);
+  t.true(readClaimPayload({ demand: 1, max_run_memory_mb: 100, lane_memory_mb: 200, default_run_memory_mb: 50 }).ok);
+});
+
+test('a join payload is refused field by field, problems inside a map told under the map', (t) => {
+  t.deepEqual(joinPayloadProblems({ capacity: 5, queues: { 'fast_lane': 1, 'manual>*': 4 }, lanes_memory_mb: { fast_lane: 256 } }), {});
+  t.deepEqual(joinPayloadProblems('Lightning sends nothing'), {});
+  t.deepEqual(joinPayloadProblems({ capacity: 1e12, queues: { '*': 1e12 } }), {
+    capacity: ['must be an integer from 0 to 10000'],
+    queues: ['*: slots must be an integer from 1 to 1000'],
+  });
+  t.deepEqual(joinPayloadProblems({ queues: { '*>manual': 1 } }), { queues: ['*>manual: * may only be last'] });
+  t.deepEqual(joinPayloadProblems({ queues: { a: 1 }, lanes_memory_mb: { b: 5 } }), { lanes_memory_mb: ['b: is not a lane of queues'] });
+  const many = Object.fromEntries(Array.from({ length: MAX_LANES + 1 }, (_, i) => [`q${i}`, 1]));
+  t.deepEqual(joinPayloadProblems({ queues: many }), { queues: [`must declare at most ${MAX_LANES} lanes`] });
+  t.deepEqual(joinPayloadProblems({ queues: { a: 1 }, lanes: [{ queues: ['a'], capacity: 0 }] }), { 'lanes[0]': ['capacity: must be an integer from 1 to 1000'] });
+});
+
+test('the worker reads a claim reply: a good one whole, a malformed run dropped, a bad memory need ignored', (t) => {
+  t.deepEqual(parseClaimedRuns({ runs: [{ id: 'a', token: 't', memory_mb: 64 }] }, silent), [{ id: 'a', token: 't', memory_mb: 64 }]);
+  t.deepEqual(parseClaimedRuns({ runs: [{ id: 'a' }, { id: 'b', token: 't', memory_mb: -1 }] }, silent), [{ id: 'b', token: 't' }]);
+  t.deepEqual(parseClaimedRuns({ nothing: true }, silent), []);
+  t.deepEqual(parseClaimedRuns(null, silent), []);
+  // claim_plans: a carried plan is read as fetch:plan's reply; one for another run, or malformed, is left out with its input.
+  const plan = { id: 'a', jobs: [{ id: 'j', body: 'fn(s => s)', adaptor: 'x' }] };
+  t.deepEqual(parseClaimedRuns({ runs: [{ id: 'a', token: 't', plan, dataclip: '{}' }] }, silent), [
+    { id: 'a', token: 't', plan: { ...plan, dataclip_id: '', triggers: [], edges: [], starting_node_id: 'j' }, dataclip: '{}' },
+  ]);
+  t.deepEqual(parseClaimedRuns({ runs: [{ id: 'b', token: 't', plan, dataclip: '{}' }] }, silent), [{ id: 'b', token: 't' }]);
+  t.deepEqual(parseClaimedRuns({ runs: [{ id: 'a', token: 't', memory_mb: 8, plan: { id: 'a', jobs: 'none' }, dataclip: '{}' }] }, silent), [{ id: 'a', token: 't', memory_mb: 8 }]);
+});
+
+test('the worker uses an extension only when a well-formed join reply offers it', (t) => {
+  const lanes = parseFeatures({ capabilities: ['run_heartbeat', 'some_future_thing'], heartbeat_interval_ms: 1000, lease_ms: 5000 });
+  t.deepEqual([...lanes.capabilities], ['run_heartbeat']);
+  t.is(lanes.heartbeatIntervalMs, 1000);
+  const lightning = parseFeatures({});
+  t.is(lightning.capabilities.size, 0);
+  t.is(lightning.leaseMs, null);
+  t.is(parseFeatures({ capabilities: ['run_heartbeat'], lease_ms: -1 }).capabilities.size, 0);
+});
