@@ -59,18 +59,35 @@ port.onMessage((received) => {
 });
 
 /**
- * Runs a throwaway plan (no adaptor, no credentials) so the compiler and the
- * runtime's code paths are already compiled by V8 when the real run arrives:
- * in a fresh isolate their first execution costs more than the run itself.
- * It shares nothing with the real run but this thread's code caches.
+ * Runs a throwaway plan so the compiler and the runtime's code paths are
+ * already compiled by V8 when the real run arrives: in a fresh isolate their
+ * first execution costs more than the run itself. Its first job is compiled
+ * here; its second links a preloaded adaptor (`import * as`, never calling
+ * it), as a real job's module is linked against its adaptor: that path alone
+ * cost a run 1-2 ms cold. It shares nothing with the real run but this
+ * thread's code caches and the adaptor's module, which no code of the
+ * warm-up touches.
  */
-async function warmUp(): Promise<void> {
+async function warmUp(adaptorEntryPath: string | undefined): Promise<void> {
+  const linked = adaptorEntryPath === undefined ? [] : [{ id: 'warm-link', adaptorEntryPath }];
   await executePlan(
     {
       runId: 'warm-up',
-      jobs: [{ id: 'warm-up', body: "(state => { console.log('warm'); return { ...state }; });\n(state => state);", adaptor: null, credentialId: null }],
+      jobs: [
+        { id: 'warm-up', body: "(state => { console.log('warm'); return { ...state }; });\n(state => state);", adaptor: null, credentialId: null },
+        ...linked.map(({ id, adaptorEntryPath: entryPath }) => ({
+          id,
+          body: '',
+          adaptor: { specifier: 'warm-up', name: 'warm-up', version: '0', entryPath },
+          credentialId: null,
+          compiled: `import * as adaptor from ${JSON.stringify(entryPath)};\nexport default [(state) => state];\n`,
+        })),
+      ],
       triggerIds: ['t'],
-      edges: [{ id: 'e', source_trigger_id: 't', target_job_id: 'warm-up', condition: 'always' }],
+      edges: [
+        { id: 'e', source_trigger_id: 't', target_job_id: 'warm-up', condition: 'always' },
+        ...linked.map(({ id }) => ({ id: `e-${id}`, source_job_id: 'warm-up', target_job_id: id, condition: 'on_job_success' as const })),
+      ],
       startingNodeId: 't',
       input: { data: { x: 1 } },
       payloadLimitMb: 1,
@@ -81,6 +98,7 @@ async function warmUp(): Promise<void> {
   );
 }
 
-await preload((workerData as ThreadData).preload);
-await warmUp().catch(() => undefined);
+const preloaded = (workerData as ThreadData).preload;
+await preload(preloaded);
+await warmUp(preloaded[0]).catch(() => undefined);
 post({ type: 'ready' });
