@@ -9,7 +9,6 @@
  * thread dies (OOM, exit, uncaught error), or the parent stops it. Messages of
  * a thread that is no longer the active one are dropped.
  */
-import { setPriority } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { endForOom, endForThreadExit, endForUncaught } from '../runtime/run-ends.ts';
@@ -19,16 +18,10 @@ import type { ChildConfig, ChildToParent, ChildToThread, ParentToChild, ThreadDa
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
 
-// Before any run thread exists: on Linux the nice value is per thread, and a
-// thread started from this one inherits it. Raising it needs no privilege; if
-// the system refuses anyway, the child runs at the worker's priority.
-if (config.nice > 0) {
-  try {
-    setPriority(config.nice);
-  } catch {
-    // Not fatal: only the priority of job work relative to the worker's is lost.
-  }
-}
+// The child's own thread keeps the worker's priority: it only relays messages between the worker
+// and the run's thread, and each hop a run's first line waits for would otherwise queue behind every
+// busy process on the machine. Each run thread takes `config.nice` itself as it boots (run-thread.ts):
+// on Linux the nice value is per thread, so job code and the boots of spares stay below the worker.
 const THREAD_URL = config.threadEntry ? pathToFileURL(config.threadEntry) : new URL('./run-thread.ts', import.meta.url);
 
 const preloads = new Set(config.preload);
@@ -49,7 +42,7 @@ class RunThread {
 
   constructor(memoryLimitMb: number) {
     this.memoryLimitMb = memoryLimitMb;
-    const data: ThreadData = { preload: [...preloads] };
+    const data: ThreadData = { preload: [...preloads], nice: config.nice };
     this.worker = new Worker(THREAD_URL, {
       resourceLimits: { maxOldGenerationSizeMb: memoryLimitMb },
       workerData: data,

@@ -16,7 +16,7 @@ export interface ChildConfig {
   preload: string[];
   /** Absolute path of the bundled thread code (thread-bundle.ts); absent: load the sources. */
   threadEntry?: string;
-  /** Nice value the child takes before it starts any run thread (engine `childNice`). */
+  /** Nice value each run thread takes as it boots (engine `childNice`). */
   nice: number;
 }
 
@@ -59,4 +59,6 @@ export type ThreadToChild =
 /** `workerData` of a run thread. */
 export interface ThreadData {
   preload: string[];
+  /** Nice value the thread takes first thing (engine `childNice`); 0 leaves it at the child's. */
+  nice: number;
 }

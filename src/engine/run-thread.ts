@@ -4,6 +4,7 @@
  * its run, executes it and reports the end; the child then terminates it.
  * Nothing of one run (globals, module instances) can reach another.
  */
+import { setPriority } from 'node:os';
 import { workerData } from 'node:worker_threads';
 import { timestampMicros } from '../protocol/timestamp.ts';
 import { executePlan, importAdaptor } from '../runtime/execute-plan.ts';
@@ -11,7 +12,18 @@ import type { ChildToThread, ThreadData, ThreadToChild } from './ipc-messages.ts
 import { lockDownThread } from './thread-lockdown.ts';
 import { takeParentPort } from './thread-port.ts';
 
-// Before any adaptor or job code is loaded into this thread.
+const threadData = workerData as ThreadData;
+// Before any work: on Linux the nice value is per thread, so this thread (the boot of a spare, then
+// job code) yields to the worker and to the child's relay thread. Raising it needs no privilege; if
+// the system refuses anyway, the thread runs at the child's priority.
+if (threadData.nice > 0) {
+  try {
+    setPriority(threadData.nice);
+  } catch {
+    // Not fatal: only the priority of job work relative to the worker's is lost.
+  }
+}
+// Before any adaptor or job code is loaded into this thread (it also takes setPriority away).
 lockDownThread();
 const port = takeParentPort();
 
@@ -98,7 +110,7 @@ async function warmUp(adaptorEntryPath: string | undefined): Promise<void> {
   );
 }
 
-const preloaded = (workerData as ThreadData).preload;
+const preloaded = threadData.preload;
 await preload(preloaded);
 await warmUp(preloaded[0]).catch(() => undefined);
 post({ type: 'ready' });
