@@ -35,6 +35,8 @@ import { LanesServer } from '../src/server/index.ts';
 import { startPostgres } from '../test/fixtures/postgres-cluster.ts';
 import type { PostgresCluster } from '../test/fixtures/postgres-cluster.ts';
 import { figure, formatFigure, percentile, table } from './stats.ts';
+import { formatSchemaCheck, measureSchemaCheck } from './schema-check.ts';
+import type { SchemaCheckResult } from './schema-check.ts';
 import { formatTokenVerify, measureTokenVerify } from './token-verify.ts';
 import type { TokenVerifyResult } from './token-verify.ts';
 import type { Figure } from './stats.ts';
@@ -94,6 +96,8 @@ export interface ClaimPathResult {
   handoutRoundTripP99Ms: Figure;
   /** jose against a bare node:crypto check of a run token, side by side (token-verify.ts). */
   tokenVerify: TokenVerifyResult;
+  /** What the protocol's schema checks cost per claim payload, claim reply and plan (schema-check.ts). */
+  schemaCheck: SchemaCheckResult;
 }
 
 const TRIVIAL_PLAN = {
@@ -259,6 +263,7 @@ export async function runClaimPathBench(options: { quick: boolean; store?: Claim
     handoutRoundTripP50Ms: pick((t) => t.handout.roundTripMs.p50),
     handoutRoundTripP99Ms: pick((t) => t.handout.roundTripMs.p99),
     tokenVerify: await measureTokenVerify(options),
+    schemaCheck: await measureSchemaCheck(options),
   };
 }
 
@@ -271,7 +276,7 @@ export function formatClaimPath(result: ClaimPathResult): string {
   ];
   const trials = result.trials.length;
   const caption = `Claim path: ${result.workers} workers × ${result.lanesPerWorker} lanes (${CLAIM_PATH_CHAINS.map((c) => c.join('>')).join(', ')}), demand 1 back-to-back, ${result.phaseDurationMs / 1000} s per phase, ${trials} trial${trials === 1 ? '' : 's'}, ${result.preloadedRuns} runs waiting at the start of the handout phase; server and clients in one process.`;
-  return `${caption}\n\n${table(header, rows)}\n\n${formatTokenVerify(result.tokenVerify)}`;
+  return `${caption}\n\n${table(header, rows)}\n\n${formatTokenVerify(result.tokenVerify)}\n\n${formatSchemaCheck(result.schemaCheck)}`;
 }
 
 /** The stores side by side, one row each (medians over trials). */

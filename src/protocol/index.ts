@@ -15,3 +15,4 @@ export * from './submission-schema.ts';
 export * from './queue-chain.ts';
 export * from './claim-schema.ts';
 export * from './join-schema.ts';
+export * from './run-event-schemas.ts';

@@ -14,7 +14,16 @@
  */
 import type { Static, TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
+import { Settings } from 'typebox/system';
 import { Clean } from 'typebox/value';
+
+/**
+ * Most problems one value reports. TypeBox's default (8) is used up by a
+ * union's branches (each tells why it did not match); the bound still keeps
+ * an error reply small whatever the payload (a batch of 10 000 bad lines).
+ */
+export const MAX_REPORTED_ERRORS = 64;
+Settings.Set({ maxErrors: MAX_REPORTED_ERRORS });
 
 /** A schema's message: fixed, or made from the value it refused (to quote it). */
 export type ShapeMessage = string | ((value: unknown) => string);
@@ -100,6 +109,11 @@ function schemaAt(root: TSchema, parts: readonly string[]): unknown {
   return node;
 }
 
+/** Whether the schema at `schemaPath` is the `null` branch of a union. */
+function isNullBranch(root: TSchema, schemaPath: readonly string[]): boolean {
+  return schemaPath.at(-2) === 'anyOf' && child(schemaAt(root, schemaPath), 'type') === 'null';
+}
+
 /** Turns one TypeBox error into field problems (an unknown or missing field names that field). */
 function toProblems(root: TSchema, error: SchemaError, value: unknown, prefix: string): FieldProblem[] {
   const at = segments(error.instancePath);
@@ -118,6 +132,12 @@ function toProblems(root: TSchema, error: SchemaError, value: unknown, prefix: s
       message: messageAt(root, [...schemaPath, 'properties', String(name)], undefined) ?? 'is required',
     }));
   }
+  if (error.keyword === 'anyOf' || isNullBranch(root, schemaPath)) {
+    // A union with a message speaks for all its branches; one without lets the branches that could
+    // have matched speak (`Union([X, Null])`: X's problems, not "must be null" nor "must match anyOf").
+    const message = messageAt(root, error.keyword === 'anyOf' ? schemaPath : schemaPath.slice(0, -2), valueAt(value, at));
+    return message === undefined ? [] : [{ field: fieldPath(at, prefix), message }];
+  }
   return [{ field: fieldPath(at, prefix), message: messageAt(root, schemaPath, valueAt(value, at)) ?? error.message }];
 }
 
@@ -125,7 +145,7 @@ function toProblems(root: TSchema, error: SchemaError, value: unknown, prefix: s
 export function wireShape<S extends TSchema>(schema: S): WireShape<Static<S>> {
   const validator = Compile(schema);
   const all = (value: unknown, prefix: string): FieldProblem[] =>
-    (validator.Errors(value) as SchemaError[]).flatMap((error) => toProblems(schema, error, value, prefix));
+    (validator.Errors(value) as SchemaError[]).flatMap((error) => toProblems(schema, error, value, prefix)).slice(0, MAX_REPORTED_ERRORS);
   return {
     schema,
     check: (value: unknown): value is Static<S> => validator.Check(value),

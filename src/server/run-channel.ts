@@ -29,14 +29,16 @@ import {
   RUN_START,
   STEP_COMPLETE,
   STEP_START,
+  fetchByIdShape,
   readIssuedRunToken,
+  runJoinPayloadShape,
   verifyRunToken,
 } from '../protocol/index.ts';
 import type { RunPlan, SigningKey } from '../protocol/index.ts';
 import type { Channel, ChannelEndReason, ChannelPeer, ChannelReply, JoinResult } from './phoenix-channel.ts';
 import { error, ok } from './phoenix-channel.ts';
 import { CredentialRedactor } from '../protocol/credential-redactor.ts';
-import { isNonEmptyString, isRecord } from './field-errors.ts';
+import { isRecord } from './field-errors.ts';
 import { hashToken } from './queue-channel.ts';
 import { inFlightRun } from './run-event-context.ts';
 import type { RunEventContext } from './run-event-context.ts';
@@ -78,8 +80,8 @@ export class RunChannel implements Channel {
 
   /** Handles `phx_join` on `run:<id>`: the token must be the one handed out for the run's current attempt. */
   static async join(deps: RunChannelDeps, runId: string, payload: unknown, peer: ChannelPeer): Promise<JoinResult> {
-    const token = isRecord(payload) ? payload['token'] : undefined;
-    if (typeof token !== 'string' || token.length === 0) return { ok: false, response: { reason: 'unauthorized' } };
+    if (!runJoinPayloadShape.check(payload)) return { ok: false, response: { reason: 'unauthorized' } };
+    const { token } = payload;
     if (!deps.store.isOpen) return { ok: false, response: { reason: 'unavailable' } };
     const run = await deps.store.getRun(runId);
     if (!run) {
@@ -180,16 +182,16 @@ export class RunChannel implements Channel {
   }
 
   async #fetchDataclip(payload: unknown): Promise<ChannelReply> {
-    const id = isRecord(payload) ? payload['id'] : undefined;
-    if (!isNonEmptyString(id)) return error({ id: ["can't be blank"] });
+    if (!fetchByIdShape.check(payload)) return error({ id: ["can't be blank"] });
+    const { id } = payload;
     const dataclip = await this.#deps.store.getDataclip(id);
     if (!dataclip || dataclip.runId !== this.#runId) return error({ id: ['Dataclip not found'] });
     return { status: 'ok', binary: Buffer.from(dataclip.body, 'utf8') };
   }
 
   async #fetchCredential(payload: unknown): Promise<ChannelReply> {
-    const id = isRecord(payload) ? payload['id'] : undefined;
-    if (!isNonEmptyString(id)) return error({ id: ["can't be blank"] });
+    if (!fetchByIdShape.check(payload)) return error({ id: ["can't be blank"] });
+    const { id } = payload;
     // Secrets only go to an attempt still in flight: not to a cancelled, finished or superseded one.
     const run = await inFlightRun(this.#deps.store, this.#runId, this.#attempt);
     if (!('id' in run)) return run;

@@ -5,8 +5,8 @@
  */
 import { error, ok } from './phoenix-channel.ts';
 import type { ChannelReply } from './phoenix-channel.ts';
-import { FieldErrorCollector, isNonEmptyString, isOptionalString, isRecord } from './field-errors.ts';
-import { parseTimestampMicros } from '../protocol/index.ts';
+import { batchLogsPayloadShape, logLineShape } from '../protocol/index.ts';
+import type { FieldErrors } from '../protocol/index.ts';
 import type { RunEventContext } from './run-event-context.ts';
 
 interface ParsedLogLine {
@@ -18,39 +18,32 @@ interface ParsedLogLine {
   logId: string | null;
 }
 
-function parseLogLine(line: unknown, runId: string, prefix: string, collector: FieldErrorCollector): ParsedLogLine | undefined {
-  if (!isRecord(line)) {
-    collector.add(prefix || 'payload', 'must be an object');
+/** A line checked by `LogLineSchema`, for the store; `run_id`, when sent, must be this run's. */
+function parseLogLine(line: unknown, runId: string, prefix: string, errors: FieldErrors): ParsedLogLine | undefined {
+  const at = (name: string): string => (prefix === '' ? name : `${prefix}.${name}`);
+  const runIdSent = typeof line === 'object' && line !== null ? (line as Record<string, unknown>)['run_id'] : undefined;
+  const foreign = runIdSent !== undefined && runIdSent !== runId;
+  if (foreign) errors[at('run_id')] = ['does not match this run'];
+  if (!logLineShape.check(line)) {
+    for (const [field, messages] of Object.entries(logLineShape.problems(line, prefix))) (errors[field] ??= []).push(...messages);
     return undefined;
   }
-  const field = (name: string): string => (prefix ? `${prefix}.${name}` : name);
-  const before = Object.keys(collector.errors).length;
-  if (line['run_id'] !== undefined && line['run_id'] !== runId) collector.add(field('run_id'), 'does not match this run');
-  const message = line['message'];
-  if (!Array.isArray(message)) collector.add(field('message'), 'must be a list');
-  if (!isNonEmptyString(line['level'])) collector.add(field('level'), "can't be blank");
-  if (!isNonEmptyString(line['source'])) collector.add(field('source'), "can't be blank");
-  if (!isOptionalString(line['step_id'])) collector.add(field('step_id'), 'must be a string');
-  if (line['log_id'] !== undefined && !isNonEmptyString(line['log_id'])) collector.add(field('log_id'), 'must be a non-empty string');
-  if (line['timestamp'] !== undefined && parseTimestampMicros(line['timestamp']) === undefined) {
-    collector.add(field('timestamp'), 'must be a string of microseconds');
-  }
-  if (Object.keys(collector.errors).length !== before) return undefined;
+  if (foreign) return undefined;
   return {
-    stepId: (line['step_id'] as string | null | undefined) ?? null,
-    level: line['level'] as string,
-    source: line['source'] as string,
-    message: message as unknown[],
-    timestamp: (line['timestamp'] as string | undefined) ?? String(Date.now() * 1000),
-    logId: (line['log_id'] as string | undefined) ?? null,
+    stepId: line.step_id ?? null,
+    level: line.level,
+    source: line.source,
+    message: line.message,
+    timestamp: line.timestamp ?? String(Date.now() * 1000),
+    logId: line.log_id ?? null,
   };
 }
 
 /** `run:log`: one line, idempotent by its `log_id` when it has one. */
 export async function handleRunLog(ctx: RunEventContext, payload: Record<string, unknown>): Promise<ChannelReply> {
-  const collector = new FieldErrorCollector();
-  const line = parseLogLine(payload, ctx.runId, '', collector);
-  if (!line) return error(collector.errors);
+  const errors: FieldErrors = {};
+  const line = parseLogLine(payload, ctx.runId, '', errors);
+  if (!line) return error(errors);
   const key = line.logId === null ? null : `log:${line.logId}`;
   if (key) {
     const replay = await ctx.replayed(key);
@@ -67,23 +60,21 @@ export async function handleRunLog(ctx: RunEventContext, payload: Record<string,
 }
 /** `run:batch_logs`: lines already stored under their own `log_id` are skipped. */
 export async function handleBatchLogs(ctx: RunEventContext, payload: Record<string, unknown>): Promise<ChannelReply> {
-  const batchId = payload['log_id'];
-  if (batchId !== undefined && !isNonEmptyString(batchId)) return error({ log_id: ['must be a non-empty string'] });
+  if (!batchLogsPayloadShape.check(payload)) return error(batchLogsPayloadShape.problems(payload));
+  const batchId = payload.log_id;
   const key = typeof batchId === 'string' ? `batch:${batchId}` : null;
   if (key) {
     const replay = await ctx.replayed(key);
     if (replay) return replay;
   }
-  const collector = new FieldErrorCollector();
-  if (payload['run_id'] !== undefined && payload['run_id'] !== ctx.runId) collector.add('run_id', 'does not match this run');
-  const logs = payload['logs'];
-  if (!Array.isArray(logs)) return error({ logs: ['must be a list'] });
+  const errors: FieldErrors = {};
+  if (payload.run_id !== undefined && payload.run_id !== ctx.runId) errors['run_id'] = ['does not match this run'];
   const lines: ParsedLogLine[] = [];
-  logs.forEach((raw, index) => {
-    const line = parseLogLine(raw, ctx.runId, `logs[${index}]`, collector);
+  payload.logs.forEach((raw, index) => {
+    const line = parseLogLine(raw, ctx.runId, `logs[${index}]`, errors);
     if (line) lines.push(line);
   });
-  if (!collector.empty) return error(collector.errors);
+  if (Object.keys(errors).length > 0) return error(errors);
   const run = await ctx.inFlight();
   if (!('id' in run)) return run;
   for (const line of lines) {

@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import pino from 'pino';
-import { MAX_LANES, joinPayloadProblems, readClaimPayload } from '../../src/protocol/index.ts';
+import { MAX_LANES, MAX_REPORTED_ERRORS, batchLogsPayloadShape, joinPayloadProblems, readClaimPayload, stepCompletePayloadShape } from '../../src/protocol/index.ts';
 import { parseClaimedRuns } from '../../src/worker/claim-reply.ts';
 import { parseFeatures } from '../../src/worker/server-features.ts';
 
@@ -63,4 +63,22 @@ test('the worker uses an extension only when a well-formed join reply offers it'
   t.is(lightning.capabilities.size, 0);
   t.is(lightning.leaseMs, null);
   t.is(parseFeatures({ capabilities: ['run_heartbeat'], lease_ms: -1 }).capabilities.size, 0);
+});
+
+test('run-channel event shapes: every problem by field, a union\'s null branch silent, the count bounded', (t) => {
+  const bad = { step_id: 's', job_id: 7, reason: 'done', mem: 'lots', duration: -1, thread_id: 'a', output_dataclip: 5, webhook_response: { status: 42 } };
+  t.deepEqual(stepCompletePayloadShape.problems(bad), {
+    job_id: ["can't be blank"],
+    reason: ['is invalid'],
+    output_dataclip: ['must be a JSON string'],
+    mem: ['must be {job, system} numbers'],
+    duration: ['must be a non-negative number'],
+    thread_id: ['must be a number'],
+    'webhook_response.status': ['must be an HTTP status'],
+  });
+  t.true(stepCompletePayloadShape.check({ step_id: 's', job_id: 'j', reason: 'success', webhook_response: null, thread_id: null }));
+  const lines = Array.from({ length: 1000 }, () => ({ message: 'not a list' }));
+  const problems = batchLogsPayloadShape.problems({ logs: lines });
+  t.true(Object.values(problems).flat().length <= MAX_REPORTED_ERRORS, 'a huge bad batch gets a bounded reply');
+  t.deepEqual(problems['logs[0].message'], ['must be a list']);
 });
