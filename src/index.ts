@@ -76,7 +76,8 @@ export async function createServer(options: CreateServerOptions): Promise<LanesS
   return LanesServer.create({ ...options, logger: options.logger ?? pino({ level: 'silent' }) });
 }
 
-export { Worker, WorkerStateError } from './worker/index.ts';
+export { Worker } from './worker/index.ts';
+export { InvalidTransitionError } from './state-machine.ts';
 export type { LaneSnapshot, WorkerState, ConnectionState, ServerFeatures, EngineOverrides } from './worker/index.ts';
 export { LanesServer, ServerError } from './server/index.ts';
 export type { LanesServerState, ServerOptions } from './server/index.ts';

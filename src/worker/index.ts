@@ -1,5 +1,5 @@
 /** The worker: connection, lanes, run reporting, health and metrics. */
-export { Worker, WorkerStateError, WORKER_VERSION } from './worker.ts';
+export { Worker, WORKER_VERSION } from './worker.ts';
 export type { WorkerCreateOptions, WorkerState } from './worker.ts';
 export type { LaneSnapshot } from './lane-snapshot.ts';
 export type { ConnectionState } from './queue-connection.ts';

@@ -3,15 +3,21 @@
  * the runs they start, an executor shared by the lanes, and the health and
  * metrics HTTP server.
  *
- * States (each change logged; others throw):
+ * States, kept in a `StateMachine` (each change logged at debug; any other
+ * move throws `InvalidTransitionError`):
  *
  *   created   built by `create()`, nothing running      → starting | stopped
  *   starting  health server binding, socket opening     → running | stopped
- *   running   lanes claim once worker:queue is joined    → draining | stopped
+ *   running   lanes claim once worker:queue is joined    → draining
  *   draining  stop(): no new claims, claims in flight    → stopped
  *             awaited, runs finish up to the shutdown
  *             timeout, then are killed (ShutdownError)
  *   stopped   channels left, socket closed, port freed
+ *
+ * The promise of the start in flight travels from `starting` on (a second
+ * `start()` returns it), the promise of the stop in flight from the state it
+ * was asked in (a second `stop()` returns it): a stop asked while starting
+ * drains once the start is done.
  *
  * `stop({force: true})` (or a second stop with force while draining) kills
  * the runs and closes at once. A claimed run is always started: a graceful
@@ -27,6 +33,7 @@ import { Workloop } from '../lanes/workloop.ts';
 import { CAPABILITY_MEMORY_CLAIMS } from '../protocol/events.ts';
 import { importRunPublicKey, signWorkerToken } from '../protocol/tokens.ts';
 import type { SigningKey } from '../protocol/tokens.ts';
+import { StateMachine } from '../state-machine.ts';
 import { createWorkerEngine } from './create-engine.ts';
 import type { EngineOverrides } from './create-engine.ts';
 import { HealthServer } from './health-server.ts';
@@ -41,15 +48,15 @@ import { describeMemory, laneMemories } from './worker-memory.ts';
 import { WorkerMetrics } from './worker-metrics.ts';
 import { WorkerRuns } from './worker-runs.ts';
 
-export type WorkerState = 'created' | 'starting' | 'running' | 'draining' | 'stopped';
+/** `started`: the start in flight or done; `stopping`: the stop in flight or done (null: none was asked). */
+type Lifecycle =
+  | { readonly kind: 'created' }
+  | { readonly kind: 'starting'; readonly started: Promise<void>; stopping: Promise<void> | null }
+  | { readonly kind: 'running'; readonly started: Promise<void> }
+  | { readonly kind: 'draining'; readonly started: Promise<void> | null; readonly stopping: Promise<void> }
+  | { readonly kind: 'stopped'; readonly started: Promise<void> | null; readonly stopping: Promise<void> | null };
 
-const TRANSITIONS: Record<WorkerState, readonly WorkerState[]> = {
-  created: ['starting', 'stopped'],
-  starting: ['running', 'stopped'],
-  running: ['draining', 'stopped'],
-  draining: ['stopped'],
-  stopped: [],
-};
+export type WorkerState = Lifecycle['kind'];
 
 export const WORKER_VERSION: string = packageJson.version;
 
@@ -73,12 +80,6 @@ export interface WorkerCreateOptions {
   engine?: EngineOverrides;
 }
 
-export class WorkerStateError extends LanesError {
-  constructor(from: WorkerState, to: WorkerState) {
-    super('INVALID_WORKER_TRANSITION', `worker: invalid transition ${from} → ${to}`);
-  }
-}
-
 export class Worker {
   readonly workerId: string;
   readonly #config: WorkerConfig;
@@ -94,9 +95,7 @@ export class Worker {
   #markRefused: (error: LanesError) => void = () => undefined;
   /** Settles when the server refuses this worker for good (its lanes); the worker is then stopping. */
   readonly refused: Promise<LanesError> = new Promise((resolve) => (this.#markRefused = resolve));
-  #state: WorkerState = 'created';
-  #starting: Promise<void> | null = null;
-  #stopping: Promise<void> | null = null;
+  readonly #state: StateMachine<Lifecycle>;
 
   /** Creates a worker; no socket is opened and no port bound until `start()`. */
   static async create(options: WorkerCreateOptions): Promise<Worker> {
@@ -121,6 +120,12 @@ export class Worker {
     this.#logger = init.logger;
     this.#executor = init.executor;
     this.#stopExecutor = init.owned?.stop ?? null;
+    this.#state = new StateMachine<Lifecycle>({
+      name: 'worker',
+      initial: { kind: 'created' },
+      transitions: { created: ['starting', 'stopped'], starting: ['running', 'stopped'], running: ['draining'], draining: ['stopped'], stopped: [] },
+      logger: init.logger,
+    });
     const config = init.config;
     const laneMemory = laneMemories(config);
     this.#connection = new QueueConnection({
@@ -176,7 +181,7 @@ export class Worker {
   }
 
   get state(): WorkerState {
-    return this.#state;
+    return this.#state.kind;
   }
 
   get connectionState(): ConnectionState {
@@ -203,39 +208,44 @@ export class Worker {
    * connection retries for ever, so a worker may start before its server.
    */
   start(): Promise<void> {
-    if (this.#starting !== null) return this.#starting;
-    this.#setState('starting');
-    this.#starting = (async () => {
-      try {
-        await this.#health.listen();
-      } catch (error) {
-        this.#setState('stopped');
-        await this.#stopExecutor?.();
-        throw new LanesError('HEALTH_PORT_UNAVAILABLE', `cannot listen on port ${this.#config.port}`, { cause: error });
-      }
-      this.#setState('running');
-      this.#connection.connect();
-      this.#logger.info(
-        {
-          lanes: this.#config.workloops.map((lane) => lane.id),
-          capacity: this.#config.capacity,
-          runMemoryLimitMb: this.#config.runMemoryLimitMb,
-          memoryCeilingMb: this.#config.memoryCeilingMb,
-          memory: describeMemory(this.#config),
-          healthPort: this.#health.port,
-          servers: this.#config.lightningUrls,
-        },
-        'worker started',
-      );
-    })();
-    return this.#starting;
+    const current = this.#state.current;
+    if (current.kind !== 'created' && current.started !== null) return current.started;
+    // Not started yet: moves to `starting` (or throws, for a worker stopped before it started).
+    const { promise: started, resolve, reject } = Promise.withResolvers<void>();
+    const starting = this.#state.to({ kind: 'starting', started, stopping: null });
+    this.#listenAndConnect(starting).then(resolve, reject);
+    return started;
+  }
+
+  async #listenAndConnect(starting: Extract<Lifecycle, { kind: 'starting' }>): Promise<void> {
+    try {
+      await this.#health.listen();
+    } catch (error) {
+      this.#state.to({ kind: 'stopped', started: starting.started, stopping: starting.stopping });
+      await this.#stopExecutor?.();
+      throw new LanesError('HEALTH_PORT_UNAVAILABLE', `cannot listen on port ${this.#config.port}`, { cause: error });
+    }
+    this.#state.to({ kind: 'running', started: starting.started });
+    this.#connection.connect();
+    this.#logger.info(
+      {
+        lanes: this.#config.workloops.map((lane) => lane.id),
+        capacity: this.#config.capacity,
+        runMemoryLimitMb: this.#config.runMemoryLimitMb,
+        memoryCeilingMb: this.#config.memoryCeilingMb,
+        memory: describeMemory(this.#config),
+        healthPort: this.#health.port,
+        servers: this.#config.lightningUrls,
+      },
+      'worker started',
+    );
   }
 
   /** Resolves when `worker:queue` is joined (at once if it is). */
   async whenConnected(signal?: AbortSignal): Promise<void> {
     while (this.#connection.state !== 'joined') {
       signal?.throwIfAborted();
-      if (this.#state === 'stopped') throw new LanesError('WORKER_STOPPED', 'the worker stopped');
+      if (this.#state.kind === 'stopped') throw new LanesError('WORKER_STOPPED', 'the worker stopped');
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
@@ -247,26 +257,45 @@ export class Worker {
    * once, and also hurries a graceful stop already in flight.
    */
   stop(options: { force?: boolean } = {}): Promise<void> {
+    const current = this.#state.current;
+    const inFlight = current.kind === 'created' || current.kind === 'running' ? null : current.stopping;
     if (options.force === true && !this.#force.signal.aborted) {
       this.#force.abort();
       // Hurries lanes of a graceful stop already waiting for their claims.
-      if (this.#stopping !== null) for (const lane of this.#lanes) void lane.stop({ force: true });
+      if (inFlight !== null) for (const lane of this.#lanes) void lane.stop({ force: true });
     }
-    if (this.#stopping !== null) return this.#stopping;
-    this.#stopping = this.#shutdown();
-    return this.#stopping;
+    if (inFlight !== null) return inFlight;
+    const { promise: stopping, resolve, reject } = Promise.withResolvers<void>();
+    let shutdown: Promise<void>;
+    switch (current.kind) {
+      case 'draining':
+        return current.stopping;
+      case 'created':
+        this.#state.to({ kind: 'stopped', started: null, stopping });
+        shutdown = this.#stopExecutor?.() ?? Promise.resolve();
+        break;
+      case 'starting':
+        // Drains once the start is done (a start that failed has stopped the worker already).
+        current.stopping = stopping;
+        shutdown = current.started.catch(() => {}).then(() => this.#shutdown(stopping));
+        break;
+      case 'running':
+        shutdown = this.#shutdown(stopping);
+        break;
+      case 'stopped':
+        // Stopped by a failed start: nothing to stop.
+        shutdown = Promise.resolve();
+        break;
+    }
+    shutdown.then(resolve, reject);
+    return stopping;
   }
 
-  async #shutdown(): Promise<void> {
-    if (this.#starting !== null) await this.#starting.catch(() => {});
-    if (this.#state === 'stopped') return;
-    if (this.#state === 'created') {
-      this.#setState('stopped');
-      await this.#stopExecutor?.();
-      return;
-    }
+  async #shutdown(stopping: Promise<void>): Promise<void> {
+    const running = this.#state.when('running');
+    if (running === undefined) return;
     const force = this.#force.signal;
-    this.#setState('draining');
+    this.#state.to({ kind: 'draining', started: running.started, stopping });
     this.#logger.info({ activeRuns: this.#runs.size, force: force.aborted }, 'worker draining');
 
     // 1. No new claims; claims in flight are awaited so their runs start (force abandons them). A claim
@@ -290,7 +319,7 @@ export class Worker {
     await this.#connection.close();
     await this.#health.close();
     await this.#stopExecutor?.();
-    this.#setState('stopped');
+    this.#state.to({ kind: 'stopped', started: running.started, stopping });
     this.#logger.info({ unfinishedRuns: this.#runs.size }, 'worker stopped');
   }
 
@@ -309,7 +338,7 @@ export class Worker {
   }
 
   #onJoined(): void {
-    if (this.#state !== 'running') return;
+    if (this.#state.kind !== 'running') return;
     if (this.#connection.reconnects > 0) this.#metrics.reconnected();
     for (const lane of this.#lanes) {
       lane.start();
@@ -321,15 +350,8 @@ export class Worker {
   #readiness(): Readiness {
     const connected = this.#connection.state === 'joined';
     return {
-      ready: this.#state === 'running' && connected,
-      body: { workerId: this.workerId, state: this.#state, connection: this.#connection.state, lanes: this.lanes },
+      ready: this.#state.kind === 'running' && connected,
+      body: { workerId: this.workerId, state: this.#state.kind, connection: this.#connection.state, lanes: this.lanes },
     };
-  }
-
-  #setState(next: WorkerState): void {
-    const from = this.#state;
-    if (!TRANSITIONS[from].includes(next)) throw new WorkerStateError(from, next);
-    this.#state = next;
-    this.#logger.debug({ from, to: next }, 'worker state changed');
   }
 }

@@ -4,7 +4,9 @@
  */
 import test from 'ava';
 import type { LanesServer } from '../../src/server/index.ts';
-import { api, startServer, submitRun, waitFor } from '../server/helpers.ts';
+import { api, startServer, submitRun, testLogger, waitFor } from '../server/helpers.ts';
+import { Worker } from '../../src/worker/index.ts';
+import { InvalidTransitionError } from '../../src/state-machine.ts';
 import { DropProxy, FakeExecutor, startWorker, testConfig } from './helpers.ts';
 
 const holdPlan = {
@@ -71,4 +73,27 @@ test('stop() drains: no new claims, runs finish, those past the shutdown timeout
   t.is(killed.error_type, 'ShutdownError');
   t.is((await runOf(server, notClaimed)).state, 'available', 'a draining worker claims nothing');
   await t.throwsAsync(fetch(`http://127.0.0.1:${worker.healthPort}/livez`), undefined, 'the health port is closed');
+});
+
+test('a stop() asked while the worker starts drains once the start is done; start() and stop() again return the promises in flight', async (t) => {
+  const server = await startServer(t);
+  const worker = await Worker.create({ logger: testLogger(), executor: new FakeExecutor(), healthHost: '127.0.0.1', config: testConfig({ lightningUrl: server.workerUrl }) });
+  t.teardown(() => worker.stop({ force: true }));
+  const started = worker.start();
+  t.is(worker.state, 'starting');
+  t.is(worker.start(), started, 'a second start() is the start in flight');
+  const stopping = worker.stop();
+  t.is(worker.stop(), stopping, 'a second stop() is the stop in flight');
+  await started;
+  await stopping;
+  t.is(worker.state, 'stopped');
+  t.is(worker.start(), started, 'start() after the stop answers with the start that was made');
+});
+
+test('a worker stopped before it started cannot start: start() throws InvalidTransitionError', async (t) => {
+  const worker = await Worker.create({ logger: testLogger(), executor: new FakeExecutor(), healthHost: '127.0.0.1', config: testConfig({ lightningUrl: 'ws://127.0.0.1:1/worker' }) });
+  await worker.stop();
+  t.is(worker.state, 'stopped');
+  t.throws(() => worker.start(), { instanceOf: InvalidTransitionError, message: 'worker: invalid transition stopped → starting' });
+  t.is(worker.state, 'stopped');
 });
