@@ -3,7 +3,7 @@
  * and the push itself, settled once by its reply, its timeout, the lane's
  * abort, or the connection dropping (through `pending`).
  */
-import type { Channel } from 'phoenix';
+import type { Channel, Push } from 'phoenix';
 import type { Logger } from 'pino';
 import type { ClaimRequest } from '../lanes/claimer.ts';
 import { CAPABILITY_MEMORY_CLAIMS, CLAIM } from '../protocol/events.ts';
@@ -36,6 +36,7 @@ export function pushClaim(push: ClaimPush): Promise<readonly ClaimedRun[]> {
   }
   return new Promise((resolve, reject) => {
     let settled = false;
+    let sent: Push | null = null;
     const finish = (action: () => void): void => {
       if (settled) return;
       settled = true;
@@ -43,13 +44,18 @@ export function pushClaim(push: ClaimPush): Promise<readonly ClaimedRun[]> {
       signal.removeEventListener('abort', onAbort);
       action();
     };
-    const interrupt = (error: Error): void => finish(() => reject(error));
+    const interrupt = (error: Error): void =>
+      finish(() => {
+        // The reply will never be read: drop the push's timer (up to the claim timeout, an hour by default) and its reply hook.
+        if (sent !== null) forget(sent);
+        reject(error);
+      });
     const onAbort = (): void => interrupt(new ClaimInterruptedError('claim aborted'));
     if (signal.aborted) return onAbort();
     pending.add(interrupt);
     signal.addEventListener('abort', onAbort, { once: true });
-    channel
-      .push(CLAIM, payload, timeoutMs)
+    sent = channel.push(CLAIM, payload, timeoutMs);
+    sent
       .receive('ok', (response?: unknown) => finish(() => resolve(parseClaimedRuns(response, logger))))
       .receive('error', (response?: unknown) => finish(() => reject(new PushRejectedError(CLAIM, response))))
       .receive('timeout', () => {
@@ -58,4 +64,11 @@ export function pushClaim(push: ClaimPush): Promise<readonly ClaimedRun[]> {
         finish(() => reject(new PushTimeoutError(CLAIM, timeoutMs)));
       });
   });
+}
+
+/** Stops waiting for a push's reply: phoenix's own (untyped) cleanup of a push, as when its reply arrives. */
+function forget(push: Push): void {
+  const internals = push as unknown as { cancelRefEvent?: () => void; cancelTimeout?: () => void };
+  internals.cancelRefEvent?.();
+  internals.cancelTimeout?.();
 }

@@ -3,7 +3,8 @@
  * `worker:queue` channel, and the factory of `run:<id>` channels. It is the
  * lanes' `Claimer`.
  *
- * States (each change logged at debug; others throw):
+ * States, kept in a `StateMachine` (each change logged at debug; any other
+ * move throws `InvalidTransitionError`):
  *
  *   idle          created, not connected              → connecting | closed
  *   connecting    socket opening or queue joining     → joined | disconnected | closed
@@ -11,6 +12,10 @@
  *   disconnected  socket or channel dropped; phoenix  → connecting | joined | closed
  *                 reconnects and rejoins for ever
  *   closed        close() was called                  (final)
+ *
+ * The `worker:queue` channel travels from `connecting` on, with what the
+ * last join offered (`features`, kept while phoenix reconnects); the claims
+ * in flight belong to `joined`, the only state that sends them.
  *
  * Claims in flight when the channel drops are rejected at once (their reply
  * can no longer arrive), so a lane never waits out a claim timeout for a dead
@@ -27,6 +32,7 @@ import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { LanesError } from '../errors/lanes-error.ts';
 import type { ClaimRequest, Claimer } from '../lanes/claimer.ts';
+import { StateMachine } from '../state-machine.ts';
 import { API_VERSION, CAPABILITY_RUN_CANCEL, RUN_CANCEL, WORK_AVAILABLE, WORKER_QUEUE_TOPIC, runTopic } from '../protocol/events.ts';
 import type { ClaimedRun, QueueJoinPayload } from '../protocol/messages.ts';
 import { ThrottledWarning } from './throttled-warning.ts';
@@ -37,15 +43,18 @@ import { jittered } from './jittered.ts';
 import { parseFeatures } from './server-features.ts';
 import type { ServerFeatures } from './server-features.ts';
 
-export type ConnectionState = 'idle' | 'connecting' | 'joined' | 'disconnected' | 'closed';
+/** `claims`: the interrupts of the claims in flight, called when the channel drops. */
+type Link =
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'connecting'; readonly channel: Channel; readonly features: ServerFeatures }
+  | { readonly kind: 'joined'; readonly channel: Channel; readonly features: ServerFeatures; readonly claims: Set<(error: Error) => void> }
+  | { readonly kind: 'disconnected'; readonly channel: Channel; readonly features: ServerFeatures }
+  | { readonly kind: 'closed' };
 
-const TRANSITIONS: Record<ConnectionState, readonly ConnectionState[]> = {
-  idle: ['connecting', 'closed'],
-  connecting: ['joined', 'disconnected', 'closed'],
-  joined: ['disconnected', 'closed'],
-  disconnected: ['connecting', 'joined', 'closed'],
-  closed: [],
-};
+export type ConnectionState = Link['kind'];
+
+/** What a server that has not answered a join offers: nothing. */
+const NO_FEATURES: ServerFeatures = { capabilities: new Set(), heartbeatIntervalMs: null, leaseMs: null };
 
 export interface QueueConnectionOptions {
   /** `ws://HOST:PORT/worker` of each server, tried in turn; phoenix appends `/websocket`. */
@@ -78,12 +87,9 @@ export class QueueConnection implements Claimer {
   readonly #options: QueueConnectionOptions;
   readonly #logger: Logger;
   readonly #socket: Socket;
-  #channel: Channel | null = null;
-  #state: ConnectionState = 'idle';
-  #features: ServerFeatures = { capabilities: new Set(), heartbeatIntervalMs: null, leaseMs: null };
-  readonly #pendingClaims = new Set<(error: Error) => void>();
-  #reconnects = 0;
-  #everJoined = false;
+  readonly #state: StateMachine<Link>;
+  /** Joins of `worker:queue`, the first included. */
+  #joins = 0;
   /** Why the last connection attempt failed, until the next close reports it. */
   #lastSocketError: string | null = null;
   /** The delays phoenix last chose, for the warnings ("retrying in …"). */
@@ -97,6 +103,18 @@ export class QueueConnection implements Claimer {
   constructor(options: QueueConnectionOptions) {
     this.#options = options;
     this.#logger = options.logger;
+    this.#state = new StateMachine<Link>({
+      name: 'connection',
+      initial: { kind: 'idle' },
+      transitions: {
+        idle: ['connecting', 'closed'],
+        connecting: ['joined', 'disconnected', 'closed'],
+        joined: ['disconnected', 'closed'],
+        disconnected: ['connecting', 'joined', 'closed'],
+        closed: [],
+      },
+      logger: options.logger,
+    });
     this.#warnings = new ThrottledWarning(options.logger, options.warnEveryMs === undefined ? {} : { everyMs: options.warnEveryMs });
     const { minMs, maxMs } = options.reconnect;
     if (options.urls.length === 0) throw new LanesError('NO_SERVER_URL', 'no server URL to connect to');
@@ -114,7 +132,7 @@ export class QueueConnection implements Claimer {
   }
 
   get state(): ConnectionState {
-    return this.#state;
+    return this.#state.kind;
   }
 
   /** The server URL the socket connects (or reconnects) to. */
@@ -133,41 +151,49 @@ export class QueueConnection implements Claimer {
     this.#logger.info({ server: this.url }, 'reconnecting to the next server');
   }
 
+  /** What the last join of `worker:queue` offered (nothing before the first one). */
   get features(): ServerFeatures {
-    return this.#features;
+    const current = this.#state.current;
+    return current.kind === 'idle' || current.kind === 'closed' ? NO_FEATURES : current.features;
   }
 
   /** Reconnections after the first join. */
   get reconnects(): number {
-    return this.#reconnects;
+    return Math.max(0, this.#joins - 1);
+  }
+
+  /** Whether the socket was connecting or joined: a drop then is a loss to report. */
+  get #live(): boolean {
+    const kind = this.#state.kind;
+    return kind === 'joined' || kind === 'connecting';
   }
 
   /** Opens the socket and joins `worker:queue`; returns at once (phoenix keeps trying until it works). */
   connect(): void {
-    if (this.#state !== 'idle') return;
-    this.#setState('connecting');
+    if (this.#state.kind !== 'idle') return;
+    const channel = this.#socket.channel(WORKER_QUEUE_TOPIC, this.#options.join);
+    this.#state.to({ kind: 'connecting', channel, features: NO_FEATURES });
     this.#socket.onError((error: unknown) => {
       this.#lastSocketError = describeSocketError(error);
-      if (this.#state === 'joined' || this.#state === 'connecting') this.#lost('socket error');
+      if (this.#live) this.#lost('socket error');
     });
     this.#socket.onClose((event: unknown) => {
-      if (this.#state === 'joined' || this.#state === 'connecting') this.#lost('socket closed');
+      if (this.#live) this.#lost('socket closed');
       // Phoenix has scheduled the next attempt by now (its close callbacks run after that).
-      if (this.#state !== 'closed') this.#warnUnreachable(event);
+      if (this.#state.kind !== 'closed') this.#warnUnreachable(event);
     });
     this.#socket.onOpen(() => {
-      if (this.#state === 'disconnected') this.#setState('connecting');
+      const disconnected = this.#state.when('disconnected');
+      if (disconnected) this.#state.to({ kind: 'connecting', channel: disconnected.channel, features: disconnected.features });
     });
     this.#socket.connect();
 
-    const channel = this.#socket.channel(WORKER_QUEUE_TOPIC, this.#options.join);
-    this.#channel = channel;
     channel.on(WORK_AVAILABLE, () => {
-      if (this.#state === 'joined') this.#options.onWorkAvailable();
+      if (this.#state.kind === 'joined') this.#options.onWorkAvailable();
     });
     channel.on(RUN_CANCEL, (payload?: unknown) => {
       const runId = typeof payload === 'object' && payload !== null ? (payload as { run_id?: unknown }).run_id : undefined;
-      if (!this.#features.capabilities.has(CAPABILITY_RUN_CANCEL)) return;
+      if (!this.features.capabilities.has(CAPABILITY_RUN_CANCEL)) return;
       if (typeof runId !== 'string' || runId.length === 0 || runId.length > 256) {
         this.#logger.warn({ payload }, 'run:cancel without a run id ignored');
         return;
@@ -175,7 +201,7 @@ export class QueueConnection implements Claimer {
       this.#options.onRunCancel(runId);
     });
     channel.onError(() => {
-      if (this.#state === 'joined' || this.#state === 'connecting') this.#lost('channel error');
+      if (this.#live) this.#lost('channel error');
     });
     // The join push's hooks fire again on every rejoin phoenix makes after a reconnect.
     channel
@@ -198,16 +224,16 @@ export class QueueConnection implements Claimer {
 
   /** Claims for one lane. Rejects at once when not joined, and when the connection drops before the reply. */
   claim(request: ClaimRequest, signal: AbortSignal): Promise<readonly ClaimedRun[]> {
-    const channel = this.#channel;
-    if (this.#state !== 'joined' || channel === null) return Promise.reject(new NotConnectedError());
+    const joined = this.#state.when('joined');
+    if (joined === undefined) return Promise.reject(new NotConnectedError());
     return pushClaim({
-      channel,
+      channel: joined.channel,
       request,
       workerName: this.#options.workerName,
-      features: this.#features,
+      features: joined.features,
       timeoutMs: this.#options.claimTimeoutMs,
       signal,
-      pending: this.#pendingClaims,
+      pending: joined.claims,
       logger: this.#logger,
     });
   }
@@ -236,11 +262,12 @@ export class QueueConnection implements Claimer {
 
   /** Leaves `worker:queue` and closes the socket; no reconnect after this. */
   async close(): Promise<void> {
-    if (this.#state === 'closed') return;
-    this.#setState('closed');
-    this.#interruptClaims('connection closed');
-    const channel = this.#channel;
-    if (channel !== null) {
+    const current = this.#state.current;
+    if (current.kind === 'closed') return;
+    this.#state.to({ kind: 'closed' });
+    if (current.kind === 'joined') interruptClaims(current.claims, 'connection closed');
+    if (current.kind !== 'idle') {
+      const channel = current.channel;
       // Leaving also cancels the channel's rejoin timer, which would otherwise keep the process alive
       // when the server was never reached; phoenix answers the leave itself when it cannot push.
       await this.#leave(channel);
@@ -250,22 +277,22 @@ export class QueueConnection implements Claimer {
   }
 
   #joined(response: unknown): void {
-    if (this.#state === 'closed') return;
-    this.#features = parseFeatures(response);
-    if (this.#everJoined) this.#reconnects++;
-    this.#everJoined = true;
+    const current = this.#state.current;
+    if (current.kind === 'closed' || current.kind === 'idle') return;
+    const features = parseFeatures(response);
+    this.#joins++;
     this.#warnings.reset();
     this.#lastSocketError = null;
-    this.#setState('joined');
+    this.#state.to({ kind: 'joined', channel: current.channel, features, claims: new Set() });
     this.#logger.info(
       {
-        capabilities: [...this.#features.capabilities],
-        heartbeatIntervalMs: this.#features.heartbeatIntervalMs,
-        reconnects: this.#reconnects,
+        capabilities: [...features.capabilities],
+        heartbeatIntervalMs: features.heartbeatIntervalMs,
+        reconnects: this.reconnects,
       },
       'joined worker:queue',
     );
-    this.#options.onJoined(this.#features);
+    this.#options.onJoined(features);
   }
 
   /** Why the socket could not connect, or closed before joining, at warn, throttled. */
@@ -280,29 +307,20 @@ export class QueueConnection implements Claimer {
   }
 
   #lost(reason: string): void {
-    const wasJoined = this.#state === 'joined';
-    this.#setState('disconnected');
-    this.#interruptClaims(reason);
-    if (wasJoined) this.#logger.warn({ reason }, 'disconnected from worker:queue; reconnecting');
+    const current = this.#state.current;
+    if (current.kind !== 'joined' && current.kind !== 'connecting') return;
+    this.#state.to({ kind: 'disconnected', channel: current.channel, features: current.features });
+    if (current.kind === 'joined') {
+      interruptClaims(current.claims, reason);
+      this.#logger.warn({ reason }, 'disconnected from worker:queue; reconnecting');
+    }
     this.#options.onDisconnected();
-  }
-
-  #interruptClaims(reason: string): void {
-    const pending = [...this.#pendingClaims];
-    this.#pendingClaims.clear();
-    for (const interrupt of pending) interrupt(new ClaimInterruptedError(reason));
-  }
-
-  #setState(next: ConnectionState): void {
-    const from = this.#state;
-    if (!TRANSITIONS[from].includes(next)) throw new ConnectionStateError(from, next);
-    this.#state = next;
-    this.#logger.debug({ from, to: next }, 'connection state changed');
   }
 }
 
-export class ConnectionStateError extends LanesError {
-  constructor(from: ConnectionState, to: ConnectionState) {
-    super('INVALID_CONNECTION_TRANSITION', `connection: invalid transition ${from} → ${to}`);
-  }
+/** Rejects the claims in flight: their replies can no longer arrive. */
+function interruptClaims(claims: Set<(error: Error) => void>, reason: string): void {
+  const pending = [...claims];
+  claims.clear();
+  for (const interrupt of pending) interrupt(new ClaimInterruptedError(reason));
 }
