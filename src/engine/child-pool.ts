@@ -34,6 +34,8 @@ export interface ChildPoolOptions {
 export interface ChildSetup {
   /** The bundled thread code children load, when it could be built. */
   threadEntry: string | undefined;
+  /** The bundled child process code (child-main.ts), when it could be built: children then never load TypeScript. */
+  childEntry: string | undefined;
   /** Node flags of every child: the permission model's. */
   execArgv: readonly string[];
 }
@@ -57,7 +59,7 @@ export class ChildPool {
   /** Idle children retired after a timeout, down to a warm minimum (`idle-trim.ts`). */
   readonly #idleTrim: IdleTrim<PooledChild>;
   readonly #recycling: IdleRecycling;
-  #setup: ChildSetup = { threadEntry: undefined, execArgv: [] };
+  #setup: ChildSetup = { threadEntry: undefined, childEntry: undefined, execArgv: [] };
   #sampler: NodeJS.Timeout | undefined;
   #sampling = false;
   #trimTimer: NodeJS.Timeout | undefined;
@@ -112,6 +114,7 @@ export class ChildPool {
       id: this.#nextChildId++,
       config: { spareMemoryLimitMb: o.runMemoryLimitMb, warmSpares: o.warmSpares, preload: this.#preloadPaths(), threadEntry: this.#setup.threadEntry, nice: o.childNice },
       heapMb: o.runMemoryLimitMb + o.childHeapHeadroomMb,
+      entry: this.#setup.childEntry,
       env: buildChildEnv(o.env, o.envAllowList, o.childEnv),
       execArgv: this.#setup.execArgv,
       killGraceMs: o.killGraceMs,

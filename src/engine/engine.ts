@@ -33,7 +33,7 @@ import type { EngineState } from './engine-state.ts';
 import type { PooledChild, PooledChildState } from './pooled-child.ts';
 import { RunSession } from './run-session.ts';
 import { readRuntimeVersion } from './runtime-version.ts';
-import { buildThreadBundle } from './thread-bundle.ts';
+import { buildChildBundle, buildThreadBundle } from './thread-bundle.ts';
 import type { RunExecutor, RunOutcome, RunRequest } from './types.ts';
 
 export type { EngineState } from './engine-state.ts';
@@ -114,21 +114,22 @@ export class Engine implements RunExecutor {
       bundle: o.bundleCode,
     });
     this.#runtimeVersion = await readRuntimeVersion();
-    const threadEntry = o.bundleCode ? await this.#buildThreadBundle(this.#repo.bundlesDir) : undefined;
+    const bundles = o.bundleCode ? await this.#buildBundles(this.#repo.bundlesDir) : undefined;
     const execArgv = o.permissionModel
       ? permissionFlags([...codeReadPaths(), this.#repo.repoDir, ...Object.values(o.localAdaptors), ...o.extraReadPaths])
       : [];
-    await this.#pool.start({ threadEntry, execArgv });
+    await this.#pool.start({ threadEntry: bundles?.threadEntry, childEntry: bundles?.childEntry, execArgv });
     this.#setState('running');
     if (o.preloadAdaptors.length) this.#preload(o.preloadAdaptors, true);
   }
 
-  async #buildThreadBundle(cacheDir: string): Promise<string | undefined> {
+  /** The thread's and the child's bundles; none when either cannot be built (children then load the sources). */
+  async #buildBundles(cacheDir: string): Promise<{ threadEntry: string; childEntry: string } | undefined> {
     const started = performance.now();
     try {
-      const filePath = await buildThreadBundle(cacheDir);
-      this.#logger.info({ path: filePath, ms: Math.round(performance.now() - started) }, 'run thread bundle ready');
-      return filePath;
+      const [threadEntry, childEntry] = await Promise.all([buildThreadBundle(cacheDir), buildChildBundle(cacheDir)]);
+      this.#logger.info({ path: threadEntry, childPath: childEntry, ms: Math.round(performance.now() - started) }, 'run thread bundle ready');
+      return { threadEntry, childEntry };
     } catch (error) {
       this.#logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'run thread not bundled, children load its sources');
       return undefined;

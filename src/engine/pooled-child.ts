@@ -46,6 +46,8 @@ export interface RunSink {
 export interface PooledChildOptions {
   id: number;
   config: ChildConfig;
+  /** The child's code: the bundle of child-main.ts (`thread-bundle.ts`), else its source. */
+  entry: string | undefined;
   /** `--max-old-space-size` of the child's main isolate. */
   heapMb: number;
   env: Record<string, string>;
@@ -126,8 +128,8 @@ export class PooledChild {
 
   /** Forks the process and resolves once it is ready for a run. */
   start(): Promise<void> {
-    const { config, heapMb, env, execArgv } = this.#options;
-    const child = fork(CHILD_ENTRY, [JSON.stringify(config)], {
+    const { config, heapMb, env, execArgv, entry } = this.#options;
+    const child = fork(entry ?? CHILD_ENTRY, [JSON.stringify(config)], {
       execPath: process.execPath,
       // Run threads inherit these flags (vm.SourceTextModule, how @openfn/runtime links job modules, is behind one).
       execArgv: [`--max-old-space-size=${heapMb}`, '--experimental-vm-modules', '--disable-warning=ExperimentalWarning', ...execArgv],
