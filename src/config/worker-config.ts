@@ -58,7 +58,7 @@ export const WORKER_OPTIONS: readonly OptionSpec[] = [
   { flag: 'name', env: 'WORKER_NAME', type: 'string', defaultText: 'the host name', describe: 'Display name sent with claims' },
   { flag: 'adaptor-allowlist', env: 'WORKER_ADAPTOR_ALLOWLIST', type: 'string', defaultText: '@openfn/language-*', describe: 'Comma-separated package patterns that may be installed as adaptors' },
   { flag: 'spare-children', env: 'WORKER_SPARE_CHILDREN', type: 'string', defaultText: '1', describe: 'Engine child processes beyond the capacity, each holding a warm thread for whichever lane frees next' },
-  { flag: 'idle-child-timeout-seconds', env: 'WORKER_IDLE_CHILD_TIMEOUT_SECONDS', type: 'string', defaultText: '0 (keep every child warm)', describe: 'Retire an engine child idle this long, keeping warm one per slot of the lanes without "*" plus the spares; forked again when runs need it' },
+  { flag: 'idle-child-timeout-seconds', env: 'WORKER_IDLE_CHILD_TIMEOUT_SECONDS', type: 'string', defaultText: '30 (0 keeps every child warm)', describe: 'Retire an engine child idle this long, keeping warm one per slot of the lanes without "*" (at least one); forked again when runs need it' },
   { flag: 'preload-adaptors', env: 'WORKER_PRELOAD_ADAPTORS', type: 'string', describe: 'Comma-separated adaptors (name@version) to keep warm in spare threads' },
   { flag: 'child-nice', env: 'WORKER_CHILD_NICE', type: 'string', defaultText: '10', describe: 'Nice value (0-19) of the engine children that run jobs, so the worker and the server come first when jobs fill the CPU' },
   { flag: 'bundle-code', env: 'WORKER_BUNDLE_CODE', type: 'boolean', defaultText: 'true', describe: 'Load run threads and each adaptor from one esbuild bundle (false: file by file, about twice the CPU per run)' },
@@ -100,7 +100,7 @@ export interface WorkerConfig {
   readonly preloadAdaptors: readonly string[];
   /** Engine children beyond the capacity: the pool is capacity + spareChildren. */
   readonly spareChildren: number;
-  /** Retire an engine child idle this long (0: never), down to the strict lanes' slots plus the spares. */
+  /** Retire an engine child idle this long (0: never), down to the strict lanes' slots (at least one). Default 30 s. */
   readonly idleChildTimeoutMs: number;
   /** Run threads load their code and adaptors from bundles (engine `bundleCode`). */
   readonly bundleCode: boolean;
@@ -118,6 +118,13 @@ export interface ResolveContext {
   /** Whether stdout is a terminal: picks the default log format. */
   isTty?: boolean;
 }
+
+/**
+ * How long an engine child may idle before it is retired (docs/memory.md, "The warm pool"):
+ * long enough that a lane running a run every few seconds keeps its children, short enough
+ * that a worker 60 s without runs holds only its pinned lanes' warm children.
+ */
+export const DEFAULT_IDLE_CHILD_TIMEOUT_MS = 30_000;
 
 /** Resolves, validates and freezes the worker config; throws `ConfigError`. */
 export function resolveWorkerConfig(flags: FlagValues, env: EnvValues, context: ResolveContext = {}): ResolvedWorkerConfig {
@@ -163,7 +170,7 @@ export function resolveWorkerConfig(flags: FlagValues, env: EnvValues, context: 
     adaptorAllowList: Object.freeze(raw.read('adaptor-allowlist', parseList, ['@openfn/language-*'])),
     preloadAdaptors: Object.freeze(raw.read('preload-adaptors', parseList, [])),
     spareChildren,
-    idleChildTimeoutMs: raw.read('idle-child-timeout-seconds', parseNonNegativeSecondsToMs, 0),
+    idleChildTimeoutMs: raw.read('idle-child-timeout-seconds', parseNonNegativeSecondsToMs, DEFAULT_IDLE_CHILD_TIMEOUT_MS),
     bundleCode: raw.read('bundle-code', parseBoolean, true),
     childNice: raw.read('child-nice', parseNice, 10),
   };

@@ -20,6 +20,13 @@ import type { PooledChildState } from './pooled-child.ts';
 import { processRssBytes } from './process-rss.ts';
 
 const RESPAWN_DELAY_MS = 1000;
+/**
+ * When a run takes the last warm child, the child that restores the warm
+ * minimum is forked this much later: booting a Node process costs a few
+ * hundred ms of CPU, which should not compete with the run reaching its first
+ * line of job code on a small machine.
+ */
+const KEEP_WARM_DELAY_MS = 250;
 
 export interface ChildPoolOptions {
   options: ResolvedEngineOptions;
@@ -63,6 +70,7 @@ export class ChildPool {
   #sampler: NodeJS.Timeout | undefined;
   #sampling = false;
   #trimTimer: NodeJS.Timeout | undefined;
+  #keepWarmTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ChildPoolOptions) {
     const o = options.options;
@@ -100,6 +108,7 @@ export class ChildPool {
   close(): void {
     clearInterval(this.#sampler);
     clearInterval(this.#trimTimer);
+    clearTimeout(this.#keepWarmTimer);
     for (const waiter of this.#waiters.splice(0)) waiter.reject(new LanesError('ENGINE_STOPPED', 'the engine stopped'));
   }
 
@@ -191,7 +200,7 @@ export class ChildPool {
       this.#children.delete(pick);
       this.#children.add(pick);
       pick.reserve();
-      this.#growWarm(0);
+      this.#keepWarmLater();
       return Promise.resolve(pick);
     }
     this.#growWarm(1);
@@ -236,6 +245,16 @@ export class ChildPool {
       missing -= 1;
       this.#spawn().catch((error: unknown) => this.#logger.error({ err: error }, 'pooled child failed to start'));
     }
+  }
+
+  /** Restores the warm minimum a little after a run took a warm child (`KEEP_WARM_DELAY_MS`). */
+  #keepWarmLater(): void {
+    if (!this.#idleTrim.enabled || this.#keepWarmTimer !== undefined) return;
+    this.#keepWarmTimer = setTimeout(() => {
+      this.#keepWarmTimer = undefined;
+      this.#growWarm(0);
+    }, KEEP_WARM_DELAY_MS);
+    this.#keepWarmTimer.unref();
   }
 
   /** Samples idle children that have run something, and recycles those `IdleRecycling` condemns. */

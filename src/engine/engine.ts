@@ -278,6 +278,11 @@ export class Engine implements RunExecutor {
     return this.#busyRss.runRssBytes(runId);
   }
 
+  /** Child processes alive now: the pool's size less the idle children retired (`idleChildTimeoutMs`). */
+  childCount(): number {
+    return this.#pool.children.length;
+  }
+
   /** Process ids of the pool's children, e.g. to measure the tree's memory. */
   childPids(): number[] {
     return this.#pool.children.map((c) => c.pid).filter((p): p is number => p !== undefined);

@@ -60,4 +60,6 @@ export interface RunExecutor {
   preload?(adaptors: readonly string[]): void;
   /** The resident memory of the process running the run, as last sampled, in bytes. */
   runRssBytes?(runId: string): number | undefined;
+  /** Child processes alive now (retired idle children are not counted). */
+  childCount?(): number;
 }

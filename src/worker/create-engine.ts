@@ -24,8 +24,9 @@ export async function createWorkerEngine(config: WorkerConfig, logger: Logger, o
     runMemoryLimitMb: config.runMemoryLimitMb,
     maxRunMemoryLimitMb: config.memory.largestRunMb,
     idleChildTimeoutMs: config.idleChildTimeoutMs,
-    // Kept warm however long they idle: one per slot of a lane that pins its queues (no "*"), like the fast lane, plus the spares.
-    minWarmChildren: Math.max(1, config.workloops.filter((lane) => !lane.queues.includes(WILDCARD)).reduce((sum, lane) => sum + lane.capacity, 0) + config.spareChildren),
+    // Kept warm however long they idle: one per slot of a lane that pins its queues (no "*"), like the fast lane,
+    // and at least one. The spares serve lanes that free and refill at once; a quiet worker does not need them.
+    minWarmChildren: Math.max(1, config.workloops.filter((lane) => !lane.queues.includes(WILDCARD)).reduce((sum, lane) => sum + lane.capacity, 0)),
     // With a ceiling, each child is held to what the ceiling counted for it (docs/memory.md).
     ...(config.memory.bounded ? { rssHeadroomMb: config.memory.childMb, maxIdleChildRssMb: config.memory.childMb } : {}),
     repoDir: config.repoDir,

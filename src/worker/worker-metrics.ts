@@ -18,7 +18,18 @@ export class WorkerMetrics {
   readonly #reconnects: Counter;
   readonly #startPhases: Histogram<'lane' | 'phase'>;
 
-  constructor(lanes: () => readonly Workloop[], workerId: string, memoryCeilingMb = 0, laneRssBytes: (lane: Workloop) => number = () => 0) {
+  /**
+   * `accounted` says what the worker counts against its memory now: the live
+   * engine children (a retired child is not counted; the ceiling's plan still
+   * keeps room for it, since runs fork it again) and the memory they each count for.
+   */
+  constructor(
+    lanes: () => readonly Workloop[],
+    workerId: string,
+    memoryCeilingMb = 0,
+    laneRssBytes: (lane: Workloop) => number = () => 0,
+    accounted: () => { workerMb: number; children: number; childMb: number } = () => ({ workerMb: 0, children: 0, childMb: 0 }),
+  ) {
     this.registry.setDefaultLabels({ worker_id: workerId });
     const registers = [this.registry];
     const perLane = (name: string, help: string, read: (lane: Workloop) => number): void => {
@@ -45,6 +56,24 @@ export class WorkerMetrics {
       help: 'The memory ceiling of the worker and its engine children (--max-memory), or without it the runs\' ceiling Σ capacity × run memory',
       registers,
     }).set(memoryCeilingMb * MB);
+    new Gauge({
+      name: 'lanes_worker_engine_children',
+      help: 'Engine child processes alive now (warm, busy or starting); idle children retired after --idle-child-timeout-seconds are not counted',
+      registers,
+      collect() {
+        this.set(accounted().children);
+      },
+    });
+    new Gauge({
+      name: 'lanes_worker_memory_accounted_bytes',
+      help: "What the worker counts against its memory now: itself, each live engine child, and the runs' reservations",
+      registers,
+      collect() {
+        const now = accounted();
+        const reservedMb = lanes().reduce((sum, lane) => sum + (lane.memory?.reservedMb ?? 0), 0);
+        this.set((now.workerMb + now.children * now.childMb + reservedMb) * MB);
+      },
+    });
     this.#claims = new Counter({ name: 'lanes_worker_claims_total', help: 'Claims by lane and outcome (runs, empty, error)', labelNames: ['lane', 'outcome'] as const, registers });
     this.#claimDuration = new Histogram({
       name: 'lanes_worker_claim_duration_seconds',

@@ -146,8 +146,12 @@ export class Worker {
       },
       onRunCancel: (runId) => this.#runs.cancel(runId),
     });
-    this.#metrics = new WorkerMetrics(() => this.#lanes, this.workerId, config.memoryCeilingMb, (lane) =>
-      lane.activeRunIds.reduce((sum, runId) => sum + (this.#executor.runRssBytes?.(runId) ?? 0), 0),
+    this.#metrics = new WorkerMetrics(
+      () => this.#lanes,
+      this.workerId,
+      config.memoryCeilingMb,
+      (lane) => lane.activeRunIds.reduce((sum, runId) => sum + (this.#executor.runRssBytes?.(runId) ?? 0), 0),
+      () => ({ workerMb: config.memory.workerMb, children: this.#executor.childCount?.() ?? 0, childMb: config.memory.childMb }),
     );
     this.#runs = new WorkerRuns({
       config,
