@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { access, mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { build } from 'esbuild';
+import { build, stop } from 'esbuild';
 
 /**
  * A bundle is an ES module; CommonJS dependencies inside it `require` Node's
@@ -25,9 +25,13 @@ export class BundleError extends Error {
   override name = 'BundleError';
 }
 
+/** Builds in flight: esbuild's service process is stopped when the last one ends. */
+let building = 0;
+
 /** Bundles the ES module at `entryPath` with everything it imports (Node builtins excepted) into one ES module's source. */
 export async function bundleSource(entryPath: string): Promise<string> {
   let result;
+  building += 1;
   try {
     result = await build({
       entryPoints: [entryPath],
@@ -44,6 +48,13 @@ export async function bundleSource(entryPath: string): Promise<string> {
   } catch (error) {
     const detail = (error as { errors?: Array<{ text: string }> }).errors?.map((e) => e.text).join('; ');
     throw new BundleError(`could not bundle ${entryPath}: ${detail || (error instanceof Error ? error.message : String(error))}`, { cause: error });
+  } finally {
+    // esbuild keeps a service process alive between builds; in a worker that
+    // bundles at start and then rarely (a new adaptor), it would idle in the
+    // worker's tree for good (~12 MB resident, more after a large bundle). The
+    // next build starts it again.
+    building -= 1;
+    if (building === 0) void stop();
   }
   const output = result.outputFiles?.[0];
   if (!output) throw new BundleError(`could not bundle ${entryPath}: esbuild wrote no output`);
