@@ -64,6 +64,11 @@ export function treeCpuSeconds(roots: readonly number[]): number {
   return treeOf(roots, allStats()).reduce((sum, stat) => sum + stat.cpuTicks, 0) / CLOCK_TICKS_PER_SECOND;
 }
 
+/** The pids of the trees under `roots`. */
+export function treePids(roots: readonly number[]): number[] {
+  return treeOf(roots, allStats()).map((stat) => stat.pid);
+}
+
 /** Resident memory of the trees under `roots`, in MB. */
 export function treeRssMb(roots: readonly number[]): number {
   return (treeOf(roots, allStats()).reduce((sum, stat) => sum + stat.rssPages, 0) * PAGE_BYTES) / (1024 * 1024);

@@ -25,13 +25,13 @@ import { IDLE_GAP_MS, idleTrial } from './scenarios/idle-latency.ts';
 import type { IdleTrial } from './scenarios/idle-latency.ts';
 import { MEMORY_CEILING_CONFIGS, memoryCeilingTrial } from './scenarios/memory-ceiling.ts';
 import type { MemoryCeilingConfig, MemoryCeilingTrial } from './scenarios/memory-ceiling.ts';
-import { memoryTrial } from './scenarios/memory.ts';
-import type { MemoryTrial } from './scenarios/memory.ts';
+import { IDLE_SPELL_MS, idleSpellTrial, memoryTrial } from './scenarios/memory.ts';
+import type { IdleSpellTrial, MemoryTrial } from './scenarios/memory.ts';
 import { SATURATION_CONFIGS, saturationTrial } from './scenarios/saturation.ts';
 import type { SaturationTrial } from './scenarios/saturation.ts';
 import { throughputTrial } from './scenarios/throughput.ts';
 import type { ThroughputTrial } from './scenarios/throughput.ts';
-import { figure, formatFigure, table } from './stats.ts';
+import { figure, formatFigure, percentile, table } from './stats.ts';
 import type { Figure } from './stats.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -70,9 +70,11 @@ interface Results {
   saturation?: Record<string, SaturationTrial[]>;
   idle?: IdleTrial[];
   /** The same scenarios with `BENCH_BASELINE`'s worker, interleaved with these. */
-  baseline?: { label: string; saturation?: SaturationTrial[]; idle?: IdleTrial[] };
+  baseline?: { label: string; saturation?: SaturationTrial[]; idle?: IdleTrial[]; idleSpell?: IdleSpellTrial[] };
   throughput?: Record<string, ThroughputTrial[]>;
   memory?: MemoryTrial[];
+  /** The tree after a quiet spell, and fast-lane runs arriving then. */
+  idleSpell?: IdleSpellTrial[];
   memoryCeiling?: Record<string, MemoryCeilingTrial[]>;
   engine?: EngineBenchResults;
   claimPath?: ClaimPathResult;
@@ -239,6 +241,38 @@ if (wanted('memory')) {
     ]),
     '',
     `Growth over those runs: ${mb(memory.map((r) => r.afterMb - r.idleMb))}. The reference worker's tree held about 920 MB with 5 slots busy.`,
+  ].join('\n'));
+  log(sections.at(-1) ?? '');
+
+  log('Memory after a quiet spell');
+  const spell: IdleSpellTrial[] = [];
+  // With a baseline, its trials alternate with these, so that drift in machine load hits both alike.
+  for (let i = 0; i < (quick ? 1 : 2); i += 1) {
+    log(`  idle spell: trial ${i + 1}`);
+    spell.push(await idleSpellTrial({ repoDir, quick }));
+    if (baseline && results.baseline) {
+      log(`  idle spell (${baseline.label}): trial ${i + 1}`);
+      (results.baseline.idleSpell ??= []).push(await idleSpellTrial({ repoDir, quick, bin: baseline.bin }));
+    }
+  }
+  results.idleSpell = spell;
+  checkFailures('idle spell', [...spell, ...(results.baseline?.idleSpell ?? [])].map((r) => r.failed));
+  const spellRow = (label: string, r: IdleSpellTrial[]) => [
+    label,
+    mb(r.map((x) => x.rssMb)),
+    mb(r.map((x) => x.pssMb)),
+    String(r[0]?.processes ?? '?'),
+    ms(r.map((x) => x.firstLineMs[0] ?? Number.NaN)),
+    ms(r.map((x) => percentile(x.firstLineMs, 50))),
+  ];
+  const spellRows = [spellRow('this commit', spell)];
+  if (baseline && results.baseline?.idleSpell) spellRows.push(spellRow(`worker of \`${baseline.label}\``, results.baseline.idleSpell));
+  sections.push([
+    '### After a quiet spell',
+    '',
+    `The same lanes, one run on each, then ${IDLE_SPELL_MS / 1000} s without runs: the tree's resident memory (RSS, and PSS, which splits the pages its processes share), then ${spell[0]?.firstLineMs.length ?? '?'} fast-lane runs one at a time, 1 s apart, submit → first line of job code (stamped by the job). Goal: under 300 MB RSS (the reference worker idles at about 210 MB) with the first line under 5 ms p50.`,
+    '',
+    table(['worker', `tree RSS after ${IDLE_SPELL_MS / 1000} s idle`, 'tree PSS', 'processes', 'first fast-lane run: first line', 'fast-lane first line p50'], spellRows),
   ].join('\n'));
   log(sections.at(-1) ?? '');
 }

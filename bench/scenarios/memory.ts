@@ -1,11 +1,13 @@
 /**
  * Memory of the worker's process tree (worker + engine children): idle,
- * with every slot busy, and after many runs, to show it does not grow.
+ * with every slot busy, and after many runs, to show it does not grow; and
+ * after a quiet spell (`idleSpellTrial`), with what a fast-lane run arriving
+ * then waits for its first line of job code.
  */
 import { startCluster } from '../harness.ts';
-import { treePssMb, treeRssMb } from '../proc-tree.ts';
+import { treePids, treePssMb, treeRssMb } from '../proc-tree.ts';
 import { ADAPTOR, slowPlan, trivialPlan } from '../plans.ts';
-import { failures, submitTimed, waitAll } from '../run-timing.ts';
+import { failures, firstLineLatencyMs, submitTimed, waitAll } from '../run-timing.ts';
 import type { TimedRun } from '../run-timing.ts';
 
 export interface MemoryTrial {
@@ -54,6 +56,52 @@ export async function memoryTrial(options: { repoDir: string; quick: boolean }):
     await new Promise((resolve) => setTimeout(resolve, settleMs));
     const afterMb = treeRssMb([worker.pid]);
     return { workloops, idleMb, idlePssMb, busyMb, afterRuns: total, afterMb, failed: failures([...slow, ...runs]) };
+  } finally {
+    await cluster.close();
+  }
+}
+
+/** How long the worker is left without runs before its tree is measured: the figure issue #16 sets a target for. */
+export const IDLE_SPELL_MS = 60_000;
+
+export interface IdleSpellTrial {
+  workloops: string;
+  /** The tree after `IDLE_SPELL_MS` without runs. */
+  rssMb: number;
+  pssMb: number;
+  /** Processes in the tree then (the worker and its engine children). */
+  processes: number;
+  /** Fast-lane runs submitted one at a time after the spell, submit → first line of job code (stamped by the job). */
+  firstLineMs: number[];
+  failed: string[];
+}
+
+/**
+ * The worker after a quiet spell: one run on each lane, then `IDLE_SPELL_MS`
+ * without runs, then the tree's memory, then fast-lane runs one at a time
+ * (each `gapMs` after the last ended), as a fast-lane run arriving at a quiet
+ * worker meets it.
+ */
+export async function idleSpellTrial(options: { repoDir: string; quick: boolean; bin?: string }): Promise<IdleSpellTrial> {
+  const workloops = 'fast_lane:1 manual>*:4';
+  const count = options.quick ? 5 : 10;
+  const gapMs = 1000;
+  const cluster = await startCluster({ repoDir: options.repoDir });
+  try {
+    const worker = await cluster.startWorker({ workloops, extraArgs: ['--preload-adaptors', ADAPTOR], ...(options.bin === undefined ? {} : { bin: options.bin }) });
+    await waitAll(cluster.client, [await submitTimed(cluster.client, 'manual', trivialPlan()), await submitTimed(cluster.client, 'fast_lane', trivialPlan())], 300_000);
+    await new Promise((resolve) => setTimeout(resolve, IDLE_SPELL_MS));
+    const rssMb = treeRssMb([worker.pid]);
+    const pssMb = treePssMb([worker.pid]);
+    const processes = treePids([worker.pid]).length;
+    const runs: TimedRun[] = [];
+    for (let i = 0; i < count; i += 1) {
+      if (i > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
+      const submittedAtMs = Date.now();
+      const run = await cluster.client.submitAndWait({ queue: 'fast_lane', plan: trivialPlan(), input: { data: {} } }, 60);
+      runs.push({ id: run.id, submittedAtMs, run });
+    }
+    return { workloops, rssMb, pssMb, processes, firstLineMs: runs.map(firstLineLatencyMs), failed: failures(runs) };
   } finally {
     await cluster.close();
   }

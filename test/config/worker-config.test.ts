@@ -99,3 +99,9 @@ test('--lightning takes several servers, comma-separated or repeated, for failov
   t.regex(error?.message ?? '', /--lightning.*"http:\/\/b\/worker" must start with ws:\/\/ or wss:\/\//);
   t.throws(() => resolveWorkerConfig({ lightning: ' , ' }, secret), { message: /at least one URL/ });
 });
+
+test('idle children retire after 30 s by default; 0 keeps every child warm', (t) => {
+  t.is(resolveWorkerConfig({}, secret).config.idleChildTimeoutMs, 30_000);
+  t.is(resolveWorkerConfig({ 'idle-child-timeout-seconds': '0' }, secret).config.idleChildTimeoutMs, 0);
+  t.is(resolveWorkerConfig({}, { ...secret, WORKER_IDLE_CHILD_TIMEOUT_SECONDS: '5' }).config.idleChildTimeoutMs, 5000);
+});

@@ -1,0 +1,69 @@
+/**
+ * The warm pool against a real `lanes worker` process (docs/memory.md, "The
+ * warm pool"): idle engine children are retired after
+ * `--idle-child-timeout-seconds` down to one per slot of the lanes that pin
+ * their queues, the retired processes are really gone from /proc, runs on
+ * every lane still succeed after the quiet spell, and the worker's memory
+ * accounting stops counting the retired children.
+ */
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { startServer, submitRun, waitFor } from '../server/helpers.ts';
+import { descendants, fixturePlan, getRun, isAlive, prepareAdaptorRepo, spawnWorker, waitAllTerminal } from './process-cluster.ts';
+
+const MB = 1024 * 1024;
+
+async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+  if (!match) throw new Error(`no ${name} in /metrics`);
+  return Number(match[1]);
+}
+
+test('idle children are retired down to the pinned lanes\' slots, runs on every lane succeed after, and the accounting drops the retired', async (t) => {
+  const server = await startServer(t);
+  const repoDir = await prepareAdaptorRepo(t);
+  // Two lanes pin their queues (two slots), one takes any queue; the pool is 4 slots + 1 spare = 5 children.
+  const worker = spawnWorker(t, {
+    lightningUrl: server.workerUrl,
+    workloops: 'fast_lane:1 urgent:1 manual>*:2',
+    repoDir,
+    extraArgs: ['--idle-child-timeout-seconds', '1', '--run-memory', '128', '--max-memory', '2048'],
+  });
+  const started = await worker.waitForLog('worker started');
+  const port = Number(started['healthPort']);
+  await worker.waitForLog('joined worker:queue');
+  const forked = descendants(worker.pid);
+  t.is(forked.length, 5, `one child per slot plus the spare at start: ${forked.map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').slice(0, 120)).join(' | ')}`);
+
+  // Retired down to the two pinned slots: the other processes are gone, not merely idle.
+  await waitFor(() => descendants(worker.pid).length === 2, { timeoutMs: 30_000, intervalMs: 100, message: 'the pool to shrink to the pinned slots' });
+  const kept = descendants(worker.pid);
+  t.true(kept.every((pid) => forked.includes(pid)), 'the children kept warm are children forked at start');
+  for (const pid of forked.filter((p) => !kept.includes(p))) t.false(isAlive(pid), `retired child ${pid} is gone`);
+  // It stays at the minimum: the warm children of the pinned lanes are never retired.
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  t.deepEqual(descendants(worker.pid).sort(), [...kept].sort());
+
+  // The accounting counts the live children only: the worker and two children, no run reserved.
+  t.is(await metric(port, 'lanes_worker_engine_children'), 2);
+  t.is(await metric(port, 'lanes_worker_memory_accounted_bytes'), (160 + 2 * 160) * MB);
+
+  // After the spell, a run on every lane (and on a queue only the wildcard lane takes), all four at once:
+  // the pool forks back up for them, so they all run together.
+  const HOLD = 'fn(state => new Promise(resolve => setTimeout(() => resolve(state), 8000)))';
+  const ids = await Promise.all(['fast_lane', 'urgent', 'manual', 'default'].map((queue) => submitRun(server, { queue, plan: fixturePlan(HOLD) })));
+  await waitFor(async () => (await Promise.all(ids.map((id) => getRun(server, id)))).every((run) => run.state === 'started'), {
+    timeoutMs: 30_000,
+    intervalMs: 100,
+    message: 'all four runs started at once',
+  });
+  // A child for each run (and, up to the pool's size, one more kept idle for the pinned lanes).
+  t.true(descendants(worker.pid).length >= 4, 'the pool grew back');
+  const views = await waitAllTerminal(server, ids, 60_000);
+  t.deepEqual(views.map((view) => view.state), ['success', 'success', 'success', 'success']);
+
+  // And the pool shrinks again once they are done.
+  await waitFor(() => descendants(worker.pid).length === 2, { timeoutMs: 30_000, intervalMs: 100, message: 'the pool to shrink again' });
+  await waitFor(async () => (await metric(port, 'lanes_worker_engine_children')) === 2, { timeoutMs: 5_000, intervalMs: 100, message: 'the metric to follow' });
+});
