@@ -75,6 +75,8 @@ interface Results {
   memory?: MemoryTrial[];
   /** The tree after a quiet spell, and fast-lane runs arriving then. */
   idleSpell?: IdleSpellTrial[];
+  /** The same with every child kept warm (`--idle-child-timeout-seconds 0`). */
+  idleSpellAllWarm?: IdleSpellTrial[];
   memoryCeiling?: Record<string, MemoryCeilingTrial[]>;
   engine?: EngineBenchResults;
   claimPath?: ClaimPathResult;
@@ -246,17 +248,21 @@ if (wanted('memory')) {
 
   log('Memory after a quiet spell');
   const spell: IdleSpellTrial[] = [];
-  // With a baseline, its trials alternate with these, so that drift in machine load hits both alike.
+  const allWarm: IdleSpellTrial[] = [];
+  // Every child kept warm (the former default) and the baseline alternate with these, so that drift in machine load hits all alike.
   for (let i = 0; i < (quick ? 1 : 2); i += 1) {
     log(`  idle spell: trial ${i + 1}`);
     spell.push(await idleSpellTrial({ repoDir, quick }));
+    log(`  idle spell, every child warm: trial ${i + 1}`);
+    allWarm.push(await idleSpellTrial({ repoDir, quick, extraArgs: ['--idle-child-timeout-seconds', '0'] }));
     if (baseline && results.baseline) {
       log(`  idle spell (${baseline.label}): trial ${i + 1}`);
       (results.baseline.idleSpell ??= []).push(await idleSpellTrial({ repoDir, quick, bin: baseline.bin }));
     }
   }
   results.idleSpell = spell;
-  checkFailures('idle spell', [...spell, ...(results.baseline?.idleSpell ?? [])].map((r) => r.failed));
+  results.idleSpellAllWarm = allWarm;
+  checkFailures('idle spell', [...spell, ...allWarm, ...(results.baseline?.idleSpell ?? [])].map((r) => r.failed));
   const spellRow = (label: string, r: IdleSpellTrial[]) => [
     label,
     mb(r.map((x) => x.rssMb)),
@@ -265,12 +271,12 @@ if (wanted('memory')) {
     ms(r.map((x) => x.firstLineMs[0] ?? Number.NaN)),
     ms(r.map((x) => percentile(x.firstLineMs, 50))),
   ];
-  const spellRows = [spellRow('this commit', spell)];
+  const spellRows = [spellRow('this commit', spell), spellRow('this commit, `--idle-child-timeout-seconds 0`', allWarm)];
   if (baseline && results.baseline?.idleSpell) spellRows.push(spellRow(`worker of \`${baseline.label}\``, results.baseline.idleSpell));
   sections.push([
     '### After a quiet spell',
     '',
-    `The same lanes, one run on each, then ${IDLE_SPELL_MS / 1000} s without runs: the tree's resident memory (RSS, and PSS, which splits the pages its processes share), then ${spell[0]?.firstLineMs.length ?? '?'} fast-lane runs one at a time, 1 s apart, submit → first line of job code (stamped by the job). Goal: under 300 MB RSS (the reference worker idles at about 210 MB) with the first line under 5 ms p50.`,
+    `The same lanes, one run on each, then ${IDLE_SPELL_MS / 1000} s without runs: the tree's resident memory (RSS, and PSS, which splits the pages its processes share), then ${spell[0]?.firstLineMs.length ?? '?'} fast-lane runs one at a time, 1 s apart, submit → first line of job code (stamped by the job). Goal: under 300 MB RSS (the reference worker idles at about 210 MB) with the first line under 5 ms p50. The second row keeps every child warm (no retirement), so the two rows show what retiring idle children costs the fast lane's first line.`,
     '',
     table(['worker', `tree RSS after ${IDLE_SPELL_MS / 1000} s idle`, 'tree PSS', 'processes', 'first fast-lane run: first line', 'fast-lane first line p50'], spellRows),
   ].join('\n'));

@@ -82,13 +82,13 @@ export interface IdleSpellTrial {
  * (each `gapMs` after the last ended), as a fast-lane run arriving at a quiet
  * worker meets it.
  */
-export async function idleSpellTrial(options: { repoDir: string; quick: boolean; bin?: string }): Promise<IdleSpellTrial> {
+export async function idleSpellTrial(options: { repoDir: string; quick: boolean; bin?: string; extraArgs?: string[] }): Promise<IdleSpellTrial> {
   const workloops = 'fast_lane:1 manual>*:4';
   const count = options.quick ? 5 : 10;
   const gapMs = 1000;
   const cluster = await startCluster({ repoDir: options.repoDir });
   try {
-    const worker = await cluster.startWorker({ workloops, extraArgs: ['--preload-adaptors', ADAPTOR], ...(options.bin === undefined ? {} : { bin: options.bin }) });
+    const worker = await cluster.startWorker({ workloops, extraArgs: ['--preload-adaptors', ADAPTOR, ...(options.extraArgs ?? [])], ...(options.bin === undefined ? {} : { bin: options.bin }) });
     await waitAll(cluster.client, [await submitTimed(cluster.client, 'manual', trivialPlan()), await submitTimed(cluster.client, 'fast_lane', trivialPlan())], 300_000);
     await new Promise((resolve) => setTimeout(resolve, IDLE_SPELL_MS));
     const rssMb = treeRssMb([worker.pid]);
