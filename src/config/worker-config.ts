@@ -244,7 +244,7 @@ function parseLaneCapacity(value: string): number {
 }
 
 /**
- * Engine children beyond the capacity. Each holds a warm thread (about 130 MB with
+ * Engine children beyond the capacity. Each holds a warm thread (about 90 MB with
  * language-common), so more than this is a typo rather than a plan.
  */
 export const MAX_SPARE_CHILDREN = 64;

@@ -27,8 +27,9 @@ import type { LaneSpec } from './parse-workloops.ts';
 export const WORKER_MEMORY_MB = 160;
 /**
  * What one pooled child may cost before its run allocates, in MB: measured
- * idle with its warm thread at ~106 MB RSS, ~130 MB with language-common
- * loaded. With a ceiling the engine holds children to it: an idle child
+ * idle with its warm thread at ~67 MB RSS, 83-91 MB with language-common
+ * loaded (docs/memory.md); the rest is what a child may keep between runs
+ * before it is recycled. With a ceiling the engine holds children to it: an idle child
  * above it is recycled, a busy one is killed above its run's limit plus this.
  */
 export const CHILD_MEMORY_MB = 160;
