@@ -89,7 +89,7 @@ export type { WorkerConfig } from './config/worker-config.ts';
 export type { RunExecutor, RunRequest, RunOutcome, RunLimits, EngineEvent } from './engine/index.ts';
 export { LanesApiClient } from './client/lanes-api-client.ts';
 export type { RunRecord, SubmitRunBody } from './client/lanes-api-client.ts';
-export { ApiError, ServerUnreachableError } from './client/api-error.ts';
+export { ApiError, InvalidRequestError, ServerUnreachableError, UnexpectedResponseError } from './client/api-error.ts';
 export { LanesError } from './errors/lanes-error.ts';
 export { ConfigError } from './errors/config-error.ts';
 export * from './protocol/index.ts';

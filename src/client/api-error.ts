@@ -25,3 +25,20 @@ export class ServerUnreachableError extends LanesError {
     super('SERVER_UNREACHABLE', `cannot reach the Lanes server at ${url}`, { cause });
   }
 }
+
+/** A request the client refused to send: the server would refuse it for the same reason (the same schema). */
+export class InvalidRequestError extends LanesError {
+  readonly field: string;
+
+  constructor(field: string, message: string) {
+    super('INVALID_REQUEST', `${field}: ${message}`);
+    this.field = field;
+  }
+}
+
+/** The server answered with a body that does not fit the API's schema (another server, or another version). */
+export class UnexpectedResponseError extends LanesError {
+  constructor(what: string, field: string, message: string) {
+    super('UNEXPECTED_RESPONSE', `${what}: the answer does not fit the API: ${field === '' ? 'body' : field} ${message}`);
+  }
+}

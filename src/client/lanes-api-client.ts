@@ -5,40 +5,22 @@
 import { request as httpRequest } from 'node:http';
 import type { RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { RunState } from '../protocol/reasons.ts';
-import { isTerminalState } from '../protocol/reasons.ts';
-import { ApiError, ServerUnreachableError } from './api-error.ts';
+import { isTerminalState, runDetailViewShape, submissionProblem, submittedRunViewShape } from '../protocol/index.ts';
+import type { RunDetailView, SubmissionBody, SubmittedRunView, WireShape } from '../protocol/index.ts';
+import { ApiError, InvalidRequestError, ServerUnreachableError, UnexpectedResponseError } from './api-error.ts';
 
-export interface SubmitRunBody {
-  queue?: string;
-  plan: unknown;
-  input?: unknown;
-  priority?: number;
-  idempotency_key?: string;
-  max_attempts?: number;
-}
+/**
+ * A `POST /api/runs` body (`SubmissionBodySchema`). The plan is typed loosely
+ * (a workflow file's JSON): the client checks the whole body before sending,
+ * with the server's own schema and graph rules.
+ */
+export type SubmitRunBody = Omit<SubmissionBody, 'plan'> & { plan: unknown };
 
-export interface SubmittedRun {
-  id: string;
-  state: RunState;
-  queue: string;
-}
+/** The answer to a submission (`SubmittedRunViewSchema`). */
+export type SubmittedRun = SubmittedRunView;
 
-/** A run as `GET /api/runs/:id` returns it; only the fields the client relies on are typed. */
-export interface RunRecord {
-  id: string;
-  queue: string;
-  state: RunState;
-  reason: string | null;
-  error_type: string | null;
-  error_message: string | null;
-  created_at?: string | null;
-  claimed_at?: string | null;
-  started_at?: string | null;
-  finished_at?: string | null;
-  final_state?: unknown;
-  [field: string]: unknown;
-}
+/** A run as `GET /api/runs/:id` returns it (`RunDetailViewSchema`), or as a `?wait` submission answers: its fields are read as they come. */
+export type RunRecord = Pick<RunDetailView, 'id' | 'queue' | 'state' | 'reason' | 'error_type' | 'error_message'> & Partial<Omit<RunDetailView, 'plan'>> & Record<string, unknown>;
 
 export interface LanesApiClientOptions {
   /** Sent as `Authorization: Bearer <token>` on every request (the server's `--api-token`). */
@@ -54,12 +36,14 @@ export class LanesApiClient {
     this.#authorization = options.apiToken ? `Bearer ${options.apiToken}` : undefined;
   }
 
+  /** Submits a run; a body the server would refuse is refused here first (`InvalidRequestError`, naming the field). */
   async submitRun(body: SubmitRunBody, signal?: AbortSignal): Promise<SubmittedRun> {
-    return this.#request<SubmittedRun>('POST', '/api/runs', body, 'submit run', signal);
+    checkSubmission(body);
+    return expect(submittedRunViewShape, await this.#request<unknown>('POST', '/api/runs', body, 'submit run', signal), 'submit run');
   }
 
   async getRun(id: string, signal?: AbortSignal): Promise<RunRecord> {
-    return this.#request<RunRecord>('GET', `/api/runs/${encodeURIComponent(id)}`, undefined, `get run ${id}`, signal);
+    return expect(runDetailViewShape, await this.#request<unknown>('GET', `/api/runs/${encodeURIComponent(id)}`, undefined, `get run ${id}`, signal), `get run ${id}`);
   }
 
   async listRuns(query: Record<string, string>, signal?: AbortSignal): Promise<unknown> {
@@ -96,6 +80,8 @@ export class LanesApiClient {
    * the run's summary when it has not ended within `waitSeconds`.
    */
   async submitAndWait(body: SubmitRunBody, waitSeconds: number, signal?: AbortSignal): Promise<RunRecord> {
+    checkSubmission(body);
+    // Not checked as a run: a plan may answer with its own webhook response.
     return this.#request<RunRecord>('POST', `/api/runs?wait=${waitSeconds}`, body, 'submit run', signal);
   }
 
@@ -146,4 +132,16 @@ export class LanesApiClient {
       req.end(body);
     });
   }
+}
+
+function checkSubmission(body: unknown): void {
+  const problem = submissionProblem(body, Date.now());
+  if (problem !== undefined) throw new InvalidRequestError(problem.field, problem.message);
+}
+
+/** A response checked with the API's own schema; one that does not fit names its first wrong field. */
+function expect<T>(shape: WireShape<T>, body: unknown, what: string): T & Record<string, unknown> {
+  const problem = shape.firstProblem(body);
+  if (problem !== undefined) throw new UnexpectedResponseError(what, problem.field, problem.message);
+  return body as T & Record<string, unknown>;
 }

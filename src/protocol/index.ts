@@ -6,7 +6,7 @@ export * from './tokens.ts';
 export * from './api-token.ts';
 export * from './limits.ts';
 export type * from './dashboard.ts';
-export type * from './api-views.ts';
+export * from './api-views.ts';
 export * from './wire-shape.ts';
 export * from './field-schemas.ts';
 export * from './plan-schema.ts';

@@ -43,3 +43,14 @@ test('bad --input JSON: one line, exit 2', async (t) => {
   t.is(result.code, 2);
   t.regex(result.stderr, /--input is not JSON/);
 });
+
+test('a workflow the server would refuse: one line naming the field, exit 2, nothing sent', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lanes-submit-'));
+  await writeFile(join(dir, 'flow.json'), JSON.stringify({ jobs: [{ id: 'a', body: 'fn(s => s)' }] }));
+  // Nothing listens on the port: had the body been sent, the error would be "cannot reach".
+  const port = await closedPort();
+  const result = await runLanes(['submit', join(dir, 'flow.json'), '--server', `http://127.0.0.1:${port}`]);
+  t.is(result.code, 2);
+  t.is(result.stderr.trim().split('\n').length, 1);
+  t.regex(result.stderr, /flow\.json is not a valid run: plan\.jobs\[0\]\.adaptor: must be a non-empty string$/m);
+});

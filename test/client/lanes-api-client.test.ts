@@ -2,7 +2,7 @@ import { getEventListeners } from 'node:events';
 import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import test from 'ava';
-import { ApiError, ServerUnreachableError } from '../../src/client/api-error.ts';
+import { ApiError, InvalidRequestError, ServerUnreachableError, UnexpectedResponseError } from '../../src/client/api-error.ts';
 import { LanesApiClient } from '../../src/client/lanes-api-client.ts';
 import { simplePlan, startServer, TEST_API_TOKEN } from '../server/helpers.ts';
 
@@ -29,11 +29,40 @@ test('submitAndWait holds the request open and answers 504 with the run when it 
   t.like(error?.body, { error: 'timeout', run: { state: 'available', queue: 'manual' } });
 });
 
-test('a bad request is an ApiError with the status and the server message', async (t) => {
+test('a bad request is refused by the client with the server\'s own words, before anything is sent', async (t) => {
   const server = await startServer(t);
-  const error = await t.throwsAsync(clientFor(server.port).submitRun({ queue: 'no spaces', plan: simplePlan() }), { instanceOf: ApiError });
-  t.is(error?.status, 422);
-  t.regex(error?.message ?? '', /submit run: HTTP 422: queue: must match .*, got "no spaces"$/);
+  const client = clientFor(server.port);
+  const error = await t.throwsAsync(client.submitRun({ queue: 'no spaces', plan: simplePlan() }), { instanceOf: InvalidRequestError });
+  t.is(error?.field, 'queue');
+  t.regex(error?.message ?? '', /^queue: must match .*, got "no spaces"$/);
+  const edge = { id: 'e', source_job_id: 'job-1', target_job_id: 'nowhere' };
+  const graph = await t.throwsAsync(client.submitAndWait({ plan: { ...simplePlan(), edges: [edge] } }, 1), { instanceOf: InvalidRequestError });
+  t.is(graph?.field, 'plan.edges[0].target_job_id');
+  // The server would have answered the same: a raw request gets its 422 with that field.
+  const raw = await fetch(`http://127.0.0.1:${server.port}/api/runs`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TEST_API_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ queue: 'no spaces', plan: simplePlan() }),
+  });
+  t.is(raw.status, 422);
+  t.like(await raw.json(), { field: 'queue', message: error?.message.slice('queue: '.length) });
+  t.is((await client.listRuns({}) as { runs: unknown[] }).runs.length, 0, 'nothing was stored');
+});
+
+test('an answer that does not fit the API schema is an UnexpectedResponseError naming the field', async (t) => {
+  const odd = createHttpServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(req.method === 'POST' ? JSON.stringify({ id: 'r1', state: 'weird', queue: 'q' }) : JSON.stringify({ id: 'r1', queue: 'q' }));
+  });
+  await new Promise<void>((resolve) => odd.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => odd.close(() => resolve())));
+  const address = odd.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  const client = clientFor(address.port);
+  const submitted = await t.throwsAsync(client.submitRun({ plan: simplePlan() }), { instanceOf: UnexpectedResponseError });
+  t.regex(submitted?.message ?? '', /^submit run: the answer does not fit the API: state must be one of available/);
+  const read = await t.throwsAsync(client.getRun('r1'), { instanceOf: UnexpectedResponseError });
+  t.regex(read?.message ?? '', /^get run r1: the answer does not fit the API: priority /);
 });
 
 test('a server that is not there is ServerUnreachableError; an unsupported scheme too', async (t) => {

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { readWorkflow, UsageProblem } from '../read-workflow.ts';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import { ApiError, ServerUnreachableError } from '../../client/api-error.ts';
+import { ApiError, InvalidRequestError, ServerUnreachableError, UnexpectedResponseError } from '../../client/api-error.ts';
 import { LanesApiClient } from '../../client/lanes-api-client.ts';
 import type { SubmitRunBody, SubmittedRun } from '../../client/lanes-api-client.ts';
 import type { OptionSpec } from '../../config/option-spec.ts';
@@ -62,6 +62,15 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
   try {
     submitted = await client.submitRun(body);
   } catch (error) {
+    if (error instanceof InvalidRequestError) {
+      // Checked here with the server's own schema: nothing was sent.
+      ctx.err(`lanes submit: ${file} is not a valid run: ${error.message}`);
+      return EXIT_USAGE;
+    }
+    if (error instanceof UnexpectedResponseError) {
+      ctx.err(`lanes submit: ${error.message}`);
+      return EXIT_FAILURE;
+    }
     if (error instanceof ServerUnreachableError) {
       ctx.err(`lanes submit: ${error.message} (is it running? start one with "npm start", or pass --server)`);
       return EXIT_USAGE;
@@ -93,7 +102,7 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
       ctx.err(`lanes submit: gave up waiting for run ${submitted.id} (--wait-timeout); it is still on the server: ${runUrl}`);
       return EXIT_FAILURE;
     }
-    if (error instanceof ServerUnreachableError || error instanceof ApiError) {
+    if (error instanceof ServerUnreachableError || error instanceof ApiError || error instanceof UnexpectedResponseError) {
       ctx.err(`lanes submit: lost the server while waiting for run ${submitted.id}: ${error.message}; read it later at ${runUrl}`);
       return EXIT_FAILURE;
     }
