@@ -221,6 +221,7 @@ export interface RunView {
   error_message: string | null;
   attempts: number;
   worker: string | null;
+  available_at: string | null;
   steps: Array<{ id: string; job_id: string; reason: string | null }>;
   history: AttemptView[];
 }
@@ -231,17 +232,39 @@ export async function getRun(server: LanesServer, id: string): Promise<RunView> 
   return body;
 }
 
-/** Polls until every run is in a terminal state; returns their views. */
-export async function waitAllTerminal(server: LanesServer, ids: readonly string[], timeoutMs = 40_000): Promise<RunView[]> {
+/**
+ * Polls the runs' views until `done` holds for every one, and returns them.
+ * On timeout the error carries what tells a stuck run's cause: each run's
+ * row (queue, state, worker, attempts, when it may be claimed, its attempts'
+ * history) and the server's view of its queues and of the workers' lanes and
+ * the runs each holds.
+ */
+export async function waitForRuns(
+  server: LanesServer,
+  ids: readonly string[],
+  done: (view: RunView) => boolean,
+  options: { timeoutMs: number; message: string },
+): Promise<RunView[]> {
   let views: RunView[] = [];
-  await waitFor(
-    async () => {
-      views = await Promise.all(ids.map((id) => getRun(server, id)));
-      return views.every((view) => TERMINAL_STATES.includes(view.state));
-    },
-    { timeoutMs, intervalMs: 50, message: `runs to end: ${JSON.stringify(views.map((view) => [view.id, view.state]))}` },
-  );
+  try {
+    await waitFor(
+      async () => {
+        views = await Promise.all(ids.map((id) => getRun(server, id)));
+        return views.every(done);
+      },
+      { timeoutMs: options.timeoutMs, intervalMs: 50, message: options.message },
+    );
+  } catch (error) {
+    const rows = views.map(({ id, queue, state, worker, attempts, available_at, history }) => ({ id, queue, state, worker, attempts, available_at, history }));
+    const [queues, workers] = await Promise.all([api(server, 'GET', '/api/queues'), api(server, 'GET', '/api/workers')]);
+    throw new Error(`${String(error instanceof Error ? error.message : error)}\nruns: ${JSON.stringify(rows)}\nqueues: ${JSON.stringify(queues.body)}\nworkers: ${JSON.stringify(workers.body)}`);
+  }
   return views;
+}
+
+/** Polls until every run is in a terminal state; returns their views. */
+export function waitAllTerminal(server: LanesServer, ids: readonly string[], timeoutMs = 40_000): Promise<RunView[]> {
+  return waitForRuns(server, ids, (view) => TERMINAL_STATES.includes(view.state), { timeoutMs, message: 'runs to end' });
 }
 
 /** A job that sleeps `state.holdMs` from its own start, however late it starts on a loaded machine. */
@@ -278,9 +301,6 @@ export async function workerWithRunsInFlight(
   await worker.waitForLog('joined worker:queue');
   const ids = await Promise.all(Array.from({ length: runs }, () => submitRun(server, { queue: 'manual', plan: fixturePlan(HOLD_FOR), input: { holdMs: options.holdMs ?? 6_000 } })));
   // All seen `started` at once: the signal that follows finds every one of them in flight.
-  await waitFor(async () => (await Promise.all(ids.map((id) => getRun(server, id)))).every((run) => run.state === 'started' && run.worker === workerId), {
-    timeoutMs: 30_000,
-    message: `all ${runs} runs started`,
-  });
+  await waitForRuns(server, ids, (run) => run.state === 'started' && run.worker === workerId, { timeoutMs: 30_000, message: `all ${runs} runs started` });
   return { server, worker, workerId, ids };
 }

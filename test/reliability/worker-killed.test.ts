@@ -9,7 +9,7 @@
  */
 import test from 'ava';
 import { startServer, submitRun, waitFor } from '../server/helpers.ts';
-import { descendants, fixturePlan, getRun, isAlive, prepareAdaptorRepo, spawnWorker, waitAllTerminal } from './process-cluster.ts';
+import { descendants, fixturePlan, isAlive, prepareAdaptorRepo, spawnWorker, waitAllTerminal, waitForRuns } from './process-cluster.ts';
 
 /** Sleeps until `state.holdUntil` (epoch ms): the first attempt is still running when the worker dies, a retry after it ends at once. */
 const HOLD = 'fn(state => new Promise(resolve => setTimeout(() => resolve(state), Math.max(0, state.holdUntil - Date.now()))))';
@@ -29,17 +29,32 @@ test('SIGKILL of a worker with runs on two lanes: lost within the lease, retried
   // (under CI's parallel test files, four threads booting on PostgreSQL took over 10 s).
   const holdUntil = Date.now() + 25_000;
   const submit = (queue: string, maxAttempts: number) => submitRun(server, { queue, max_attempts: maxAttempts, plan: fixturePlan(HOLD), input: { holdUntil } });
-  const retried = await Promise.all([submit('fast_lane', 2), submit('manual', 2), submit('manual', 2)]);
+  // The wildcard lane is filled before the fast_lane run is queued. The `*` of `manual>*` takes runs of
+  // any queue, fast_lane's too (docs/lanes.md): queued together, the fast_lane run goes to whichever lane's
+  // claim reads it first, and when that is the wildcard lane the default run is left with no free lane on
+  // this worker (the fast lane is strict) and never starts. On PostgreSQL a claim's statements run one
+  // after another while submissions commit, so a wildcard claim sent before the runs existed often took
+  // both manual runs and the fast_lane one, and the fast lane's claim, queued behind it, found nothing.
+  const manualRuns = await Promise.all([submit('manual', 2), submit('manual', 2)]);
   const lastAttempt = await submit('default', 1);
+  const wildcardRuns = [...manualRuns, lastAttempt];
+  await waitForRuns(server, wildcardRuns, (run) => run.worker === doomedId && (run.state === 'claimed' || run.state === 'started'), {
+    timeoutMs: 45_000,
+    message: 'the manual and default runs claimed by the first worker',
+  });
+  // Now only the fast lane has a free slot.
+  const fastRun = await submit('fast_lane', 2);
+  const retried = [fastRun, ...manualRuns];
   const all = [...retried, lastAttempt];
 
-  await waitFor(async () => (await Promise.all(all.map((id) => getRun(server, id)))).every((run) => run.state === 'started' && run.worker === doomedId), {
+  await waitForRuns(server, all, (run) => run.state === 'started' && run.worker === doomedId, {
     // Generous: four threads boot on a fresh engine, and on a loaded machine that takes a while.
     timeoutMs: 45_000,
     message: 'all four runs started on the first worker',
   });
-  const lanes = new Set(doomed.lines.filter((line) => line.msg === 'run claimed').map((line) => line['lane']));
-  t.true(lanes.has('fast_lane:1') && lanes.has('manual>*:3'), `runs in flight on both lanes: ${[...lanes].join(', ')}`);
+  const laneOf = new Map(doomed.lines.filter((line) => line.msg === 'run claimed').map((line) => [String(line['runId']), line['lane']]));
+  t.is(laneOf.get(fastRun), 'fast_lane:1', 'the fast_lane run is in flight on the fast lane');
+  for (const id of wildcardRuns) t.is(laneOf.get(id), 'manual>*:3', `run ${id} is in flight on the wildcard lane`);
   const children = descendants(doomed.pid);
   t.true(children.length > 0, 'the worker has engine children');
 
