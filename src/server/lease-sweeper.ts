@@ -3,17 +3,14 @@
  * the retry policy, back into available ones). A lease lapses when a
  * heartbeating run misses `leaseMs`, or when a run on a worker that never
  * heartbeats passes claim time + run timeout + grace.
- *
- * States: idle → running → stopped (or idle → stopped). The interval timer
- * and whether a sweep is in flight belong to the running state.
+ * Every `intervalMs` (`PeriodicTask`: a slow sweep is never stacked with
+ * the next one, and none starts after stop()).
  */
 import type { Logger } from 'pino';
-import { StateMachine } from '../state-machine.ts';
+import { PeriodicTask } from './periodic-task.ts';
 import type { RunLifecycle } from './run-lifecycle.ts';
 import type { Store } from './store/store.ts';
 import type { ServerMetrics } from './server-metrics.ts';
-
-type SweeperState = { kind: 'idle' } | { kind: 'running'; timer: NodeJS.Timeout; sweeping: boolean } | { kind: 'stopped' };
 
 export const LOST_ERROR_TYPE = 'LostError';
 
@@ -21,43 +18,23 @@ export class LeaseSweeper {
   readonly #store: Store;
   readonly #lifecycle: RunLifecycle;
   readonly #metrics: ServerMetrics;
-  readonly #intervalMs: number;
   readonly #logger: Logger;
-  readonly #state: StateMachine<SweeperState>;
+  readonly #task: PeriodicTask;
 
   constructor(options: { store: Store; lifecycle: RunLifecycle; metrics: ServerMetrics; intervalMs: number; logger: Logger }) {
     this.#store = options.store;
     this.#lifecycle = options.lifecycle;
     this.#metrics = options.metrics;
-    this.#intervalMs = options.intervalMs;
     this.#logger = options.logger;
-    this.#state = new StateMachine<SweeperState>({
-      name: 'lease sweeper',
-      initial: { kind: 'idle' },
-      transitions: { idle: ['running', 'stopped'], running: ['stopped'], stopped: [] },
-      logger: this.#logger,
-    });
+    this.#task = new PeriodicTask({ name: 'lease sweeper', intervalMs: options.intervalMs, run: () => this.sweep(), logger: this.#logger });
   }
 
   start(): void {
-    if (this.#state.kind !== 'idle') return;
-    const timer = setInterval(() => {
-      // A sweep that outlasts the period (a slow database) is not stacked with the next one.
-      const running = this.#state.when('running');
-      if (!running || running.sweeping) return;
-      running.sweeping = true;
-      void this.sweep().finally(() => {
-        running.sweeping = false;
-      });
-    }, this.#intervalMs);
-    timer.unref();
-    this.#state.to({ kind: 'running', timer, sweeping: false });
+    this.#task.start();
   }
 
   stop(): void {
-    const running = this.#state.when('running');
-    if (running) clearInterval(running.timer);
-    if (this.#state.kind !== 'stopped') this.#state.to({ kind: 'stopped' });
+    this.#task.stop();
   }
 
   /** One pass; returns how many runs it declared lost. */
