@@ -46,18 +46,7 @@ export async function submitRun(deps: HttpApiDeps, req: IncomingMessage, res: Se
     if (early) lifecycle.announce(submission.queue);
     let inserted: RunRecord | undefined;
     try {
-      inserted = await store.insertRun({
-        id: randomUUID(),
-        queue: submission.queue,
-        priority: submission.priority,
-        maxAttempts: submission.maxAttempts,
-        idempotencyKey: submission.idempotencyKey,
-        plan: submission.plan,
-        inputJson: submission.inputJson,
-        runTimeoutMs: submission.plan.options?.run_timeout_ms ?? options.runTimeoutMs,
-        now,
-        ...(submission.notBefore === null ? {} : { notBefore: submission.notBefore }),
-      });
+      inserted = await store.insertRun({ ...submission, id: randomUUID(), runTimeoutMs: submission.plan.options?.run_timeout_ms ?? options.runTimeoutMs, now });
     } catch (error) {
       // Another server on the database took the key between our read and our insert: answer as if it came first.
       const winner = submission.idempotencyKey === null ? undefined : await store.getRunByIdempotencyKey(submission.idempotencyKey);

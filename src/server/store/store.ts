@@ -10,6 +10,7 @@
  * milliseconds. Every method after `close()` rejects with `STORE_CLOSED`.
  */
 import type { RunPlan, RunState, WebhookResponse } from '../../protocol/index.ts';
+import type { Submission } from '../run-submission.ts';
 
 export type LeaseMode = 'timeout' | 'heartbeat';
 
@@ -87,19 +88,16 @@ export interface LogRecord {
   timestamp: string;
 }
 
-export interface NewRun {
+/**
+ * A run to store: what was submitted (the plan without `id` and
+ * `dataclip_id`, which the store fills) plus what the server adds.
+ */
+export interface NewRun extends Omit<Submission, 'notBefore'> {
   id: string;
-  queue: string;
-  priority: number;
-  maxAttempts: number;
-  idempotencyKey: string | null;
-  /** The plan without `id` and `dataclip_id`; the store fills both. */
-  plan: Omit<RunPlan, 'id' | 'dataclip_id'>;
-  inputJson: string;
   runTimeoutMs: number;
   now: number;
-  /** Not claimable before this time (epoch ms); defaults to `now`. */
-  notBefore?: number;
+  /** Not claimable before this time (epoch ms); null or absent: from `now`. */
+  notBefore?: number | null;
 }
 
 /** What a claim hands out, before tokens are signed. */
