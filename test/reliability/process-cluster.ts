@@ -222,6 +222,8 @@ export interface RunView {
   attempts: number;
   worker: string | null;
   available_at: string | null;
+  /** Why an available run waits (no connected lane could hold its memory), when it does. */
+  waiting_reason?: string | null;
   steps: Array<{ id: string; job_id: string; reason: string | null }>;
   history: AttemptView[];
 }
@@ -235,9 +237,9 @@ export async function getRun(server: LanesServer, id: string): Promise<RunView> 
 /**
  * Polls the runs' views until `done` holds for every one, and returns them.
  * On timeout the error carries what tells a stuck run's cause: each run's
- * row (queue, state, worker, attempts, when it may be claimed, its attempts'
- * history) and the server's view of its queues and of the workers' lanes and
- * the runs each holds.
+ * row (queue, state, worker, attempts, when it may be claimed, why it waits,
+ * its attempts' history) and the server's view of its queues and of the
+ * workers' lanes and the runs each holds.
  */
 export async function waitForRuns(
   server: LanesServer,
@@ -255,7 +257,7 @@ export async function waitForRuns(
       { timeoutMs: options.timeoutMs, intervalMs: 50, message: options.message },
     );
   } catch (error) {
-    const rows = views.map(({ id, queue, state, worker, attempts, available_at, history }) => ({ id, queue, state, worker, attempts, available_at, history }));
+    const rows = views.map(({ id, queue, state, worker, attempts, available_at, waiting_reason, history }) => ({ id, queue, state, worker, attempts, available_at, waiting_reason, history }));
     const [queues, workers] = await Promise.all([api(server, 'GET', '/api/queues'), api(server, 'GET', '/api/workers')]);
     throw new Error(`${String(error instanceof Error ? error.message : error)}\nruns: ${JSON.stringify(rows)}\nqueues: ${JSON.stringify(queues.body)}\nworkers: ${JSON.stringify(workers.body)}`);
   }
