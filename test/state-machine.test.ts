@@ -1,20 +1,9 @@
 import test from 'ava';
 import pino from 'pino';
-import { Writable } from 'node:stream';
 import { InvalidTransitionError, StateMachine } from '../src/state-machine.ts';
+import { captureLogger } from './capture-logger.ts';
 
 type DoorState = { kind: 'shut' } | { kind: 'opening'; since: number } | { kind: 'open'; visitor: string } | { kind: 'gone' };
-
-function capture(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, stream), lines };
-}
 
 function door(logger: pino.Logger) {
   return new StateMachine<DoorState>({
@@ -26,7 +15,7 @@ function door(logger: pino.Logger) {
 }
 
 test('moves the table allows change the state, and each change is logged with from and to', async (t) => {
-  const { logger, lines } = capture();
+  const { logger, lines } = captureLogger();
   const machine = door(logger);
   t.is(machine.kind, 'shut');
   machine.to({ kind: 'opening', since: 1 });
@@ -69,7 +58,7 @@ test("a state's data travels with it: when() gives the current variant, typed, o
 });
 
 test('a move to the same kind replaces the data, only when the table lists it, and is not logged as a change', async (t) => {
-  const { logger, lines } = capture();
+  const { logger, lines } = captureLogger();
   type Counter = { kind: 'counting'; n: number } | { kind: 'done' };
   const machine = new StateMachine<Counter>({
     name: 'counter',

@@ -6,23 +6,12 @@
  */
 import test from 'ava';
 import pino from 'pino';
-import { Writable } from 'node:stream';
 import { PeriodicTask } from '../../src/server/periodic-task.ts';
 import { waitFor } from './helpers.ts';
-
-function capture(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, stream), lines };
-}
+import { captureLogger } from '../capture-logger.ts';
 
 test('a run that rejects is logged with the task name, and the next period runs again', async (t) => {
-  const { logger, lines } = capture();
+  const { logger, lines } = captureLogger();
   let calls = 0;
   const task = new PeriodicTask({
     name: 'test sweeper',
