@@ -13,7 +13,7 @@ import createLogger from '@openfn/logger';
 import type { LogLevel, LogOptions, Logger as RuntimeLogger, SanitizePolicies } from '@openfn/logger';
 import run from '@openfn/runtime';
 import type { ExecutionPlan, Job, NotifyEvents, NotifyJobCompletePayload, NotifyJobErrorPayload, StepEdge, Trigger } from '@openfn/runtime';
-import { timestampMicros } from '../protocol/index.ts';
+import { timestampMicros } from '../protocol/timestamp.ts';
 import type { PlanEdge } from '../protocol/index.ts';
 import {
   endForAdaptorError,

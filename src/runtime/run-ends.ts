@@ -4,8 +4,8 @@
  * each detect different ends; all of them build the outcome here so the same
  * end is always reported the same way.
  */
-import { ERROR_TYPES } from '../protocol/index.ts';
-import type { ExitReason } from '../protocol/index.ts';
+import { ERROR_TYPES } from '../protocol/reasons.ts';
+import type { ExitReason } from '../protocol/reasons.ts';
 import type { EngineAbortReason, EngineRunComplete } from './execution-events.ts';
 
 export type RunEnd = Omit<EngineRunComplete, 'type' | 'timestamp'>;

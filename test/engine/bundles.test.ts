@@ -51,3 +51,22 @@ test('an adaptor whose bundle cannot be written loads file by file, and its run 
   const { moduleUrl } = (outcome.finalState as { data: { moduleUrl: string } }).data;
   t.is(moduleUrl, FIXTURE_SOURCE_URL);
 });
+
+test('children start from their own bundle, which carries only what a child needs', async (t) => {
+  const repoDir = await tempDir(t);
+  const engine = await startEngine(t, { repoDir });
+  const pid = engine.childPids()[0];
+  if (pid === undefined) return t.fail('no child');
+  const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+  const entry = argv.find((arg) => /child-main/.test(arg)) ?? '';
+  // Started from JavaScript: a child started from child-main.ts would load Node's TypeScript stripper and keep it.
+  t.regex(entry, /\/\.lanes-bundles\/child-main-[0-9a-f]{16}\.js$/);
+  t.true(entry.startsWith(repoDir), entry);
+  // The child relays messages: a few KB of code. Wire schemas (reached through protocol/index.ts) would make it
+  // hundreds of KB resident in every child; the run thread has no use for them either.
+  const childCode = await readFile(entry, 'utf8');
+  t.true(childCode.length < 64 * 1024, `child bundle is ${childCode.length} bytes`);
+  const bundles = await readdir(path.join(repoDir, '.lanes-bundles'));
+  const threadCode = await readFile(path.join(repoDir, '.lanes-bundles', bundles.find((f) => f.startsWith('run-thread-')) ?? 'none'), 'utf8');
+  for (const [name, code] of [['child', childCode], ['thread', threadCode]] as const) t.false(/typebox/i.test(code), `the ${name} bundle carries the schema library`);
+});
