@@ -2,16 +2,27 @@
  * The orchestration server: one HTTP server that serves the JSON API and
  * upgrades `/worker/websocket` to the Phoenix socket, over one store (SQLite or PostgreSQL).
  *
- * States: created → starting → listening → stopping → stopped.
+ * States, kept in a `StateMachine` (each change logged at debug; any other
+ * move throws `InvalidTransitionError`):
+ *
+ *   created    opened by `create()`, not listening       → starting | stopping
+ *   starting   binding the port, renewing leases,         → listening | stopping
+ *              starting the sweeps
+ *   listening  serving the API and the worker socket      → stopping
+ *   stopping   closing sockets, then HTTP, then the store → stopped
+ *   stopped    (final)
+ *
  * `create()` opens the store and loads keys (I/O), so a half-built server is
- * never returned; `start()` listens (idempotent: returns the promise in
- * flight); `stop()` closes sockets, then HTTP, then the database last, and
- * returns the promise already in flight on repeated calls.
+ * never returned; `start()` listens (idempotent: the start in flight travels
+ * from `starting` on, with the bound port once there is one); `stop()`
+ * returns the stop already in flight on repeated calls (a stop asked while
+ * starting waits for the start, then stops).
  */
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { StateMachine } from '../state-machine.ts';
 import { LanesChannelRouter } from './channel-router.ts';
 import { DashboardFeed } from './dashboard-feed.ts';
 import { DashboardRoutes } from './dashboard-routes.ts';
@@ -35,15 +46,15 @@ import type { ResolvedServerOptions, ServerOptions } from './server-options.ts';
 import { WorkNotifier } from './work-notifier.ts';
 import { WorkerRegistry } from './worker-registry.ts';
 
-export type LanesServerState = 'created' | 'starting' | 'listening' | 'stopping' | 'stopped';
+/** `started`: the start in flight or done (null: never started); `stopping`: a stop asked (while starting, null until then). */
+type Lifecycle =
+  | { readonly kind: 'created' }
+  | { readonly kind: 'starting'; readonly started: Promise<void>; port: number | undefined; stopping: Promise<void> | null }
+  | { readonly kind: 'listening'; readonly started: Promise<void>; readonly port: number }
+  | { readonly kind: 'stopping'; readonly started: Promise<void> | null; readonly port: number | undefined; readonly stopping: Promise<void> }
+  | { readonly kind: 'stopped'; readonly started: Promise<void> | null; readonly port: number | undefined; readonly stopping: Promise<void> };
 
-const TRANSITIONS: Record<LanesServerState, readonly LanesServerState[]> = {
-  created: ['starting', 'stopping'],
-  starting: ['listening', 'stopping'],
-  listening: ['stopping'],
-  stopping: ['stopped'],
-  stopped: [],
-};
+export type LanesServerState = Lifecycle['kind'];
 
 export class LanesServer {
   readonly options: ResolvedServerOptions;
@@ -61,16 +72,19 @@ export class LanesServer {
   readonly #sockets: PhoenixSocketServer;
   readonly #http: Server;
   readonly #feed: DashboardFeed;
-  #state: LanesServerState = 'created';
-  #port: number | undefined;
-  #starting: Promise<void> | undefined;
-  #stopping: Promise<void> | undefined;
+  readonly #state: StateMachine<Lifecycle>;
 
   private constructor(options: ResolvedServerOptions, store: Store, keys: RunKeys) {
     this.options = options;
     this.store = store;
     this.#keys = keys;
     this.#logger = options.logger.child({ component: 'server' });
+    this.#state = new StateMachine<Lifecycle>({
+      name: 'server',
+      initial: { kind: 'created' },
+      transitions: { created: ['starting', 'stopping'], starting: ['listening', 'stopping'], listening: ['stopping'], stopping: ['stopped'], stopped: [] },
+      logger: this.#logger,
+    });
     this.#registry = new WorkerRegistry();
     this.metrics = new ServerMetrics({
       runCounts: async () => (store.isOpen ? store.countsByQueueAndState() : []),
@@ -108,7 +122,7 @@ export class LanesServer {
       options,
       logger: options.logger.child({ component: 'api' }),
       dashboard: new DashboardRoutes({ feed: this.#feed, snapshot }),
-      isReady: () => this.#state === 'listening',
+      isReady: () => this.#state.kind === 'listening',
     });
     this.#http = createServer((req, res) => api.handle(req, res));
     this.#http.on('upgrade', (req, socket, head) => this.#sockets.handleUpgrade(req, socket, head));
@@ -128,13 +142,15 @@ export class LanesServer {
   }
 
   get state(): LanesServerState {
-    return this.#state;
+    return this.#state.kind;
   }
 
-  /** The bound port; throws before `start()` resolved. */
+  /** The bound port (still known once stopped); throws before `start()` bound it. */
   get port(): number {
-    if (this.#port === undefined) throw new ServerError('SERVER_STATE', 'the server is not listening');
-    return this.#port;
+    const current = this.#state.current;
+    const port = current.kind === 'created' ? undefined : current.port;
+    if (port === undefined) throw new ServerError('SERVER_STATE', 'the server is not listening');
+    return port;
   }
 
   /** `http://HOST:PORT`, the base of the JSON API. */
@@ -158,20 +174,20 @@ export class LanesServer {
     return host.includes(':') ? `[${host}]` : host;
   }
 
-  #setState(next: LanesServerState): void {
-    if (!TRANSITIONS[this.#state].includes(next)) {
-      throw new ServerError('SERVER_STATE', `invalid server transition ${this.#state} → ${next}`);
-    }
-    this.#logger.debug({ from: this.#state, to: next }, 'server state');
-    this.#state = next;
-  }
-
   /** Listens on the configured port (0: a free one) and starts the lease sweep. */
   start(): Promise<void> {
-    if (this.#starting) return this.#starting;
-    if (this.#state !== 'created') return Promise.reject(new ServerError('SERVER_STATE', `cannot start a server that is ${this.#state}`));
-    this.#setState('starting');
-    this.#starting = new Promise<void>((resolve, reject) => {
+    const current = this.#state.current;
+    if (current.kind !== 'created') {
+      return current.started ?? Promise.reject(new ServerError('SERVER_STATE', `cannot start a server that is ${current.kind}`));
+    }
+    const { promise: started, resolve, reject } = Promise.withResolvers<void>();
+    const starting = this.#state.to({ kind: 'starting', started, port: undefined, stopping: null });
+    this.#listen(starting).then(resolve, reject);
+    return started;
+  }
+
+  #listen(starting: Extract<Lifecycle, { kind: 'starting' }>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
       const onError = (error: Error): void => {
         reject(new ServerError('SERVER_LISTEN', `cannot listen on ${this.options.host}:${this.options.port}`, { cause: error }));
       };
@@ -181,8 +197,7 @@ export class LanesServer {
         resolve();
       });
     }).then(async () => {
-      if (this.#state !== 'starting') return;
-      this.#port = (this.#http.address() as AddressInfo).port;
+      starting.port = (this.#http.address() as AddressInfo).port;
       const now = Date.now();
       // Workers could not beat while no server listened: give their runs one lease to reconnect and rejoin.
       const renewed = await this.store.renewHeartbeatLeases(now + this.options.leaseMs);
@@ -192,24 +207,33 @@ export class LanesServer {
       this.#retention?.start();
       await this.#lifecycle.resumePendingRetries(now);
       await this.#lifecycle.listen();
-      if (this.#state !== 'starting') return;
-      this.#setState('listening');
-      this.#logger.info({ port: this.#port, host: this.options.host, url: this.url, workerUrl: this.workerUrl, db: describeDatabaseUrl(this.options.dbPath) }, 'listening');
+      this.#state.to({ kind: 'listening', started: starting.started, port: starting.port });
+      this.#logger.info({ port: starting.port, host: this.options.host, url: this.url, workerUrl: this.workerUrl, db: describeDatabaseUrl(this.options.dbPath) }, 'listening');
     });
-    return this.#starting;
   }
 
   /** Closes worker sockets, the HTTP server, then the database. Safe to call in any state, any number of times. */
   stop(): Promise<void> {
-    if (this.#stopping) return this.#stopping;
-    this.#stopping = this.#stop();
-    return this.#stopping;
+    const current = this.#state.current;
+    if (current.kind === 'stopping' || current.kind === 'stopped') return current.stopping;
+    if (current.kind === 'starting' && current.stopping !== null) return current.stopping;
+    const { promise: stopping, resolve, reject } = Promise.withResolvers<void>();
+    if (current.kind === 'starting') {
+      current.stopping = stopping;
+      current.started.catch(() => undefined).then(() => this.#stop(stopping)).then(resolve, reject);
+    } else {
+      this.#stop(stopping).then(resolve, reject);
+    }
+    return stopping;
   }
 
-  async #stop(): Promise<void> {
-    const wasListening = this.#starting !== undefined;
-    if (this.#starting) await this.#starting.catch(() => undefined);
-    this.#setState('stopping');
+  async #stop(stopping: Promise<void>): Promise<void> {
+    const current = this.#state.current;
+    // A start that failed half-way stays `starting`: it is stopped like a listening server.
+    if (current.kind !== 'created' && current.kind !== 'starting' && current.kind !== 'listening') return;
+    const started = current.kind === 'created' ? null : current.started;
+    const port = current.kind === 'created' ? undefined : current.port;
+    this.#state.to({ kind: 'stopping', started, port, stopping });
     this.#sweeper.stop();
     this.#retention?.stop();
     this.#notifier.stop();
@@ -217,7 +241,7 @@ export class LanesServer {
     this.#feed.stop();
     await this.#events.stop();
     await this.#sockets.close();
-    if (wasListening && this.#http.listening) {
+    if (started !== null && this.#http.listening) {
       const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
       this.#http.closeIdleConnections();
       // Requests still open (a `?wait` that was answered 503 above is already done) are cut.
@@ -225,7 +249,7 @@ export class LanesServer {
       await closed;
     }
     await this.store.close();
-    this.#setState('stopped');
+    this.#state.to({ kind: 'stopped', started, port, stopping });
     this.#logger.info('stopped');
   }
 }

@@ -2,8 +2,9 @@
  * `worker:queue`: the worker's join (its capacity and lanes), `claim` by one
  * lane's preference chain, and `work-available` pushes (PROTOCOL.md).
  *
- * States: joined → ended. After `terminate()` the worker is out of the
- * registry and gets no more pushes.
+ * States, kept in a `StateMachine`: joined → ended. After `terminate()` the
+ * worker is out of the registry and gets no more pushes. What this
+ * connection last wrote as the worker's `last_seen_at` belongs to `joined`.
  */
 import { hash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -23,6 +24,7 @@ import {
   signRunToken,
 } from '../protocol/index.ts';
 import type { ClaimReply, ClaimedRun, QueueJoinReply, ReceivedJoinPayload, RunCancelPayload, SigningKey } from '../protocol/index.ts';
+import { StateMachine } from '../state-machine.ts';
 import { withPlans } from './claim-plans.ts';
 import type { Channel, ChannelPeer, ChannelReply, JoinResult } from './phoenix-channel.ts';
 import { error, ok } from './phoenix-channel.ts';
@@ -96,20 +98,25 @@ function parseJoin(payload: unknown): ParsedJoin | { errors: Record<string, stri
   };
 }
 
+/** `touchedAt`, `touchedName`: when this connection last wrote the worker's `last_seen_at`, and the name it wrote. */
+type QueueChannelState = { readonly kind: 'joined'; touchedAt: number; touchedName: string | null } | { readonly kind: 'ended' };
+
 export class QueueChannel implements Channel {
   readonly #deps: QueueChannelDeps;
   readonly #peer: ChannelPeer;
   readonly #logger: Logger;
-  #ended = false;
-  /** When this connection last wrote the worker's `last_seen_at`, and the name it wrote. */
-  #touchedAt: number;
-  #touchedName: string | null = null;
+  readonly #state: StateMachine<QueueChannelState>;
 
   private constructor(deps: QueueChannelDeps, peer: ChannelPeer) {
     this.#deps = deps;
     this.#peer = peer;
     this.#logger = deps.logger.child({ workerId: peer.workerId });
-    this.#touchedAt = Date.now();
+    this.#state = new StateMachine<QueueChannelState>({
+      name: 'worker:queue channel',
+      initial: { kind: 'joined', touchedAt: Date.now(), touchedName: null },
+      transitions: { joined: ['ended'], ended: [] },
+      logger: this.#logger,
+    });
   }
 
   /** Handles `phx_join` on `worker:queue`. */
@@ -152,8 +159,8 @@ export class QueueChannel implements Channel {
   }
 
   terminate(): void {
-    if (this.#ended) return;
-    this.#ended = true;
+    if (this.#state.kind === 'ended') return;
+    this.#state.to({ kind: 'ended' });
     this.#deps.registry.remove(this.#peer.connectionId);
     this.#deps.notifier.forget(this.#peer.connectionId);
     const { store } = this.#deps;
@@ -181,7 +188,9 @@ export class QueueChannel implements Channel {
     if (registered && typeof workerName === 'string') registered.name = workerName;
     // One transaction (one commit) for the whole claim: the worker's last-seen mark, the runs, their tokens.
     // A claim that finds nothing and is not due a last-seen mark writes nothing.
-    const touch = now - this.#touchedAt >= LAST_SEEN_RESOLUTION_MS || (workerName !== null && workerName !== this.#touchedName);
+    const joined = this.#state.when('joined');
+    // A claim that arrives as the socket closes still claims (the worker reads the reply if it can); it marks nothing.
+    const touch = joined !== undefined && (now - joined.touchedAt >= LAST_SEEN_RESOLUTION_MS || (workerName !== null && workerName !== joined.touchedName));
     const runs = await store.transaction(async (tx) => {
       if (touch) await tx.touchWorker(this.#peer.workerId, workerName, now);
       const claimed = await tx.claim({
@@ -208,8 +217,8 @@ export class QueueChannel implements Channel {
       return signed;
     });
     if (touch) {
-      this.#touchedAt = now;
-      this.#touchedName = workerName;
+      joined.touchedAt = now;
+      joined.touchedName = workerName;
     }
     for (const { row } of runs) {
       const label = metrics.queueLabel(row.queue);

@@ -7,11 +7,13 @@
  * several servers on one PostgreSQL database it also tells the others
  * (replica-events.ts) and acts on what they tell it.
  *
- * States: running → stopped. After `stop()` timers are cleared and waiters
- * are released with `undefined`.
+ * States, kept in a `StateMachine`: running → stopped. The `?wait` waiters
+ * and the timers of runs waiting out a retry backoff belong to `running`:
+ * `stop()` clears the timers and releases the waiters with `undefined`.
  */
 import type { Logger } from 'pino';
 import type { RunState } from '../protocol/index.ts';
+import { StateMachine } from '../state-machine.ts';
 import { isTerminalState } from '../protocol/index.ts';
 import type { RunOutcomeFields, RunRecord, Store } from './store/store.ts';
 import type { WorkNotifier } from './work-notifier.ts';
@@ -29,9 +31,12 @@ export type RunOutcome = Omit<RunOutcomeFields, 'now'>;
 
 export type FinishResult = 'finished' | 'requeued' | 'stale';
 
-type LifecycleState = 'running' | 'stopped';
-
 type Waiter = (run: RunRecord | undefined) => void;
+
+/** `waiters`: the `?wait` requests by run id; `retryTimers`: the wake-ups at the end of retry backoffs. */
+type LifecycleState =
+  | { readonly kind: 'running'; readonly waiters: Map<string, Set<Waiter>>; readonly retryTimers: Set<NodeJS.Timeout> }
+  | { readonly kind: 'stopped' };
 
 export class RunLifecycle {
   readonly #store: Store;
@@ -41,9 +46,7 @@ export class RunLifecycle {
   readonly #metrics: ServerMetrics;
   readonly #options: ResolvedServerOptions;
   readonly #logger: Logger;
-  readonly #waiters = new Map<string, Set<Waiter>>();
-  readonly #retryTimers = new Set<NodeJS.Timeout>();
-  #state: LifecycleState = 'running';
+  readonly #state: StateMachine<LifecycleState>;
 
   constructor(options: {
     store: Store;
@@ -61,6 +64,12 @@ export class RunLifecycle {
     this.#metrics = options.metrics;
     this.#options = options.options;
     this.#logger = options.logger;
+    this.#state = new StateMachine<LifecycleState>({
+      name: 'run lifecycle',
+      initial: { kind: 'running', waiters: new Map(), retryTimers: new Set() },
+      transitions: { running: ['stopped'], stopped: [] },
+      logger: options.logger,
+    });
   }
 
   /** After a restart: wake workers for runs waiting out a backoff when it ends. */
@@ -78,7 +87,7 @@ export class RunLifecycle {
 
   /** A run is about to be stored: tell the workers connected here at once (the others hear of it once it is stored). */
   announce(queue: string): void {
-    if (this.#state === 'running') this.#notifier.notify(queue);
+    if (this.#state.kind === 'running') this.#notifier.notify(queue);
   }
 
   /**
@@ -130,7 +139,7 @@ export class RunLifecycle {
    * does not heartbeat could not renew a shorter lease) are left alone, as are shorter leases.
    */
   async workerGone(runId: string, attempt: number, now = Date.now()): Promise<void> {
-    if (this.#state !== 'running' || !this.#store.isOpen) return;
+    if (this.#state.kind !== 'running' || !this.#store.isOpen) return;
     try {
       const run = await this.#store.getRun(runId);
       if (run === undefined || run.attempts !== attempt || (run.state !== 'claimed' && run.state !== 'started')) return;
@@ -148,7 +157,7 @@ export class RunLifecycle {
 
   /** The run's worker joined its channel (again): a heartbeating attempt gets a whole lease from now. */
   async workerBack(runId: string, attempt: number, now = Date.now()): Promise<void> {
-    if (this.#state !== 'running' || !this.#store.isOpen) return;
+    if (this.#state.kind !== 'running' || !this.#store.isOpen) return;
     await this.#store.extendLease(runId, attempt, now + this.#options.leaseMs, null);
   }
 
@@ -156,15 +165,16 @@ export class RunLifecycle {
   async waitForEnd(runId: string, timeoutMs: number): Promise<RunRecord | undefined> {
     const current = await this.#store.getRun(runId);
     if (!current || this.#isFinal(current)) return current;
-    if (this.#state !== 'running') return undefined;
+    const running = this.#state.when('running');
+    if (running === undefined) return undefined;
     return new Promise((resolve) => {
-      const waiters = this.#waiters.get(runId) ?? new Set<Waiter>();
-      this.#waiters.set(runId, waiters);
+      const waiters = running.waiters.get(runId) ?? new Set<Waiter>();
+      running.waiters.set(runId, waiters);
       const timer = setTimeout(() => done(undefined), timeoutMs);
       const done: Waiter = (run) => {
         clearTimeout(timer);
         waiters.delete(done);
-        if (waiters.size === 0 && this.#waiters.get(runId) === waiters) this.#waiters.delete(runId);
+        if (waiters.size === 0 && running.waiters.get(runId) === waiters) running.waiters.delete(runId);
         resolve(run);
       };
       waiters.add(done);
@@ -172,12 +182,13 @@ export class RunLifecycle {
   }
 
   stop(): void {
-    if (this.#state === 'stopped') return;
-    this.#state = 'stopped';
-    for (const timer of this.#retryTimers) clearTimeout(timer);
-    this.#retryTimers.clear();
-    for (const waiters of this.#waiters.values()) for (const waiter of [...waiters]) waiter(undefined);
-    this.#waiters.clear();
+    const running = this.#state.when('running');
+    if (running === undefined) return;
+    this.#state.to({ kind: 'stopped' });
+    for (const timer of running.retryTimers) clearTimeout(timer);
+    running.retryTimers.clear();
+    for (const waiters of running.waiters.values()) for (const waiter of [...waiters]) waiter(undefined);
+    running.waiters.clear();
   }
 
   #isFinal(run: RunRecord): boolean {
@@ -185,7 +196,7 @@ export class RunLifecycle {
   }
 
   async #release(runId: string, store: Store): Promise<void> {
-    const waiters = this.#waiters.get(runId);
+    const waiters = this.#state.when('running')?.waiters.get(runId);
     if (!waiters) return;
     const run = await store.getRun(runId);
     // From another server (or a resync) the run may not have ended: keep waiting.
@@ -194,10 +205,11 @@ export class RunLifecycle {
   }
 
   #onReplicaEvent(event: ReplicaEvent): void {
-    if (this.#state !== 'running') return;
+    const running = this.#state.when('running');
+    if (running === undefined) return;
     if (event.kind === 'work') this.#notifier.notify(event.queue);
     else if (event.kind === 'cancel') this.#cancels?.runCancelled(event.runId, event.workerId);
-    else if (this.#waiters.has(event.runId)) {
+    else if (running.waiters.has(event.runId)) {
       this.#release(event.runId, this.#store).catch((error: unknown) => this.#logger.warn({ err: error, runId: event.runId }, 'wait release failed'));
     }
   }
@@ -205,7 +217,7 @@ export class RunLifecycle {
   /** After missed replica events: answer waits whose run ended, wake workers for every queue with claimable runs. */
   async #resync(): Promise<void> {
     try {
-      for (const runId of [...this.#waiters.keys()]) await this.#release(runId, this.#store);
+      for (const runId of [...(this.#state.when('running')?.waiters.keys() ?? [])]) await this.#release(runId, this.#store);
       for (const queue of await this.#store.queuesWithAvailableRuns(Date.now())) this.#notifier.notify(queue);
     } catch (error) {
       this.#logger.warn({ err: error }, 'replica resync failed');
@@ -219,16 +231,17 @@ export class RunLifecycle {
   }
 
   #notifyAt(queue: string, delayMs: number): void {
-    if (this.#state !== 'running') return;
+    const running = this.#state.when('running');
+    if (running === undefined) return;
     if (delayMs <= 0) {
       this.#wake(queue);
       return;
     }
     const timer = setTimeout(() => {
-      this.#retryTimers.delete(timer);
-      if (this.#state === 'running') this.#wake(queue);
+      running.retryTimers.delete(timer);
+      if (this.#state.kind === 'running') this.#wake(queue);
     }, delayMs);
     timer.unref();
-    this.#retryTimers.add(timer);
+    running.retryTimers.add(timer);
   }
 }
