@@ -1,10 +1,13 @@
 /**
  * A lane's contract with what claims and what runs: the `Claimer` it asks for
- * runs, the `RunStarter` it hands each run to, and the `ClaimSettled` report
- * it makes after every claim. The worker implements both over its
- * `worker:queue` channel and the engine; tests use in-memory fakes.
+ * runs, the `RunStarter` it hands each run to, the `ClaimSettled` report it
+ * makes after every claim, and the `WorkloopOptions` a lane is made with. The
+ * worker implements them over its `worker:queue` channel and the engine;
+ * tests use in-memory fakes.
  */
+import type { Logger } from 'pino';
 import type { ClaimedRun } from '../protocol/messages.ts';
+import type { LaneMemory } from './lane-memory.ts';
 import type { LaneSpec } from './parse-workloops.ts';
 
 /** What a lane asks for: at most `demand` runs from `queues` (ordered, `*` last). */
@@ -52,4 +55,26 @@ export interface ClaimSettled {
   attempt: number;
   durationMs: number;
   error?: unknown;
+}
+
+/** What a lane (`Workloop`) is made with. */
+export interface WorkloopOptions {
+  spec: Readonly<LaneSpec>;
+  claimer: Claimer;
+  startRun: RunStarter;
+  /** Backoff between empty or failed claims; doubles with jitter from min up to max. */
+  backoff: Readonly<{ minMs: number; maxMs: number }>;
+  logger: Logger;
+  /** Called after every claim; must not throw (a throw is logged and ignored). */
+  onClaimSettled?: (event: ClaimSettled) => void;
+  /** The lane's memory share; without it only slots bound the lane. */
+  memory?: LaneMemory;
+  /** Whether the server takes memory claims now (asked before each claim: it changes on reconnect). */
+  memoryClaims?: () => boolean;
+  /**
+   * A run went to the backlog (the server gave more than the demand): it
+   * starts when a slot frees. The worker keeps its lease alive meanwhile.
+   * Must not throw (a throw is logged and ignored).
+   */
+  onBacklogged?: (run: ClaimedRun) => void;
 }

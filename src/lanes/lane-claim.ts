@@ -19,8 +19,6 @@ export interface LaneClaimSender {
   spec: Readonly<LaneSpec>;
   claimer: Claimer;
   memory: LaneMemory | undefined;
-  /** Whether the server takes memory claims now (asked before each claim: it changes on reconnect). */
-  memoryClaims: () => boolean;
   /** Aborted only by a forced stop: the claim in flight is given up. */
   signal: AbortSignal;
   logger: Logger;

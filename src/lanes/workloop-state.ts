@@ -6,7 +6,7 @@
  * stop in flight.
  */
 import type { StateMachine } from '../state-machine.ts';
-import type { BackoffWake } from './backoff-wake.ts';
+import { BackoffWake } from './backoff-wake.ts';
 
 /** One claim, from the moment it is sent until the next cycle (or the stop) has taken its outcome. */
 export interface LaneClaim {
@@ -58,3 +58,39 @@ export const WORKLOOP_TRANSITIONS = {
   stopping: ['stopped'],
   stopped: [],
 } as const satisfies { [K in WorkloopStateKind]: readonly WorkloopStateKind[] };
+
+/** The claim sent last, while the lane is claiming or stopping with it. */
+export function laneClaimOf(state: WorkloopState): LaneClaim | null {
+  return state.kind === 'claiming' || state.kind === 'stopping' ? state.claim : null;
+}
+
+/** Whether the claim before this state came back short: the next cycle first waits the minimum backoff. */
+export function drainedBefore(state: WorkloopState): boolean {
+  if (state.kind === 'full') return state.drained;
+  return state.kind === 'claiming' && state.claim.drained;
+}
+
+/** Takes the claim a wake sent early, if one waits to be taken: the taker awaits its outcome. */
+export function takeEarly(machine: WorkloopMachine): Promise<void> | null {
+  const claim = laneClaimOf(machine.current);
+  const early = claim?.early ?? null;
+  if (claim !== null) claim.early = null;
+  return early;
+}
+
+/**
+ * A fresh wake for a claim cycle (a fired one stays fired). A claim in
+ * flight, such as one a wake sent, is handed it, so that stop() reaches the cycle.
+ */
+export function rearm(machine: WorkloopMachine): BackoffWake {
+  const wake = new BackoffWake();
+  const claiming = machine.when('claiming');
+  if (claiming !== undefined) machine.to({ kind: 'claiming', wake, claim: claiming.claim });
+  return wake;
+}
+
+/** A `stopping` state whose `done` resolves on `finish()`. */
+export function stoppingState(claim: LaneClaim | null): Extract<WorkloopState, { kind: 'stopping' }> {
+  const { promise, resolve } = Promise.withResolvers<void>();
+  return { kind: 'stopping', done: promise, finish: resolve, claim };
+}

@@ -39,42 +39,23 @@ import pRetry from 'p-retry';
 import type { RetryContext } from 'p-retry';
 import type { Logger } from 'pino';
 import { LanesError } from '../errors/lanes-error.ts';
-import type { ClaimedRun } from '../protocol/messages.ts';
 import { StateMachine } from '../state-machine.ts';
-import { BackoffWake, interruptibleDelay, STOPPED, WOKEN } from './backoff-wake.ts';
+import { interruptibleDelay, STOPPED, WOKEN } from './backoff-wake.ts';
+import type { BackoffWake } from './backoff-wake.ts';
 import { EmptyClaimError } from './claim-errors.ts';
-import type { ClaimSettled, Claimer, RunStarter } from './claimer.ts';
+import type { WorkloopOptions } from './claimer.ts';
 import { newLaneClaim, sendClaim } from './lane-claim.ts';
 import type { LaneClaimSender } from './lane-claim.ts';
 import type { LaneMemory } from './lane-memory.ts';
 import { LaneRuns } from './lane-runs.ts';
 import type { LaneSpec } from './parse-workloops.ts';
-import { WORKLOOP_TRANSITIONS } from './workloop-state.ts';
-import type { LaneClaim, WorkloopState, WorkloopStateKind } from './workloop-state.ts';
-
-export interface WorkloopOptions {
-  spec: Readonly<LaneSpec>;
-  claimer: Claimer;
-  startRun: RunStarter;
-  /** Backoff between empty or failed claims; doubles with jitter from min up to max. */
-  backoff: Readonly<{ minMs: number; maxMs: number }>;
-  logger: Logger;
-  /** Called after every claim; must not throw (a throw is logged and ignored). */
-  onClaimSettled?: (event: ClaimSettled) => void;
-  /** The lane's memory share; without it only slots bound the lane. */
-  memory?: LaneMemory;
-  /** Whether the server takes memory claims now (asked before each claim: it changes on reconnect). */
-  memoryClaims?: () => boolean;
-  /**
-   * A run went to the backlog (the server gave more than the demand): it
-   * starts when a slot frees. The worker keeps its lease alive meanwhile.
-   * Must not throw (a throw is logged and ignored).
-   */
-  onBacklogged?: (run: ClaimedRun) => void;
-}
+import { WORKLOOP_TRANSITIONS, drainedBefore, laneClaimOf, rearm, stoppingState, takeEarly } from './workloop-state.ts';
+import type { WorkloopState, WorkloopStateKind } from './workloop-state.ts';
 
 export class Workloop {
   readonly spec: Readonly<LaneSpec>;
+  readonly id: string;
+  readonly capacity: number;
   readonly #backoff: Readonly<{ minMs: number; maxMs: number }>;
   readonly #logger: Logger;
   readonly #memory: LaneMemory | undefined;
@@ -89,6 +70,8 @@ export class Workloop {
 
   constructor(options: WorkloopOptions) {
     this.spec = options.spec;
+    this.id = options.spec.id;
+    this.capacity = options.spec.capacity;
     this.#backoff = options.backoff;
     this.#logger = options.logger;
     this.#memory = options.memory;
@@ -97,7 +80,6 @@ export class Workloop {
       spec: options.spec,
       claimer: options.claimer,
       memory: options.memory,
-      memoryClaims: this.#memoryClaims,
       signal: this.#claimController.signal,
       logger: options.logger,
       onClaimSettled: options.onClaimSettled,
@@ -125,16 +107,8 @@ export class Workloop {
     return this.#memory;
   }
 
-  get id(): string {
-    return this.spec.id;
-  }
-
   get state(): WorkloopStateKind {
     return this.#state.kind;
-  }
-
-  get capacity(): number {
-    return this.spec.capacity;
   }
 
   /** Runs executing now. Never more than `capacity`. */
@@ -148,7 +122,7 @@ export class Workloop {
 
   /** Slots promised to the claim in flight. */
   get promisedCount(): number {
-    return this.#claim?.promised ?? 0;
+    return laneClaimOf(this.#state.current)?.promised ?? 0;
   }
 
   /** Runs the server handed over beyond the demand, waiting for a slot. */
@@ -208,11 +182,10 @@ export class Workloop {
       this.#state.to({ kind: 'stopped' });
       return Promise.resolve();
     }
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.#state.to({ kind: 'stopping', done: promise, finish: resolve, claim: current.kind === 'claiming' ? current.claim : null });
+    const stopping = this.#state.to(stoppingState(current.kind === 'claiming' ? current.claim : null));
     if (current.kind === 'full') current.wakeUp();
     else current.wake.fire(STOPPED);
-    return promise;
+    return stopping.done;
   }
 
   /** Resolves once this lane has no active run and no backlog. */
@@ -220,53 +193,42 @@ export class Workloop {
     return this.#runs.whenIdle();
   }
 
-  /** The claim sent last, while the lane is claiming or stopping with it. */
-  get #claim(): LaneClaim | null {
-    const current = this.#state.current;
-    return current.kind === 'claiming' || current.kind === 'stopping' ? current.claim : null;
-  }
-
   async #run(): Promise<void> {
     const stopSignal = this.#stopController.signal;
     while (!stopSignal.aborted) {
-      if ((this.#claim?.early ?? null) === null && this.demand <= 0) {
+      if ((laneClaimOf(this.#state.current)?.early ?? null) === null && this.demand <= 0) {
         await this.#waitForSlot();
         continue;
       }
       await this.#claimCycle(stopSignal);
     }
     // Stopped with a claim sent from a wake and not yet taken by a cycle: its runs still start.
-    await this.#takeEarly()?.catch(() => undefined);
+    await takeEarly(this.#state)?.catch(() => undefined);
   }
 
   /** The loop is over: stopping ends; a loop that crashed (a bug) ends the lane too, so stop() does not wait for it. */
   #loopEnded(): void {
-    let stopping = this.#state.when('stopping');
-    if (stopping === undefined) {
-      const { promise, resolve } = Promise.withResolvers<void>();
-      stopping = this.#state.to({ kind: 'stopping', done: promise, finish: resolve, claim: null });
-    }
+    const stopping = this.#state.when('stopping') ?? this.#state.to(stoppingState(null));
     this.#state.to({ kind: 'stopped' });
     stopping.finish();
   }
 
   /** One p-retry cycle: claims until a claim brings runs, backing off from empty and failed ones. */
   async #claimCycle(stopSignal: AbortSignal): Promise<void> {
-    const before = this.#state.current;
     // A claim sent from a wake that already came back short: take it now, then wait as drained.
-    const drained = before.kind === 'full' ? before.drained : before.kind === 'claiming' && before.claim.drained;
-    const early = drained ? this.#takeEarly() : null;
-    let wake = this.#rearm();
+    const drained = drainedBefore(this.#state.current);
+    const early = drained ? takeEarly(this.#state) : null;
+    let wake = rearm(this.#state);
     try {
       if (drained) {
         this.#state.to({ kind: 'waiting', wake });
         await interruptibleDelay(this.#backoff.minMs, wake);
         if (stopSignal.aborted) return;
         // Woken: claim now, with a fresh wake for the backoff that may follow (a claim the wake sent takes it too).
-        if (wake.aborted) wake = this.#rearm();
+        if (wake.aborted) wake = rearm(this.#state);
       }
       const cycleWake = wake;
-      await pRetry((attempt) => (attempt === 1 ? early : null) ?? this.#takeEarly() ?? this.#claimOnce(attempt, cycleWake), {
+      await pRetry((attempt) => (attempt === 1 ? early : null) ?? takeEarly(this.#state) ?? this.#claimOnce(attempt, cycleWake), {
         retries: Number.POSITIVE_INFINITY,
         factor: 2,
         minTimeout: this.#backoff.minMs,
@@ -281,24 +243,6 @@ export class Workloop {
       this.#logger.error({ err: error }, 'lane claim cycle failed');
       await interruptibleDelay(this.#backoff.maxMs, stopSignal);
     }
-  }
-
-  /**
-   * A fresh wake for the cycle (a fired one stays fired). A claim in flight,
-   * such as one a wake sent, is handed it, so that stop() reaches the cycle.
-   */
-  #rearm(): BackoffWake {
-    const wake = new BackoffWake();
-    const claiming = this.#state.when('claiming');
-    if (claiming !== undefined) this.#state.to({ kind: 'claiming', wake, claim: claiming.claim });
-    return wake;
-  }
-
-  #takeEarly(): Promise<void> | null {
-    const claim = this.#claim;
-    const early = claim?.early ?? null;
-    if (claim !== null) claim.early = null;
-    return early;
   }
 
   async #claimOnce(attempt: number, wake: BackoffWake): Promise<void> {
@@ -331,7 +275,7 @@ export class Workloop {
       if (this.demand <= 0) return;
       const early = this.#claimOnce(1, current.wake);
       early.catch(() => undefined);
-      const claim = this.#claim;
+      const claim = laneClaimOf(this.#state.current);
       if (claim !== null) claim.early = early;
     } else if (current.kind === 'full') {
       current.wakeUp();
@@ -340,8 +284,7 @@ export class Workloop {
 
   /** Waits, in state `full`, until a slot (or memory) frees or the lane stops. */
   #waitForSlot(): Promise<void> {
-    const before = this.#state.current;
-    const drained = before.kind === 'full' ? before.drained : before.kind === 'claiming' && before.claim.drained;
+    const drained = drainedBefore(this.#state.current);
     return new Promise((wakeUp) => this.#state.to({ kind: 'full', wakeUp, drained }));
   }
 
