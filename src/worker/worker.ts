@@ -42,7 +42,7 @@ import type { LaneSnapshot } from './lane-snapshot.ts';
 import type { Readiness } from './health-server.ts';
 import { QueueConnection } from './queue-connection.ts';
 import type { ConnectionState } from './queue-connection.ts';
-import { waitUntil } from './wait-until.ts';
+import { drainWorker } from './worker-drain.ts';
 import { queueJoinPayload } from './worker-join.ts';
 import { describeMemory, laneMemories } from './worker-memory.ts';
 import { WorkerMetrics } from './worker-metrics.ts';
@@ -302,22 +302,7 @@ export class Worker {
     this.#state.to({ kind: 'draining', started: running.started, stopping });
     this.#logger.info({ activeRuns: this.#runs.size, force: force.aborted }, 'worker draining');
 
-    // 1. No new claims; claims in flight are awaited so their runs start (force abandons them). A claim
-    //    the server does not answer within the shutdown timeout is given up: the server's lease brings
-    //    back any run it handed out in that reply.
-    const claimsSettled = await waitUntil(() => Promise.all(this.#lanes.map((lane) => lane.stop({ force: force.aborted }))).then(() => undefined), this.#config.shutdownTimeoutMs, force);
-    if (!claimsSettled) {
-      if (!force.aborted) this.#logger.warn({ shutdownTimeoutMs: this.#config.shutdownTimeoutMs }, 'claim unanswered at shutdown; giving it up');
-      await Promise.all(this.#lanes.map((lane) => lane.stop({ force: true })));
-    }
-
-    // 2. Runs finish on their own until the shutdown timeout, or until a forced stop.
-    const finished = await waitUntil(() => this.#allRunsDone(), this.#config.shutdownTimeoutMs, force);
-    if (!finished) {
-      this.#runs.killAll();
-      // Reports of killed runs are bounded by the message timeout of each push; a forced stop does not wait.
-      if (!force.aborted) await waitUntil(() => this.#allRunsDone(), Number.POSITIVE_INFINITY, force);
-    }
+    await drainWorker({ lanes: this.#lanes, runs: this.#runs, shutdownTimeoutMs: this.#config.shutdownTimeoutMs, force, logger: this.#logger });
 
     // 3. Leave, close, free the port, stop the engine we own.
     await this.#connection.close();
@@ -325,14 +310,6 @@ export class Worker {
     await this.#stopExecutor?.();
     this.#state.to({ kind: 'stopped', started: running.started, stopping });
     this.#logger.info({ unfinishedRuns: this.#runs.size }, 'worker stopped');
-  }
-
-  #allRunsDone(): Promise<void> {
-    return Promise.all([...this.#lanes.map((lane) => lane.whenIdle()), this.#runs.whenEnded()]).then(() => {
-      // A backlog run may have started while we waited: wait for it too.
-      if (this.#runs.size > 0) return this.#allRunsDone();
-      return undefined;
-    });
   }
 
   /** The server rejects what this worker declared: retrying would loop for ever, so stop now. */
