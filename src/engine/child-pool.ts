@@ -233,14 +233,15 @@ export class ChildPool {
 
   /**
    * With idle children retired, the pool may be below its size: fork again,
-   * up to it, so that `needed` waiting runs get a child and at least the warm
-   * minimum stays idle for the next run (the fast lane's).
+   * up to it, so that `needed` waiting runs get a child and, now that runs
+   * come, `warmChildrenWhenActive` stay idle for the next ones (the fast
+   * lane's next run, a lane that refills at once).
    */
   #growWarm(needed: number): void {
     if (!this.#idleTrim.enabled || this.#state() !== 'running') return;
     let ready = 0;
     for (const child of this.#children) if (child.state === 'idle' || child.state === 'starting') ready += 1;
-    let missing = Math.max(needed + this.#waiters.length - ready, this.#idleTrim.minWarm - ready);
+    let missing = Math.max(needed + this.#waiters.length - ready, this.#options.warmChildrenWhenActive - ready);
     while (missing > 0 && this.#children.size < this.#options.poolSize) {
       missing -= 1;
       this.#spawn().catch((error: unknown) => this.#logger.error({ err: error }, 'pooled child failed to start'));

@@ -62,8 +62,17 @@ export interface EngineOptions {
    * child warm. Default 0.
    */
   idleChildTimeoutMs?: number;
-  /** Children kept warm however long they idle (the worker: its strict lanes' slots plus the spares). Default `poolSize`. */
+  /** Children kept warm however long they idle (the worker: its strict lanes' slots). Default `poolSize`. */
   minWarmChildren?: number;
+  /**
+   * Children kept idle and ready for the next run while runs come: when a run
+   * takes a warm child, the pool forks again (up to `poolSize`) until this
+   * many are idle or starting; idle ones retire again after
+   * `idleChildTimeoutMs`. The worker: its strict lanes' slots plus the
+   * spares, so a lane that frees and refills at once finds a booted thread.
+   * Default `minWarmChildren`.
+   */
+  warmChildrenWhenActive?: number;
   /** A child is replaced, once idle, after this many runs (bounds slow growth of a long-lived process). Default 500. */
   maxRunsPerChild?: number;
   /** A child that has run at least once is replaced when its idle RSS passes this. Default 512. */
@@ -115,6 +124,7 @@ export interface ResolvedEngineOptions {
   extraReadPaths: readonly string[];
   idleChildTimeoutMs: number;
   minWarmChildren: number;
+  warmChildrenWhenActive: number;
   maxRunsPerChild: number;
   maxIdleChildRssMb: number;
   maxIdleChildGrowthMb: number;
@@ -168,6 +178,7 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     extraReadPaths: options.extraReadPaths ?? [],
     idleChildTimeoutMs: nonNegativeInt('idleChildTimeoutMs', options.idleChildTimeoutMs ?? 0),
     minWarmChildren: positiveInt('minWarmChildren', options.minWarmChildren ?? options.poolSize),
+    warmChildrenWhenActive: positiveInt('warmChildrenWhenActive', Math.max(options.warmChildrenWhenActive ?? 0, options.minWarmChildren ?? options.poolSize)),
     maxRunsPerChild: positiveInt('maxRunsPerChild', options.maxRunsPerChild ?? 500),
     maxIdleChildRssMb: positiveInt('maxIdleChildRssMb', options.maxIdleChildRssMb ?? 512),
     maxIdleChildGrowthMb: positiveInt('maxIdleChildGrowthMb', options.maxIdleChildGrowthMb ?? 96),

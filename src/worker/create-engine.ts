@@ -17,6 +17,11 @@ export interface OwnedEngine {
 
 export type EngineOverrides = Partial<Omit<EngineOptions, 'logger'>>;
 
+/** Slots of the lanes that pin their queues (no "*"), and at least one: the children that never retire. */
+function pinnedSlots(config: WorkerConfig): number {
+  return Math.max(1, config.workloops.filter((lane) => !lane.queues.includes(WILDCARD)).reduce((sum, lane) => sum + lane.capacity, 0));
+}
+
 export async function createWorkerEngine(config: WorkerConfig, logger: Logger, overrides: EngineOverrides = {}): Promise<OwnedEngine> {
   const engine = await Engine.create({
     // One child per slot, plus spares: a run never waits for the spare thread of the child its lane just used.
@@ -25,8 +30,10 @@ export async function createWorkerEngine(config: WorkerConfig, logger: Logger, o
     maxRunMemoryLimitMb: config.memory.largestRunMb,
     idleChildTimeoutMs: config.idleChildTimeoutMs,
     // Kept warm however long they idle: one per slot of a lane that pins its queues (no "*"), like the fast lane,
-    // and at least one. The spares serve lanes that free and refill at once; a quiet worker does not need them.
-    minWarmChildren: Math.max(1, config.workloops.filter((lane) => !lane.queues.includes(WILDCARD)).reduce((sum, lane) => sum + lane.capacity, 0)),
+    // and at least one. The spares serve lanes that free and refill at once: forked again once runs come, they
+    // retire with the others when no run has come for the timeout.
+    minWarmChildren: pinnedSlots(config),
+    warmChildrenWhenActive: pinnedSlots(config) + config.spareChildren,
     // With a ceiling, each child is held to what the ceiling counted for it (docs/memory.md).
     ...(config.memory.bounded ? { rssHeadroomMb: config.memory.childMb, maxIdleChildRssMb: config.memory.childMb } : {}),
     repoDir: config.repoDir,

@@ -2,9 +2,10 @@
  * The warm pool against a real `lanes worker` process (docs/memory.md, "The
  * warm pool"): idle engine children are retired after
  * `--idle-child-timeout-seconds` down to one per slot of the lanes that pin
- * their queues, the retired processes are really gone from /proc, runs on
- * every lane still succeed after the quiet spell, and the worker's memory
- * accounting stops counting the retired children.
+ * their queues, the retired processes are really gone from /proc, the spare
+ * comes back once runs come, runs on every lane still succeed after the
+ * quiet spell, and the worker's memory accounting stops counting the
+ * retired children.
  */
 import test from 'ava';
 import { readFileSync } from 'node:fs';
@@ -48,6 +49,13 @@ test('idle children are retired down to the pinned lanes\' slots, runs on every 
   // The accounting counts the live children only: the worker and two children, no run reserved.
   t.is(await metric(port, 'lanes_worker_engine_children'), 2);
   t.is(await metric(port, 'lanes_worker_memory_accounted_bytes'), (160 + 2 * 160) * MB);
+
+  // Runs come again: the spare is forked back (pinned slots + 1 spare), so a lane that refills at once finds a booted
+  // thread; it retires again after the timeout.
+  const first = await submitRun(server, { queue: 'fast_lane', plan: fixturePlan('fn(state => state)') });
+  t.is((await waitAllTerminal(server, [first], 60_000))[0]?.state, 'success');
+  await waitFor(() => descendants(worker.pid).length >= 3, { timeoutMs: 30_000, intervalMs: 50, message: 'the spare to be forked back once runs come' });
+  await waitFor(() => descendants(worker.pid).length === 2, { timeoutMs: 30_000, intervalMs: 100, message: 'the spare to retire again' });
 
   // After the spell, a run on every lane (and on a queue only the wildcard lane takes), all four at once:
   // the pool forks back up for them, so they all run together.
