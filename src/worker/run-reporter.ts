@@ -112,6 +112,10 @@ export class RunReporter {
     if (this.#draining !== null) return;
     this.#draining = this.#drain().finally(() => {
       this.#draining = null;
+      // An event sent after the drain's last shift and before this callback found #draining set and
+      // did not start a drain of its own: start one now, or it would never be pushed (and drained()
+      // would return with it still queued).
+      if (this.#queue.length > 0) this.#kick();
     });
   }
 
