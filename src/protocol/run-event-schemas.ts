@@ -89,6 +89,9 @@ export const BatchLogsPayloadSchema = Type.Object({
   log_id: Type.Optional(nonEmptyString()),
 });
 
+/** A credential's body: `PUT /api/credentials/:id` stores one, `fetch:credential` answers with it. */
+export const CredentialBodySchema = Type.Object({}, { message: 'must be a JSON object' });
+
 export const RunHeartbeatPayloadSchema = Type.Object({ timestamp: timestamp() });
 
 /** What a Lanes worker always sends: the timestamp as a string of microseconds. */
@@ -117,3 +120,4 @@ export const stepCompletePayloadShape = wireShape(StepCompletePayloadSchema);
 export const runCompletePayloadShape = wireShape(RunCompletePayloadSchema);
 export const logLineShape = wireShape(LogLineSchema);
 export const batchLogsPayloadShape = wireShape(BatchLogsPayloadSchema);
+export const credentialBodyShape = wireShape(CredentialBodySchema);

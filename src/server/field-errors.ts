@@ -20,11 +20,6 @@ export class FieldErrorCollector {
 export const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-export const isNonEmptyString = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
-
-export const isOptionalString = (value: unknown): value is string | null | undefined =>
-  value === undefined || value === null || typeof value === 'string';
-
 /** The message for a bad queue name, with the value that was sent (cut to 80 characters) and the limit it broke. */
 export function badQueueName(value: unknown): string {
   return queueNameProblem(value) ?? 'is not a queue name';

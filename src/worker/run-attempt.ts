@@ -32,6 +32,7 @@ import {
 } from '../protocol/events.ts';
 import type { ClaimedRun, RunPlan } from '../protocol/messages.ts';
 import { ERROR_TYPES } from '../protocol/reasons.ts';
+import { credentialBodyShape } from '../protocol/run-event-schemas.ts';
 import type { ExitReason } from '../protocol/reasons.ts';
 import { timestampMicros } from '../protocol/timestamp.ts';
 import { verifyRunToken } from '../protocol/tokens.ts';
@@ -302,13 +303,17 @@ export function joinChannel(channel: Channel, timeoutMs: number): Promise<void> 
 }
 
 async function fetchCredential(reporter: RunReporter, credentialId: string): Promise<unknown> {
+  let reply: unknown;
   try {
     // In the run's event queue, behind run:start and any log lines: one event in flight per run.
-    return await reporter.request(FETCH_CREDENTIAL, { id: credentialId });
+    reply = await reporter.request(FETCH_CREDENTIAL, { id: credentialId });
   } catch (error) {
     // The engine maps this to a CredentialError; the message never holds the credential itself.
     throw new RunFailure(ERROR_TYPES.credential, `could not fetch credential ${credentialId}: ${errorMessage(error)}`, { cause: error });
   }
+  // The body goes to the job as its configuration: the same shape the server stores (never quoted: it is a secret).
+  if (!credentialBodyShape.check(reply)) throw new RunFailure(ERROR_TYPES.credential, `credential ${credentialId} ${credentialBodyShape.firstProblem(reply)?.message ?? 'is not valid'}`);
+  return reply;
 }
 
 interface Heartbeat {

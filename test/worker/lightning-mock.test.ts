@@ -75,3 +75,16 @@ test('runs served as lightning-mock serves them succeed, with one event in fligh
 
   t.is(peer.maxInFlight, 1, 'each run event waited for the reply to the one before it');
 });
+
+test('a credential that is not a JSON object ends the run exception with CredentialError, the body never quoted', async (t) => {
+  const peer = await LightningMockPeer.start(t, {
+    runs: [{ id: 'run-c', plan: { id: 'run-c', jobs: [credentialJob] } }],
+    credentials: { 'cred-1': 'hunter2-as-a-bare-string' },
+  });
+  await startEngineWorker(t, peer.url);
+  const complete = await completeOf(peer, 'run-c');
+  t.is(complete['reason'], 'exception', JSON.stringify(complete));
+  t.is(complete['error_type'], 'CredentialError');
+  t.regex(String(complete['error_message']), /credential cred-1 must be a JSON object/);
+  t.notRegex(JSON.stringify(complete), /hunter2/);
+});
