@@ -10,7 +10,7 @@
  * dropped; a step left open is closed with the run's reason first.
  */
 import type { Logger } from 'pino';
-import { timestampMicros } from '../protocol/index.ts';
+import { timestampMicros } from '../protocol/timestamp.ts';
 import type { ExecutionEvent } from '../runtime/execution-request.ts';
 import type { RunEnd } from '../runtime/run-ends.ts';
 import type { EngineEvent, RunOutcome, RunRequest } from './types.ts';

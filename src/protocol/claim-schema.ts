@@ -66,6 +66,13 @@ export const ClaimedRunSchema = Type.Object({
 
 export const ClaimReplySchema = Type.Object({ runs: Type.Array(ClaimedRunSchema, { message: 'must be a list' }) }, { message: 'must be an object' });
 
+/** `work-available` (server → worker on `worker:queue`): new work was queued. */
+export const WorkAvailablePayloadSchema = Type.Object({}, { additionalProperties: false });
+/** `run:cancel` (server → worker on `worker:queue`, `run_cancel` extension): end this run with reason `cancel`. */
+export const RunCancelPayloadSchema = Type.Object({ run_id: nonEmptyString() });
+
+export type WorkAvailablePayload = Static<typeof WorkAvailablePayloadSchema>;
+export type RunCancelPayload = Static<typeof RunCancelPayloadSchema>;
 export type ClaimPayload = Static<typeof ClaimPayloadSchema>;
 /** A run of a claim reply as it travels. */
 export type WireClaimedRun = Static<typeof ClaimedRunSchema>;
@@ -76,6 +83,7 @@ export type ClaimReply = { runs: ClaimedRun[] };
 export const claimPayloadShape = wireShape(ClaimPayloadSchema);
 export const claimedRunShape = wireShape(ClaimedRunSchema);
 export const claimReplyShape = wireShape(ClaimReplySchema);
+export const runCancelPayloadShape = wireShape(RunCancelPayloadSchema);
 
 const MEMORY_FIELDS = ['max_run_memory_mb', 'lane_memory_mb', 'default_run_memory_mb'] as const;
 

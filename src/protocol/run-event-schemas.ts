@@ -94,6 +94,13 @@ export const CredentialBodySchema = Type.Object({}, { message: 'must be a JSON o
 
 export const RunHeartbeatPayloadSchema = Type.Object({ timestamp: timestamp() });
 
+/** Replies of the run channel (server → worker). */
+export const StepStartReplySchema = Type.Object({ step_id: Type.String() });
+export const StepCompleteReplySchema = Type.Object({ step_id: Type.String() });
+export const RunLogReplySchema = Type.Object({ log_line_id: Type.String() });
+/** Join error replies of `run:<id>`. */
+export const RunJoinErrorSchema = Type.Object({ reason: Type.Union([Type.Literal('unauthorized'), Type.Literal('not_found')]) });
+
 /** What a Lanes worker always sends: the timestamp as a string of microseconds. */
 type Stamped<T> = Omit<T, 'timestamp'> & { timestamp: string };
 
@@ -111,6 +118,10 @@ export type LogLine = Stamped<Static<typeof LogLineSchema>> & { run_id: string }
 export type RunLogPayload = LogLine;
 export type BatchLogsPayload = Omit<Static<typeof BatchLogsPayloadSchema>, 'logs'> & { run_id: string; logs: LogLine[] };
 export type RunHeartbeatPayload = Stamped<Static<typeof RunHeartbeatPayloadSchema>>;
+export type StepStartReply = Static<typeof StepStartReplySchema>;
+export type StepCompleteReply = Static<typeof StepCompleteReplySchema>;
+export type RunLogReply = Static<typeof RunLogReplySchema>;
+export type RunJoinError = Static<typeof RunJoinErrorSchema>;
 
 export const runJoinPayloadShape = wireShape(RunJoinPayloadSchema);
 export const fetchByIdShape = wireShape(FetchByIdPayloadSchema);

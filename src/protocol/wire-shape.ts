@@ -141,9 +141,14 @@ function toProblems(root: TSchema, error: SchemaError, value: unknown, prefix: s
   return [{ field: fieldPath(at, prefix), message: messageAt(root, schemaPath, valueAt(value, at)) ?? error.message }];
 }
 
-/** Compiles `schema` once; the returned shape is reused for every value. */
+/**
+ * Compiles `schema` once, on first use (importing protocol/ compiles nothing:
+ * an engine child that needs only a constant pays for no schema); the
+ * returned shape is reused for every value.
+ */
 export function wireShape<S extends TSchema>(schema: S): WireShape<Static<S>> {
-  const validator = Compile(schema);
+  let compiled: ReturnType<typeof Compile<S>> | undefined;
+  const validator = { Check: (value: unknown) => (compiled ??= Compile(schema)).Check(value), Errors: (value: unknown) => (compiled ??= Compile(schema)).Errors(value) };
   const all = (value: unknown, prefix: string): FieldProblem[] =>
     (validator.Errors(value) as SchemaError[]).flatMap((error) => toProblems(schema, error, value, prefix)).slice(0, MAX_REPORTED_ERRORS);
   return {

@@ -9,7 +9,7 @@
  * A plan or input too large to ride in the reply is left out, and the worker
  * fetches it as usual: a claim reply stays a small frame whatever the demand.
  */
-import { CLAIM_DATACLIP_MAX_BYTES, CLAIM_PLAN_MAX_BYTES } from '../protocol/index.ts';
+import { CLAIM_DATACLIP_MAX_BYTES, CLAIM_PLAN_MAX_BYTES, planReplyShape } from '../protocol/index.ts';
 import type { ClaimedRun } from '../protocol/index.ts';
 import type { Store } from './store/store.ts';
 
@@ -20,7 +20,8 @@ export async function withPlans(store: Store, runs: readonly ClaimedRun[]): Prom
       const record = await store.getRun(run.id);
       if (record === undefined) return run;
       const { plan } = record;
-      if (JSON.stringify(plan).length > CLAIM_PLAN_MAX_BYTES) return run;
+      // A stored plan that does not fit the plan schema (a row written by something else) is not carried: the worker fetches it and reports its problem.
+      if (!planReplyShape.check(plan) || JSON.stringify(plan).length > CLAIM_PLAN_MAX_BYTES) return run;
       // A plan without an input (`dataclip_id` empty) starts from an empty state; nothing to carry.
       if (plan.dataclip_id === '') return { ...run, plan };
       const dataclip = await store.getDataclip(plan.dataclip_id);

@@ -34,6 +34,7 @@ import { LanesError } from '../errors/lanes-error.ts';
 import type { ClaimRequest, Claimer } from '../lanes/claimer.ts';
 import { StateMachine } from '../state-machine.ts';
 import { API_VERSION, CAPABILITY_RUN_CANCEL, RUN_CANCEL, WORK_AVAILABLE, WORKER_QUEUE_TOPIC, runTopic } from '../protocol/events.ts';
+import { runCancelPayloadShape } from '../protocol/claim-schema.ts';
 import type { ClaimedRun, QueueJoinPayload } from '../protocol/messages.ts';
 import { ThrottledWarning } from './throttled-warning.ts';
 import { closeDescription, describeRefusal, describeSocketError } from './socket-problems.ts';
@@ -192,7 +193,7 @@ export class QueueConnection implements Claimer {
       if (this.#state.kind === 'joined') this.#options.onWorkAvailable();
     });
     channel.on(RUN_CANCEL, (payload?: unknown) => {
-      const runId = typeof payload === 'object' && payload !== null ? (payload as { run_id?: unknown }).run_id : undefined;
+      const runId = runCancelPayloadShape.check(payload) ? payload.run_id : undefined;
       if (!this.features.capabilities.has(CAPABILITY_RUN_CANCEL)) return;
       if (typeof runId !== 'string' || runId.length === 0 || runId.length > 256) {
         this.#logger.warn({ payload }, 'run:cancel without a run id ignored');
