@@ -16,6 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { pino } from 'pino';
 import { buildDashboardSnapshot } from '../src/server/dashboard-snapshot.ts';
 import { DEFAULT_FEED_INTERVAL_MS } from '../src/server/dashboard-feed.ts';
 import { openStore } from '../src/server/store/open-store.ts';
@@ -70,7 +71,7 @@ export async function runDashboardBench(options: { quick: boolean }): Promise<Da
   const rows: DashboardBenchRow[] = [];
   for (const size of sizes) {
     const dir = mkdtempSync(join(tmpdir(), 'lanes-bench-dashboard-'));
-    const store = await openStore(join(dir, 'lanes.db'));
+    const store = await openStore(join(dir, 'lanes.db'), pino({ level: 'silent' }));
     try {
       const now = Date.now();
       await fill(store, size, now);

@@ -131,7 +131,7 @@ export class LanesServer {
   /** Validates options, opens the database (applying migrations) and loads or creates the run-token key. */
   static async create(options: ServerOptions): Promise<LanesServer> {
     const resolved = resolveServerOptions(options);
-    const store = await openStore(resolved.dbPath);
+    const store = await openStore(resolved.dbPath, resolved.logger.child({ component: 'store' }));
     try {
       const keys = await loadRunKeys({ dbPath: resolved.dbPath, privateKeyPem: resolved.privateKeyPem, store, logger: resolved.logger });
       return new LanesServer(resolved, store, keys);

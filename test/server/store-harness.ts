@@ -8,6 +8,7 @@ import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import { PostgresStore } from '../../src/server/store/postgres-store.ts';
 import { SqliteStore } from '../../src/server/store/sqlite-store.ts';
+import { pino } from 'pino';
 import type { Store, StoreKind } from '../../src/server/store/store.ts';
 import { startPostgres } from '../fixtures/postgres-cluster.ts';
 import type { PostgresCluster } from '../fixtures/postgres-cluster.ts';
@@ -36,9 +37,14 @@ export async function postgresDatabase(): Promise<string> {
   return (await usePostgres()).createDatabase();
 }
 
+/** The stores' logger (helpers.ts imports this file, so its testLogger is not imported here). */
+function storeLogger(): pino.Logger {
+  return pino({ level: process.env['LANES_TEST_LOG'] ?? 'silent' });
+}
+
 /** A fresh store of `kind`, closed at teardown. */
 export async function openTestStore(t: ExecutionContext, kind: StoreKind, url?: string): Promise<Store> {
-  const store = kind === 'sqlite' ? SqliteStore.open(':memory:') : await PostgresStore.open(url ?? (await postgresDatabase()));
+  const store = kind === 'sqlite' ? SqliteStore.open(':memory:', storeLogger()) : await PostgresStore.open(url ?? (await postgresDatabase()), storeLogger());
   t.teardown(() => store.close());
   return store;
 }

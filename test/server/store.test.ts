@@ -9,6 +9,7 @@ import type { ExecutionContext } from 'ava';
 import { PostgresStore } from '../../src/server/store/postgres-store.ts';
 import type { ClaimRequest, NewRun, Store, StoreKind } from '../../src/server/store/store.ts';
 import { STORE_KINDS, openTestStore, postgresDatabase, usePostgres } from './store-harness.ts';
+import { testLogger } from './helpers.ts';
 
 // Start the cluster while tests are declared, so its stop is registered.
 void usePostgres().catch(() => undefined);
@@ -349,7 +350,7 @@ test('postgres › concurrent claims on two replicas never hand out one run twic
 
 test('postgres › two replicas starting at once on an empty database migrate it once', async (t) => {
   const url = await postgresDatabase();
-  const stores = await Promise.all(Array.from({ length: 4 }, () => PostgresStore.open(url)));
+  const stores = await Promise.all(Array.from({ length: 4 }, () => PostgresStore.open(url, testLogger())));
   t.teardown(() => Promise.all(stores.map((store) => store.close())));
   for (const store of stores) t.true(await store.ping());
   const first = stores[0];
@@ -360,7 +361,18 @@ test('postgres › two replicas starting at once on an empty database migrate it
 
 test('postgres › a database that cannot be reached is one error naming the URL without its password', async (t) => {
   const cluster = await usePostgres();
-  const error = await t.throwsAsync(PostgresStore.open(`postgres://lanes:s3cret@127.0.0.1:${cluster.port}/no_such_database`));
+  const error = await t.throwsAsync(PostgresStore.open(`postgres://lanes:s3cret@127.0.0.1:${cluster.port}/no_such_database`, testLogger()));
   t.regex(error?.message ?? '', /cannot open database postgres:\/\/lanes:\*\*\*@127\.0\.0\.1:\d+\/no_such_database/);
   t.notRegex(error?.message ?? '', /s3cret/);
+});
+
+both('a closed store refuses every call with STORE_CLOSED, inside a transaction too, and closes once', async (t, store) => {
+  const stored = await store.insertRun(run());
+  t.true(store.isOpen);
+  await store.close();
+  t.false(store.isOpen);
+  await t.throwsAsync(store.getRun(stored.id), { message: 'the store is closed' });
+  await t.throwsAsync(store.transaction(async (tx) => tx.getRun(stored.id)), { message: 'the store is closed' });
+  await store.close();
+  t.false(store.isOpen);
 });

@@ -12,6 +12,7 @@ import { LanesError } from '../../errors/lanes-error.ts';
 import { copySqliteToPostgres, describeDatabaseUrl, storeKindOf } from '../../server/index.ts';
 import type { CliContext } from '../cli-context.ts';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.ts';
+import { createRootLogger } from '../logger.ts';
 import { declareOptions, pickFlags } from '../option-builder.ts';
 
 export const COPY_DB_OPTIONS: readonly OptionSpec[] = [
@@ -33,7 +34,9 @@ export async function handler(argv: Record<string, unknown>, ctx: CliContext): P
   if (!from || from.value.trim() === '' || from.value === ':memory:') throw new ConfigError('--from', from?.source ?? { kind: 'default' }, from?.value, 'must name a SQLite database file');
   if (!to || storeKindOf(to.value) !== 'postgres') throw new ConfigError('--to', to?.source ?? { kind: 'default' }, undefined, 'must be a postgres:// URL (value not shown: it may hold a password)');
   try {
-    const report = await copySqliteToPostgres({ from: from.value, to: to.value });
+    // copy-db speaks in its own lines: its root logger only shows errors.
+    const logger = createRootLogger({ level: 'error', format: 'json', name: 'lanes-copy-db' });
+    const report = await copySqliteToPostgres({ from: from.value, to: to.value, logger });
     const counts = Object.entries(report.rows).map(([table, rows]) => `${table} ${rows}`).join(', ');
     ctx.out(`copied ${from.value} to ${describeDatabaseUrl(to.value)}: ${counts}${report.runTokenKey ? '; run-token key' : ''}`);
     return EXIT_OK;

@@ -6,6 +6,7 @@
  * verify run tokens keep working). The target is migrated first and must
  * hold no runs; the copy is one transaction, so a failure leaves it empty.
  */
+import type { Logger } from 'pino';
 import { existsSync, readFileSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
@@ -35,11 +36,12 @@ export interface CopyReport {
   runTokenKey: boolean;
 }
 
-export async function copySqliteToPostgres(options: { from: string; to: string }): Promise<CopyReport> {
+/** `logger` takes the target store's state changes while it is migrated. */
+export async function copySqliteToPostgres(options: { from: string; to: string; logger: Logger }): Promise<CopyReport> {
   if (!existsSync(options.from)) throw new ServerError('COPY_SOURCE', `no SQLite database at ${options.from}`);
   const source = new DatabaseSync(options.from, { readOnly: true });
   // Migrates the target (creating the tables) the way a server would.
-  await (await PostgresStore.open(options.to)).close();
+  await (await PostgresStore.open(options.to, options.logger)).close();
   const client = new pg.Client({ connectionString: options.to });
   try {
     await client.connect();

@@ -6,16 +6,21 @@
  * postgres-queues.ts, postgres-listings.ts, postgres-credentials.ts,
  * postgres-workers.ts), as functions over this connection.
  *
- * States: open → closed (every query rejects with `STORE_CLOSED` after).
+ * States, kept in a `StateMachine` that a store and its transaction handles
+ * share: open → closed (every query rejects with `STORE_CLOSED` after).
  */
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import type { Logger } from 'pino';
+import { StateMachine } from '../../state-machine.ts';
 import { ServerError } from '../server-error.ts';
 import type { Row } from './store-rows.ts';
+
+type PoolState = { readonly kind: 'open' } | { readonly kind: 'closed' };
 
 /** What a store and its transaction handles share: closing one closes them all. */
 interface Shared {
   pool: Pool;
-  closed: boolean;
+  state: StateMachine<PoolState>;
 }
 
 export class PostgresConnection {
@@ -29,8 +34,9 @@ export class PostgresConnection {
   }
 
   /** A connection over an open pool (migrations already applied). */
-  static over(pool: Pool): PostgresConnection {
-    return new PostgresConnection({ pool, closed: false }, undefined);
+  static over(pool: Pool, logger: Logger): PostgresConnection {
+    const state = new StateMachine<PoolState>({ name: 'postgres connection', initial: { kind: 'open' }, transitions: { open: ['closed'], closed: [] }, logger });
+    return new PostgresConnection({ pool, state }, undefined);
   }
 
   get pool(): Pool {
@@ -38,17 +44,17 @@ export class PostgresConnection {
   }
 
   get isOpen(): boolean {
-    return !this.#shared.closed;
+    return this.#shared.state.kind === 'open';
   }
 
   async close(): Promise<void> {
-    if (this.#shared.closed) return;
-    this.#shared.closed = true;
+    if (this.#shared.state.kind === 'closed') return;
+    this.#shared.state.to({ kind: 'closed' });
     await this.#shared.pool.end();
   }
 
   async #query<R extends QueryResultRow = Row>(sql: string, params: unknown[] = []): Promise<{ rows: R[]; rowCount: number }> {
-    if (this.#shared.closed) throw new ServerError('STORE_CLOSED', 'the store is closed');
+    if (this.#shared.state.kind === 'closed') throw new ServerError('STORE_CLOSED', 'the store is closed');
     const result = await (this.#client ?? this.#shared.pool).query<R>(sql, params);
     return { rows: result.rows, rowCount: result.rowCount ?? 0 };
   }
@@ -68,7 +74,7 @@ export class PostgresConnection {
   /** Runs `fn` in one transaction on one client of the pool; inside a transaction already, joins it. */
   async transaction<T>(fn: (tx: PostgresConnection) => Promise<T>): Promise<T> {
     if (this.#client !== undefined) return fn(this);
-    if (this.#shared.closed) throw new ServerError('STORE_CLOSED', 'the store is closed');
+    if (this.#shared.state.kind === 'closed') throw new ServerError('STORE_CLOSED', 'the store is closed');
     const client = await this.#shared.pool.connect();
     let broken = false;
     try {

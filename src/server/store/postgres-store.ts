@@ -16,6 +16,7 @@
  */
 import pg from 'pg';
 import type { Pool } from 'pg';
+import type { Logger } from 'pino';
 import type { RunState, WebhookResponse } from '../../protocol/index.ts';
 import { ServerError } from '../server-error.ts';
 import { PostgresConnection } from './postgres-connection.ts';
@@ -53,7 +54,7 @@ export class PostgresStore implements Store {
   }
 
   /** Connects, applies pending migrations (safe with several replicas starting at once). */
-  static async open(url: string): Promise<PostgresStore> {
+  static async open(url: string, logger: Logger): Promise<PostgresStore> {
     const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE, connectionTimeoutMillis: 10_000 });
     // An idle client that loses its connection (the server restarted) must not crash the process.
     pool.on('error', () => undefined);
@@ -68,7 +69,7 @@ export class PostgresStore implements Store {
       await pool.end().catch(() => undefined);
       throw new ServerError('STORE_OPEN', `cannot open database ${describeDatabaseUrl(url)}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
-    return new PostgresStore(PostgresConnection.over(pool), url);
+    return new PostgresStore(PostgresConnection.over(pool, logger), url);
   }
 
   /** The pool, for what needs its own connection (LISTEN). */

@@ -8,10 +8,14 @@
  * milliseconds. `SqliteStore` (sqlite-store.ts) puts the async `Store`
  * interface in front of them.
  *
- * States: open → closed. Every method after `close()` throws.
+ * States, kept in a `StateMachine`: open → closed. The database handle and
+ * its prepared statements belong to `open`; every method after `close()`
+ * throws `STORE_CLOSED`.
  */
 import { DatabaseSync } from 'node:sqlite';
 import type { SQLInputValue, StatementSync } from 'node:sqlite';
+import type { Logger } from 'pino';
+import { StateMachine } from '../../state-machine.ts';
 import { ServerError } from '../server-error.ts';
 import { migrate } from './sqlite-migrations.ts';
 import type { Row } from './store-rows.ts';
@@ -19,17 +23,22 @@ import type { Row } from './store-rows.ts';
 /** Bound on the prepared-statement cache (`#prepare`). */
 const MAX_CACHED_STATEMENTS = 256;
 
-export class SqliteConnection {
-  readonly #db: DatabaseSync;
-  readonly #statements = new Map<string, StatementSync>();
-  #closed = false;
+type ConnectionState = { readonly kind: 'open'; readonly db: DatabaseSync; readonly statements: Map<string, StatementSync> } | { readonly kind: 'closed' };
 
-  private constructor(db: DatabaseSync) {
-    this.#db = db;
+export class SqliteConnection {
+  readonly #state: StateMachine<ConnectionState>;
+
+  private constructor(db: DatabaseSync, logger: Logger) {
+    this.#state = new StateMachine<ConnectionState>({
+      name: 'sqlite connection',
+      initial: { kind: 'open', db, statements: new Map() },
+      transitions: { open: ['closed'], closed: [] },
+      logger,
+    });
   }
 
   /** Opens (or creates) the database, turns on WAL and applies pending migrations. */
-  static open(dbPath: string): SqliteConnection {
+  static open(dbPath: string, logger: Logger): SqliteConnection {
     const db = new DatabaseSync(dbPath);
     try {
       if (dbPath !== ':memory:') db.exec('PRAGMA journal_mode = WAL');
@@ -41,58 +50,64 @@ export class SqliteConnection {
       db.close();
       throw new ServerError('STORE_OPEN', `cannot open database ${dbPath}`, { cause: error });
     }
-    return new SqliteConnection(db);
+    return new SqliteConnection(db, logger);
   }
 
   get isOpen(): boolean {
-    return !this.#closed;
+    return this.#state.kind === 'open';
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#db.close();
+    const open = this.#state.when('open');
+    if (open === undefined) return;
+    this.#state.to({ kind: 'closed' });
+    open.statements.clear();
+    open.db.close();
   }
 
   /** Runs `fn` in one IMMEDIATE transaction; nested calls join the outer one. */
   transaction<T>(fn: () => T): T {
-    this.#assertOpen();
-    if (this.#db.isTransaction) return fn();
-    this.#db.exec('BEGIN IMMEDIATE');
+    const { db } = this.#open();
+    if (db.isTransaction) return fn();
+    db.exec('BEGIN IMMEDIATE');
     try {
       const result = fn();
-      this.#db.exec('COMMIT');
+      db.exec('COMMIT');
       return result;
     } catch (error) {
       // A failed COMMIT (an I/O error, a full disk) has already rolled back: a second ROLLBACK would
       // throw "no transaction is active" and hide the error that matters.
-      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      if (db.isTransaction) db.exec('ROLLBACK');
       throw error;
     }
   }
 
   /** `transaction` for an async body; the caller (`SqliteStore`) keeps every other call out until it ends. */
   async transactionAsync<T>(fn: () => Promise<T>): Promise<T> {
-    this.#assertOpen();
-    this.#db.exec('BEGIN IMMEDIATE');
+    const { db } = this.#open();
+    db.exec('BEGIN IMMEDIATE');
     try {
       const result = await fn();
-      this.#db.exec('COMMIT');
+      db.exec('COMMIT');
       return result;
     } catch (error) {
-      if (this.#db.isOpen && this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      if (db.isOpen && db.isTransaction) db.exec('ROLLBACK');
       throw error;
     }
   }
 
   /** A trivial query, for `/readyz`. */
   ping(): boolean {
-    if (this.#closed) return false;
-    return this.#db.prepare('SELECT 1 AS ok').get()?.['ok'] === 1;
+    const open = this.#state.when('open');
+    if (open === undefined) return false;
+    return open.db.prepare('SELECT 1 AS ok').get()?.['ok'] === 1;
   }
 
-  #assertOpen(): void {
-    if (this.#closed) throw new ServerError('STORE_CLOSED', 'the store is closed');
+  /** The open state, or `STORE_CLOSED`. */
+  #open(): Extract<ConnectionState, { kind: 'open' }> {
+    const open = this.#state.when('open');
+    if (open === undefined) throw new ServerError('STORE_CLOSED', 'the store is closed');
+    return open;
   }
 
   /**
@@ -102,12 +117,12 @@ export class SqliteConnection {
    * cache is small; the bound only guards against a surprise.
    */
   #prepare(sql: string): StatementSync {
-    this.#assertOpen();
-    let statement = this.#statements.get(sql);
+    const { db, statements } = this.#open();
+    let statement = statements.get(sql);
     if (statement === undefined) {
-      if (this.#statements.size >= MAX_CACHED_STATEMENTS) this.#statements.clear();
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
+      if (statements.size >= MAX_CACHED_STATEMENTS) statements.clear();
+      statement = db.prepare(sql);
+      statements.set(sql, statement);
     }
     return statement;
   }

@@ -12,6 +12,7 @@
  * States: open → closed (the connection throws `STORE_CLOSED` after).
  */
 import type { RunState, WebhookResponse } from '../../protocol/index.ts';
+import type { Logger } from 'pino';
 import { SqliteConnection } from './sqlite-connection.ts';
 import * as runs from './sqlite-runs.ts';
 import * as claims from './sqlite-claims.ts';
@@ -44,8 +45,8 @@ export class SqliteStore implements Store {
   }
 
   /** Opens (or creates) the file, or `:memory:`, and applies pending migrations. */
-  static open(dbPath: string): SqliteStore {
-    return new SqliteStore(SqliteConnection.open(dbPath), { current: undefined }, false);
+  static open(dbPath: string, logger: Logger): SqliteStore {
+    return new SqliteStore(SqliteConnection.open(dbPath, logger), { current: undefined }, false);
   }
 
   get isOpen(): boolean {
