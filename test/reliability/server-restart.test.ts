@@ -69,8 +69,9 @@ test('a server restarted on the same database, down longer than the lease: worke
     executor,
   });
   const [early, late] = await Promise.all([submitRun(first, { plan: simplePlan('hold') }), submitRun(first, { plan: simplePlan('hold') })]);
-  await waitFor(() => executor.heldRunIds.includes(early) && executor.heldRunIds.includes(late), { message: 'both runs executing' });
-  await waitFor(async () => (await getRun(first, early)).state === 'started' && (await getRun(first, late)).state === 'started', { message: 'both runs started' });
+  // Generous: on a loaded machine (on PostgreSQL under the parallel suite) a join and run:start took over 5 s.
+  await waitFor(() => executor.heldRunIds.includes(early) && executor.heldRunIds.includes(late), { timeoutMs: 30_000, message: 'both runs executing' });
+  await waitFor(async () => (await getRun(first, early)).state === 'started' && (await getRun(first, late)).state === 'started', { timeoutMs: 30_000, message: 'both runs started' });
 
   const stoppedAt = Date.now();
   await first.stop();

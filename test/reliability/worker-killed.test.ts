@@ -82,7 +82,7 @@ test('SIGKILL of a worker with runs on two lanes: lost within the lease, retried
 
   for (const id of retried) {
     const run = runs.find((view) => view.id === id)!;
-    t.is(run.state, 'success', `run ${id} succeeded on its retry`);
+    t.is(run.state, 'success', `run ${id} succeeded on its retry; its attempts: ${JSON.stringify(run.history)}`);
     t.is(run.attempts, 2);
     t.is(run.history.length, 2);
     const [first, second] = run.history;
