@@ -104,7 +104,14 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const serverEnv = { WORKER_SECRET: secret, LANES_API_TOKEN: apiToken, ...(options.serverEnv ?? {}) };
 
   let server = launch('server', serverArgs, serverEnv, verbose);
-  await waitReady(`${serverUrl}/readyz`, server);
+  try {
+    await waitReady(`${serverUrl}/readyz`, server);
+  } catch (error) {
+    // A server that never got ready on a loaded machine must not outlive the bench and skew later figures.
+    await server.kill();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
 
   const workers: ManagedProcess[] = [];
   const cluster: Cluster = {
@@ -130,8 +137,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         verbose,
         worker.bin,
       );
-      await waitReady(`http://127.0.0.1:${healthPort}/readyz`, proc);
+      // Pushed first, so that close() stops it even when it never gets ready.
       workers.push(proc);
+      await waitReady(`http://127.0.0.1:${healthPort}/readyz`, proc);
       return proc;
     },
     async restartServer() {
