@@ -14,7 +14,6 @@
  *   machine.to({ kind: 'closing', done });
  *   machine.when('closing')?.done;   // typed: the 'closing' variant, or undefined
  */
-import type { Logger } from 'pino';
 import { LanesError } from './errors/lanes-error.ts';
 
 /** A state variant: anything with a string `kind`. */
@@ -37,19 +36,28 @@ export class InvalidTransitionError extends LanesError {
   }
 }
 
+/**
+ * Where changes are logged: a pino `Logger` fits. Only this much is asked so
+ * that a pooled child's own code (child-main.ts, bundled small) can use the
+ * helper without a logger library.
+ */
+export interface StateLogger {
+  debug(fields: { from: string; to: string }, message: string): void;
+}
+
 export interface StateMachineOptions<S extends StateVariant> {
   /** Names the machine in errors (`socket server: invalid transition closed → open`). */
   name: string;
   initial: S;
   transitions: TransitionTable<S>;
   /** Each change is logged at debug, `{ from, to }`, on this logger (the owner's child logger). */
-  logger: Logger;
+  logger: StateLogger;
 }
 
 export class StateMachine<S extends StateVariant> {
   readonly #name: string;
   readonly #transitions: TransitionTable<S>;
-  readonly #logger: Logger;
+  readonly #logger: StateLogger;
   #current: S;
 
   constructor(options: StateMachineOptions<S>) {

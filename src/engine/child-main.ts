@@ -4,14 +4,20 @@
  * one warm spare thread booted (runtime loaded, known adaptors imported) so
  * the next run starts in milliseconds.
  *
- * States of the child as a whole: idle (no active run) ⇄ running (one active
- * run). A run leaves `running` exactly once: its thread reports its end, the
- * thread dies (OOM, exit, uncaught error), or the parent stops it. Messages of
- * a thread that is no longer the active one are dropped.
+ * States of the child as a whole, in a `StateMachine` (a move it does not
+ * allow throws `InvalidTransitionError`, which crashes the child: the parent
+ * then ends its run `crash`):
+ *   idle    → running  (`run`; `running` carries the run's id and its thread)
+ *   running → idle     (its thread reports its end, the thread dies (OOM, exit,
+ *                       uncaught error), or the parent stops it: exactly once)
+ * Messages of a thread that is no longer the running one are dropped. Each
+ * thread has its own: booting → ready → dead, or booting → dead.
  */
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { endForOom, endForThreadExit, endForUncaught } from '../runtime/run-ends.ts';
+import { StateMachine } from '../state-machine.ts';
+import type { StateLogger } from '../state-machine.ts';
 import { ThreadMessageGuard } from './thread-message-guard.ts';
 import type { RunEnd } from '../runtime/run-ends.ts';
 import type { ChildConfig, ChildToParent, ChildToThread, ParentToChild, ThreadData, ThreadToChild } from './ipc-messages.ts';
@@ -26,38 +32,53 @@ const THREAD_URL = config.threadEntry ? pathToFileURL(config.threadEntry) : new 
 
 const preloads = new Set(config.preload);
 
+// The child keeps no log of its own: its stdout and stderr go to the parent's debug log, and stderr's
+// tail names the cause when the child dies, so state changes must not fill it. The parent logs each
+// child's state as it sees it (pooled-child.ts).
+const unlogged: StateLogger = { debug: () => undefined };
+
 function send(message: ChildToParent): void {
   process.send?.(message);
 }
+
+type ThreadState = { readonly kind: 'booting'; readonly markReady: (ok: boolean) => void } | { readonly kind: 'ready' } | { readonly kind: 'dead' };
 
 /** One worker thread, from boot to death. */
 class RunThread {
   readonly worker: Worker;
   readonly memoryLimitMb: number;
+  /** True once the thread has booted; false if it died first. */
   readonly ready: Promise<boolean>;
-  dead = false;
+  readonly #state: StateMachine<ThreadState>;
   /** Set when the thread is given a run. */
   onMessage: ((message: ThreadToChild) => void) | undefined;
   onDeath: ((end: RunEnd) => void) | undefined;
 
   constructor(memoryLimitMb: number) {
     this.memoryLimitMb = memoryLimitMb;
+    const { promise: ready, resolve: markReady } = Promise.withResolvers<boolean>();
+    this.ready = ready;
+    this.#state = new StateMachine<ThreadState>({
+      name: 'run thread',
+      initial: { kind: 'booting', markReady },
+      transitions: { booting: ['ready', 'dead'], ready: ['dead'], dead: [] },
+      logger: unlogged,
+    });
     const data: ThreadData = { preload: [...preloads], nice: config.nice };
     this.worker = new Worker(THREAD_URL, {
       resourceLimits: { maxOldGenerationSizeMb: memoryLimitMb },
       workerData: data,
       // No execArgv: the thread inherits the child's, including the permission model (an explicit list would drop it).
     });
-    let markReady: (ok: boolean) => void = () => undefined;
-    this.ready = new Promise((resolve) => (markReady = resolve));
     this.worker.on('message', (message: ThreadToChild) => {
-      if (message.type === 'ready') markReady(true);
-      else this.onMessage?.(message);
+      if (message.type !== 'ready') this.onMessage?.(message);
+      else if (this.#state.kind === 'booting') {
+        this.#state.to({ kind: 'ready' });
+        markReady(true);
+      }
     });
     this.worker.on('error', (error: Error & { code?: string }) => {
-      if (this.dead) return;
-      this.dead = true;
-      markReady(false);
+      if (!this.#die()) return;
       this.onDeath?.(
         error.code === 'ERR_WORKER_OUT_OF_MEMORY'
           ? endForOom(`the run's thread exhausted its heap limit of ${memoryLimitMb} MB`)
@@ -65,11 +86,21 @@ class RunThread {
       );
     });
     this.worker.on('exit', (code) => {
-      if (this.dead) return;
-      this.dead = true;
-      markReady(false);
-      this.onDeath?.(endForThreadExit(code));
+      if (this.#die()) this.onDeath?.(endForThreadExit(code));
     });
+  }
+
+  get dead(): boolean {
+    return this.#state.kind === 'dead';
+  }
+
+  /** Moves to `dead` (a booting thread's `ready` then says false); false when it already was. */
+  #die(): boolean {
+    const before = this.#state.current;
+    if (before.kind === 'dead') return false;
+    this.#state.to({ kind: 'dead' });
+    if (before.kind === 'booting') before.markReady(false);
+    return true;
   }
 
   post(message: ChildToThread): void {
@@ -80,13 +111,27 @@ class RunThread {
   async terminate(): Promise<void> {
     this.onDeath = undefined;
     this.onMessage = undefined;
-    this.dead = true;
+    this.#die();
     await this.worker.terminate();
   }
 }
 
+type ChildState = { readonly kind: 'idle' } | { readonly kind: 'running'; readonly runId: string; readonly thread: RunThread };
+
+const state = new StateMachine<ChildState>({
+  name: 'child',
+  initial: { kind: 'idle' },
+  transitions: { idle: ['running'], running: ['idle'] },
+  logger: unlogged,
+});
+/** The warm thread the next run takes: not a state of the child, which boots one whatever it is doing. */
 let spare: RunThread | undefined;
-let active: { runId: string; thread: RunThread } | undefined;
+
+/** The run in flight, if it is `runId`. */
+function running(runId: string): Extract<ChildState, { kind: 'running' }> | undefined {
+  const current = state.when('running');
+  return current?.runId === runId ? current : undefined;
+}
 
 function replenishSpare(): void {
   if (!config.warmSpares || spare) return;
@@ -102,9 +147,10 @@ function replenishSpare(): void {
 }
 
 function finish(runId: string, end: RunEnd): void {
-  if (!active || active.runId !== runId) return;
-  const { thread } = active;
-  active = undefined;
+  const run = running(runId);
+  if (!run) return;
+  const { thread } = run;
+  state.to({ kind: 'idle' });
   send({ type: 'run-ended', runId, end });
   // Job code may leave timers or sockets behind: the thread never outlives its run.
   void thread.terminate();
@@ -124,12 +170,12 @@ async function startRun(message: Extract<ParentToChild, { type: 'run' }>): Promi
   } else {
     thread = new RunThread(memoryLimitMb);
   }
-  active = { runId, thread };
+  state.to({ kind: 'running', runId, thread });
   thread.onDeath = (end) => finish(runId, end);
   // Job code runs in the thread: nothing it posts is passed on unless it fits the run (thread-message-guard.ts).
   const guard = new ThreadMessageGuard(request);
   thread.onMessage = (m) => {
-    if (active?.thread !== thread) return;
+    if (state.when('running')?.thread !== thread) return;
     if (m.type === 'compiled') {
       // Cached for other runs only while no job code can have run here (before the first step).
       if (guard.acceptsCompiled(m)) send({ type: 'compiled', runId, jobId: m.jobId, code: m.code });
@@ -146,7 +192,7 @@ async function startRun(message: Extract<ParentToChild, { type: 'run' }>): Promi
     else if (m.type === 'end') finish(runId, m.end);
   };
   if (!(await thread.ready)) return;
-  if (active?.thread !== thread) return;
+  if (state.when('running')?.thread !== thread) return;
   thread.post({ type: 'run', request });
   // The next spare boots when this run ends, not now: booting one costs
   // 0.1-0.4 s of CPU, and spent at a run's start it would compete
@@ -155,10 +201,10 @@ async function startRun(message: Extract<ParentToChild, { type: 'run' }>): Promi
 }
 
 async function stopRun(runId: string): Promise<void> {
-  if (active && active.runId === runId) {
-    const { thread } = active;
-    active = undefined;
-    await thread.terminate();
+  const run = running(runId);
+  if (run) {
+    state.to({ kind: 'idle' });
+    await run.thread.terminate();
   }
   send({ type: 'run-stopped', runId });
   replenishSpare();
@@ -172,14 +218,16 @@ process.on('message', (message: ParentToChild) => {
     case 'stop-run':
       void stopRun(message.runId);
       return;
-    case 'credential-reply':
-      if (active?.runId !== message.runId) return;
-      active.thread.post(
+    case 'credential-reply': {
+      const run = running(message.runId);
+      if (!run) return;
+      run.thread.post(
         message.ok
           ? { type: 'credential-reply', requestId: message.requestId, ok: true, body: message.body }
           : { type: 'credential-reply', requestId: message.requestId, ok: false, message: message.message },
       );
       return;
+    }
     case 'preload': {
       // The parent sends the whole current set; new spares boot with exactly that.
       const fresh = message.entryPaths.filter((p) => !preloads.has(p));

@@ -5,8 +5,9 @@
  * memory (`idle-recycling.ts`), or idle too long down to a warm minimum
  * (`idle-trim.ts`), forking again up to the pool size when runs need them.
  *
- * The pool has no state of its own: it asks the engine's (`state`), and the
- * engine calls `close()` then `killAll()` when it stops.
+ * The pool has no state of its own: it reads the engine's (`engineState`, the
+ * engine's `StateMachine`, read only), and the engine calls `close()` then
+ * `killAll()` when it stops.
  */
 import type { Logger } from 'pino';
 import { LanesError } from '../errors/lanes-error.ts';
@@ -32,7 +33,7 @@ export interface ChildPoolOptions {
   options: ResolvedEngineOptions;
   logger: Logger;
   /** The engine's state: children are replaced, retired and grown only while it runs. */
-  state: () => EngineState;
+  engineState: { readonly kind: EngineState };
   /** The adaptor entry paths a new child's spares preload. */
   preloadPaths: () => string[];
 }
@@ -56,7 +57,7 @@ interface Waiter {
 export class ChildPool {
   readonly #options: ResolvedEngineOptions;
   readonly #logger: Logger;
-  readonly #state: () => EngineState;
+  readonly #engine: { readonly kind: EngineState };
   readonly #preloadPaths: () => string[];
   readonly #children = new Set<PooledChild>();
   #nextChildId = 1;
@@ -76,7 +77,7 @@ export class ChildPool {
     const o = options.options;
     this.#options = o;
     this.#logger = options.logger;
-    this.#state = options.state;
+    this.#engine = options.engineState;
     this.#preloadPaths = options.preloadPaths;
     this.#idleTrim = new IdleTrim(o.idleChildTimeoutMs, Math.min(o.minWarmChildren, o.poolSize));
     this.#recycling = new IdleRecycling({ maxIdleChildRssMb: o.maxIdleChildRssMb, maxIdleChildGrowthMb: o.maxIdleChildGrowthMb, warmSpares: o.warmSpares });
@@ -139,7 +140,7 @@ export class ChildPool {
     this.#spawn().catch((error: unknown) => {
       this.#logger.error({ err: error }, 'replacement child failed to start');
       setTimeout(() => {
-        if (this.#state() === 'running' && this.#children.size < this.#options.poolSize) void this.#spawn().catch(() => undefined);
+        if (this.#engine.kind === 'running' && this.#children.size < this.#options.poolSize) void this.#spawn().catch(() => undefined);
       }, RESPAWN_DELAY_MS).unref();
     });
   }
@@ -162,7 +163,7 @@ export class ChildPool {
     }
     if (state !== 'dead' || this.#retired.has(child)) return;
     this.#children.delete(child);
-    const engineState = this.#state();
+    const engineState = this.#engine.kind;
     if (engineState !== 'running' && engineState !== 'starting') return;
     this.#logger.warn({ childId: child.id }, 'pooled child died, replacing it');
     this.#replace();
@@ -174,7 +175,7 @@ export class ChildPool {
    * adaptor modules of past spares): recycling bounds it without touching runs.
    */
   #retire(child: PooledChild, fields: Record<string, unknown>, message: string, replace = true): void {
-    if (child.state !== 'idle' || this.#state() !== 'running') return;
+    if (child.state !== 'idle' || this.#engine.kind !== 'running') return;
     child.reserve(); // synchronously: no run can take it from here on
     this.#retired.add(child);
     this.#children.delete(child);
@@ -225,7 +226,7 @@ export class ChildPool {
 
   /** Retires children idle past the timeout, down to the warm minimum. */
   #trimIdle(): void {
-    if (this.#state() !== 'running') return;
+    if (this.#engine.kind !== 'running') return;
     for (const child of this.#idleTrim.toRetire([...this.#children], (c) => c.state === 'idle', Date.now())) {
       this.#retire(child, { idleMs: this.#idleTrim.timeoutMs }, 'retiring idle pooled child', false);
     }
@@ -238,7 +239,7 @@ export class ChildPool {
    * lane's next run, a lane that refills at once).
    */
   #growWarm(needed: number): void {
-    if (!this.#idleTrim.enabled || this.#state() !== 'running') return;
+    if (!this.#idleTrim.enabled || this.#engine.kind !== 'running') return;
     let ready = 0;
     for (const child of this.#children) if (child.state === 'idle' || child.state === 'starting') ready += 1;
     let missing = Math.max(needed + this.#waiters.length - ready, this.#options.warmChildrenWhenActive - ready);

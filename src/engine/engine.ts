@@ -8,12 +8,17 @@
  * children's memory the watch's (`busy-rss-watch.ts`), and which adaptors
  * spares preload `adaptor-preloads.ts`'s.
  *
- * States: created → starting → running → stopping → stopped.
+ * States, kept in a `StateMachine` (`engine-state.ts`; each change logged at
+ * debug, any other move throws `InvalidTransitionError`):
+ *   created  → starting  (`create()`)
+ *   starting → running   (the repo is ready and every child said `ready`; `running` carries the repo)
+ *   created | starting | running → stopping (`stop()`; `stopping` carries the stop in flight)
+ *   stopping → stopped   (every child has exited)
  * `create()` returns a running engine or throws; `stop()` returns the promise
  * already in flight and kills every child.
  */
 import type { Logger } from 'pino';
-import { LanesError } from '../errors/lanes-error.ts';
+import { StateMachine } from '../state-machine.ts';
 import { AdaptorRepo } from '../runtime/adaptor-repo.ts';
 import type { ResolvedAdaptor } from '../runtime/adaptor-repo.ts';
 import { endForAbort, endForAdaptorError, endForEngineStopped, endForPlanError, endForTimeout, endForUncaught } from '../runtime/run-ends.ts';
@@ -29,7 +34,7 @@ import type { CompiledJobsStats } from './compiled-jobs.ts';
 import { resolveEngineOptions } from './engine-options.ts';
 import type { EngineOptions, ResolvedEngineOptions } from './engine-options.ts';
 import { ENGINE_TRANSITIONS } from './engine-state.ts';
-import type { EngineState } from './engine-state.ts';
+import type { EngineLifecycle, EngineState } from './engine-state.ts';
 import type { PooledChild, PooledChildState } from './pooled-child.ts';
 import { RunSession } from './run-session.ts';
 import { readRuntimeVersion } from './runtime-version.ts';
@@ -48,9 +53,7 @@ export interface EngineStats {
 export class Engine implements RunExecutor {
   readonly #options: ResolvedEngineOptions;
   readonly #logger: Logger;
-  #state: EngineState = 'created';
-  #repo: AdaptorRepo | undefined;
-  #runtimeVersion = 'unknown';
+  readonly #state: StateMachine<EngineLifecycle>;
   readonly #pool: ChildPool;
   /** How to end each active run from outside (timeout, abort, RSS, stop): runId → interrupt. */
   readonly #interrupts = new Map<string, (end: RunEnd, hard: boolean) => void>();
@@ -58,15 +61,15 @@ export class Engine implements RunExecutor {
   readonly #busyRss: BusyRssWatch;
   /** Entry paths preloaded into spares: the configured adaptors, then the most recently used. */
   readonly #preloads: AdaptorPreloads;
-  #stopping: Promise<void> | undefined;
   /** Compiled job text by what it was compiled from, shared by every child. */
   readonly #compiled = new CompiledJobs();
 
   private constructor(options: ResolvedEngineOptions) {
     this.#options = options;
     this.#logger = options.logger.child({ component: 'engine' });
+    this.#state = new StateMachine<EngineLifecycle>({ name: 'engine', initial: { kind: 'created' }, transitions: ENGINE_TRANSITIONS, logger: this.#logger });
     this.#preloads = new AdaptorPreloads(options.recentAdaptors);
-    this.#pool = new ChildPool({ options, logger: this.#logger, state: () => this.#state, preloadPaths: () => this.#preloads.paths() });
+    this.#pool = new ChildPool({ options, logger: this.#logger, engineState: this.#state, preloadPaths: () => this.#preloads.paths() });
     this.#busyRss = new BusyRssWatch({
       intervalMs: options.busyRssSampleIntervalMs,
       rssHeadroomMb: options.rssHeadroomMb,
@@ -90,21 +93,13 @@ export class Engine implements RunExecutor {
   }
 
   get state(): EngineState {
-    return this.#state;
-  }
-
-  #setState(next: EngineState): void {
-    if (!ENGINE_TRANSITIONS[this.#state].includes(next)) {
-      throw new LanesError('INVALID_ENGINE_TRANSITION', `engine cannot go from ${this.#state} to ${next}`);
-    }
-    this.#logger.info({ from: this.#state, to: next }, 'engine state changed');
-    this.#state = next;
+    return this.#state.kind;
   }
 
   async #start(): Promise<void> {
-    this.#setState('starting');
+    this.#state.to({ kind: 'starting' });
     const o = this.#options;
-    this.#repo = await AdaptorRepo.create({
+    const repo = await AdaptorRepo.create({
       repoDir: o.repoDir,
       allowList: o.adaptorAllowList,
       logger: this.#logger,
@@ -113,13 +108,13 @@ export class Engine implements RunExecutor {
       localAdaptors: o.localAdaptors,
       bundle: o.bundleCode,
     });
-    this.#runtimeVersion = await readRuntimeVersion();
-    const bundles = o.bundleCode ? await this.#buildBundles(this.#repo.bundlesDir) : undefined;
+    const runtimeVersion = await readRuntimeVersion();
+    const bundles = o.bundleCode ? await this.#buildBundles(repo.bundlesDir) : undefined;
     const execArgv = o.permissionModel
-      ? permissionFlags([...codeReadPaths(), this.#repo.repoDir, ...Object.values(o.localAdaptors), ...o.extraReadPaths])
+      ? permissionFlags([...codeReadPaths(), repo.repoDir, ...Object.values(o.localAdaptors), ...o.extraReadPaths])
       : [];
     await this.#pool.start({ threadEntry: bundles?.threadEntry, childEntry: bundles?.childEntry, execArgv });
-    this.#setState('running');
+    this.#state.to({ kind: 'running', repo, runtimeVersion });
     if (o.preloadAdaptors.length) this.#preload(o.preloadAdaptors, true);
   }
 
@@ -140,7 +135,8 @@ export class Engine implements RunExecutor {
     const logger = this.#logger.child({ runId: request.runId });
     const session = new RunSession(request, logger);
     const started = performance.now();
-    if (this.#state !== 'running') {
+    const running = this.#state.when('running');
+    if (!running) {
       session.settle(endForEngineStopped());
       return session.done;
     }
@@ -153,14 +149,14 @@ export class Engine implements RunExecutor {
       }
     };
     this.#interrupts.set(request.runId, interrupt);
-    if (this.#state === 'running') this.#busyRss.watch();
+    this.#busyRss.watch();
     const timer = setTimeout(() => interrupt(endForTimeout(request.limits.timeoutMs), false), request.limits.timeoutMs);
     const onAbort = (): void => interrupt(endForAbort(request.signal?.reason), false);
     if (request.signal?.aborted) onAbort();
     else request.signal?.addEventListener('abort', onAbort, { once: true });
 
     try {
-      await this.#dispatch(request, session, (c) => (child = c));
+      await this.#dispatch(request, session, running, (c) => (child = c));
     } catch (error) {
       if (!session.settled) {
         logger.error({ err: error }, 'engine failed to dispatch run');
@@ -177,10 +173,16 @@ export class Engine implements RunExecutor {
     return outcome;
   }
 
-  async #dispatch(request: RunRequest, session: RunSession, setChild: (child: PooledChild) => void): Promise<void> {
+  /** Runs `request` on a child; `running` is the engine's state when the run came (its repo resolves the adaptors). */
+  async #dispatch(
+    request: RunRequest,
+    session: RunSession,
+    running: Extract<EngineLifecycle, { kind: 'running' }>,
+    setChild: (child: PooledChild) => void,
+  ): Promise<void> {
     const { plan, limits } = request;
     const nodeIds = new Set([...plan.jobs.map((j) => j.id), ...plan.triggers.map((t) => t.id)]);
-    const versions: Record<string, string> = { node: process.version, '@openfn/runtime': this.#runtimeVersion };
+    const versions: Record<string, string> = { node: process.version, '@openfn/runtime': running.runtimeVersion };
     session.setVersions(versions);
     if (!nodeIds.has(plan.starting_node_id)) {
       session.settle(endForPlanError(`starting node ${plan.starting_node_id} is not a job or trigger of the plan`));
@@ -189,7 +191,7 @@ export class Engine implements RunExecutor {
 
     let adaptors: Map<string, ResolvedAdaptor>;
     try {
-      adaptors = await this.#resolveAdaptors(plan.jobs.map((j) => j.adaptor).filter((a): a is string => Boolean(a)));
+      adaptors = await resolveAdaptors(running.repo, plan.jobs.map((j) => j.adaptor).filter((a): a is string => Boolean(a)));
     } catch (error) {
       session.settle(endForAdaptorError(error instanceof Error ? error.message : String(error)));
       return;
@@ -231,20 +233,12 @@ export class Engine implements RunExecutor {
     });
   }
 
-  async #resolveAdaptors(specifiers: string[]): Promise<Map<string, ResolvedAdaptor>> {
-    const repo = this.#repo;
-    if (!repo) throw new LanesError('ENGINE_NOT_STARTED', 'the engine has no adaptor repo');
-    const unique = [...new Set(specifiers)];
-    const resolved = await Promise.all(unique.map((s) => repo.resolve(s)));
-    return new Map(unique.map((s, i) => [s, resolved[i] as ResolvedAdaptor]));
-  }
-
   #noteRecent(entryPaths: readonly string[]): void {
     if (this.#preloads.noteRecent(entryPaths)) this.#pool.preload(this.#preloads.paths());
   }
 
   #preload(specifiers: readonly string[], pin: boolean): void {
-    const repo = this.#repo;
+    const repo = this.#state.when('running')?.repo;
     if (!repo) return;
     for (const specifier of specifiers) {
       repo.resolve(specifier).then(
@@ -261,12 +255,12 @@ export class Engine implements RunExecutor {
 
   /** Hint that lanes will soon run these adaptors: install them and import them into warm spares. */
   preload(adaptors: readonly string[]): void {
-    if (this.#state === 'running') this.#preload(adaptors, false);
+    this.#preload(adaptors, false);
   }
 
   stats(): EngineStats {
     return {
-      state: this.#state,
+      state: this.#state.kind,
       activeRuns: this.#interrupts.size,
       compiledJobs: this.#compiled.stats(),
       children: this.#pool.children.map((c) => ({ id: c.id, pid: c.pid, state: c.state, runId: c.runId, spareReady: c.spareReady })),
@@ -290,17 +284,22 @@ export class Engine implements RunExecutor {
 
   /** Ends active runs (`kill`/`ShutdownError`) and kills every child. Idempotent. */
   stop(): Promise<void> {
-    if (this.#stopping) return this.#stopping;
-    this.#stopping = (async () => {
-      if (this.#state === 'stopped') return;
-      if (this.#state === 'created') this.#state = 'starting';
-      this.#setState('stopping');
-      this.#pool.close();
-      this.#busyRss.unwatch();
-      for (const interrupt of [...this.#interrupts.values()]) interrupt(endForEngineStopped(), true);
-      await this.#pool.killAll();
-      this.#setState('stopped');
-    })();
-    return this.#stopping;
+    const current = this.#state.current;
+    if (current.kind === 'stopping') return current.done;
+    if (current.kind === 'stopped') return Promise.resolve();
+    const { promise: done, resolve } = Promise.withResolvers<void>();
+    this.#state.to({ kind: 'stopping', done });
+    this.#pool.close();
+    this.#busyRss.unwatch();
+    for (const interrupt of [...this.#interrupts.values()]) interrupt(endForEngineStopped(), true);
+    resolve(this.#pool.killAll().then(() => void this.#state.to({ kind: 'stopped' })));
+    return done;
   }
+}
+
+/** Each distinct specifier resolved (installed if need be) in the repo, by specifier. */
+async function resolveAdaptors(repo: AdaptorRepo, specifiers: string[]): Promise<Map<string, ResolvedAdaptor>> {
+  const unique = [...new Set(specifiers)];
+  const resolved = await Promise.all(unique.map((s) => repo.resolve(s)));
+  return new Map(unique.map((s, i) => [s, resolved[i] as ResolvedAdaptor]));
 }

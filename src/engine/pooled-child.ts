@@ -1,33 +1,50 @@
 /**
  * The parent's handle on one pooled child process.
  *
- * States:
+ * States, kept in a `StateMachine` (each change logged at debug; any other
+ * move throws `InvalidTransitionError`):
  *   starting → idle            (the child said `ready`)
  *   idle     → reserved        (the engine picked it for a run; synchronous, so no two runs get it)
- *   reserved → busy            (`run`)
+ *   reserved → busy            (`run`; `busy` carries the run: its id, limit and sink)
  *   reserved → idle            (`release`: the run settled before it was dispatched)
+ *   busy     → busy            (`abandonRun`: the same run, with no sink left to hear of it)
  *   busy     → idle            (the child reported the run's end)
- *   busy     → draining       (`stopRun`: the parent ended the run; waiting for the thread to go)
+ *   busy     → draining        (`stopRun`: the parent ended the run; `draining` carries the run's id and the kill timer)
  *   draining → idle            (the child confirmed `run-stopped` within the grace period)
- *   any      → dead            (the process exited; after `kill`, a crash, or a failed start)
- * A dead child is never reused; the engine forks a replacement.
+ *   any      → dead            (the process exited; after `kill`, a crash, or a failed start; a busy run ends `crash`)
+ * A dead child is never reused; the engine forks a replacement. Beside the
+ * state: the process handle (one per child, from `start()` to its exit), and
+ * facts about the process that no state owns (its runs so far, its stderr's
+ * tail, whether its warm spare thread has booted: the child boots spares
+ * whatever the parent's state).
  */
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
 import type { ExecutionEvent, ExecutionRequest } from '../runtime/execution-request.ts';
 import { LanesError } from '../errors/lanes-error.ts';
+import { StateMachine } from '../state-machine.ts';
+import type { TransitionTable } from '../state-machine.ts';
 import type { ChildConfig, ChildToParent, ParentToChild } from './ipc-messages.ts';
 import { endForChildExit } from '../runtime/run-ends.ts';
 import type { RunEnd } from '../runtime/run-ends.ts';
 
-export type PooledChildState = 'starting' | 'idle' | 'reserved' | 'busy' | 'draining' | 'dead';
+type ChildLifecycle =
+  | { readonly kind: 'starting' }
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'reserved' }
+  /** `sink` is gone once the run was abandoned: the process is being killed and nobody hears of the run again. */
+  | { readonly kind: 'busy'; readonly runId: string; readonly memoryLimitMb: number; readonly sink: RunSink | undefined }
+  | { readonly kind: 'draining'; readonly runId: string; readonly memoryLimitMb: number; readonly killTimer: NodeJS.Timeout }
+  | { readonly kind: 'dead' };
 
-const TRANSITIONS: Record<PooledChildState, readonly PooledChildState[]> = {
+export type PooledChildState = ChildLifecycle['kind'];
+
+const TRANSITIONS: TransitionTable<ChildLifecycle> = {
   starting: ['idle', 'dead'],
   idle: ['reserved', 'dead'],
   reserved: ['busy', 'idle', 'dead'],
-  busy: ['idle', 'draining', 'dead'],
+  busy: ['busy', 'idle', 'draining', 'dead'],
   draining: ['idle', 'dead'],
   dead: [],
 };
@@ -70,11 +87,9 @@ export class ChildStartError extends LanesError {
 
 export class PooledChild {
   readonly id: number;
-  #state: PooledChildState = 'starting';
+  readonly #state: StateMachine<ChildLifecycle>;
   #process: ChildProcess | undefined;
-  #run: { runId: string; memoryLimitMb: number; sink: RunSink | undefined } | undefined;
   #stderrTail = '';
-  #drainTimer: NodeJS.Timeout | undefined;
   readonly #options: PooledChildOptions;
   readonly #logger: Logger;
   readonly #exited: Promise<void>;
@@ -86,11 +101,12 @@ export class PooledChild {
     this.id = options.id;
     this.#options = options;
     this.#logger = options.logger.child({ childId: options.id });
+    this.#state = new StateMachine<ChildLifecycle>({ name: `pooled child ${options.id}`, initial: { kind: 'starting' }, transitions: TRANSITIONS, logger: this.#logger });
     this.#exited = new Promise((resolve) => (this.#markExited = resolve));
   }
 
   get state(): PooledChildState {
-    return this.#state;
+    return this.#state.kind;
   }
 
   get pid(): number | undefined {
@@ -99,7 +115,7 @@ export class PooledChild {
 
   /** The run this child is executing (or draining), if any. */
   get runId(): string | undefined {
-    return this.#run?.runId;
+    return this.#run()?.runId;
   }
 
   /** Runs this child has finished (its thread ended or was stopped): the engine recycles old children. */
@@ -113,17 +129,19 @@ export class PooledChild {
   }
 
   get runMemoryLimitMb(): number | undefined {
-    return this.#run?.memoryLimitMb;
+    return this.#run()?.memoryLimitMb;
   }
 
-  #setState(next: PooledChildState): void {
-    if (this.#state === next) return;
-    if (!TRANSITIONS[this.#state].includes(next)) {
-      throw new LanesError('INVALID_CHILD_TRANSITION', `pooled child cannot go from ${this.#state} to ${next}`);
-    }
-    this.#logger.debug({ from: this.#state, to: next, childPid: this.pid }, 'pooled child state changed');
-    this.#state = next;
-    this.#options.onState(this, next);
+  /** The run this child holds: executing (`busy`) or being stopped (`draining`). */
+  #run(): Extract<ChildLifecycle, { kind: 'busy' | 'draining' }> | undefined {
+    return this.#state.when('busy') ?? this.#state.when('draining');
+  }
+
+  /** Moves to `next`; a change of state (not new data for the same one) is told to the pool. */
+  #to(next: ChildLifecycle): void {
+    const from = this.#state.kind;
+    this.#state.to(next);
+    if (from !== next.kind) this.#options.onState(this, next.kind);
   }
 
   /** Forks the process and resolves once it is ready for a run. */
@@ -151,7 +169,7 @@ export class PooledChild {
     return new Promise<void>((resolve, reject) => {
       child.on('message', (message: ChildToParent) => {
         if (message.type === 'ready') {
-          if (this.#state === 'starting') this.#setState('idle');
+          if (this.#state.kind === 'starting') this.#to({ kind: 'idle' });
           resolve();
           return;
         }
@@ -159,13 +177,12 @@ export class PooledChild {
       });
       child.on('error', (error) => this.#logger.warn({ childPid: child.pid, err: error }, 'child process error'));
       child.on('exit', (code, signal) => {
-        clearTimeout(this.#drainTimer);
-        const wasStarting = this.#state === 'starting';
-        const run = this.#run;
-        this.#run = undefined;
-        if (this.#state !== 'dead') this.#setState('dead');
+        const before = this.#state.current;
+        if (before.kind === 'draining') clearTimeout(before.killTimer);
+        if (before.kind !== 'dead') this.#to({ kind: 'dead' });
         this.#logger.info({ childPid: child.pid, code, signal }, 'child process exited');
-        run?.sink?.onEnd(endForChildExit(code, signal, this.#stderrTail));
+        if (before.kind === 'busy') before.sink?.onEnd(endForChildExit(code, signal, this.#stderrTail));
+        const wasStarting = before.kind === 'starting';
         if (wasStarting) reject(new ChildStartError(`child process exited during start (code ${code}, signal ${signal}): ${this.#stderrTail.slice(-500)}`));
         this.#markExited();
       });
@@ -177,8 +194,16 @@ export class PooledChild {
       this.#spareReady = true;
       return;
     }
-    const run = this.#run;
+    const run = this.#run();
     if (!run || message.type === 'ready' || message.runId !== run.runId) return;
+    if (run.kind === 'draining') {
+      // The parent has settled this run: only the child's confirmation that its thread is gone matters.
+      if (message.type !== 'run-stopped') return;
+      clearTimeout(run.killTimer);
+      this.#runsFinished++;
+      this.#to({ kind: 'idle' });
+      return;
+    }
     switch (message.type) {
       case 'run-started':
         run.sink?.onStarted(message.timestamp);
@@ -193,18 +218,11 @@ export class PooledChild {
         run.sink?.onCredentialRequest(message.requestId, message.credentialId);
         return;
       case 'run-ended':
-        if (this.#state !== 'busy') return;
-        this.#run = undefined;
         this.#runsFinished++;
-        this.#setState('idle');
+        this.#to({ kind: 'idle' });
         run.sink?.onEnd(message.end);
         return;
       case 'run-stopped':
-        if (this.#state !== 'draining') return;
-        clearTimeout(this.#drainTimer);
-        this.#run = undefined;
-        this.#runsFinished++;
-        this.#setState('idle');
         return;
     }
   }
@@ -213,28 +231,29 @@ export class PooledChild {
     if (this.#process?.connected) this.#process.send(message);
   }
 
+  /** Takes an idle child for a run (or for retiring it); throws `InvalidTransitionError` on any other. */
   reserve(): void {
-    this.#setState('reserved');
+    this.#to({ kind: 'reserved' });
   }
 
   release(): void {
-    if (this.#state === 'reserved') this.#setState('idle');
+    if (this.#state.kind === 'reserved') this.#to({ kind: 'idle' });
   }
 
+  /** Sends a run to a reserved child; throws `InvalidTransitionError` on any other. */
   run(runId: string, request: ExecutionRequest, memoryLimitMb: number, sink: RunSink): void {
-    this.#setState('busy');
+    this.#to({ kind: 'busy', runId, memoryLimitMb, sink });
     this.#spareReady = false;
-    this.#run = { runId, memoryLimitMb, sink };
     this.#send({ type: 'run', runId, request, memoryLimitMb });
   }
 
   replyCredential(runId: string, requestId: number, result: { ok: true; body: unknown } | { ok: false; message: string }): void {
-    if (this.#run?.runId !== runId) return;
+    if (this.#state.when('busy')?.runId !== runId) return;
     this.#send(result.ok ? { type: 'credential-reply', runId, requestId, ok: true, body: result.body } : { type: 'credential-reply', runId, requestId, ok: false, message: result.message });
   }
 
   preload(entryPaths: string[]): void {
-    if (this.#state !== 'dead') this.#send({ type: 'preload', entryPaths });
+    if (this.#state.kind !== 'dead') this.#send({ type: 'preload', entryPaths });
   }
 
   /**
@@ -243,20 +262,21 @@ export class PooledChild {
    * period (a thread stuck in native code cannot be terminated).
    */
   stopRun(): void {
-    const run = this.#run;
-    if (!run || this.#state !== 'busy') return;
-    run.sink = undefined;
-    this.#setState('draining');
-    this.#send({ type: 'stop-run', runId: run.runId });
-    this.#drainTimer = setTimeout(() => {
-      this.#logger.warn({ childPid: this.pid, runId: run.runId }, 'run thread did not stop in time, killing child');
+    const run = this.#state.when('busy');
+    if (!run) return;
+    const { runId, memoryLimitMb } = run;
+    const killTimer = setTimeout(() => {
+      this.#logger.warn({ childPid: this.pid, runId }, 'run thread did not stop in time, killing child');
       void this.kill();
     }, this.#options.killGraceMs);
+    this.#to({ kind: 'draining', runId, memoryLimitMb, killTimer });
+    this.#send({ type: 'stop-run', runId });
   }
 
   /** Ends the run the hard way: the sink hears nothing more, the process is SIGKILLed. */
   abandonRun(): void {
-    if (this.#run) this.#run.sink = undefined;
+    const run = this.#state.when('busy');
+    if (run) this.#to({ ...run, sink: undefined });
     void this.kill();
   }
 
