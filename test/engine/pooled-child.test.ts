@@ -35,7 +35,7 @@ async function startChild(t: ExecutionContext, logger = silentLogger) {
 
 /** A run whose one job never ends, and a sink recording what the child tells of it. */
 function hangingRun() {
-  const req = request(plan([job('a', '(s) => new Promise(() => {})', { adaptor: null })])).request;
+  const req = request(plan([job('a', '(s) => new Promise(() => {})', { adaptor: undefined })])).request;
   const { execution } = buildExecutionRequest(req, new Map(), new CompiledJobs());
   const ends: RunEnd[] = [];
   let markStepStarted: () => void = () => undefined;

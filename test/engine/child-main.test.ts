@@ -1,0 +1,91 @@
+/**
+ * The child process on its own (child-main.ts, forked as the pool forks it,
+ * spoken to over IPC): its state is idle or running one run, and a move its
+ * table refuses crashes it rather than leaving a run's thread orphaned.
+ */
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import type { ExecutionContext } from 'ava';
+import test from 'ava';
+import { buildExecutionRequest } from '../../src/engine/build-execution-request.ts';
+import { CompiledJobs } from '../../src/engine/compiled-jobs.ts';
+import type { ChildConfig, ChildToParent, ParentToChild } from '../../src/engine/ipc-messages.ts';
+import { CHILD_SOURCE_URL } from '../../src/engine/thread-bundle.ts';
+import { job, plan, request } from './helpers.ts';
+
+interface Forked {
+  child: ChildProcess;
+  messages: ChildToParent[];
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+}
+
+function forkChild(t: ExecutionContext): Forked {
+  const config: ChildConfig = { spareMemoryLimitMb: 128, warmSpares: false, preload: [], nice: 0 };
+  const child = fork(CHILD_SOURCE_URL, [JSON.stringify(config)], {
+    execPath: process.execPath,
+    execArgv: ['--experimental-vm-modules', '--disable-warning=ExperimentalWarning'],
+    env: {},
+    serialization: 'advanced',
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  const messages: ChildToParent[] = [];
+  let stderr = '';
+  child.on('message', (message: ChildToParent) => messages.push(message));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  child.stdout?.resume();
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  });
+  return { child, messages, stderr: () => stderr, exited };
+}
+
+/** A `run` message whose one job never ends. */
+function hangingRun(): Extract<ParentToChild, { type: 'run' }> {
+  const req = request(plan([job('a', '(s) => new Promise(() => {})', { adaptor: undefined })])).request;
+  const { execution } = buildExecutionRequest(req, new Map(), new CompiledJobs());
+  return { type: 'run', runId: req.runId, request: execution, memoryLimitMb: 128 };
+}
+
+/** Resolves when `check` holds, polling; fails after the deadline. */
+async function until(check: () => boolean, message: string, deadlineMs = 15_000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`${message}: not before the deadline`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const stepStarted = (messages: ChildToParent[], runId: string) => () =>
+  messages.some((m) => m.type === 'event' && m.runId === runId && m.event.type === 'step-start');
+
+test('a stopped run leaves the child idle: it confirms the stop and runs the next one', async (t) => {
+  const { child, messages } = forkChild(t);
+  await until(() => messages.some((m) => m.type === 'ready'), 'ready');
+  const first = hangingRun();
+  child.send(first);
+  await until(stepStarted(messages, first.runId), 'the first run to start');
+  child.send({ type: 'stop-run', runId: first.runId } satisfies ParentToChild);
+  await until(() => messages.some((m) => m.type === 'run-stopped' && m.runId === first.runId), 'run-stopped');
+  const second = hangingRun();
+  child.send(second);
+  await until(stepStarted(messages, second.runId), 'the second run to start');
+  t.false(messages.some((m) => m.type === 'run-ended'), 'no run ended on its own');
+});
+
+test('a second run while one is running is a move the child refuses: it crashes, naming the move', async (t) => {
+  const { child, messages, stderr, exited } = forkChild(t);
+  await until(() => messages.some((m) => m.type === 'ready'), 'ready');
+  const first = hangingRun();
+  child.send(first);
+  await until(stepStarted(messages, first.runId), 'the first run to start');
+  child.send(hangingRun());
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'still alive'>((resolve) => (timer = setTimeout(() => resolve('still alive'), 15_000)));
+  const exit = await Promise.race([exited, deadline]);
+  clearTimeout(timer);
+  t.deepEqual(exit, { code: 1, signal: null }, stderr());
+  t.regex(stderr(), /InvalidTransitionError: child: invalid transition running → running/);
+});
