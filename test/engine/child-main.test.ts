@@ -7,11 +7,10 @@ import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
-import { buildExecutionRequest } from '../../src/engine/build-execution-request.ts';
-import { CompiledJobs } from '../../src/engine/compiled-jobs.ts';
 import type { ChildConfig, ChildToParent, ParentToChild } from '../../src/engine/ipc-messages.ts';
 import { CHILD_SOURCE_URL } from '../../src/engine/thread-bundle.ts';
-import { job, plan, request } from './helpers.ts';
+import { waitFor } from '../server/helpers.ts';
+import { hangingExecution } from './helpers.ts';
 
 interface Forked {
   child: ChildProcess;
@@ -44,43 +43,34 @@ function forkChild(t: ExecutionContext): Forked {
 
 /** A `run` message whose one job never ends. */
 function hangingRun(): Extract<ParentToChild, { type: 'run' }> {
-  const req = request(plan([job('a', '(s) => new Promise(() => {})', { adaptor: undefined })])).request;
-  const { execution } = buildExecutionRequest(req, new Map(), new CompiledJobs());
-  return { type: 'run', runId: req.runId, request: execution, memoryLimitMb: 128 };
+  const { runId, execution } = hangingExecution();
+  return { type: 'run', runId, request: execution, memoryLimitMb: 128 };
 }
 
-/** Resolves when `check` holds, polling; fails after the deadline. */
-async function until(check: () => boolean, message: string, deadlineMs = 15_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`${message}: not before the deadline`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 const stepStarted = (messages: ChildToParent[], runId: string) => () =>
   messages.some((m) => m.type === 'event' && m.runId === runId && m.event.type === 'step-start');
 
 test('a stopped run leaves the child idle: it confirms the stop and runs the next one', async (t) => {
   const { child, messages } = forkChild(t);
-  await until(() => messages.some((m) => m.type === 'ready'), 'ready');
+  await waitFor(() => messages.some((m) => m.type === 'ready'), { timeoutMs: 15_000, message: 'ready' });
   const first = hangingRun();
   child.send(first);
-  await until(stepStarted(messages, first.runId), 'the first run to start');
+  await waitFor(stepStarted(messages, first.runId), { timeoutMs: 15_000, message: 'the first run to start' });
   child.send({ type: 'stop-run', runId: first.runId } satisfies ParentToChild);
-  await until(() => messages.some((m) => m.type === 'run-stopped' && m.runId === first.runId), 'run-stopped');
+  await waitFor(() => messages.some((m) => m.type === 'run-stopped' && m.runId === first.runId), { timeoutMs: 15_000, message: 'run-stopped' });
   const second = hangingRun();
   child.send(second);
-  await until(stepStarted(messages, second.runId), 'the second run to start');
+  await waitFor(stepStarted(messages, second.runId), { timeoutMs: 15_000, message: 'the second run to start' });
   t.false(messages.some((m) => m.type === 'run-ended'), 'no run ended on its own');
 });
 
 test('a second run while one is running is a move the child refuses: it crashes, naming the move', async (t) => {
   const { child, messages, stderr, exited } = forkChild(t);
-  await until(() => messages.some((m) => m.type === 'ready'), 'ready');
+  await waitFor(() => messages.some((m) => m.type === 'ready'), { timeoutMs: 15_000, message: 'ready' });
   const first = hangingRun();
   child.send(first);
-  await until(stepStarted(messages, first.runId), 'the first run to start');
+  await waitFor(stepStarted(messages, first.runId), { timeoutMs: 15_000, message: 'the first run to start' });
   child.send(hangingRun());
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<'still alive'>((resolve) => (timer = setTimeout(() => resolve('still alive'), 15_000)));

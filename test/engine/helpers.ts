@@ -8,9 +8,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { pino } from 'pino';
+import { buildExecutionRequest } from '../../src/engine/build-execution-request.ts';
+import { CompiledJobs } from '../../src/engine/compiled-jobs.ts';
 import { Engine } from '../../src/engine/index.ts';
 import type { EngineEvent, EngineOptions, RunLimits, RunRequest } from '../../src/engine/index.ts';
 import type { PlanEdge, PlanJob, RunPlan } from '../../src/protocol/index.ts';
+import type { ExecutionRequest } from '../../src/runtime/execution-request.ts';
 
 export const FIXTURE_DIR = fileURLToPath(new URL('../fixtures/adaptor/', import.meta.url));
 export const FIXTURE = '@openfn/language-lanesfixture@1.0.0';
@@ -93,4 +96,10 @@ export function logsOf(events: EngineEvent[], source = 'JOB'): unknown[][] {
 
 export function stepCompletes(events: EngineEvent[]) {
   return events.flatMap((e) => (e.type === 'step-complete' ? [e] : []));
+}
+
+/** What a child is sent for a run whose one job never ends (no adaptor): for tests that drive a child directly. */
+export function hangingExecution(): { runId: string; execution: ExecutionRequest } {
+  const req = request(plan([job('a', '(s) => new Promise(() => {})', { adaptor: undefined })])).request;
+  return { runId: req.runId, execution: buildExecutionRequest(req, new Map(), new CompiledJobs()).execution };
 }

@@ -5,14 +5,13 @@
  */
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
-import { buildExecutionRequest } from '../../src/engine/build-execution-request.ts';
-import { CompiledJobs } from '../../src/engine/compiled-jobs.ts';
 import { PooledChild } from '../../src/engine/pooled-child.ts';
 import type { PooledChildState, RunSink } from '../../src/engine/pooled-child.ts';
 import type { RunEnd } from '../../src/runtime/run-ends.ts';
 import { InvalidTransitionError } from '../../src/state-machine.ts';
 import { captureLogger } from '../capture-logger.ts';
-import { job, plan, request, silentLogger } from './helpers.ts';
+import { waitFor } from '../server/helpers.ts';
+import { hangingExecution, silentLogger } from './helpers.ts';
 
 /** A started child; `states` are the changes it told its pool of. Killed at teardown. */
 async function startChild(t: ExecutionContext, logger = silentLogger) {
@@ -35,8 +34,7 @@ async function startChild(t: ExecutionContext, logger = silentLogger) {
 
 /** A run whose one job never ends, and a sink recording what the child tells of it. */
 function hangingRun() {
-  const req = request(plan([job('a', '(s) => new Promise(() => {})', { adaptor: undefined })])).request;
-  const { execution } = buildExecutionRequest(req, new Map(), new CompiledJobs());
+  const { runId, execution } = hangingExecution();
   const ends: RunEnd[] = [];
   let markStepStarted: () => void = () => undefined;
   const stepStarted = new Promise<void>((resolve) => (markStepStarted = resolve));
@@ -49,16 +47,17 @@ function hangingRun() {
     onCredentialRequest: () => undefined,
     onEnd: (end) => ends.push(end),
   };
-  return { runId: req.runId, execution, sink, ends, stepStarted };
+  return { runId, execution, sink, ends, stepStarted };
 }
 
-/** Resolves when `check` holds, polling; fails after the deadline. */
-async function until(check: () => boolean, message: string, deadlineMs = 15_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`${message}: not before the deadline`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+
+/** Reserves `child`, gives it a hanging run and waits for its step to start. */
+async function startHangingRun(child: PooledChild, memoryLimitMb = 128) {
+  const run = hangingRun();
+  child.reserve();
+  child.run(run.runId, run.execution, memoryLimitMb, run.sink);
+  await run.stepStarted;
+  return run;
 }
 
 test('a move outside the table throws InvalidTransitionError and leaves the state; each change is logged', async (t) => {
@@ -84,10 +83,7 @@ test('a move outside the table throws InvalidTransitionError and leaves the stat
 
 test('a busy child carries its run; killed from outside it is dead and its run ends crash, once', async (t) => {
   const { child, states } = await startChild(t);
-  const run = hangingRun();
-  child.reserve();
-  child.run(run.runId, run.execution, 100, run.sink);
-  await run.stepStarted;
+  const run = await startHangingRun(child, 100);
   t.is(child.state, 'busy');
   t.is(child.runId, run.runId);
   t.is(child.runMemoryLimitMb, 100);
@@ -106,22 +102,16 @@ test('a busy child carries its run; killed from outside it is dead and its run e
 
 test('a run stopped by the parent drains silently, then the child is idle and takes the next run', async (t) => {
   const { child, states } = await startChild(t);
-  const first = hangingRun();
-  child.reserve();
-  child.run(first.runId, first.execution, 128, first.sink);
-  await first.stepStarted;
+  const first = await startHangingRun(child);
   child.stopRun();
   t.is(child.state, 'draining');
   t.is(child.runId, first.runId, 'a draining child still holds the run it stops');
-  await until(() => child.state === 'idle', 'the child to confirm the stop');
+  await waitFor(() => child.state === 'idle', { timeoutMs: 15_000, message: 'the child to confirm the stop' });
   t.is(child.runId, undefined);
   t.is(child.runsFinished, 1);
   t.deepEqual(first.ends, [], 'the parent settled the run: the sink hears nothing of it');
 
-  const second = hangingRun();
-  child.reserve();
-  child.run(second.runId, second.execution, 128, second.sink);
-  await second.stepStarted;
+  const second = await startHangingRun(child);
   t.is(child.runId, second.runId);
   child.abandonRun();
   await child.kill();
