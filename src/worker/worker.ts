@@ -1,7 +1,8 @@
 /**
  * The worker (DESIGN.md): a connection to the server, one Workloop per lane,
  * the runs they start, an executor shared by the lanes, and the health and
- * metrics HTTP server.
+ * metrics HTTP server. This file is the worker's lifecycle; its parts are
+ * built and wired to each other in `worker-parts.ts`.
  *
  * States, kept in a `StateMachine` (each change logged at debug; any other
  * move throws `InvalidTransitionError`):
@@ -25,28 +26,26 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import packageJson from '../../package.json' with { type: 'json' };
 import type { WorkerConfig } from '../config/worker-config.ts';
 import type { RunExecutor } from '../engine/types.ts';
 import { LanesError } from '../errors/lanes-error.ts';
-import { Workloop } from '../lanes/workloop.ts';
-import { CAPABILITY_MEMORY_CLAIMS } from '../protocol/events.ts';
+import type { Workloop } from '../lanes/workloop.ts';
 import { importRunPublicKey, signWorkerToken } from '../protocol/tokens.ts';
 import type { SigningKey } from '../protocol/tokens.ts';
 import { StateMachine } from '../state-machine.ts';
 import { createWorkerEngine } from './create-engine.ts';
 import type { EngineOverrides } from './create-engine.ts';
-import { HealthServer } from './health-server.ts';
+import type { HealthServer } from './health-server.ts';
 import { laneSnapshot } from './lane-snapshot.ts';
 import type { LaneSnapshot } from './lane-snapshot.ts';
 import type { Readiness } from './health-server.ts';
-import { QueueConnection } from './queue-connection.ts';
+import type { QueueConnection } from './queue-connection.ts';
 import type { ConnectionState } from './queue-connection.ts';
 import { drainWorker } from './worker-drain.ts';
-import { queueJoinPayload } from './worker-join.ts';
-import { describeMemory, laneMemories } from './worker-memory.ts';
-import { WorkerMetrics } from './worker-metrics.ts';
-import { WorkerRuns } from './worker-runs.ts';
+import { describeMemory } from './worker-memory.ts';
+import type { WorkerMetrics } from './worker-metrics.ts';
+import { buildWorkerParts } from './worker-parts.ts';
+import type { WorkerRuns } from './worker-runs.ts';
 
 /** `started`: the start in flight or done; `stopping`: the stop in flight or done (null: none was asked). */
 type Lifecycle =
@@ -58,7 +57,7 @@ type Lifecycle =
 
 export type WorkerState = Lifecycle['kind'];
 
-export const WORKER_VERSION: string = packageJson.version;
+export { WORKER_VERSION } from './worker-parts.ts';
 
 /** The engine as the worker owns it: an executor it must stop. */
 export interface OwnedExecutor {
@@ -126,62 +125,25 @@ export class Worker {
       transitions: { created: ['starting', 'stopped'], starting: ['running', 'stopped'], running: ['draining'], draining: ['stopped'], stopped: [] },
       logger: init.logger,
     });
-    const config = init.config;
-    const laneMemory = laneMemories(config);
-    this.#connection = new QueueConnection({
-      urls: config.lightningUrls,
+    const parts = buildWorkerParts({
+      config: init.config,
+      workerId: init.workerId,
       workerToken: init.workerToken,
-      workerVersion: WORKER_VERSION,
-      workerName: config.workerName === '' ? null : config.workerName,
-      join: queueJoinPayload(config, laneMemory),
-      claimTimeoutMs: config.claimTimeoutMs,
-      messageTimeoutMs: config.messageTimeoutMs,
-      reconnect: init.reconnect ?? { minMs: 250, maxMs: 10_000 },
-      logger: init.base.child({ component: 'connection' }),
-      onJoined: () => this.#onJoined(),
-      onDisconnected: () => {},
-      onRefused: (reason) => this.#refused(reason),
-      onWorkAvailable: () => {
-        for (const lane of this.#lanes) lane.workAvailable();
-      },
-      onRunCancel: (runId) => this.#runs.cancel(runId),
-    });
-    this.#metrics = new WorkerMetrics(
-      () => this.#lanes,
-      this.workerId,
-      config.memoryCeilingMb,
-      (lane) => lane.activeRunIds.reduce((sum, runId) => sum + (this.#executor.runRssBytes?.(runId) ?? 0), 0),
-      () => ({ workerMb: config.memory.workerMb, children: this.#executor.childCount?.() ?? 0, childMb: config.memory.childMb }),
-    );
-    this.#runs = new WorkerRuns({
-      config,
-      channels: this.#connection,
-      executor: this.#executor,
       runPublicKey: init.runPublicKey,
-      metrics: this.#metrics,
-      logger: this.#logger,
-    });
-    this.#lanes = config.workloops.map(
-      (spec, index) =>
-        new Workloop({
-          spec,
-          claimer: this.#connection,
-          startRun: (run, lane, memoryMb) => this.#runs.start(run, lane, memoryMb),
-          ...(laneMemory[index] === undefined ? {} : { memory: laneMemory[index] }),
-          memoryClaims: () => this.#connection.features.capabilities.has(CAPABILITY_MEMORY_CLAIMS),
-          backoff: config.backoff,
-          logger: init.base.child({ component: 'lane', lane: spec.id }),
-          onClaimSettled: (event) => this.#metrics.claimSettled(event),
-          onBacklogged: (run) => this.#runs.hold(run),
-        }),
-    );
-    this.#health = new HealthServer({
-      port: config.port,
-      ...(init.healthHost === undefined ? {} : { host: init.healthHost }),
-      registry: this.#metrics.registry,
+      executor: init.executor,
+      base: init.base,
+      logger: init.logger,
+      reconnect: init.reconnect,
+      healthHost: init.healthHost,
+      onJoined: () => this.#onJoined(),
+      onRefused: (reason) => this.#refused(reason),
       readiness: () => this.#readiness(),
-      logger: init.base.child({ component: 'health' }),
     });
+    this.#connection = parts.connection;
+    this.#lanes = parts.lanes;
+    this.#metrics = parts.metrics;
+    this.#runs = parts.runs;
+    this.#health = parts.health;
   }
 
   get state(): WorkerState {
@@ -204,7 +166,6 @@ export class Worker {
   get lanes(): LaneSnapshot[] {
     return this.#lanes.map(laneSnapshot);
   }
-
 
   /**
    * Binds the health port and opens the connection. Resolves once both are
