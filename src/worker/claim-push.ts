@@ -72,3 +72,10 @@ function forget(push: Push): void {
   internals.cancelRefEvent?.();
   internals.cancelTimeout?.();
 }
+
+/** Rejects the claims in flight: their replies can no longer arrive. */
+export function interruptClaims(claims: Set<(error: Error) => void>, reason: string): void {
+  const pending = [...claims];
+  claims.clear();
+  for (const interrupt of pending) interrupt(new ClaimInterruptedError(reason));
+}

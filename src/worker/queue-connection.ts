@@ -21,25 +21,24 @@
  * can no longer arrive), so a lane never waits out a claim timeout for a dead
  * connection. The server's lease brings back any run it gave in a lost reply.
  *
- * Failover: with several server URLs (replicas of one queue), each reconnect
- * attempt goes to the next URL in turn, so a worker whose server is gone
- * lands on another; phoenix then rejoins `worker:queue` and every run
- * channel with its token there.
+ * Failover (`server-rotation.ts`): each reconnect goes to the next server
+ * URL, where phoenix rejoins `worker:queue` and every run channel with its
+ * token. What it says while it cannot get through: `connection-warnings.ts`.
  */
 import { Socket } from 'phoenix';
 import type { Channel } from 'phoenix';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
-import { LanesError } from '../errors/lanes-error.ts';
 import type { ClaimRequest, Claimer } from '../lanes/claimer.ts';
 import { StateMachine } from '../state-machine.ts';
 import { API_VERSION, CAPABILITY_RUN_CANCEL, RUN_CANCEL, WORK_AVAILABLE, WORKER_QUEUE_TOPIC, runTopic } from '../protocol/events.ts';
 import { runCancelPayloadShape } from '../protocol/claim-schema.ts';
 import type { ClaimedRun, QueueJoinPayload } from '../protocol/messages.ts';
-import { ThrottledWarning } from './throttled-warning.ts';
-import { closeDescription, describeRefusal, describeSocketError } from './socket-problems.ts';
-import { ClaimInterruptedError, NotConnectedError } from './channel-errors.ts';
-import { pushClaim } from './claim-push.ts';
+import { ConnectionWarnings } from './connection-warnings.ts';
+import { describeRefusal } from './socket-problems.ts';
+import { NotConnectedError } from './channel-errors.ts';
+import { interruptClaims, pushClaim } from './claim-push.ts';
+import { ServerRotation } from './server-rotation.ts';
 import { jittered } from './jittered.ts';
 import { parseFeatures } from './server-features.ts';
 import type { ServerFeatures } from './server-features.ts';
@@ -91,15 +90,8 @@ export class QueueConnection implements Claimer {
   readonly #state: StateMachine<Link>;
   /** Joins of `worker:queue`, the first included. */
   #joins = 0;
-  /** Why the last connection attempt failed, until the next close reports it. */
-  #lastSocketError: string | null = null;
-  /** The delays phoenix last chose, for the warnings ("retrying in …"). */
-  #nextReconnectMs = 0;
-  #nextRejoinMs = 0;
-  readonly #warnings: ThrottledWarning;
-  #urlIndex = 0;
-  /** The URL of the connection that just closed: phoenix picks the next delay (and so the next server) before it reports the close. */
-  #closedUrl: string | null = null;
+  readonly #warnings: ConnectionWarnings;
+  readonly #servers: ServerRotation;
 
   constructor(options: QueueConnectionOptions) {
     this.#options = options;
@@ -116,18 +108,18 @@ export class QueueConnection implements Claimer {
       },
       logger: options.logger,
     });
-    this.#warnings = new ThrottledWarning(options.logger, options.warnEveryMs === undefined ? {} : { everyMs: options.warnEveryMs });
+    this.#warnings = new ConnectionWarnings(options.logger, options.warnEveryMs);
     const { minMs, maxMs } = options.reconnect;
-    if (options.urls.length === 0) throw new LanesError('NO_SERVER_URL', 'no server URL to connect to');
-    this.#socket = new Socket(options.urls[0] ?? '', {
+    this.#servers = new ServerRotation(options.urls);
+    this.#socket = new Socket(this.#servers.current, {
       transport: WebSocket,
       params: { token: options.workerToken, api_version: API_VERSION, worker_version: options.workerVersion },
       // Capped exponential backoff with jitter, for ever: a worker outlives server restarts.
       reconnectAfterMs: (tries: number) => {
         this.#nextServer();
-        return (this.#nextReconnectMs = jittered(minMs, maxMs, tries));
+        return this.#warnings.reconnectIn(jittered(minMs, maxMs, tries));
       },
-      rejoinAfterMs: (tries: number) => (this.#nextRejoinMs = jittered(minMs, maxMs, tries)),
+      rejoinAfterMs: (tries: number) => this.#warnings.rejoinIn(jittered(minMs, maxMs, tries)),
       logger: (kind: string, message: string) => this.#logger.trace({ kind }, message),
     });
   }
@@ -138,18 +130,16 @@ export class QueueConnection implements Claimer {
 
   /** The server URL the socket connects (or reconnects) to. */
   get url(): string {
-    return this.#options.urls[this.#urlIndex] ?? '';
+    return this.#servers.current;
   }
 
   /** Points the next reconnect at the next server URL, when there are several. */
   #nextServer(): void {
-    const { urls } = this.#options;
-    this.#closedUrl = this.url;
-    if (urls.length < 2) return;
-    this.#urlIndex = (this.#urlIndex + 1) % urls.length;
+    const next = this.#servers.advance();
+    if (next === null) return;
     // phoenix reads `endPoint` on every (re)connect; its type does not declare it.
-    (this.#socket as unknown as { endPoint: string }).endPoint = `${this.url}/websocket`;
-    this.#logger.info({ server: this.url }, 'reconnecting to the next server');
+    (this.#socket as unknown as { endPoint: string }).endPoint = `${next}/websocket`;
+    this.#logger.info({ server: next }, 'reconnecting to the next server');
   }
 
   /** What the last join of `worker:queue` offered (nothing before the first one). */
@@ -175,13 +165,13 @@ export class QueueConnection implements Claimer {
     const channel = this.#socket.channel(WORKER_QUEUE_TOPIC, this.#options.join);
     this.#state.to({ kind: 'connecting', channel, features: NO_FEATURES });
     this.#socket.onError((error: unknown) => {
-      this.#lastSocketError = describeSocketError(error);
+      this.#warnings.socketError(error);
       if (this.#live) this.#lost('socket error');
     });
     this.#socket.onClose((event: unknown) => {
       if (this.#live) this.#lost('socket closed');
       // Phoenix has scheduled the next attempt by now (its close callbacks run after that).
-      if (this.#state.kind !== 'closed') this.#warnUnreachable(event);
+      if (this.#state.kind !== 'closed') this.#warnings.unreachable(event, this.#servers.closed, this.url);
     });
     this.#socket.onOpen(() => {
       const disconnected = this.#state.when('disconnected');
@@ -216,11 +206,9 @@ export class QueueConnection implements Claimer {
           this.#options.onRefused(reason);
           return;
         }
-        this.#warnings.warn({ reason, retryInMs: this.#nextRejoinMs }, 'worker:queue join refused; retrying');
+        this.#warnings.joinRefused(reason);
       })
-      .receive('timeout', () => {
-        this.#warnings.warn({ timeoutMs: this.#options.messageTimeoutMs, retryInMs: this.#nextRejoinMs }, 'worker:queue join timed out; retrying');
-      });
+      .receive('timeout', () => this.#warnings.joinTimedOut(this.#options.messageTimeoutMs));
   }
 
   /** Claims for one lane. Rejects at once when not joined, and when the connection drops before the reply. */
@@ -282,8 +270,7 @@ export class QueueConnection implements Claimer {
     if (current.kind === 'closed' || current.kind === 'idle') return;
     const features = parseFeatures(response);
     this.#joins++;
-    this.#warnings.reset();
-    this.#lastSocketError = null;
+    this.#warnings.joined();
     this.#state.to({ kind: 'joined', channel: current.channel, features, claims: new Set() });
     this.#logger.info(
       {
@@ -296,17 +283,6 @@ export class QueueConnection implements Claimer {
     this.#options.onJoined(features);
   }
 
-  /** Why the socket could not connect, or closed before joining, at warn, throttled. */
-  #warnUnreachable(event: unknown): void {
-    const cause = this.#lastSocketError ?? closeDescription(event);
-    this.#lastSocketError = null;
-    const fields = { server: this.#closedUrl ?? this.url, cause, retryInMs: this.#nextReconnectMs, nextServer: this.url };
-    // `ws` reports a refused upgrade as "Unexpected server response: 401"; the Lanes server and Lightning answer a bad token so.
-    if (/\b(401|403)\b/.test(cause)) this.#warnings.warn(fields, 'the server refused the worker token: check WORKER_SECRET');
-    else if (/\b404\b/.test(cause)) this.#warnings.warn(fields, 'no worker endpoint at this URL: check WORKER_LIGHTNING_SERVICE_URL (it ends in /worker)');
-    else this.#warnings.warn(fields, 'cannot reach the server; retrying');
-  }
-
   #lost(reason: string): void {
     const current = this.#state.current;
     if (current.kind !== 'joined' && current.kind !== 'connecting') return;
@@ -317,11 +293,4 @@ export class QueueConnection implements Claimer {
     }
     this.#options.onDisconnected();
   }
-}
-
-/** Rejects the claims in flight: their replies can no longer arrive. */
-function interruptClaims(claims: Set<(error: Error) => void>, reason: string): void {
-  const pending = [...claims];
-  claims.clear();
-  for (const interrupt of pending) interrupt(new ClaimInterruptedError(reason));
 }
