@@ -15,7 +15,7 @@
 import type { Static, TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { Settings } from 'typebox/system';
-import { Clean } from 'typebox/value';
+import { compileCleaner } from './schema-cleaner.ts';
 
 /**
  * Most problems one value reports. TypeBox's default (8) is used up by a
@@ -148,6 +148,7 @@ function toProblems(root: TSchema, error: SchemaError, value: unknown, prefix: s
  */
 export function wireShape<S extends TSchema>(schema: S): WireShape<Static<S>> {
   let compiled: ReturnType<typeof Compile<S>> | undefined;
+  let cleaner: (<T>(value: T) => T) | undefined;
   const validator = { Check: (value: unknown) => (compiled ??= Compile(schema)).Check(value), Errors: (value: unknown) => (compiled ??= Compile(schema)).Errors(value) };
   const all = (value: unknown, prefix: string): FieldProblem[] =>
     (validator.Errors(value) as SchemaError[]).flatMap((error) => toProblems(schema, error, value, prefix)).slice(0, MAX_REPORTED_ERRORS);
@@ -167,6 +168,6 @@ export function wireShape<S extends TSchema>(schema: S): WireShape<Static<S>> {
       }
       return errors;
     },
-    clean: (value) => Clean(schema, value) as Static<S>,
+    clean: (value) => (cleaner ??= compileCleaner(schema))(value),
   };
 }
