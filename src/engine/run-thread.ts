@@ -8,11 +8,14 @@ import { setPriority } from 'node:os';
 import { workerData } from 'node:worker_threads';
 import { timestampMicros } from '../protocol/timestamp.ts';
 import { executePlan, importAdaptor } from '../runtime/execute-plan.ts';
+import { prepareContexts } from '../runtime/prepared-contexts.ts';
 import type { ChildToThread, ThreadData, ThreadToChild } from './ipc-messages.ts';
 import { lockDownThread } from './thread-lockdown.ts';
 import { takeParentPort } from './thread-port.ts';
 
 const threadData = workerData as ThreadData;
+/** `vm` contexts made ahead for the run (prepared-contexts.ts): a one-job run makes two. */
+const PREPARED_CONTEXTS = 2;
 // Before any work: on Linux the nice value is per thread, so this thread (the boot of a spare, then
 // job code) yields to the worker and to the child's relay thread. Raising it needs no privilege; if
 // the system refuses anyway, the thread runs at the child's priority.
@@ -113,4 +116,6 @@ async function warmUp(adaptorEntryPath: string | undefined): Promise<void> {
 const preloaded = threadData.preload;
 await preload(preloaded);
 await warmUp(preloaded[0]).catch(() => undefined);
+// After the warm-up, which must not use them: the run's edge conditions and its first job each take one.
+prepareContexts(PREPARED_CONTEXTS);
 post({ type: 'ready' });
