@@ -50,9 +50,24 @@ class CredentialFetchError extends Error {
   override name = 'CredentialFetchError';
 }
 
-/** Module namespaces of adaptors, imported once per thread (a thread serves one run). */
-export async function importAdaptor(entryPath: string): Promise<Record<string, unknown>> {
-  return (await import(entryPath)) as Record<string, unknown>;
+/** The adaptors this thread has imported (a thread serves one run), by entry file. */
+const adaptorNamespaces = new Map<string, Promise<Record<string, unknown>>>();
+
+/**
+ * An adaptor's module namespace, imported once per thread: the warm spare
+ * imports the preloaded ones, and the run then takes the namespace from here
+ * instead of asking the module loader again (about 0.1 ms on the path to the
+ * first line of job code).
+ */
+export function importAdaptor(entryPath: string): Promise<Record<string, unknown>> {
+  let namespace = adaptorNamespaces.get(entryPath);
+  if (namespace === undefined) {
+    namespace = import(entryPath) as Promise<Record<string, unknown>>;
+    adaptorNamespaces.set(entryPath, namespace);
+    // A failed import is not kept: the run that needs the adaptor tries again and reports its own error.
+    namespace.catch(() => adaptorNamespaces.delete(entryPath));
+  }
+  return namespace;
 }
 
 /** The names the runtime's linker will expose for a module (it unwraps a lone default export). */
