@@ -7,7 +7,7 @@
 import Type from 'typebox';
 import type { Static } from 'typebox';
 import { integerFrom, nonEmptyString } from './field-schemas.ts';
-import { MAX_RUN_MEMORY_MB } from './limits.ts';
+import { MAX_RUN_MEMORY_MB, QUEUE_NAME_PATTERN } from './limits.ts';
 import { PlanReplySchema } from './plan-schema.ts';
 import type { RunPlan } from './plan-schema.ts';
 import { ChainSchema, chainOrderProblem } from './queue-chain.ts';
@@ -66,8 +66,21 @@ export const ClaimedRunSchema = Type.Object({
 
 export const ClaimReplySchema = Type.Object({ runs: Type.Array(ClaimedRunSchema, { message: 'must be a list' }) }, { message: 'must be an object' });
 
-/** `work-available` (server → worker on `worker:queue`): new work was queued. */
-export const WorkAvailablePayloadSchema = Type.Object({}, { additionalProperties: false });
+/**
+ * Most queues one `work-available` names (`work_queues`): a coalescing window
+ * that queued work in more sends `{}` instead, which wakes every lane.
+ */
+export const MAX_WORK_QUEUES = 64;
+
+/**
+ * `work-available` (server → worker on `worker:queue`): new work was queued.
+ * With `work_queues`, `queues` names the queues that got it; without it (and
+ * from Lightning) the payload is `{}`, which a worker always accepts.
+ */
+export const WorkAvailablePayloadSchema = Type.Object(
+  { queues: Type.Optional(Type.Array(Type.String({ pattern: QUEUE_NAME_PATTERN.source }), { minItems: 1, maxItems: MAX_WORK_QUEUES, message: `must be a list of 1 to ${MAX_WORK_QUEUES} queue names` })) },
+  { additionalProperties: false, message: 'must be an object' },
+);
 /** `run:cancel` (server → worker on `worker:queue`, `run_cancel` extension): end this run with reason `cancel`. */
 export const RunCancelPayloadSchema = Type.Object({ run_id: nonEmptyString() });
 
@@ -84,6 +97,7 @@ export const claimPayloadShape = wireShape(ClaimPayloadSchema);
 export const claimedRunShape = wireShape(ClaimedRunSchema);
 export const claimReplyShape = wireShape(ClaimReplySchema);
 export const runCancelPayloadShape = wireShape(RunCancelPayloadSchema);
+export const workAvailablePayloadShape = wireShape(WorkAvailablePayloadSchema);
 
 const MEMORY_FIELDS = ['max_run_memory_mb', 'lane_memory_mb', 'default_run_memory_mb'] as const;
 

@@ -61,12 +61,19 @@ export const CAPABILITY_MEMORY_CLAIMS = 'memory_claims';
  * it, instead of three round trips (join, fetch:plan, fetch:dataclip) first.
  */
 export const CAPABILITY_CLAIM_PLANS = 'claim_plans';
+/**
+ * `work-available` names the queues that got work (`{queues: [...]}`), and
+ * the worker wakes only the lanes whose chain could take one of them. A push
+ * without `queues` (Lightning's `{}`) still wakes every lane.
+ */
+export const CAPABILITY_WORK_QUEUES = 'work_queues';
 export type Capability =
   | typeof CAPABILITY_RUN_HEARTBEAT
   | typeof CAPABILITY_IDEMPOTENT_EVENTS
   | typeof CAPABILITY_RUN_CANCEL
   | typeof CAPABILITY_MEMORY_CLAIMS
-  | typeof CAPABILITY_CLAIM_PLANS;
+  | typeof CAPABILITY_CLAIM_PLANS
+  | typeof CAPABILITY_WORK_QUEUES;
 
 /** Step output over the payload limit (PROTOCOL.md, step:complete). */
 export const DATACLIP_TOO_LARGE = 'DATACLIP_TOO_LARGE';

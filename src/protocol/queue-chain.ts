@@ -28,3 +28,8 @@ export function chainOrderProblem(chain: readonly string[]): string | undefined 
   const star = chain.indexOf(WILDCARD);
   return star !== -1 && star !== chain.length - 1 ? '* may only be last' : undefined;
 }
+
+/** Whether a lane with this chain could take a run of one of `queues`: the chain names it, or ends in `*`. */
+export function chainCouldTake(chain: readonly string[], queues: readonly string[]): boolean {
+  return chain.includes(WILDCARD) || queues.some((queue) => chain.includes(queue));
+}

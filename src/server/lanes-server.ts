@@ -44,6 +44,7 @@ import { ServerMetrics } from './server-metrics.ts';
 import { resolveServerOptions } from './server-options.ts';
 import type { ResolvedServerOptions, ServerOptions } from './server-options.ts';
 import { WorkNotifier } from './work-notifier.ts';
+import { PresignedTokens } from './presigned-tokens.ts';
 import { WorkerRegistry } from './worker-registry.ts';
 
 /** `started`: the start in flight or done (null: never started); `stopping`: a stop asked (while starting, null until then). */
@@ -65,6 +66,7 @@ export class LanesServer {
   readonly #keys: RunKeys;
   readonly #registry: WorkerRegistry;
   readonly #notifier: WorkNotifier;
+  readonly #tokens: PresignedTokens;
   readonly #lifecycle: RunLifecycle;
   readonly #sweeper: LeaseSweeper;
   readonly #retention: RetentionSweeper | undefined;
@@ -91,6 +93,13 @@ export class LanesServer {
       connectedWorkers: () => this.#registry.size,
     });
     this.#notifier = new WorkNotifier({ registry: this.#registry, debounceMs: options.workAvailableDebounceMs, logger: this.#logger });
+    this.#tokens = new PresignedTokens({
+      privateKey: keys.privateKey,
+      graceMs: options.graceMs,
+      maxEntries: options.presignedTokens,
+      maxAgeMs: options.presignedTokenMaxAgeMs,
+      logger: this.#logger,
+    });
     const cancels = new CancelNotifier({ registry: this.#registry, logger: this.#logger });
     this.#events = new ReplicaEvents({ store, logger: this.#logger });
     this.#lifecycle = new RunLifecycle({ store, notifier: this.#notifier, cancels, events: this.#events, metrics: this.metrics, options, logger: this.#logger });
@@ -98,7 +107,7 @@ export class LanesServer {
     this.#retention =
       options.retainMs === null ? undefined : new RetentionSweeper({ store, retainMs: options.retainMs, intervalMs: options.retentionIntervalMs, logger: this.#logger });
     const router = new LanesChannelRouter({
-      queue: { store, registry: this.#registry, notifier: this.#notifier, metrics: this.metrics, options, privateKey: keys.privateKey, logger: this.#logger.child({ channel: 'worker:queue' }) },
+      queue: { store, registry: this.#registry, notifier: this.#notifier, metrics: this.metrics, options, tokens: this.#tokens, logger: this.#logger.child({ channel: 'worker:queue' }) },
       run: { store, lifecycle: this.#lifecycle, registry: this.#registry, options, publicKey: keys.publicKey, logger: this.#logger.child({ channel: 'run' }) },
     });
     this.#sockets = new PhoenixSocketServer({
@@ -117,6 +126,7 @@ export class LanesServer {
     const api = new HttpApi({
       store,
       lifecycle: this.#lifecycle,
+      tokens: this.#tokens,
       registry: this.#registry,
       metrics: this.metrics,
       options,
@@ -237,6 +247,7 @@ export class LanesServer {
     this.#sweeper.stop();
     this.#retention?.stop();
     this.#notifier.stop();
+    this.#tokens.stop();
     this.#lifecycle.stop();
     this.#feed.stop();
     await this.#events.stop();

@@ -6,7 +6,7 @@
  * worker is out of the registry and gets no more pushes. What this
  * connection last wrote as the worker's `last_seen_at` belongs to `joined`.
  */
-import { hash, randomUUID } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
   CAPABILITY_CLAIM_PLANS,
@@ -14,6 +14,7 @@ import {
   CAPABILITY_MEMORY_CLAIMS,
   CAPABILITY_RUN_CANCEL,
   CAPABILITY_RUN_HEARTBEAT,
+  CAPABILITY_WORK_QUEUES,
   CLAIM,
   DEFAULT_CLAIM_CHAIN,
   RUN_CANCEL,
@@ -21,13 +22,13 @@ import {
   joinPayloadProblems,
   queueJoinPayloadShape,
   readClaimPayload,
-  signRunToken,
 } from '../protocol/index.ts';
-import type { ClaimReply, ClaimedRun, QueueJoinReply, ReceivedJoinPayload, RunCancelPayload, SigningKey } from '../protocol/index.ts';
+import type { ClaimReply, ClaimedRun, QueueJoinReply, ReceivedJoinPayload, RunCancelPayload, WorkAvailablePayload } from '../protocol/index.ts';
 import { StateMachine } from '../state-machine.ts';
 import { withPlans } from './claim-plans.ts';
 import type { Channel, ChannelPeer, ChannelReply, JoinResult } from './phoenix-channel.ts';
 import { error, ok } from './phoenix-channel.ts';
+import type { PresignedTokens } from './presigned-tokens.ts';
 import type { ClaimMemoryFilter, Store } from './store/store.ts';
 import type { ServerMetrics } from './server-metrics.ts';
 import type { ResolvedServerOptions } from './server-options.ts';
@@ -53,7 +54,8 @@ export interface QueueChannelDeps {
   notifier: Pick<WorkNotifier, 'claimed' | 'forget'>;
   metrics: ServerMetrics;
   options: ResolvedServerOptions;
-  privateKey: SigningKey;
+  /** Signs the tokens of claimed runs, or hands out those signed ahead. */
+  tokens: Pick<PresignedTokens, 'tokenFor'>;
   logger: Logger;
 }
 
@@ -73,6 +75,8 @@ interface ParsedJoin {
   cancels: boolean;
   /** The worker declared `claim_plans`: its claim replies carry plans and inputs. */
   plans: boolean;
+  /** The worker declared `work_queues`: its `work-available` pushes name their queues. */
+  namesQueues: boolean;
   /** With memory_claims: chain → the lane's memory in MB; null when the worker's lanes are not bounded by memory. */
   lanesMemoryMb: Record<string, number> | null;
   memoryCeilingMb: number | null;
@@ -93,6 +97,7 @@ function parseJoin(payload: unknown): ParsedJoin | { errors: Record<string, stri
     heartbeats: Array.isArray(declared) && declared.includes(CAPABILITY_RUN_HEARTBEAT),
     cancels: Array.isArray(declared) && declared.includes(CAPABILITY_RUN_CANCEL),
     plans: Array.isArray(declared) && declared.includes(CAPABILITY_CLAIM_PLANS),
+    namesQueues: Array.isArray(declared) && declared.includes(CAPABILITY_WORK_QUEUES),
     lanesMemoryMb: body.lanes_memory_mb ?? null,
     memoryCeilingMb: body.memory_ceiling_mb ?? null,
   };
@@ -139,14 +144,14 @@ export class QueueChannel implements Channel {
       plans: parsed.plans,
       lanesMemoryMb: parsed.lanesMemoryMb,
       memoryCeilingMb: parsed.memoryCeilingMb,
-      pushWorkAvailable: () => peer.push(WORK_AVAILABLE, {}),
+      pushWorkAvailable: (queues) => peer.push(WORK_AVAILABLE, (parsed.namesQueues && queues !== null ? { queues: [...queues] } : {}) satisfies WorkAvailablePayload),
       pushRunCancel: (runId) => peer.push(RUN_CANCEL, { run_id: runId } satisfies RunCancelPayload),
     };
     deps.registry.add(worker);
     await deps.store.upsertWorker({ id: peer.workerId, name: null, capacity: parsed.capacity, queues: parsed.lanes, connectedAt: now, lastSeenAt: now });
     channel.#logger.info({ capacity: parsed.capacity, lanes: parsed.lanes }, 'worker joined queue');
     const reply: QueueJoinReply = {
-      capabilities: [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_MEMORY_CLAIMS, CAPABILITY_CLAIM_PLANS],
+      capabilities: [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_MEMORY_CLAIMS, CAPABILITY_CLAIM_PLANS, CAPABILITY_WORK_QUEUES],
       heartbeat_interval_ms: deps.options.heartbeatIntervalMs,
       lease_ms: deps.options.leaseMs,
     };
@@ -172,7 +177,7 @@ export class QueueChannel implements Channel {
   }
 
   async #claim(payload: unknown): Promise<ChannelReply> {
-    const { store, metrics, options, privateKey } = this.#deps;
+    const { store, metrics, options, tokens } = this.#deps;
     metrics.claimRequests.inc();
     const read = readClaimPayload(payload);
     if (!read.ok) return error(read.errors);
@@ -205,14 +210,8 @@ export class QueueChannel implements Channel {
         heartbeatLeaseMs: registered?.heartbeats === true ? options.leaseMs : null,
         ...(memory === undefined ? {} : { memory }),
       });
-      const signed = claimed.map((row) => {
-        const token = signRunToken(privateKey, row.id, {
-          nowSeconds: Math.floor(now / 1000),
-          expiresAtSeconds: Math.ceil((now + row.runTimeoutMs + options.graceMs) / 1000),
-          tokenId: randomUUID(),
-        });
-        return { row, token };
-      });
+      // A run submitted here moments ago usually has its token signed already (presigned-tokens.ts).
+      const signed = claimed.map((row) => ({ row, ...tokens.tokenFor(row, now) }));
       for (const { row, token } of signed) await tx.setTokenHash(row.id, row.attempt, hashToken(token));
       return signed;
     });
@@ -220,7 +219,8 @@ export class QueueChannel implements Channel {
       joined.touchedAt = now;
       joined.touchedName = workerName;
     }
-    for (const { row } of runs) {
+    for (const { row, presigned } of runs) {
+      metrics.runTokens.inc({ signed: presigned ? 'ahead' : 'at_claim' });
       const label = metrics.queueLabel(row.queue);
       metrics.runsClaimed.inc(label);
       metrics.claimWait.observe(label, Math.max(0, now - row.enqueuedAt) / 1000);

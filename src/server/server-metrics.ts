@@ -20,6 +20,8 @@ export class ServerMetrics {
   readonly runsLost: Counter<'queue'>;
   readonly runsRetried: Counter<'queue'>;
   readonly claimWait: Histogram<'queue'>;
+  /** Run tokens handed out by claims, `signed`: `ahead` (pre-signed after the submit) or `at_claim`. */
+  readonly runTokens: Counter<'signed'>;
   readonly #queueLabels: QueueLabels;
 
   constructor(sources: MetricsSources, maxQueueLabels?: number) {
@@ -51,6 +53,7 @@ export class ServerMetrics {
     this.runsClaimed = new Counter({ name: 'lanes_runs_claimed_total', help: 'Runs handed out by claims', labelNames: ['queue'], registers });
     this.runsLost = new Counter({ name: 'lanes_runs_lost_total', help: 'Runs whose lease lapsed', labelNames: ['queue'], registers });
     this.runsRetried = new Counter({ name: 'lanes_runs_retried_total', help: 'Runs put back in their queue for another attempt', labelNames: ['queue'], registers });
+    this.runTokens = new Counter({ name: 'lanes_run_tokens_total', help: 'Run tokens handed out by claims, by when they were signed', labelNames: ['signed'], registers });
     this.claimWait = new Histogram({
       name: 'lanes_claim_wait_seconds',
       help: 'Time from enqueue to claim',

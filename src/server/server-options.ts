@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { apiTokenProblem, isLoopbackHost } from '../protocol/index.ts';
+import { PRESIGNED_TOKEN_MAX_AGE_MS, PRESIGNED_TOKENS_MAX } from './presigned-tokens.ts';
 import { ServerError } from './server-error.ts';
 
 /** Options of `LanesServer.create()`. Only `port`, `dbPath`, `secret` and `logger` are required. */
@@ -47,6 +48,13 @@ export interface ServerOptions {
   graceMs?: number;
   /** Window that coalesces `work-available` pushes (leading edge plus one trailing push). Default 50. */
   workAvailableDebounceMs?: number;
+  /**
+   * Run tokens signed ahead, right after a submission, so its claim need not
+   * sign (presigned-tokens.ts): at most this many held at once. Default 32; 0 signs every token at its claim.
+   */
+  presignedTokens?: number;
+  /** How long a token signed ahead may wait for its claim. Default 2 000. */
+  presignedTokenMaxAgeMs?: number;
   /** Largest WebSocket frame accepted; a bigger one gets a `frame_too_large` error reply. Default 11 MB, like Lightning. */
   maxFrameBytes?: number;
   /**
@@ -88,6 +96,8 @@ export interface ResolvedServerOptions {
   readonly runTimeoutMs: number;
   readonly graceMs: number;
   readonly workAvailableDebounceMs: number;
+  readonly presignedTokens: number;
+  readonly presignedTokenMaxAgeMs: number;
   readonly maxFrameBytes: number;
   readonly frameCeilingBytes: number;
   readonly maxBodyBytes: number;
@@ -109,6 +119,8 @@ export const SERVER_DEFAULTS = Object.freeze({
   runTimeoutMs: 300_000,
   graceMs: 10_000,
   workAvailableDebounceMs: 50,
+  presignedTokens: PRESIGNED_TOKENS_MAX,
+  presignedTokenMaxAgeMs: PRESIGNED_TOKEN_MAX_AGE_MS,
   maxFrameBytes: 11 * 1024 * 1024,
   maxBodyBytes: 10 * 1024 * 1024,
   defaultMaxAttempts: 1,
@@ -123,6 +135,11 @@ function positive(name: string, value: number, allowZero = false): number {
   if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
     throw new ServerError('SERVER_OPTIONS', `server option ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${value}`);
   }
+  return value;
+}
+
+function integerAtLeastZero(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0) throw new ServerError('SERVER_OPTIONS', `server option ${name} must be a non-negative integer, got ${value}`);
   return value;
 }
 
@@ -167,6 +184,8 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     runTimeoutMs: positive('runTimeoutMs', options.runTimeoutMs ?? d.runTimeoutMs),
     graceMs: positive('graceMs', options.graceMs ?? d.graceMs, true),
     workAvailableDebounceMs: positive('workAvailableDebounceMs', options.workAvailableDebounceMs ?? d.workAvailableDebounceMs, true),
+    presignedTokens: integerAtLeastZero('presignedTokens', options.presignedTokens ?? d.presignedTokens),
+    presignedTokenMaxAgeMs: positive('presignedTokenMaxAgeMs', options.presignedTokenMaxAgeMs ?? d.presignedTokenMaxAgeMs, true),
     maxFrameBytes,
     frameCeilingBytes,
     maxBodyBytes: positive('maxBodyBytes', options.maxBodyBytes ?? d.maxBodyBytes),

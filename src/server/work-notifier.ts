@@ -14,11 +14,19 @@
  * per claim it makes: never a flood, never a delay for work it has not yet
  * been told about.
  *
+ * Each push names the queues it is about (`work_queues`; the registry turns
+ * that into `{}` for a worker that did not declare it): the leading push its
+ * queue plus any still pending from the window it replaces, the trailing push
+ * every queue of its window. A worker wakes only the lanes that could take
+ * one of them, so a queue is never dropped from a push; past
+ * `MAX_WORK_QUEUES` the push names none, and every lane wakes.
+ *
  * Notifier states: running → stopped (terminal, drops everything).
  */
 import type { Logger } from 'pino';
 import type { ConnectedWorker, WorkerRegistry } from './worker-registry.ts';
 import { couldTake } from './worker-registry.ts';
+import { MAX_WORK_QUEUES } from '../protocol/index.ts';
 
 interface Window {
   timer: NodeJS.Timeout;
@@ -53,7 +61,9 @@ export class WorkNotifier {
         window.pending.add(queue);
         continue;
       }
-      this.#push(worker);
+      // A window replaced by this push hands its pending queues to it: their lanes must still wake.
+      const queues = window ? new Set(window.pending).add(queue) : new Set([queue]);
+      this.#push(worker, queues);
     }
   }
 
@@ -76,9 +86,9 @@ export class WorkNotifier {
     this.#windows.clear();
   }
 
-  #push(worker: ConnectedWorker): void {
+  #push(worker: ConnectedWorker, queues: ReadonlySet<string>): void {
     try {
-      worker.pushWorkAvailable();
+      worker.pushWorkAvailable(queues.size > MAX_WORK_QUEUES ? null : [...queues]);
       this.pushes += 1;
     } catch (error) {
       this.#logger.warn({ err: error, workerId: worker.workerId }, 'work-available push failed');
@@ -103,6 +113,6 @@ export class WorkNotifier {
     this.#windows.delete(connectionId);
     if (this.#stopped || !window || window.pending.size === 0) return;
     const worker = this.#registry.get(connectionId);
-    if (worker) this.#push(worker);
+    if (worker) this.#push(worker, window.pending);
   }
 }

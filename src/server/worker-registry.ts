@@ -4,7 +4,7 @@
  * `work-available` to them. The store keeps the durable record; this is the
  * live view that notifications and `GET /api/workers` need.
  */
-import { WILDCARD } from '../protocol/index.ts';
+import { chainCouldTake } from '../protocol/index.ts';
 
 /** One lane of a connected worker. */
 export interface DeclaredLane {
@@ -35,7 +35,11 @@ export interface ConnectedWorker {
   lanesMemoryMb: Record<string, number> | null;
   /** The worker's memory ceiling in MB, when it declared one. */
   memoryCeilingMb: number | null;
-  pushWorkAvailable: () => void;
+  /**
+   * Pushes `work-available`: `{queues}` to a worker that declared
+   * `work_queues`, `{}` to any other (or when `queues` is null: every lane looks).
+   */
+  pushWorkAvailable: (queues: readonly string[] | null) => void;
   /** Pushes `run:cancel` on this connection's `worker:queue`. */
   pushRunCancel: (runId: string) => void;
 }
@@ -44,10 +48,7 @@ export interface ConnectedWorker {
 export function couldTake(worker: Pick<ConnectedWorker, 'lanes'>, queue: string): boolean {
   const chains = Object.keys(worker.lanes);
   if (chains.length === 0) return true;
-  return chains.some((chain) => {
-    const names = chain.split('>');
-    return names.includes(queue) || names.includes(WILDCARD);
-  });
+  return chains.some((chain) => chainCouldTake(chain.split('>'), [queue]));
 }
 
 export class WorkerRegistry {

@@ -40,7 +40,7 @@ import { NotConnectedError } from './channel-errors.ts';
 import { interruptClaims, pushClaim } from './claim-push.ts';
 import { ServerRotation } from './server-rotation.ts';
 import { jittered } from './jittered.ts';
-import { parseFeatures } from './server-features.ts';
+import { parseFeatures, workQueuesOf } from './server-features.ts';
 import type { ServerFeatures } from './server-features.ts';
 
 /** `claims`: the interrupts of the claims in flight, called when the channel drops. */
@@ -71,7 +71,12 @@ export interface QueueConnectionOptions {
   logger: Logger;
   onJoined: (features: ServerFeatures) => void;
   onDisconnected: () => void;
-  onWorkAvailable: () => void;
+  /**
+   * The server says work was queued: in `queues` when it named them
+   * (`work_queues`), or null when every lane should look (`{}`, Lightning,
+   * a payload that does not fit the schema: waking too many loses nothing).
+   */
+  onWorkAvailable: (queues: readonly string[] | null) => void;
   /** The server cancelled a run it handed to this worker (`run_cancel`, only when it offered the extension). */
   onRunCancel: (runId: string) => void;
   /** The server refused the join for a reason retrying cannot fix (it rejects the lanes): the worker gives up. */
@@ -179,8 +184,8 @@ export class QueueConnection implements Claimer {
     });
     this.#socket.connect();
 
-    channel.on(WORK_AVAILABLE, () => {
-      if (this.#state.kind === 'joined') this.#options.onWorkAvailable();
+    channel.on(WORK_AVAILABLE, (payload?: unknown) => {
+      if (this.#state.kind === 'joined') this.#options.onWorkAvailable(workQueuesOf(this.features, payload));
     });
     channel.on(RUN_CANCEL, (payload?: unknown) => {
       const runId = runCancelPayloadShape.check(payload) ? payload.run_id : undefined;

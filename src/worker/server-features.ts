@@ -5,7 +5,9 @@ import {
   CAPABILITY_MEMORY_CLAIMS,
   CAPABILITY_RUN_CANCEL,
   CAPABILITY_RUN_HEARTBEAT,
+  CAPABILITY_WORK_QUEUES,
   queueJoinReplyShape,
+  workAvailablePayloadShape,
 } from '../protocol/index.ts';
 import type { Capability } from '../protocol/index.ts';
 
@@ -16,7 +18,7 @@ export interface ServerFeatures {
   leaseMs: number | null;
 }
 
-const KNOWN: readonly Capability[] = [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_MEMORY_CLAIMS, CAPABILITY_CLAIM_PLANS];
+const KNOWN: readonly Capability[] = [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_MEMORY_CLAIMS, CAPABILITY_CLAIM_PLANS, CAPABILITY_WORK_QUEUES];
 
 /**
  * The features of a join reply (`QueueJoinReplySchema`): capabilities this
@@ -32,4 +34,14 @@ export function parseFeatures(response: unknown): ServerFeatures {
     heartbeatIntervalMs: reply.heartbeat_interval_ms ?? null,
     leaseMs: reply.lease_ms ?? null,
   };
+}
+
+/**
+ * The queues a `work-available` push names, when the server offered
+ * `work_queues` and the payload fits its schema; otherwise null, which wakes
+ * every lane (Lightning's `{}`, a malformed push: waking too many loses nothing).
+ */
+export function workQueuesOf(features: ServerFeatures, payload: unknown): readonly string[] | null {
+  if (!features.capabilities.has(CAPABILITY_WORK_QUEUES) || !workAvailablePayloadShape.check(payload)) return null;
+  return payload.queues ?? null;
 }

@@ -10,6 +10,7 @@ import packageJson from '../../package.json' with { type: 'json' };
 import type { WorkerConfig } from '../config/worker-config.ts';
 import type { RunExecutor } from '../engine/types.ts';
 import { Workloop } from '../lanes/workloop.ts';
+import { chainCouldTake } from '../protocol/queue-chain.ts';
 import { CAPABILITY_MEMORY_CLAIMS } from '../protocol/events.ts';
 import type { SigningKey } from '../protocol/tokens.ts';
 import { HealthServer } from './health-server.ts';
@@ -67,8 +68,9 @@ export function buildWorkerParts(init: WorkerPartsInit): WorkerParts {
     onJoined: init.onJoined,
     onDisconnected: () => {},
     onRefused: init.onRefused,
-    onWorkAvailable: () => {
-      for (const lane of lanes) lane.workAvailable();
+    // Named queues (work_queues) wake only the lanes that could take one; null wakes them all.
+    onWorkAvailable: (queues) => {
+      for (const lane of lanes) if (queues === null || chainCouldTake(lane.spec.queues, queues)) lane.workAvailable();
     },
     onRunCancel: (runId) => runs.cancel(runId),
   });
