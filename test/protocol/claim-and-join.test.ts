@@ -8,7 +8,7 @@ import test from 'ava';
 import pino from 'pino';
 import { MAX_LANES, MAX_REPORTED_ERRORS, batchLogsPayloadShape, joinPayloadProblems, readClaimPayload, stepCompletePayloadShape } from '../../src/protocol/index.ts';
 import { parseClaimedRuns } from '../../src/worker/claim-reply.ts';
-import { parseFeatures } from '../../src/worker/server-features.ts';
+import { parseFeatures, workQueuesOf } from '../../src/worker/server-features.ts';
 
 const silent = pino({ level: 'silent' });
 
@@ -63,6 +63,16 @@ test('the worker uses an extension only when a well-formed join reply offers it'
   t.is(lightning.capabilities.size, 0);
   t.is(lightning.leaseMs, null);
   t.is(parseFeatures({ capabilities: ['run_heartbeat'], lease_ms: -1 }).capabilities.size, 0);
+});
+
+test('a work-available push wakes named lanes only when work_queues was offered and the payload fits; anything else wakes every lane', (t) => {
+  const offered = parseFeatures({ capabilities: ['work_queues'] });
+  t.deepEqual(workQueuesOf(offered, { queues: ['fast_lane', 'manual'] }), ['fast_lane', 'manual']);
+  t.is(workQueuesOf(offered, {}), null, 'Lightning\'s {} wakes every lane');
+  t.is(workQueuesOf(parseFeatures({}), { queues: ['manual'] }), null, 'not offered: the names are not trusted');
+  for (const bad of [{ queues: [] }, { queues: ['no spaces'] }, { queues: 'manual' }, { queues: ['manual'], extra: 1 }, { queues: Array.from({ length: 65 }, (_, i) => `q${i}`) }, null, 'x']) {
+    t.is(workQueuesOf(offered, bad), null, `${JSON.stringify(bad)} wakes every lane`);
+  }
 });
 
 test('run-channel event shapes: every problem by field, a union\'s null branch silent, the count bounded', (t) => {
