@@ -75,6 +75,16 @@ export type Capability =
   | typeof CAPABILITY_CLAIM_PLANS
   | typeof CAPABILITY_WORK_QUEUES;
 
+/** Every Lanes extension, in the order a Lanes server lists them in its join reply. */
+export const LANES_CAPABILITIES: readonly Capability[] = Object.freeze([
+  CAPABILITY_RUN_HEARTBEAT,
+  CAPABILITY_IDEMPOTENT_EVENTS,
+  CAPABILITY_RUN_CANCEL,
+  CAPABILITY_MEMORY_CLAIMS,
+  CAPABILITY_CLAIM_PLANS,
+  CAPABILITY_WORK_QUEUES,
+]);
+
 /** Step output over the payload limit (PROTOCOL.md, step:complete). */
 export const DATACLIP_TOO_LARGE = 'DATACLIP_TOO_LARGE';
 

@@ -10,12 +10,11 @@ import { hash } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
   CAPABILITY_CLAIM_PLANS,
-  CAPABILITY_IDEMPOTENT_EVENTS,
-  CAPABILITY_MEMORY_CLAIMS,
   CAPABILITY_RUN_CANCEL,
   CAPABILITY_RUN_HEARTBEAT,
   CAPABILITY_WORK_QUEUES,
   CLAIM,
+  LANES_CAPABILITIES,
   DEFAULT_CLAIM_CHAIN,
   RUN_CANCEL,
   WORK_AVAILABLE,
@@ -151,7 +150,7 @@ export class QueueChannel implements Channel {
     await deps.store.upsertWorker({ id: peer.workerId, name: null, capacity: parsed.capacity, queues: parsed.lanes, connectedAt: now, lastSeenAt: now });
     channel.#logger.info({ capacity: parsed.capacity, lanes: parsed.lanes }, 'worker joined queue');
     const reply: QueueJoinReply = {
-      capabilities: [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_MEMORY_CLAIMS, CAPABILITY_CLAIM_PLANS, CAPABILITY_WORK_QUEUES],
+      capabilities: [...LANES_CAPABILITIES],
       heartbeat_interval_ms: deps.options.heartbeatIntervalMs,
       lease_ms: deps.options.leaseMs,
     };

@@ -1,14 +1,5 @@
 /** What the server offered when it let the worker join `worker:queue`. */
-import {
-  CAPABILITY_CLAIM_PLANS,
-  CAPABILITY_IDEMPOTENT_EVENTS,
-  CAPABILITY_MEMORY_CLAIMS,
-  CAPABILITY_RUN_CANCEL,
-  CAPABILITY_RUN_HEARTBEAT,
-  CAPABILITY_WORK_QUEUES,
-  queueJoinReplyShape,
-  workAvailablePayloadShape,
-} from '../protocol/index.ts';
+import { CAPABILITY_WORK_QUEUES, LANES_CAPABILITIES, queueJoinReplyShape, workAvailablePayloadShape } from '../protocol/index.ts';
 import type { Capability } from '../protocol/index.ts';
 
 /** What the server offered in its join reply. Lightning offers nothing. */
@@ -18,7 +9,6 @@ export interface ServerFeatures {
   leaseMs: number | null;
 }
 
-const KNOWN: readonly Capability[] = [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_MEMORY_CLAIMS, CAPABILITY_CLAIM_PLANS, CAPABILITY_WORK_QUEUES];
 
 /**
  * The features of a join reply (`QueueJoinReplySchema`): capabilities this
@@ -30,7 +20,7 @@ export function parseFeatures(response: unknown): ServerFeatures {
   const reply = queueJoinReplyShape.check(response) ? response : {};
   const offered = reply.capabilities ?? [];
   return {
-    capabilities: new Set(KNOWN.filter((name) => offered.includes(name))),
+    capabilities: new Set(LANES_CAPABILITIES.filter((name) => offered.includes(name))),
     heartbeatIntervalMs: reply.heartbeat_interval_ms ?? null,
     leaseMs: reply.lease_ms ?? null,
   };

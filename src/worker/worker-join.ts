@@ -6,14 +6,7 @@
 import type { WorkerConfig } from '../config/worker-config.ts';
 import type { LaneMemory } from '../lanes/lane-memory.ts';
 import type { LaneSpec } from '../lanes/parse-workloops.ts';
-import {
-  CAPABILITY_CLAIM_PLANS,
-  CAPABILITY_IDEMPOTENT_EVENTS,
-  CAPABILITY_MEMORY_CLAIMS,
-  CAPABILITY_RUN_CANCEL,
-  CAPABILITY_RUN_HEARTBEAT,
-  CAPABILITY_WORK_QUEUES,
-} from '../protocol/events.ts';
+import { CAPABILITY_MEMORY_CLAIMS, LANES_CAPABILITIES } from '../protocol/events.ts';
 import type { QueueJoinPayload } from '../protocol/messages.ts';
 
 /** The join payload; `laneMemory` is each lane's memory, in the order of `config.workloops`. */
@@ -27,9 +20,8 @@ export function queueJoinPayload(config: WorkerConfig, laneMemory: readonly Lane
     // is then recovered within its lease); Lightning ignores the field.
     // claim_plans: our claim replies may carry each run's plan and input (claim-reply.ts reads them).
     // work_queues: our work-available pushes name their queues, and only the lanes that could take one wake.
-    capabilities: bounded
-      ? [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_CLAIM_PLANS, CAPABILITY_WORK_QUEUES, CAPABILITY_MEMORY_CLAIMS]
-      : [CAPABILITY_RUN_HEARTBEAT, CAPABILITY_IDEMPOTENT_EVENTS, CAPABILITY_RUN_CANCEL, CAPABILITY_CLAIM_PLANS, CAPABILITY_WORK_QUEUES],
+    // memory_claims only when memory bounds our lanes.
+    capabilities: LANES_CAPABILITIES.filter((capability) => bounded || capability !== CAPABILITY_MEMORY_CLAIMS),
     // So a Lanes server can tell a run too big for every lane; only when memory bounds the lanes.
     ...(bounded ? { lanes_memory_mb: Object.fromEntries(config.workloops.map((lane, index) => [lane.queues.join('>'), laneMemory[index]?.totalMb ?? 0])) } : {}),
     ...(config.maxMemoryMb === null ? {} : { memory_ceiling_mb: config.maxMemoryMb }),
