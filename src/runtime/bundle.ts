@@ -14,12 +14,19 @@ import { createHash } from 'node:crypto';
 import { access, mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { build, stop } from 'esbuild';
+import type { Plugin } from 'esbuild';
+import { builtinsPlugin, stubPlugin } from './bundle-plugins.ts';
+import type { ModuleStub } from './thread-stubs.ts';
 
 /**
  * A bundle is an ES module; CommonJS dependencies inside it `require` Node's
- * builtins through this.
+ * builtins through this. Taken through `process.getBuiltinModule` rather than
+ * `import`, so that a bundle can have no static import (bundle-plugins.ts).
  */
-const REQUIRE_SHIM = "import { createRequire as __lanesCreateRequire } from 'node:module'; const require = __lanesCreateRequire(import.meta.url);";
+const REQUIRE_SHIM = "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);";
+
+/** How every bundle this version writes begins (adaptor-repo.ts tells an older bundle by it). */
+export const BUNDLE_FIRST_LINE = `${REQUIRE_SHIM}\n`;
 
 export class BundleError extends Error {
   override name = 'BundleError';
@@ -28,8 +35,20 @@ export class BundleError extends Error {
 /** Builds in flight: esbuild's service process is stopped when the last one ends. */
 let building = 0;
 
+export interface BundleOptions {
+  /** Modules replaced by a few lines where a given package imports them (thread-stubs.ts). */
+  stubs?: readonly ModuleStub[];
+  /** Node builtins taken through `process.getBuiltinModule`: the bundle has no static import (bundle-plugins.ts). Default false. */
+  builtinsAsExports?: boolean;
+  /** Identifiers replaced by JSON values in the code (esbuild's `define`). */
+  define?: Record<string, string>;
+}
+
 /** Bundles the ES module at `entryPath` with everything it imports (Node builtins excepted) into one ES module's source. */
-export async function bundleSource(entryPath: string): Promise<string> {
+export async function bundleSource(entryPath: string, options: BundleOptions = {}): Promise<string> {
+  const plugins: Plugin[] = [];
+  if (options.stubs && options.stubs.length > 0) plugins.push(stubPlugin(options.stubs));
+  if (options.builtinsAsExports) plugins.push(builtinsPlugin());
   let result;
   building += 1;
   try {
@@ -44,6 +63,8 @@ export async function bundleSource(entryPath: string): Promise<string> {
       logLevel: 'silent',
       // Minified code is no faster to load here, and keeps names out of stack traces.
       minify: false,
+      plugins,
+      define: options.define ?? {},
     });
   } catch (error) {
     const detail = (error as { errors?: Array<{ text: string }> }).errors?.map((e) => e.text).join('; ');
