@@ -122,9 +122,10 @@ export class Engine implements RunExecutor {
   async #buildBundles(cacheDir: string): Promise<{ threadEntry: string; childEntry: string } | undefined> {
     const started = performance.now();
     try {
-      const [threadEntry, childEntry] = await Promise.all([buildThreadBundle(cacheDir), buildChildBundle(cacheDir)]);
-      this.#logger.info({ path: threadEntry, childPath: childEntry, ms: Math.round(performance.now() - started) }, 'run thread bundle ready');
-      return { threadEntry, childEntry };
+      const [thread, childEntry] = await Promise.all([buildThreadBundle(cacheDir), buildChildBundle(cacheDir)]);
+      this.#logger.info({ path: thread.bundle, childPath: childEntry, ms: Math.round(performance.now() - started) }, 'run thread bundle ready');
+      if (thread.codeCacheError) this.#logger.warn({ path: thread.bundle, err: thread.codeCacheError.message }, 'run thread bundle has no code cache, threads compile it');
+      return { threadEntry: thread.entry, childEntry };
     } catch (error) {
       this.#logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'run thread not bundled, children load its sources');
       return undefined;

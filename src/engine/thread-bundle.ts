@@ -4,7 +4,10 @@
  * reused across restarts:
  *
  * - the run thread's (run-thread.ts, the compiler, @openfn/runtime and the
- *   rest), loaded by every run's fresh thread;
+ *   rest), loaded by every run's fresh thread, without the modules a run
+ *   never uses (thread-stubs.ts), with a V8 code cache beside it
+ *   (runtime/code-cache.ts) and a small entry that loads it through that
+ *   cache (thread-boot.ts);
  * - the child process's own (child-main.ts and what it imports): loaded as
  *   plain JavaScript, a child never starts Node's TypeScript stripper, which
  *   would stay resident in every child (about 17 MB each, docs/memory.md).
@@ -12,22 +15,45 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleSource, contentHash, fileExists, writeBundle } from '../runtime/bundle.ts';
+import type { BundleOptions } from '../runtime/bundle.ts';
+import { codeCachePath } from '../runtime/code-cache.ts';
+import { writeCodeCaches } from '../runtime/code-cache-writer.ts';
+import { THREAD_STUBS } from '../runtime/thread-stubs.ts';
 
 /** The thread's entry in source form: what a child loads when there is no bundle. */
 export const THREAD_SOURCE_URL = new URL('./run-thread.ts', import.meta.url);
 /** The child process's entry in source form. */
 export const CHILD_SOURCE_URL = new URL('./child-main.ts', import.meta.url);
+const THREAD_BOOT_SOURCE_URL = new URL('./thread-boot.ts', import.meta.url);
 
-async function buildBundle(cacheDir: string, source: URL, name: string): Promise<string> {
-  const code = await bundleSource(fileURLToPath(source));
+async function buildBundle(cacheDir: string, source: URL, name: string, options: BundleOptions = {}): Promise<string> {
+  const code = await bundleSource(fileURLToPath(source), options);
   const filePath = path.join(cacheDir, `${name}-${contentHash(code)}.js`);
   if (!(await fileExists(filePath))) await writeBundle(cacheDir, filePath, code);
   return filePath;
 }
 
-/** Builds (or finds) the thread bundle in `cacheDir` and returns its path. Rejects with `BundleError`. */
-export function buildThreadBundle(cacheDir: string): Promise<string> {
-  return buildBundle(cacheDir, THREAD_SOURCE_URL, 'run-thread');
+/** The thread bundle and the entry that loads it. */
+export interface ThreadBundle {
+  /** What a child starts each run's thread from (thread-boot.ts, bundled). */
+  entry: string;
+  /** The run-thread bundle the entry loads. */
+  bundle: string;
+  /** Why the bundle has no code cache, if it has none: it then compiles in every thread, as without one. */
+  codeCacheError: Error | undefined;
+}
+
+/**
+ * Builds (or finds) the thread bundle in `cacheDir`, its code cache and its
+ * entry. Rejects with `BundleError`; a code cache that cannot be written is
+ * reported in `codeCacheError`, not thrown.
+ */
+export async function buildThreadBundle(cacheDir: string): Promise<ThreadBundle> {
+  const bundle = await buildBundle(cacheDir, THREAD_SOURCE_URL, 'run-thread', { stubs: THREAD_STUBS, builtinsAsExports: true });
+  let codeCacheError: Error | undefined;
+  if (!(await fileExists(codeCachePath(bundle)))) codeCacheError = await writeCodeCaches([bundle]).then(() => undefined, (error: Error) => error);
+  const entry = await buildBundle(cacheDir, THREAD_BOOT_SOURCE_URL, 'run-thread-boot', { define: { LANES_THREAD_BUNDLE: JSON.stringify(bundle) } });
+  return { entry, bundle, codeCacheError };
 }
 
 /** Builds (or finds) the child process's bundle in `cacheDir` and returns its path. Rejects with `BundleError`. */

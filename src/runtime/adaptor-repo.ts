@@ -9,12 +9,14 @@
  * per repo lifetime: a worker does not silently change versions mid-flight.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { AdaptorError } from './adaptor-error.ts';
 import { aliasFor, compileAllowList, isAllowed, isTag, parseAdaptorSpecifier } from './adaptor-specifier.ts';
-import { bundleSource, fileExists, writeBundle } from './bundle.ts';
+import { BUNDLE_FIRST_LINE, bundleSource, fileExists, writeBundle } from './bundle.ts';
+import { codeCachePath } from './code-cache.ts';
+import { writeCodeCaches } from './code-cache-writer.ts';
 
 export interface ResolvedAdaptor {
   /** `name@version`, with the version resolved. */
@@ -178,21 +180,30 @@ export class AdaptorRepo {
 
   /**
    * Points the adaptor at its bundle, building it unless `rebuild` is false
-   * and one exists. An adaptor that esbuild cannot bundle is loaded file by
-   * file: slower, never broken.
+   * and one of the current format exists, and writes its code cache
+   * (code-cache.ts) when it has none. An adaptor that esbuild cannot bundle
+   * is loaded file by file: slower, never broken; a bundle without a code
+   * cache compiles in every thread, as before caches.
    */
   async #withBundle(adaptor: ResolvedAdaptor, alias: string, rebuild: boolean): Promise<ResolvedAdaptor> {
     if (!this.#bundle) return adaptor;
     const bundlePath = path.join(this.bundlesDir, 'adaptors', `${alias}.js`);
-    if (!rebuild && (await fileExists(bundlePath))) return { ...adaptor, entryPath: bundlePath };
-    const started = performance.now();
-    try {
-      await writeBundle(this.bundlesDir, bundlePath, await bundleSource(adaptor.sourceEntryPath));
-    } catch (error) {
-      this.#logger.warn({ adaptor: adaptor.specifier, err: describe(error) }, 'adaptor not bundled, loading it file by file');
-      return adaptor;
+    if (rebuild || !(await isCurrentBundle(bundlePath))) {
+      const started = performance.now();
+      try {
+        await writeBundle(this.bundlesDir, bundlePath, await bundleSource(adaptor.sourceEntryPath, { builtinsAsExports: true }));
+      } catch (error) {
+        this.#logger.warn({ adaptor: adaptor.specifier, err: describe(error) }, 'adaptor not bundled, loading it file by file');
+        return adaptor;
+      }
+      this.#logger.info({ adaptor: adaptor.specifier, ms: Math.round(performance.now() - started) }, 'adaptor bundled');
+      await rm(codeCachePath(bundlePath), { force: true });
     }
-    this.#logger.info({ adaptor: adaptor.specifier, ms: Math.round(performance.now() - started) }, 'adaptor bundled');
+    if (!(await fileExists(codeCachePath(bundlePath)))) {
+      await writeCodeCaches([bundlePath]).catch((error: unknown) => {
+        this.#logger.warn({ adaptor: adaptor.specifier, err: describe(error) }, 'adaptor bundle has no code cache, threads compile it');
+      });
+    }
     return { ...adaptor, entryPath: bundlePath };
   }
 
@@ -257,4 +268,26 @@ async function entryOf(name: string, version: string, root: string): Promise<Res
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Whether the file at `bundlePath` is a bundle this version writes: its first
+ * line is the current one. An older bundle (static imports of builtins, which
+ * the thread's loader cannot link) is built again.
+ */
+async function isCurrentBundle(bundlePath: string): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(bundlePath, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const expected = Buffer.from(BUNDLE_FIRST_LINE);
+    const head = Buffer.alloc(expected.length);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    return bytesRead === head.length && head.equals(expected);
+  } finally {
+    await handle.close();
+  }
 }

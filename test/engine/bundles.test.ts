@@ -7,6 +7,7 @@
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
+import { decodeCodeCache, codeCachePath } from '../../src/runtime/code-cache.ts';
 import { FIXTURE_DIR, job, plan, request, startEngine, tempDir } from './helpers.ts';
 
 // npm links a local adaptor into the repo, and Node loads it by its real path.
@@ -69,4 +70,34 @@ test('children start from their own bundle, which carries only what a child need
   const bundles = await readdir(path.join(repoDir, '.lanes-bundles'));
   const threadCode = await readFile(path.join(repoDir, '.lanes-bundles', bundles.find((f) => f.startsWith('run-thread-')) ?? 'none'), 'utf8');
   for (const [name, code] of [['child', childCode], ['thread', threadCode]] as const) t.false(/typebox/i.test(code), `the ${name} bundle carries the schema library`);
+});
+
+test('the thread bundle leaves out what a run never uses, and threads load it and the adaptor with a code cache', async (t) => {
+  const { repoDir } = await whereAmI(t);
+  const bundlesDir = path.join(repoDir, '.lanes-bundles');
+  const bundles = await readdir(bundlesDir);
+  const threadBundle = bundles.find((f) => /^run-thread-[0-9a-f]{16}\.js$/.test(f)) ?? 'none';
+  const code = await readFile(path.join(bundlesDir, threadBundle), 'utf8');
+  // Stubbed (thread-stubs.ts): the logger's prompt, its colours, the runtime's source maps and npm runner.
+  for (const gone of ['node_modules/@inquirer/', 'node_modules/chalk/', 'node_modules/source-map/', 'node_modules/cli-spinners/']) {
+    t.false(code.includes(gone), `the thread bundle carries ${gone}`);
+  }
+  t.false(/getBuiltinModule\("node:child_process"\)/.test(code), 'the thread bundle loads child_process');
+  // No static import: thread-boot.ts links it without a loader.
+  t.notRegex(code, /^import /m);
+  // The compiler is still there: a job without compiled text compiles in the thread.
+  t.true(code.includes('node_modules/acorn/'));
+  for (const bundle of [path.join(bundlesDir, threadBundle), path.join(repoDir, FIXTURE_BUNDLE)]) {
+    const cache = await readFile(codeCachePath(bundle));
+    t.truthy(decodeCodeCache(cache, await readFile(bundle)), `no valid code cache for ${bundle}`);
+  }
+  t.true(bundles.some((f) => /^run-thread-boot-[0-9a-f]{16}\.js$/.test(f)), bundles.join(', '));
+});
+
+test('a run thread has no interactive prompt: the logger’s confirm rejects instead of waiting on a terminal', async (t) => {
+  const engine = await startEngine(t, { repoDir: await tempDir(t) });
+  const body = "(async () => { try { await console.confirm('go on?'); return { asked: 'answered' }; } catch (e) { return { asked: e.message }; } });";
+  const outcome = await engine.execute(request(plan([job('j', body, { adaptor: null })])).request);
+  t.is(outcome.reason, 'success', outcome.errorMessage ?? '');
+  t.deepEqual(outcome.finalState, { asked: 'an interactive prompt is not available in a Lanes run thread' });
 });
