@@ -198,6 +198,11 @@ if (wanted('throughput')) {
       log(`  ${workloops}: trial ${i + 1}/${trials}`);
       (byConfig[workloops] ??= []).push(await throughputTrial(workloops, { repoDir, quick }));
     }
+    // With a baseline, its `*:4` trials alternate with these, so that drift in machine load hits both alike.
+    if (baseline) {
+      log(`  *:4 (${baseline.label}): trial ${i + 1}/${trials}`);
+      (byConfig[`*:4 (worker of ${baseline.label})`] ??= []).push(await throughputTrial('*:4', { repoDir, quick, bin: baseline.bin }));
+    }
   }
   results.throughput = byConfig;
   checkFailures('throughput', Object.values(byConfig).flat().map((r) => r.failed));

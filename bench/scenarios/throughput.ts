@@ -17,11 +17,12 @@ export interface ThroughputTrial {
   failed: string[];
 }
 
-export async function throughputTrial(workloops: string, options: { repoDir: string; quick: boolean }): Promise<ThroughputTrial> {
+/** `bin`: another checkout's `bin/lanes.js` for the worker (`BENCH_BASELINE`). */
+export async function throughputTrial(workloops: string, options: { repoDir: string; quick: boolean; bin?: string }): Promise<ThroughputTrial> {
   const count = options.quick ? 30 : 300;
   const cluster = await startCluster({ repoDir: options.repoDir });
   try {
-    const worker = await cluster.startWorker({ workloops, extraArgs: ['--preload-adaptors', ADAPTOR] });
+    const worker = await cluster.startWorker({ workloops, extraArgs: ['--preload-adaptors', ADAPTOR], ...(options.bin === undefined ? {} : { bin: options.bin }) });
     await waitAll(cluster.client, [await submitTimed(cluster.client, 'default', trivialPlan())], 300_000);
     await new Promise((resolve) => setTimeout(resolve, 500));
 

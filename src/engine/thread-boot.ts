@@ -78,6 +78,8 @@ function importModuleDynamically(specifier: string, referrer: vm.Module | vm.Scr
   if (!module) {
     module = loadBundle(bundle);
     loaded.set(bundle, module);
+    // A failed load is not kept: the run that needs the bundle tries again and reports its own error.
+    module.catch(() => loaded.delete(bundle));
   }
   return module;
 }

@@ -97,7 +97,7 @@ test('the thread bundle leaves out what a run never uses, and threads load it an
 test('a run thread has no interactive prompt: the logger’s confirm rejects instead of waiting on a terminal', async (t) => {
   const engine = await startEngine(t, { repoDir: await tempDir(t) });
   const body = "(async () => { try { await console.confirm('go on?'); return { asked: 'answered' }; } catch (e) { return { asked: e.message }; } });";
-  const outcome = await engine.execute(request(plan([job('j', body, { adaptor: null })])).request);
+  const outcome = await engine.execute(request(plan([job('j', body, { adaptor: undefined })])).request);
   t.is(outcome.reason, 'success', outcome.errorMessage ?? '');
   t.deepEqual(outcome.finalState, { asked: 'an interactive prompt is not available in a Lanes run thread' });
 });
