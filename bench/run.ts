@@ -247,7 +247,7 @@ if (wanted('memory')) {
       [`after ${memory[0]?.afterRuns ?? '?'} more runs`, mb(memory.map((r) => r.afterMb))],
     ]),
     '',
-    `Growth over those runs: ${mb(memory.map((r) => r.afterMb - r.idleMb))}. The reference worker's tree held about 920 MB with 5 slots busy.`,
+    `Growth over those runs: ${mb(memory.map((r) => r.afterMb - r.idleMb))}: each child settles 30-50 MB above where it started over its first few hundred runs and starts again when it is recycled (docs/memory.md, "Growth over many runs"). The reference worker's tree held about 920 MB with 5 slots busy.`,
   ].join('\n'));
   log(sections.at(-1) ?? '');
 
