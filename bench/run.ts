@@ -16,6 +16,8 @@ import { resolveBaseline } from './baseline.ts';
 import { formatClaimPath, formatClaimPathByStore, runClaimPathByStore } from './claim-path.ts';
 import type { ClaimPathResult } from './claim-path.ts';
 import { formatDashboardBench, runDashboardBench } from './dashboard.ts';
+import { formatPresignedClaim, runPresignedClaimBench } from './presigned-claim.ts';
+import type { PresignedClaimResult } from './presigned-claim.ts';
 import type { DashboardBenchRow } from './dashboard.ts';
 import { formatEngineBench, runEngineBench } from './engine.ts';
 import type { EngineBenchResults } from './engine.ts';
@@ -82,6 +84,8 @@ interface Results {
   claimPath?: ClaimPathResult;
   /** SQLite, PostgreSQL with one server, with two (the first is `claimPath`). */
   claimPathByStore?: ClaimPathResult[];
+  /** An idle server's claim of a just-submitted run, token signed ahead or at the claim. */
+  presignedClaim?: PresignedClaimResult;
   dashboard?: DashboardBenchRow[];
   listing?: ListingResult[];
 }
@@ -340,6 +344,22 @@ if (wanted('claims')) {
       formatClaimPathByStore(byStore),
       '',
       'What limits each: on SQLite, the one server\'s event loop (a claim is a synchronous transaction, no network; a handout adds one RS256 signature per run). On PostgreSQL, round trips: a claim is a transaction of six to eight statements, each a round trip, and the pool (10 connections) bounds the claims in flight. With two servers the signing and protocol work is split over two processes, so handing out scales while the database, whose claims are write transactions on the head of the queue (`SKIP LOCKED`, so servers never wait on each other\'s rows), is the shared limit.',
+    ].join('\n'),
+  );
+  log(sections.at(-1) ?? '');
+}
+
+if (wanted('presigned-claim')) {
+  log('Claim of a just-submitted run');
+  const presigned = await runPresignedClaimBench({ quick });
+  results.presignedClaim = presigned;
+  sections.push(
+    [
+      '## Claim of a just-submitted run',
+      '',
+      `An idle server's part of the idle path: ${presigned.runs} runs submitted over HTTP one at a time to each of two in-process servers on SQLite files, alternating, each with one phoenix client that claims as soon as \`work-available\` arrives. One server signs the run's token right after the push (the default), the other in the claim (\`presignedTokens: 0\`). Clients and servers share the benchmark's process.`,
+      '',
+      formatPresignedClaim(presigned),
     ].join('\n'),
   );
   log(sections.at(-1) ?? '');

@@ -99,6 +99,7 @@ export class LanesServer {
       maxEntries: options.presignedTokens,
       maxAgeMs: options.presignedTokenMaxAgeMs,
       logger: this.#logger,
+      onSigned: () => this.metrics.runTokensSignedAhead.inc(),
     });
     const cancels = new CancelNotifier({ registry: this.#registry, logger: this.#logger });
     this.#events = new ReplicaEvents({ store, logger: this.#logger });

@@ -22,6 +22,8 @@ export class ServerMetrics {
   readonly claimWait: Histogram<'queue'>;
   /** Run tokens handed out by claims, `signed`: `ahead` (pre-signed after the submit) or `at_claim`. */
   readonly runTokens: Counter<'signed'>;
+  /** Run tokens signed ahead of their claim, used or not. */
+  readonly runTokensSignedAhead: Counter<string>;
   readonly #queueLabels: QueueLabels;
 
   constructor(sources: MetricsSources, maxQueueLabels?: number) {
@@ -54,6 +56,7 @@ export class ServerMetrics {
     this.runsLost = new Counter({ name: 'lanes_runs_lost_total', help: 'Runs whose lease lapsed', labelNames: ['queue'], registers });
     this.runsRetried = new Counter({ name: 'lanes_runs_retried_total', help: 'Runs put back in their queue for another attempt', labelNames: ['queue'], registers });
     this.runTokens = new Counter({ name: 'lanes_run_tokens_total', help: 'Run tokens handed out by claims, by when they were signed', labelNames: ['signed'], registers });
+    this.runTokensSignedAhead = new Counter({ name: 'lanes_run_tokens_signed_ahead_total', help: 'Run tokens signed right after a submission, used by a claim or not', registers });
     this.claimWait = new Histogram({
       name: 'lanes_claim_wait_seconds',
       help: 'Time from enqueue to claim',

@@ -62,7 +62,7 @@ export async function submitRun(deps: HttpApiDeps, req: IncomingMessage, res: Se
       run = inserted;
       created = true;
       lifecycle.enqueued(run.queue, run.availableAt, early);
-      // Its claim is a round trip away: sign its token now, after the push just queued.
+      // Its claim is a round trip away: sign its token meanwhile, once the push just sent is on its way.
       if (run.availableAt <= now) deps.tokens.presignSoon(run.id, run.runTimeoutMs);
       logger.info({ runId: run.id, queue: run.queue }, 'run submitted');
     }

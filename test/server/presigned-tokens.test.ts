@@ -30,6 +30,11 @@ async function tokenCounts(server: LanesServer): Promise<{ ahead: number; at_cla
 
 const ts = () => `${Date.now()}000`;
 
+/** Waits until `count` tokens have been signed ahead (the signature is computed off the event loop, after the submit's answer). */
+async function signedAhead(server: LanesServer, count: number): Promise<void> {
+  await waitFor(async () => ((await server.metrics.runTokensSignedAhead.get()).values[0]?.value ?? 0) >= count, { message: `${count} tokens signed ahead` });
+}
+
 test('the claim hands out the token signed after the submit; it verifies with the server key, opens the run, and its exp covers timeout + grace from the claim', async (t) => {
   const runTimeoutMs = 60_000;
   const graceMs = 10_000;
@@ -38,6 +43,7 @@ test('the claim hands out the token signed after the submit; it verifies with th
   const { channel } = await joinQueue(socket);
   const submittedAt = Date.now();
   const runId = await submitRun(server);
+  await signedAhead(server, 1);
   const claimedAt = Date.now();
   const [run] = await claim(channel, ['*']);
   t.is(run?.id, runId);
@@ -61,6 +67,7 @@ test('a token past its age in the cache is not used: the claim signs a fresh one
   const { channel } = await joinQueue(socket);
   const submittedAt = Date.now();
   await submitRun(server);
+  await signedAhead(server, 1);
   // The age is the behaviour under test: wait until the pre-signed token is older than it.
   await waitFor(() => Date.now() - submittedAt > 200, { intervalMs: 20, message: 'the cache age to pass' });
   const [run] = await claim(channel, ['*']);
@@ -77,6 +84,7 @@ test('with presignedTokens 0 every token is signed at its claim', async (t) => {
   await submitRun(server);
   t.is((await claim(channel, ['*'])).length, 1);
   t.deepEqual(await tokenCounts(server), { ahead: 0, at_claim: 1 });
+  t.is((await server.metrics.runTokensSignedAhead.get()).values[0]?.value ?? 0, 0);
 });
 
 test('a retried run gets a fresh token signed at its claim; the first attempt’s token no longer opens the run', async (t) => {
@@ -84,6 +92,7 @@ test('a retried run gets a fresh token signed at its claim; the first attempt’
   const socket = await connectWorker(t, server);
   const { channel: queue } = await joinQueue(socket);
   const runId = await submitRun(server, { max_attempts: 2 });
+  await signedAhead(server, 1);
   const [first] = await claim(queue, ['*']);
   if (first === undefined) return t.fail('no first attempt');
   const run = await joinRun(socket, first);
