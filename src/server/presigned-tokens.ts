@@ -8,10 +8,10 @@
  * push to its claim, against 0.4-0.55 ms for the signature); the claim then
  * takes that token (`tokenFor`) instead of signing.
  *
- * The signature is computed on the event loop, not on libuv's thread pool:
- * measured with `crypto.sign`'s callback form on the two-core development
- * machine, the pool's signature was ready for 13 of 400 claims, and the
- * claims were slower for the contention (bench/presigned-claim.ts).
+ * The signature is computed on the event loop, not on libuv's thread pool: in
+ * a trial of bench/presigned-claim.ts with `crypto.sign`'s callback form, on
+ * the two-core development machine, the pool's signature was ready for 13 of
+ * 400 claims, and the claims were slower for the contention.
  *
  * Bounded on both sides: at most `maxEntries` tokens are held (a burst of
  * submissions is not signed wholesale: past the bound a run is signed at its
@@ -22,7 +22,7 @@
  *
  * Because the token may wait up to `maxAgeMs` before its claim, it is signed
  * with that much more validity: `exp` still covers the run's timeout plus the
- * grace counted from the claim (`take` checks it), while `iat`/`nbf` say when
+ * grace counted from the claim (`tokenFor` checks it), while `iat`/`nbf` say when
  * it was signed and `jti` is fresh for each token.
  *
  * States: running → stopped (terminal: nothing is signed or handed out).
