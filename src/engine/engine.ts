@@ -110,6 +110,7 @@ export class Engine implements RunExecutor {
     });
     const runtimeVersion = await readRuntimeVersion();
     const bundles = o.bundleCode ? await this.#buildBundles(repo.bundlesDir) : undefined;
+    if (bundles) repo.writeCodeCache('run-thread', bundles.threadBundle);
     const execArgv = o.permissionModel
       ? permissionFlags([...codeReadPaths(), repo.repoDir, ...Object.values(o.localAdaptors), ...o.extraReadPaths])
       : [];
@@ -119,13 +120,12 @@ export class Engine implements RunExecutor {
   }
 
   /** The thread's and the child's bundles; none when either cannot be built (children then load the sources). */
-  async #buildBundles(cacheDir: string): Promise<{ threadEntry: string; childEntry: string } | undefined> {
+  async #buildBundles(cacheDir: string): Promise<{ threadEntry: string; threadBundle: string; childEntry: string } | undefined> {
     const started = performance.now();
     try {
       const [thread, childEntry] = await Promise.all([buildThreadBundle(cacheDir), buildChildBundle(cacheDir)]);
       this.#logger.info({ path: thread.bundle, childPath: childEntry, ms: Math.round(performance.now() - started) }, 'run thread bundle ready');
-      if (thread.codeCacheError) this.#logger.warn({ path: thread.bundle, err: thread.codeCacheError.message }, 'run thread bundle has no code cache, threads compile it');
-      return { threadEntry: thread.entry, childEntry };
+      return { threadEntry: thread.entry, threadBundle: thread.bundle, childEntry };
     } catch (error) {
       this.#logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'run thread not bundled, children load its sources');
       return undefined;
@@ -293,7 +293,9 @@ export class Engine implements RunExecutor {
     this.#pool.close();
     this.#busyRss.unwatch();
     for (const interrupt of [...this.#interrupts.values()]) interrupt(endForEngineStopped(), true);
-    resolve(this.#pool.killAll().then(() => void this.#state.to({ kind: 'stopped' })));
+    // A code cache still being written (adaptor-repo.ts) is finished first: its helper process is part of the engine.
+    const cacheWrites = current.kind === 'running' ? current.repo.codeCachesWritten() : Promise.resolve();
+    resolve(Promise.all([this.#pool.killAll(), cacheWrites]).then(() => void this.#state.to({ kind: 'stopped' })));
     return done;
   }
 }

@@ -16,8 +16,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleSource, contentHash, fileExists, writeBundle } from '../runtime/bundle.ts';
 import type { BundleOptions } from '../runtime/bundle.ts';
-import { codeCachePath } from '../runtime/code-cache.ts';
-import { writeCodeCaches } from '../runtime/code-cache-writer.ts';
 import { THREAD_STUBS } from '../runtime/thread-stubs.ts';
 
 /** The thread's entry in source form: what a child loads when there is no bundle. */
@@ -37,23 +35,15 @@ async function buildBundle(cacheDir: string, source: URL, name: string, options:
 export interface ThreadBundle {
   /** What a child starts each run's thread from (thread-boot.ts, bundled). */
   entry: string;
-  /** The run-thread bundle the entry loads. */
+  /** The run-thread bundle the entry loads; its code cache is written by the adaptor repo (`writeCodeCache`). */
   bundle: string;
-  /** Why the bundle has no code cache, if it has none: it then compiles in every thread, as without one. */
-  codeCacheError: Error | undefined;
 }
 
-/**
- * Builds (or finds) the thread bundle in `cacheDir`, its code cache and its
- * entry. Rejects with `BundleError`; a code cache that cannot be written is
- * reported in `codeCacheError`, not thrown.
- */
+/** Builds (or finds) the thread bundle in `cacheDir` and its entry. Rejects with `BundleError`. */
 export async function buildThreadBundle(cacheDir: string): Promise<ThreadBundle> {
   const bundle = await buildBundle(cacheDir, THREAD_SOURCE_URL, 'run-thread', { stubs: THREAD_STUBS, builtinsAsExports: true });
-  let codeCacheError: Error | undefined;
-  if (!(await fileExists(codeCachePath(bundle)))) codeCacheError = await writeCodeCaches([bundle]).then(() => undefined, (error: Error) => error);
   const entry = await buildBundle(cacheDir, THREAD_BOOT_SOURCE_URL, 'run-thread-boot', { define: { LANES_THREAD_BUNDLE: JSON.stringify(bundle) } });
-  return { entry, bundle, codeCacheError };
+  return { entry, bundle };
 }
 
 /** Builds (or finds) the child process's bundle in `cacheDir` and returns its path. Rejects with `BundleError`. */

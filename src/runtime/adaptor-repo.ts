@@ -67,6 +67,8 @@ export class AdaptorRepo {
   readonly #bundle: boolean;
   readonly #tags = new Map<string, Promise<string>>();
   readonly #installs = new Map<string, Promise<ResolvedAdaptor>>();
+  /** Code caches being written, by bundle path. */
+  readonly #cacheWrites = new Map<string, Promise<void>>();
   /** Every npm invocation waits for the previous one. */
   #npmChain: Promise<unknown> = Promise.resolve();
 
@@ -199,12 +201,30 @@ export class AdaptorRepo {
       this.#logger.info({ adaptor: adaptor.specifier, ms: Math.round(performance.now() - started) }, 'adaptor bundled');
       await rm(codeCachePath(bundlePath), { force: true });
     }
-    if (!(await fileExists(codeCachePath(bundlePath)))) {
-      await writeCodeCaches([bundlePath]).catch((error: unknown) => {
-        this.#logger.warn({ adaptor: adaptor.specifier, err: describe(error) }, 'adaptor bundle has no code cache, threads compile it');
-      });
-    }
+    this.writeCodeCache(adaptor.specifier, bundlePath);
     return { ...adaptor, entryPath: bundlePath };
+  }
+
+  /**
+   * Writes the code cache of the bundle at `bundlePath` (code-cache.ts) in
+   * the background, unless it has one or one is being written: nothing waits
+   * for it, and threads booted before it is there compile the bundle as
+   * without one. `label` names the bundle in the warning when it fails.
+   */
+  writeCodeCache(label: string, bundlePath: string): void {
+    if (this.#cacheWrites.has(bundlePath)) return;
+    const writing = fileExists(codeCachePath(bundlePath))
+      .then((exists) => (exists ? undefined : writeCodeCaches([bundlePath])))
+      .catch((error: unknown) => {
+        this.#logger.warn({ bundle: label, err: describe(error) }, 'bundle has no code cache, threads compile it');
+      })
+      .finally(() => this.#cacheWrites.delete(bundlePath));
+    this.#cacheWrites.set(bundlePath, writing);
+  }
+
+  /** Settles when no code cache is being written (the engine waits for it when it stops). */
+  async codeCachesWritten(): Promise<void> {
+    while (this.#cacheWrites.size > 0) await Promise.all(this.#cacheWrites.values());
   }
 
   #runNpm(args: string[], timeoutMs: number): Promise<string> {

@@ -87,8 +87,15 @@ test('the thread bundle leaves out what a run never uses, and threads load it an
   t.notRegex(code, /^import /m);
   // The compiler is still there: a job without compiled text compiles in the thread.
   t.true(code.includes('node_modules/acorn/'));
+  // Written in the background: poll for each, with a deadline.
   for (const bundle of [path.join(bundlesDir, threadBundle), path.join(repoDir, FIXTURE_BUNDLE)]) {
-    const cache = await readFile(codeCachePath(bundle));
+    const deadline = Date.now() + 30_000;
+    let cache: Buffer | undefined;
+    while (!cache && Date.now() < deadline) {
+      cache = await readFile(codeCachePath(bundle)).catch(() => undefined);
+      if (!cache) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    if (!cache) return t.fail(`no code cache for ${bundle}`);
     t.truthy(decodeCodeCache(cache, await readFile(bundle)), `no valid code cache for ${bundle}`);
   }
   t.true(bundles.some((f) => /^run-thread-boot-[0-9a-f]{16}\.js$/.test(f)), bundles.join(', '));
