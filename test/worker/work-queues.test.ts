@@ -37,8 +37,11 @@ async function runState(server: LanesServer, id: string): Promise<string> {
 async function settled(worker: Worker): Promise<Record<string, number>> {
   return waitFor(
     async () => {
+      // Counts read on both sides of the states: a lane may settle a claim and send the next one between two reads.
       const counts = await claimsByLane(worker);
-      return worker.lanes.every((lane) => lane.state === 'waiting' && (counts[lane.id] ?? 0) >= 1) ? counts : undefined;
+      const waiting = worker.lanes.every((lane) => lane.state === 'waiting' && (counts[lane.id] ?? 0) >= 1);
+      const again = await claimsByLane(worker);
+      return waiting && JSON.stringify(again) === JSON.stringify(counts) && worker.lanes.every((lane) => lane.state === 'waiting') ? counts : undefined;
     },
     { message: 'every lane to claim after the join and back off' },
   );
