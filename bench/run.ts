@@ -357,7 +357,7 @@ if (wanted('presigned-claim')) {
     [
       '## Claim of a just-submitted run',
       '',
-      `An idle server's part of the idle path: ${presigned.runs} runs submitted over HTTP one at a time to each of two in-process servers on SQLite files, alternating, each with one phoenix client that claims as soon as \`work-available\` arrives. One server signs the run's token right after the push (the default), the other in the claim (\`presignedTokens: 0\`). Clients and servers share the benchmark's process.`,
+      `An idle server's part of the idle path: ${presigned.runs} runs submitted over HTTP one at a time to each of two in-process servers on SQLite files, alternating, each with one phoenix client that claims as soon as \`work-available\` arrives. One server signs the run's token right after the push (the default), the other in the claim (\`presignedTokens: 0\`). The servers run in the benchmark's main thread, the client in a worker thread of its own. This client claims within a few tenths of a millisecond of the push, sooner than a Lanes worker (0.4-0.6 ms), so its claim may still wait for the signature: the claim's round trip shows the signature leaving the claim, submit → claimed how much of it this client can hide.`,
       '',
       formatPresignedClaim(presigned),
     ].join('\n'),
