@@ -7,9 +7,16 @@
  * States of the child as a whole, in a `StateMachine` (a move it does not
  * allow throws `InvalidTransitionError`, which crashes the child: the parent
  * then ends its run `crash`):
- *   idle    → running  (`run`; `running` carries the run's id and its thread)
+ *   idle    → running  (`run` with a warm spare to take; `running` carries the run's id and its thread)
+ *   idle    → waiting  (`run` without one: the run waits for the parent's boot permit, then boots its thread)
+ *   waiting → running  (the permit came; the run's thread is booting)
+ *   waiting → idle     (the parent stopped the run first)
  *   running → idle     (its thread reports its end, the thread dies (OOM, exit,
  *                       uncaught error), or the parent stops it: exactly once)
+ * With `config.bootPermits` every thread boot after the first spare waits for
+ * the parent's `boot-permit` (the pool's boot gate, `boot-gate.ts`), and the
+ * end of each boot is reported (`boot-ended`), so the parent knows how many
+ * boots share the machine's cores.
  * Messages of a thread that is no longer the running one are dropped. Each
  * thread has its own: booting → ready → dead, or booting → dead.
  */
@@ -116,16 +123,27 @@ class RunThread {
   }
 }
 
-type ChildState = { readonly kind: 'idle' } | { readonly kind: 'running'; readonly runId: string; readonly thread: RunThread };
+type ChildState =
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'waiting'; readonly runId: string }
+  | { readonly kind: 'running'; readonly runId: string; readonly thread: RunThread };
 
 const state = new StateMachine<ChildState>({
   name: 'child',
   initial: { kind: 'idle' },
-  transitions: { idle: ['running'], running: ['idle'] },
+  transitions: { idle: ['running', 'waiting'], waiting: ['running', 'idle'], running: ['idle'] },
   logger: unlogged,
 });
 /** The warm thread the next run takes: not a state of the child, which boots one whatever it is doing. */
 let spare: RunThread | undefined;
+/** A `boot-request` is out and its `boot-permit` has not come (`config.bootPermits`). */
+let permitAsked = false;
+/**
+ * A run waiting for a thread of its own: called with the permit when it
+ * comes. Handled as the permit arrives, never in a later microtask: the
+ * `run` message may be read in the same turn as the permit before it.
+ */
+let runWaitingForThread: (() => void) | undefined;
 
 /** The run in flight, if it is `runId`. */
 function running(runId: string): Extract<ChildState, { kind: 'running' }> | undefined {
@@ -133,17 +151,45 @@ function running(runId: string): Extract<ChildState, { kind: 'running' }> | unde
   return current?.runId === runId ? current : undefined;
 }
 
-function replenishSpare(): void {
-  if (!config.warmSpares || spare) return;
-  spare = new RunThread(config.spareMemoryLimitMb);
-  const thread = spare;
-  thread.onDeath = () => {
-    if (spare === thread) spare = undefined;
-  };
-  // The parent prefers children whose spare is ready, so a run never waits on a boot another child has finished.
-  void thread.ready.then((ok) => {
-    if (ok && spare === thread) send({ type: 'spare-ready' });
-  });
+/** Boots a thread; the parent hears when its boot ends (its boot gate counts the boot until then). */
+function bootThread(memoryLimitMb: number, asSpare: boolean): RunThread {
+  const thread = new RunThread(memoryLimitMb);
+  if (asSpare) {
+    spare = thread;
+    thread.onDeath = () => {
+      if (spare === thread) spare = undefined;
+    };
+  }
+  // `spare`: the parent prefers children whose spare is ready, so a run never waits on a boot another child has finished.
+  void thread.ready.then((ok) => send({ type: 'boot-ended', spare: ok && spare === thread }));
+  return thread;
+}
+
+/** Asks the parent for a boot (once at a time); without `bootPermits` the permit is there at once. */
+function askBoot(): void {
+  if (config.bootPermits !== true) {
+    usePermit();
+    return;
+  }
+  if (permitAsked) return;
+  permitAsked = true;
+  send({ type: 'boot-request' });
+}
+
+/** A boot may start: the waiting run's thread, else the next spare, else it goes back to the parent. */
+function usePermit(): void {
+  const run = runWaitingForThread;
+  runWaitingForThread = undefined;
+  if (run) run();
+  else if (config.warmSpares && !spare) bootThread(config.spareMemoryLimitMb, true);
+  else send({ type: 'boot-ended', spare: false });
+}
+
+/** Boots the next spare: the first one at once, later ones (after a run) when the parent's boot gate lets them. */
+function replenishSpare(first = false): void {
+  if (!config.warmSpares || spare || permitAsked) return;
+  if (first) bootThread(config.spareMemoryLimitMb, true);
+  else askBoot();
 }
 
 function finish(runId: string, end: RunEnd): void {
@@ -157,19 +203,30 @@ function finish(runId: string, end: RunEnd): void {
   replenishSpare();
 }
 
-async function startRun(message: Extract<ParentToChild, { type: 'run' }>): Promise<void> {
-  const { runId, request, memoryLimitMb } = message;
-  let thread: RunThread;
+function startRun(message: Extract<ParentToChild, { type: 'run' }>): void {
+  const { runId, memoryLimitMb } = message;
   // A warm spare serves any run whose limit is at most its own: the run's own
   // limit is then held on the child's resident memory by the parent's sampler
   // (a thread's heap limit is fixed when it boots), and a small run on the
-  // fast lane does not pay for a cold thread.
+  // fast lane does not pay for a cold thread. A booting spare is taken too:
+  // its boot is further along than any other.
   if (spare && !spare.dead && spare.memoryLimitMb >= memoryLimitMb) {
-    thread = spare;
+    const thread = spare;
     spare = undefined;
-  } else {
-    thread = new RunThread(memoryLimitMb);
+    void runOn(thread, message);
+    return;
   }
+  state.to({ kind: 'waiting', runId });
+  runWaitingForThread = () => {
+    // Stopped while it waited: the permit boots the next spare instead.
+    if (state.when('waiting')?.runId !== runId) usePermit();
+    else void runOn(bootThread(memoryLimitMb, false), message);
+  };
+  askBoot();
+}
+
+async function runOn(thread: RunThread, message: Extract<ParentToChild, { type: 'run' }>): Promise<void> {
+  const { runId, request } = message;
   state.to({ kind: 'running', runId, thread });
   thread.onDeath = (end) => finish(runId, end);
   // Job code runs in the thread: nothing it posts is passed on unless it fits the run (thread-message-guard.ts).
@@ -205,7 +262,7 @@ async function stopRun(runId: string): Promise<void> {
   if (run) {
     state.to({ kind: 'idle' });
     await run.thread.terminate();
-  }
+  } else if (state.when('waiting')?.runId === runId) state.to({ kind: 'idle' });
   send({ type: 'run-stopped', runId });
   replenishSpare();
 }
@@ -213,7 +270,7 @@ async function stopRun(runId: string): Promise<void> {
 process.on('message', (message: ParentToChild) => {
   switch (message.type) {
     case 'run':
-      void startRun(message);
+      startRun(message);
       return;
     case 'stop-run':
       void stopRun(message.runId);
@@ -236,6 +293,10 @@ process.on('message', (message: ParentToChild) => {
       if (fresh.length && spare && !spare.dead) spare.post({ type: 'preload', entryPaths: fresh });
       return;
     }
+    case 'boot-permit':
+      permitAsked = false;
+      usePermit();
+      return;
   }
 });
 
@@ -246,5 +307,5 @@ process.on('disconnect', () => process.exit(0));
 // from outside our session) must not crash the runs the worker is draining.
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => undefined);
 
-replenishSpare();
+replenishSpare(true);
 send({ type: 'ready' });

@@ -1,6 +1,7 @@
 /**
  * The engine's pool of pre-forked children: forking them, handing an idle one
- * to each run (or queueing the run until one frees up), replacing the dead,
+ * to each run (or queueing the run until one frees up; `#pick` states which),
+ * gating their thread boots (`boot-gate.ts`), replacing the dead,
  * and taking children out on purpose: after their run limit, over their idle
  * memory (`idle-recycling.ts`), or idle too long down to a warm minimum
  * (`idle-trim.ts`), forking again up to the pool size when runs need them.
@@ -11,6 +12,8 @@
  */
 import type { Logger } from 'pino';
 import { LanesError } from '../errors/lanes-error.ts';
+import { BootGate } from './boot-gate.ts';
+import type { BootGateStats } from './boot-gate.ts';
 import { buildChildEnv } from './child-env.ts';
 import type { ResolvedEngineOptions } from './engine-options.ts';
 import type { EngineState } from './engine-state.ts';
@@ -49,6 +52,7 @@ export interface ChildSetup {
 }
 
 interface Waiter {
+  urgent: boolean;
   resolve: (child: PooledChild) => void;
   reject: (error: unknown) => void;
   signal: AbortSignal;
@@ -72,6 +76,8 @@ export class ChildPool {
   #sampling = false;
   #trimTimer: NodeJS.Timeout | undefined;
   #keepWarmTimer: NodeJS.Timeout | undefined;
+  /** Thread boots, at most `maxConcurrentBoots` at a time; none without that option. */
+  readonly #boots: BootGate<PooledChild> | undefined;
 
   constructor(options: ChildPoolOptions) {
     const o = options.options;
@@ -81,6 +87,13 @@ export class ChildPool {
     this.#preloadPaths = options.preloadPaths;
     this.#idleTrim = new IdleTrim(o.idleChildTimeoutMs, Math.min(o.minWarmChildren, o.poolSize));
     this.#recycling = new IdleRecycling({ maxIdleChildRssMb: o.maxIdleChildRssMb, maxIdleChildGrowthMb: o.maxIdleChildGrowthMb, warmSpares: o.warmSpares });
+    this.#boots =
+      o.maxConcurrentBoots > 0 ? new BootGate({ limit: o.maxConcurrentBoots, urgentRank: 1, rank: (c) => this.#bootRank(c), grant: (c) => c.grantBoot() }) : undefined;
+  }
+
+  /** The boot gate's figures; undefined without a gate. */
+  get boots(): BootGateStats | undefined {
+    return this.#boots?.stats();
   }
 
   /** The children in the pool now, least recently handed out first. */
@@ -122,7 +135,14 @@ export class ChildPool {
     const o = this.#options;
     const child = new PooledChild({
       id: this.#nextChildId++,
-      config: { spareMemoryLimitMb: o.runMemoryLimitMb, warmSpares: o.warmSpares, preload: this.#preloadPaths(), threadEntry: this.#setup.threadEntry, nice: o.childNice },
+      config: {
+        spareMemoryLimitMb: o.runMemoryLimitMb,
+        warmSpares: o.warmSpares,
+        preload: this.#preloadPaths(),
+        threadEntry: this.#setup.threadEntry,
+        nice: o.childNice,
+        bootPermits: this.#boots !== undefined,
+      },
       heapMb: o.runMemoryLimitMb + o.childHeapHeadroomMb,
       entry: this.#setup.childEntry,
       env: buildChildEnv(o.env, o.envAllowList, o.childEnv),
@@ -130,6 +150,8 @@ export class ChildPool {
       killGraceMs: o.killGraceMs,
       logger: this.#logger,
       onState: (c, state) => this.#onChildState(c, state),
+      onBootRequest: (c) => this.#boots?.request(c),
+      onBootEnded: (c) => this.#boots?.ended(c),
     });
     this.#children.add(child);
     return child.start();
@@ -161,7 +183,9 @@ export class ChildPool {
       }
       return;
     }
-    if (state !== 'dead' || this.#retired.has(child)) return;
+    if (state !== 'dead') return;
+    this.#boots?.forget(child);
+    if (this.#retired.has(child)) return;
     this.#children.delete(child);
     const engineState = this.#engine.kind;
     if (engineState !== 'running' && engineState !== 'starting') return;
@@ -184,19 +208,12 @@ export class ChildPool {
     if (replace) this.#replace();
   }
 
-  /** An idle child, reserved for the caller, now or when one frees up. Rejects when `signal` aborts first. */
-  acquire(signal: AbortSignal): Promise<PooledChild> {
-    // An idle child whose warm spare has booted first, else the least recently
-    // used idle child (its spare has had the longest to boot).
-    let pick: PooledChild | undefined;
-    for (const child of this.#children) {
-      if (child.state !== 'idle') continue;
-      if (child.spareReady) {
-        pick = child;
-        break;
-      }
-      pick ??= child;
-    }
+  /**
+   * An idle child, reserved for the caller, now or when one frees up (urgent
+   * runs ahead of the others). Rejects when `signal` aborts first.
+   */
+  acquire(signal: AbortSignal, urgent = false): Promise<PooledChild> {
+    const pick = this.#pick(urgent);
     if (pick) {
       this.#children.delete(pick);
       this.#children.add(pick);
@@ -207,6 +224,7 @@ export class ChildPool {
     this.#growWarm(1);
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
+        urgent,
         resolve: (child: PooledChild) => {
           signal.removeEventListener('abort', onAbort);
           resolve(child);
@@ -220,8 +238,48 @@ export class ChildPool {
         reject(signal.reason);
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      this.#waiters.push(waiter);
+      const behind = urgent ? this.#waiters.findIndex((w) => !w.urgent) : -1;
+      if (behind >= 0) this.#waiters.splice(behind, 0, waiter);
+      else this.#waiters.push(waiter);
     });
+  }
+
+  /**
+   * Which idle child a run takes, least recently used first within each kind
+   * (docs/engine.md, "Pool"). An urgent run takes a child whose spare has
+   * booted, else one whose boot runs, else one waiting for the boot gate.
+   * Another run leaves `reservedWarmChildren` idle children to urgent runs,
+   * booted ones first, then booting ones: it takes a booted child beyond
+   * those, else a booting one (it waits for that boot, further along than
+   * any other), else one waiting for the gate, else a reserved one, so that
+   * no run waits while an idle child exists.
+   */
+  #pick(urgent: boolean): PooledChild | undefined {
+    const idle = [...this.#children].filter((c) => c.state === 'idle');
+    const booted = idle.filter((c) => c.spareReady);
+    const booting = idle.filter((c) => !c.spareReady && !c.bootWaiting);
+    const waiting = idle.filter((c) => !c.spareReady && c.bootWaiting);
+    if (urgent) return booted[0] ?? booting[0] ?? waiting[0];
+    const keepBooted = Math.min(this.#options.reservedWarmChildren, booted.length);
+    const keepBooting = Math.min(this.#options.reservedWarmChildren - keepBooted, booting.length);
+    return booted[keepBooted] ?? booting[keepBooting] ?? waiting[0] ?? booting[0] ?? booted[0];
+  }
+
+  /**
+   * The boot gate's order (lower first): a child holding an urgent run that
+   * waits for its thread; an idle child while fewer idle children than
+   * `reservedWarmChildren` are booted or booting (the urgent runs' reserve);
+   * these two start at once. Then a child holding another run; any other spare.
+   */
+  #bootRank(child: PooledChild): number {
+    const urgent = child.urgentRun;
+    if (urgent === true) return 0;
+    if (child.state === 'idle') {
+      let warm = 0;
+      for (const c of this.#children) if (c.state === 'idle' && (c.spareReady || (!c.bootWaiting && c !== child))) warm += 1;
+      if (warm < this.#options.reservedWarmChildren) return 1;
+    }
+    return urgent === false ? 2 : 3;
   }
 
   /** Retires children idle past the timeout, down to the warm minimum. */

@@ -73,6 +73,21 @@ export interface EngineOptions {
    * Default `minWarmChildren`.
    */
   warmChildrenWhenActive?: number;
+  /**
+   * Booted idle children kept for urgent runs (`RunRequest.urgent`): another
+   * run takes one of them only when no other idle child is left, and waits
+   * for a booting child's thread instead. The worker: the slots of its lanes
+   * that pin their queues. Default 0.
+   */
+  reservedWarmChildren?: number;
+  /**
+   * Thread boots (spares, and the threads of runs that found none) children
+   * run at once; the others wait their turn, urgent runs' and the reserve's
+   * first (`boot-gate.ts`). 0: no gate, each child boots its next spare as
+   * its run ends. The worker: one less than the cores (at least 1) when it
+   * has lanes that pin their queues, else 0. Default 0.
+   */
+  maxConcurrentBoots?: number;
   /** A child is replaced, once idle, after this many runs (bounds slow growth of a long-lived process). Default 500. */
   maxRunsPerChild?: number;
   /** A child that has run at least once is replaced when its idle RSS passes this. Default 512. */
@@ -125,6 +140,8 @@ export interface ResolvedEngineOptions {
   idleChildTimeoutMs: number;
   minWarmChildren: number;
   warmChildrenWhenActive: number;
+  reservedWarmChildren: number;
+  maxConcurrentBoots: number;
   maxRunsPerChild: number;
   maxIdleChildRssMb: number;
   maxIdleChildGrowthMb: number;
@@ -179,6 +196,8 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     idleChildTimeoutMs: nonNegativeInt('idleChildTimeoutMs', options.idleChildTimeoutMs ?? 0),
     minWarmChildren: positiveInt('minWarmChildren', options.minWarmChildren ?? options.poolSize),
     warmChildrenWhenActive: positiveInt('warmChildrenWhenActive', Math.max(options.warmChildrenWhenActive ?? 0, options.minWarmChildren ?? options.poolSize)),
+    reservedWarmChildren: nonNegativeInt('reservedWarmChildren', options.reservedWarmChildren ?? 0),
+    maxConcurrentBoots: nonNegativeInt('maxConcurrentBoots', options.maxConcurrentBoots ?? 0),
     maxRunsPerChild: positiveInt('maxRunsPerChild', options.maxRunsPerChild ?? 500),
     maxIdleChildRssMb: positiveInt('maxIdleChildRssMb', options.maxIdleChildRssMb ?? 512),
     maxIdleChildGrowthMb: positiveInt('maxIdleChildGrowthMb', options.maxIdleChildGrowthMb ?? 96),

@@ -31,6 +31,7 @@ import { buildExecutionRequest } from './build-execution-request.ts';
 import { ChildPool } from './child-pool.ts';
 import { CompiledJobs } from './compiled-jobs.ts';
 import type { CompiledJobsStats } from './compiled-jobs.ts';
+import type { BootGateStats } from './boot-gate.ts';
 import { resolveEngineOptions } from './engine-options.ts';
 import type { EngineOptions, ResolvedEngineOptions } from './engine-options.ts';
 import { ENGINE_TRANSITIONS } from './engine-state.ts';
@@ -47,7 +48,9 @@ export interface EngineStats {
   state: EngineState;
   activeRuns: number;
   compiledJobs: CompiledJobsStats;
-  children: Array<{ id: number; pid: number | undefined; state: PooledChildState; runId: string | undefined; spareReady: boolean }>;
+  children: Array<{ id: number; pid: number | undefined; state: PooledChildState; runId: string | undefined; spareReady: boolean; bootWaiting: boolean }>;
+  /** The boot gate (`maxConcurrentBoots`), when there is one. */
+  boots: BootGateStats | undefined;
 }
 
 export class Engine implements RunExecutor {
@@ -203,7 +206,7 @@ export class Engine implements RunExecutor {
 
     let child: PooledChild;
     try {
-      child = await this.#pool.acquire(session.settledSignal);
+      child = await this.#pool.acquire(session.settledSignal, request.urgent === true);
     } catch {
       return; // settled while waiting for a free child
     }
@@ -231,7 +234,7 @@ export class Engine implements RunExecutor {
           (error: unknown) => child.replyCredential(runId, requestId, { ok: false, message: error instanceof Error ? error.message : String(error) }),
         );
       },
-    });
+    }, request.urgent === true);
   }
 
   #noteRecent(entryPaths: readonly string[]): void {
@@ -264,7 +267,8 @@ export class Engine implements RunExecutor {
       state: this.#state.kind,
       activeRuns: this.#interrupts.size,
       compiledJobs: this.#compiled.stats(),
-      children: this.#pool.children.map((c) => ({ id: c.id, pid: c.pid, state: c.state, runId: c.runId, spareReady: c.spareReady })),
+      children: this.#pool.children.map((c) => ({ id: c.id, pid: c.pid, state: c.state, runId: c.runId, spareReady: c.spareReady, bootWaiting: c.bootWaiting })),
+      boots: this.#pool.boots,
     };
   }
 

@@ -18,6 +18,12 @@ export interface ChildConfig {
   threadEntry?: string;
   /** Nice value each run thread takes as it boots (engine `childNice`). */
   nice: number;
+  /**
+   * Boot a thread (the next spare, or a run's own) only once the parent
+   * grants it (`boot-request` → `boot-permit`): the pool's boot gate
+   * (`boot-gate.ts`). The child's first spare boots without asking.
+   */
+  bootPermits?: boolean;
 }
 
 export type ParentToChild =
@@ -25,12 +31,19 @@ export type ParentToChild =
   | { type: 'stop-run'; runId: string }
   | { type: 'credential-reply'; runId: string; requestId: number; ok: true; body: unknown }
   | { type: 'credential-reply'; runId: string; requestId: number; ok: false; message: string }
-  | { type: 'preload'; entryPaths: string[] };
+  | { type: 'preload'; entryPaths: string[] }
+  /** Answer to `boot-request`: the child may boot one thread now. */
+  | { type: 'boot-permit' };
 
 export type ChildToParent =
   | { type: 'ready' }
-  /** The child's warm spare thread has booted: its next run starts at once. */
-  | { type: 'spare-ready' }
+  /** The child needs a thread (its next spare, or one for the run it holds) and waits for `boot-permit`. */
+  | { type: 'boot-request' }
+  /**
+   * A thread's boot ended (booted or died). `spare`: it booted and is the
+   * child's warm spare, so the child's next run starts at once.
+   */
+  | { type: 'boot-ended'; spare: boolean }
   /** The run's thread took the run and begins executing the plan: the moment `run:start` reports. */
   | { type: 'run-started'; runId: string; timestamp: string }
   | { type: 'event'; runId: string; event: ExecutionEvent }

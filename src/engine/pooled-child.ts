@@ -5,7 +5,7 @@
  * move throws `InvalidTransitionError`):
  *   starting → idle            (the child said `ready`)
  *   idle     → reserved        (the engine picked it for a run; synchronous, so no two runs get it)
- *   reserved → busy            (`run`; `busy` carries the run: its id, limit and sink)
+ *   reserved → busy            (`run`; `busy` carries the run: its id, limit, urgency and sink)
  *   reserved → idle            (`release`: the run settled before it was dispatched)
  *   busy     → busy            (`abandonRun`: the same run, with no sink left to hear of it)
  *   busy     → idle            (the child reported the run's end)
@@ -15,7 +15,8 @@
  * A dead child is never reused; the engine forks a replacement. Beside the
  * state: the process handle (one per child, from `start()` to its exit), and
  * facts about the process that no state owns (its runs so far, its stderr's
- * tail, whether its warm spare thread has booted: the child boots spares
+ * tail, whether its warm spare thread has booted, whether it waits for the
+ * pool's permit to boot a thread (`boot-gate.ts`): the child boots threads
  * whatever the parent's state).
  */
 import { fork } from 'node:child_process';
@@ -34,7 +35,7 @@ type ChildLifecycle =
   | { readonly kind: 'idle' }
   | { readonly kind: 'reserved' }
   /** `sink` is gone once the run was abandoned: the process is being killed and nobody hears of the run again. */
-  | { readonly kind: 'busy'; readonly runId: string; readonly memoryLimitMb: number; readonly sink: RunSink | undefined }
+  | { readonly kind: 'busy'; readonly runId: string; readonly memoryLimitMb: number; readonly urgent: boolean; readonly sink: RunSink | undefined }
   | { readonly kind: 'draining'; readonly runId: string; readonly memoryLimitMb: number; readonly killTimer: NodeJS.Timeout }
   | { readonly kind: 'dead' };
 
@@ -74,6 +75,10 @@ export interface PooledChildOptions {
   logger: Logger;
   /** Every state change, for the engine's pool bookkeeping. */
   onState: (child: PooledChild, state: PooledChildState) => void;
+  /** The child asks to boot a thread (`ChildConfig.bootPermits`); `grantBoot()` answers. */
+  onBootRequest?: (child: PooledChild) => void;
+  /** A thread's boot in the child ended (booted or died). */
+  onBootEnded?: (child: PooledChild) => void;
 }
 
 const CHILD_ENTRY = new URL('./child-main.ts', import.meta.url);
@@ -96,6 +101,7 @@ export class PooledChild {
   #markExited: () => void = () => undefined;
   #runsFinished = 0;
   #spareReady = false;
+  #bootWaiting = false;
 
   constructor(options: PooledChildOptions) {
     this.id = options.id;
@@ -126,6 +132,16 @@ export class PooledChild {
   /** Whether the child's warm spare thread has booted (and not been used since). */
   get spareReady(): boolean {
     return this.#spareReady;
+  }
+
+  /** Whether the child waits for the pool's permit to boot a thread (its next spare, or its run's). */
+  get bootWaiting(): boolean {
+    return this.#bootWaiting;
+  }
+
+  /** Whether the run this child executes is urgent (`RunRequest.urgent`); undefined when it runs none. */
+  get urgentRun(): boolean | undefined {
+    return this.#state.when('busy')?.urgent;
   }
 
   get runMemoryLimitMb(): number | undefined {
@@ -190,8 +206,14 @@ export class PooledChild {
   }
 
   #onMessage(message: ChildToParent): void {
-    if (message.type === 'spare-ready') {
-      this.#spareReady = true;
+    if (message.type === 'boot-request') {
+      this.#bootWaiting = true;
+      this.#options.onBootRequest?.(this);
+      return;
+    }
+    if (message.type === 'boot-ended') {
+      if (message.spare) this.#spareReady = true;
+      this.#options.onBootEnded?.(this);
       return;
     }
     const run = this.#run();
@@ -241,15 +263,23 @@ export class PooledChild {
   }
 
   /** Sends a run to a reserved child; throws `InvalidTransitionError` on any other. */
-  run(runId: string, request: ExecutionRequest, memoryLimitMb: number, sink: RunSink): void {
-    this.#to({ kind: 'busy', runId, memoryLimitMb, sink });
+  run(runId: string, request: ExecutionRequest, memoryLimitMb: number, sink: RunSink, urgent = false): void {
+    this.#to({ kind: 'busy', runId, memoryLimitMb, urgent, sink });
     this.#spareReady = false;
+    // The boot this child waits for is now its run's: asked again, it ranks as that run does.
+    if (this.#bootWaiting) this.#options.onBootRequest?.(this);
     this.#send({ type: 'run', runId, request, memoryLimitMb });
   }
 
   replyCredential(runId: string, requestId: number, result: { ok: true; body: unknown } | { ok: false; message: string }): void {
     if (this.#state.when('busy')?.runId !== runId) return;
     this.#send(result.ok ? { type: 'credential-reply', runId, requestId, ok: true, body: result.body } : { type: 'credential-reply', runId, requestId, ok: false, message: result.message });
+  }
+
+  /** Lets the child boot the thread it asked for (`onBootRequest`). */
+  grantBoot(): void {
+    this.#bootWaiting = false;
+    this.#send({ type: 'boot-permit' });
   }
 
   preload(entryPaths: string[]): void {

@@ -46,6 +46,13 @@ export interface RunRequest {
    * to choose the error type (`ShutdownError`, `CancelError`).
    */
   signal?: AbortSignal;
+  /**
+   * The run must not wait for a thread's boot (the worker: a run of a lane
+   * that pins its queues, like `fast_lane`): it takes a booted child first,
+   * including the `reservedWarmChildren` other runs leave to it, and its
+   * boots go first through the boot gate. Default false.
+   */
+  urgent?: boolean;
   /** Called for every event, in order. Must not throw; slow consumers queue on their side. */
   onEvent: (event: EngineEvent) => void;
 }

@@ -122,6 +122,14 @@ export function formatWorkloops(lanes: readonly LaneSpec[]): string {
   return lanes.map((lane) => `${lane.queues.join('>')}:${lane.capacity}${lane.memoryMb === undefined ? '' : `@${lane.memoryMb}`}`).join(' ');
 }
 
+/**
+ * Whether a lane pins its queues (no `*` in its chain, like `fast_lane:1`):
+ * its runs are urgent, and its slots keep warm children (docs/engine.md).
+ */
+export function pinsQueues(lane: LaneSpec): boolean {
+  return !lane.queues.includes(WILDCARD);
+}
+
 /** The default lanes for `--capacity N` (and N = 5 when neither option is given). */
 export function defaultWorkloops(capacity: number): LaneSpec[] {
   return [{ id: `manual>*:${capacity}`, queues: ['manual', WILDCARD], capacity }];

@@ -4,10 +4,11 @@
  * the worker config. `overrides` lets the CLI pass its environment and tests
  * pass local adaptors.
  */
+import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../config/worker-config.ts';
 import { Engine } from '../engine/index.ts';
-import { WILDCARD } from '../protocol/events.ts';
+import { pinsQueues } from '../lanes/parse-workloops.ts';
 import type { EngineOptions, RunExecutor } from '../engine/index.ts';
 
 export interface OwnedEngine {
@@ -17,9 +18,9 @@ export interface OwnedEngine {
 
 export type EngineOverrides = Partial<Omit<EngineOptions, 'logger'>>;
 
-/** Slots of the lanes that pin their queues (no "*"), and at least one: the children that never retire. */
+/** Slots of the lanes that pin their queues (no "*"): their runs are urgent (run-attempt.ts). */
 function pinnedSlots(config: WorkerConfig): number {
-  return Math.max(1, config.workloops.filter((lane) => !lane.queues.includes(WILDCARD)).reduce((sum, lane) => sum + lane.capacity, 0));
+  return config.workloops.filter(pinsQueues).reduce((sum, lane) => sum + lane.capacity, 0);
 }
 
 export async function createWorkerEngine(config: WorkerConfig, logger: Logger, overrides: EngineOverrides = {}): Promise<OwnedEngine> {
@@ -32,8 +33,13 @@ export async function createWorkerEngine(config: WorkerConfig, logger: Logger, o
     // Kept warm however long they idle: one per slot of a lane that pins its queues (no "*"), like the fast lane,
     // and at least one. The spares serve lanes that free and refill at once: forked again once runs come, they
     // retire with the others when no run has come for the timeout.
-    minWarmChildren: pinnedSlots(config),
-    warmChildrenWhenActive: pinnedSlots(config) + config.spareChildren,
+    minWarmChildren: Math.max(1, pinnedSlots(config)),
+    warmChildrenWhenActive: Math.max(1, pinnedSlots(config)) + config.spareChildren,
+    // A pinned lane's run never waits for a thread's boot: one booted idle child per pinned slot is left to
+    // them, and spare boots go one fewer than the cores at a time, so that when the other lanes' runs end
+    // together their boots do not take every core from an urgent run starting beside them (docs/engine.md).
+    reservedWarmChildren: pinnedSlots(config),
+    maxConcurrentBoots: pinnedSlots(config) > 0 ? Math.max(1, availableParallelism() - 1) : 0,
     // With a ceiling, each child is held to what the ceiling counted for it (docs/memory.md).
     ...(config.memory.bounded ? { rssHeadroomMb: config.memory.childMb, maxIdleChildRssMb: config.memory.childMb } : {}),
     repoDir: config.repoDir,

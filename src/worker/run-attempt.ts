@@ -56,6 +56,8 @@ export interface RunChannels {
 export interface RunAttemptOptions {
   run: ClaimedRun;
   lane: string;
+  /** The lane pins its queues (`pinsQueues`): the engine runs it as urgent (`RunRequest.urgent`). */
+  urgent?: boolean;
   /** The memory the lane reserved for this run, in MB: the run's limit is never above it. */
   memoryMb?: number;
   config: WorkerConfig;
@@ -239,6 +241,7 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel, cl
     input,
     limits,
     signal,
+    urgent: options.urgent === true,
     onEvent,
     fetchCredential: async (credentialId) => {
       const body = await fetchCredential(reporter, credentialId);

@@ -7,6 +7,7 @@ import type { Channel } from 'phoenix';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../config/worker-config.ts';
 import type { EngineAbortReason, RunExecutor } from '../engine/types.ts';
+import { pinsQueues } from '../lanes/parse-workloops.ts';
 import type { LaneSpec } from '../lanes/parse-workloops.ts';
 import { CAPABILITY_RUN_HEARTBEAT } from '../protocol/events.ts';
 import type { ClaimedRun } from '../protocol/messages.ts';
@@ -118,6 +119,7 @@ export class WorkerRuns {
     const done = runAttempt({
       run,
       lane: lane.id,
+      urgent: pinsQueues(lane),
       ...(memoryMb === undefined ? {} : { memoryMb }),
       config: this.#options.config,
       channels: this.#options.channels,

@@ -35,6 +35,10 @@ test('fast_lane:1 runs a fast_lane run at once while manual>*:2 is full of long 
 
   for (const id of long) t.is(await stateOf(server, id), 'started', 'the long runs are still running');
   t.is(await stateOf(server, waiting), 'available', 'the strict fast lane did not take a manual run');
+  // The engine hands the pinned lane's runs a booted child first (docs/engine.md, "Pool").
+  const urgent = new Map(executor.requests.map((request) => [request.runId, request.urgent]));
+  t.is(urgent.get(fast), true, 'a run of a lane that pins its queues is urgent');
+  for (const id of long) t.is(urgent.get(id), false, 'a run of a wildcard lane is not');
   executor.releaseAll();
   await waitForState(server, waiting, 'started');
   executor.releaseAll();

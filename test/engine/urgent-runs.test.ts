@@ -1,0 +1,160 @@
+/**
+ * Urgent runs and the boot gate, with real children (docs/engine.md, "Pool"
+ * and "Warm spares"): other runs leave `reservedWarmChildren` booted children
+ * to urgent runs but never wait while an idle child exists, and children boot
+ * at most `maxConcurrentBoots` threads at once, an urgent run's first.
+ *
+ * Boots are held open on purpose: every spare preloads the held-boot fixture
+ * adaptor, whose import waits while a file is missing, so a test removes the
+ * file, looks at the pool while boots cannot end, and creates it again.
+ */
+import { rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import type { Engine, EngineEvent, EngineOptions, RunOutcome } from '../../src/engine/index.ts';
+import { waitFor } from '../server/helpers.ts';
+import { FIXTURE_DIR, job, plan, request, startEngine, tempDir } from './helpers.ts';
+
+const HELD_BOOT = '@openfn/language-heldboot@1.0.0';
+const HELD_BOOT_DIR = fileURLToPath(new URL('../fixtures/held-boot-adaptor/', import.meta.url));
+const WAIT = { timeoutMs: 20_000 };
+
+interface HeldBoots {
+  engine: Engine;
+  /** From now on no thread boot ends. */
+  hold(): Promise<void>;
+  /** Boots end again. */
+  release(): Promise<void>;
+}
+
+/** An engine whose children's spares preload the held-boot adaptor, every spare booted. */
+async function heldBootEngine(t: ExecutionContext, options: Partial<EngineOptions>): Promise<HeldBoots> {
+  const repoDir = await tempDir(t);
+  const open = path.join(repoDir, 'boots-may-end');
+  await writeFile(open, '');
+  const engine = await startEngine(t, {
+    repoDir,
+    childEnv: { HELD_BOOT_FILE: open },
+    localAdaptors: { '@openfn/language-lanesfixture': FIXTURE_DIR, '@openfn/language-heldboot': HELD_BOOT_DIR },
+    ...options,
+  });
+  // A run with the adaptor makes it one of the recent adaptors every later spare imports as it boots.
+  const first = await engine.execute(request(plan([job('a', 'fn(s => s)', { adaptor: HELD_BOOT })])).request);
+  t.is(first.reason, 'success');
+  await waitFor(() => engine.stats().children.every((c) => c.spareReady), { ...WAIT, message: 'every spare to boot' });
+  t.teardown(() => writeFile(open, ''));
+  return { engine, hold: () => rm(open), release: () => writeFile(open, '') };
+}
+
+/** A run of the held-boot adaptor that stays in its job until `release()`. */
+function heldRun(engine: Engine, options: { urgent?: boolean } = {}) {
+  let release: () => void = () => undefined;
+  let asked = false;
+  const built = request(plan([job('a', 'fn(s => s)', { adaptor: HELD_BOOT, credential_id: 'hold' })]), {
+    ...options,
+    fetchCredential: () => {
+      asked = true;
+      return new Promise((resolve) => (release = () => resolve({})));
+    },
+  });
+  const done = engine.execute(built.request);
+  return { runId: built.request.runId, done, inJob: () => asked, release: () => release() };
+}
+
+/** A trivial run; `childAtStart` is the child it ran on, read when its thread took it. */
+function quickRun(engine: Engine, options: { urgent?: boolean } = {}) {
+  const seen: { childAtStart: number | undefined; events: EngineEvent[] } = { childAtStart: undefined, events: [] };
+  const built = request(plan([job('a', 'fn(s => s)', { adaptor: HELD_BOOT })]), {
+    ...options,
+    onEvent: (event) => {
+      seen.events.push(event);
+      if (event.type === 'run-start') seen.childAtStart = childOf(engine, built.request.runId);
+    },
+  });
+  const done: Promise<RunOutcome> = engine.execute(built.request);
+  return { runId: built.request.runId, done, seen, started: () => seen.events.some((e) => e.type === 'run-start') };
+}
+
+function childOf(engine: Engine, runId: string): number | undefined {
+  return engine.stats().children.find((c) => c.runId === runId)?.id;
+}
+
+test('an urgent run finds a booted child while other runs keep taking children: they wait for a booting one', async (t) => {
+  const { engine, hold, release } = await heldBootEngine(t, { poolSize: 3, reservedWarmChildren: 1 });
+  const a = heldRun(engine);
+  const b = heldRun(engine);
+  await waitFor(() => a.inJob() && b.inJob(), { ...WAIT, message: 'two runs to hold two children' });
+  const booted = engine.stats().children.find((c) => c.state === 'idle' && c.spareReady)?.id;
+  t.not(booted, undefined, 'one idle child with a booted spare is left');
+  // The first run's child now boots its next spare, and that boot cannot end.
+  await hold();
+  const aChild = childOf(engine, a.runId);
+  a.release();
+  await a.done;
+
+  const other = quickRun(engine);
+  await waitFor(() => childOf(engine, other.runId) !== undefined, { ...WAIT, message: 'the other run to take a child' });
+  t.is(childOf(engine, other.runId), aChild, 'the other run took the child still booting, not the one left for urgent runs');
+  const urgent = quickRun(engine, { urgent: true });
+  t.is((await urgent.done).reason, 'success', 'the urgent run ran while no boot could end');
+  t.is(urgent.seen.childAtStart, booted, 'on the booted child');
+  t.false(other.started(), 'the other run still waits for its boot');
+
+  await release();
+  t.is((await other.done).reason, 'success');
+  b.release();
+  t.is((await b.done).reason, 'success');
+});
+
+test('a run that is not urgent takes the booted child left for urgent runs when no other idle child is left', async (t) => {
+  const engine = await startEngine(t, { poolSize: 2, reservedWarmChildren: 1 });
+  await waitFor(() => engine.stats().children.every((c) => c.spareReady), { ...WAIT, message: 'every spare to boot' });
+  const held = request(plan([job('a', 'fn(s => s)', { credential_id: 'hold' })]), { fetchCredential: () => new Promise(() => undefined) }).request;
+  const holding = engine.execute(held);
+  await waitFor(() => childOf(engine, held.runId) !== undefined, { ...WAIT, message: 'a run to hold one child' });
+  const next = request(plan([job('a', 'fn(s => ({ ...s, data: "ran" }))')])).request;
+  const outcome = engine.execute(next);
+  await waitFor(() => childOf(engine, next.runId) !== undefined, { ...WAIT, message: 'the run to take the reserved child rather than wait' });
+  t.is((await outcome).reason, 'success');
+  await engine.stop();
+  t.is((await holding).errorType, 'ShutdownError');
+});
+
+test('the boot gate lets at most maxConcurrentBoots boots run at once; the others wait their turn', async (t) => {
+  const { engine, hold, release } = await heldBootEngine(t, { poolSize: 3, maxConcurrentBoots: 1 });
+  await hold();
+  // Three runs end together: each child wants its next spare.
+  const runs = [quickRun(engine), quickRun(engine), quickRun(engine)];
+  t.deepEqual((await Promise.all(runs.map((r) => r.done))).map((o) => o.reason), ['success', 'success', 'success']);
+  await waitFor(() => engine.stats().boots?.waiting === 2, { ...WAIT, message: 'two children to wait for the gate' });
+  const { boots, children } = engine.stats();
+  t.is(boots?.booting, 1, 'one boot runs');
+  t.is(children.filter((c) => c.bootWaiting).length, 2);
+  t.is(children.filter((c) => c.spareReady).length, 0);
+
+  await release();
+  await waitFor(() => engine.stats().children.every((c) => c.spareReady), { ...WAIT, message: 'every spare to boot in turn' });
+  t.is(engine.stats().boots?.mostAtOnce, 1, 'never two boots at once');
+});
+
+test("an urgent run's thread boots at once, past the gate's limit; other boots still wait", async (t) => {
+  const { engine, hold, release } = await heldBootEngine(t, { poolSize: 3, maxConcurrentBoots: 1 });
+  await hold();
+  const runs = [quickRun(engine), quickRun(engine), quickRun(engine)];
+  await Promise.all(runs.map((r) => r.done));
+  await waitFor(() => engine.stats().boots?.waiting === 2, { ...WAIT, message: 'two children to wait for the gate' });
+  // A run that is not urgent takes the child whose boot runs; the urgent one a child waiting for the gate.
+  const other = quickRun(engine);
+  await waitFor(() => childOf(engine, other.runId) !== undefined, { ...WAIT, message: 'the other run to take a child' });
+  const urgent = quickRun(engine, { urgent: true });
+  await waitFor(() => childOf(engine, urgent.runId) !== undefined, { ...WAIT, message: 'the urgent run to take a child' });
+  await waitFor(() => engine.stats().boots?.booting === 2, { ...WAIT, message: "the urgent run's boot to start" });
+  t.is(engine.stats().boots?.waiting, 1, 'the last child still waits for the gate');
+  t.false(engine.stats().children.find((c) => c.id === childOf(engine, urgent.runId))?.bootWaiting);
+
+  await release();
+  t.deepEqual([(await urgent.done).reason, (await other.done).reason], ['success', 'success']);
+  await waitFor(() => engine.stats().children.every((c) => c.spareReady), { ...WAIT, message: 'every spare to boot' });
+});
