@@ -267,14 +267,18 @@ export class ChildPool {
 
   /**
    * The boot gate's order (lower first): a child holding an urgent run that
-   * waits for its thread; an idle child while fewer idle children than
-   * `reservedWarmChildren` are booted or booting (the urgent runs' reserve);
-   * these two start at once. Then a child holding another run; any other spare.
+   * waits for its thread; an idle child whose last run was urgent (a pinned
+   * lane's next spare: such a lane frees and refills a child per run, and
+   * its boots must not wait behind the others'), or any idle child while
+   * fewer idle children than `reservedWarmChildren` are booted or booting
+   * (the urgent runs' reserve); these start at once. Then a child holding
+   * another run; any other spare.
    */
   #bootRank(child: PooledChild): number {
     const urgent = child.urgentRun;
     if (urgent === true) return 0;
     if (child.state === 'idle') {
+      if (child.lastRunUrgent) return 1;
       let warm = 0;
       for (const c of this.#children) if (c.state === 'idle' && (c.spareReady || (!c.bootWaiting && c !== child))) warm += 1;
       if (warm < this.#options.reservedWarmChildren) return 1;

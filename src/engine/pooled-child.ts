@@ -102,6 +102,7 @@ export class PooledChild {
   #runsFinished = 0;
   #spareReady = false;
   #bootWaiting = false;
+  #lastRunUrgent = false;
 
   constructor(options: PooledChildOptions) {
     this.id = options.id;
@@ -137,6 +138,11 @@ export class PooledChild {
   /** Whether the child waits for the pool's permit to boot a thread (its next spare, or its run's). */
   get bootWaiting(): boolean {
     return this.#bootWaiting;
+  }
+
+  /** Whether the last run this child was given was urgent: its next spare is likely an urgent run's too. */
+  get lastRunUrgent(): boolean {
+    return this.#lastRunUrgent;
   }
 
   /** Whether the run this child executes is urgent (`RunRequest.urgent`); undefined when it runs none. */
@@ -266,6 +272,7 @@ export class PooledChild {
   run(runId: string, request: ExecutionRequest, memoryLimitMb: number, sink: RunSink, urgent = false): void {
     this.#to({ kind: 'busy', runId, memoryLimitMb, urgent, sink });
     this.#spareReady = false;
+    this.#lastRunUrgent = urgent;
     // The boot this child waits for is now its run's: asked again, it ranks as that run does.
     if (this.#bootWaiting) this.#options.onBootRequest?.(this);
     this.#send({ type: 'run', runId, request, memoryLimitMb });
