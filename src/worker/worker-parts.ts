@@ -11,7 +11,7 @@ import type { WorkerConfig } from '../config/worker-config.ts';
 import type { RunExecutor } from '../engine/types.ts';
 import { Workloop } from '../lanes/workloop.ts';
 import { chainCouldTake } from '../protocol/queue-chain.ts';
-import { CAPABILITY_MEMORY_CLAIMS } from '../protocol/events.ts';
+import { CAPABILITY_MEMORY_CLAIMS, WILDCARD } from '../protocol/events.ts';
 import type { SigningKey } from '../protocol/tokens.ts';
 import { HealthServer } from './health-server.ts';
 import type { Readiness } from './health-server.ts';
@@ -55,6 +55,7 @@ export function buildWorkerParts(init: WorkerPartsInit): WorkerParts {
   const { config, executor } = init;
   const laneMemory = laneMemories(config);
   // The connection and the metrics call back into the lanes and the runs, built after them: only once running.
+  const wakeOrder: Workloop[] = [];
   const connection = new QueueConnection({
     urls: config.lightningUrls,
     workerToken: init.workerToken,
@@ -68,9 +69,8 @@ export function buildWorkerParts(init: WorkerPartsInit): WorkerParts {
     onJoined: init.onJoined,
     onDisconnected: () => {},
     onRefused: init.onRefused,
-    // Named queues (work_queues) wake only the lanes that could take one; null wakes them all.
     onWorkAvailable: (queues) => {
-      for (const lane of lanes) if (queues === null || chainCouldTake(lane.spec.queues, queues)) lane.workAvailable();
+      for (const lane of lanesToWake(wakeOrder, queues)) lane.workAvailable();
     },
     onRunCancel: (runId) => runs.cancel(runId),
   });
@@ -96,6 +96,8 @@ export function buildWorkerParts(init: WorkerPartsInit): WorkerParts {
         onBacklogged: (run) => runs.hold(run),
       }),
   );
+  // Lanes that pin their queues come first: when several wake at once their claims go out in this order.
+  wakeOrder.push(...lanes.filter((lane) => !lane.spec.queues.includes(WILDCARD)), ...lanes.filter((lane) => lane.spec.queues.includes(WILDCARD)));
   const health = new HealthServer({
     port: config.port,
     ...(init.healthHost === undefined ? {} : { host: init.healthHost }),
@@ -104,4 +106,19 @@ export function buildWorkerParts(init: WorkerPartsInit): WorkerParts {
     logger: init.base.child({ component: 'health' }),
   });
   return { connection, lanes, metrics, runs, health };
+}
+
+/**
+ * The lanes a `work-available` push wakes. Named queues (`work_queues`) wake
+ * the lanes that could take one of them, and null (a push without names, as
+ * Lightning sends) wakes every lane. But a lane that takes any queue (`*`)
+ * may claim a run of a queue that another lane pins, queued just after the
+ * push: woken alone, it would take the pinned lane's run while that lane sits
+ * free. So a push that wakes a `*` lane wakes every lane, the pinning lanes
+ * first (`lanes` is in that order), and their claims go out before its.
+ */
+export function lanesToWake(lanes: readonly Workloop[], queues: readonly string[] | null): readonly Workloop[] {
+  if (queues === null) return lanes;
+  const named = lanes.filter((lane) => chainCouldTake(lane.spec.queues, queues));
+  return named.some((lane) => lane.spec.queues.includes(WILDCARD)) ? lanes : named;
 }

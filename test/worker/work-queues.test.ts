@@ -47,16 +47,16 @@ async function settled(worker: Worker): Promise<Record<string, number>> {
   );
 }
 
-test('a push naming manual wakes only the lanes that could take it; one naming other wakes other and the wildcard lane', async (t) => {
+test('a push naming manual wakes only the lanes that could take it; one naming other wakes only other', async (t) => {
   const server = await startServer(t);
-  const worker = await startWorker(t, { executor: new FakeExecutor(), config: testConfig({ lightningUrl: server.workerUrl, workloopsText: LANES, backoff: SLOW_BACKOFF }) });
+  const worker = await startWorker(t, { executor: new FakeExecutor(), config: testConfig({ lightningUrl: server.workerUrl, workloopsText: 'fast_lane:1 manual:2 other:1', backoff: SLOW_BACKOFF }) });
   const before = await settled(worker);
   for (let i = 0; i < 3; i += 1) {
     const id = await submitRun(server, { queue: 'manual' });
     await waitFor(async () => (await runState(server, id)) === 'success', { message: `manual run ${i} to finish` });
   }
   const afterManual = await claimsByLane(worker);
-  t.true((afterManual['manual>*:2'] ?? 0) >= (before['manual>*:2'] ?? 0) + 3, 'the manual lane claimed each run');
+  t.true((afterManual['manual:2'] ?? 0) >= (before['manual:2'] ?? 0) + 3, 'the manual lane claimed each run');
   t.is(afterManual['fast_lane:1'], before['fast_lane:1'], 'the fast lane was not woken');
   t.is(afterManual['other:1'], before['other:1'], 'the other lane was not woken');
   const other = await submitRun(server, { queue: 'other' });
@@ -64,6 +64,21 @@ test('a push naming manual wakes only the lanes that could take it; one naming o
   const afterOther = await claimsByLane(worker);
   t.true((afterOther['other:1'] ?? 0) > (afterManual['other:1'] ?? 0), 'the other lane was woken');
   t.is(afterOther['fast_lane:1'], before['fast_lane:1'], 'the fast lane was still not woken');
+  t.is(afterOther['manual:2'], afterManual['manual:2'], 'the manual lane was not woken by other');
+});
+
+test('a push that wakes a lane taking any queue wakes the lanes that pin theirs too, so they claim before it', async (t) => {
+  const server = await startServer(t);
+  const worker = await startWorker(t, { executor: new FakeExecutor(), config: testConfig({ lightningUrl: server.workerUrl, workloopsText: LANES, backoff: SLOW_BACKOFF }) });
+  const before = await settled(worker);
+  const id = await submitRun(server, { queue: 'manual' });
+  await waitFor(async () => (await runState(server, id)) === 'success', { message: 'the manual run to finish' });
+  // The `*` lane could take a fast_lane or other run queued just after this push: the pinning lanes get their turn first.
+  const after = await waitFor(async () => {
+    const counts = await claimsByLane(worker);
+    return (counts['fast_lane:1'] ?? 0) > (before['fast_lane:1'] ?? 0) && (counts['other:1'] ?? 0) > (before['other:1'] ?? 0) ? counts : undefined;
+  }, { message: 'the pinning lanes to be woken by the manual push' });
+  t.true((after['manual>*:2'] ?? 0) > (before['manual>*:2'] ?? 0), 'the wildcard lane claimed the run');
 });
 
 test('next to a server that does not offer work_queues (Lightning sends {}), every lane wakes on every push', async (t) => {
