@@ -55,32 +55,28 @@ async function loadBundle(bundlePath: string): Promise<Loaded> {
   return module;
 }
 
-/** The bundle file a specifier names, if it is an absolute `.js` path or file URL with a code cache beside it. */
-function cachedBundle(specifier: string, referrer: string): string | undefined {
-  let file: string;
-  if (specifier.startsWith('/')) file = specifier;
-  else if (specifier.startsWith('file:') || specifier.startsWith('./') || specifier.startsWith('../')) {
-    const url = new URL(specifier, referrer);
-    if (url.search !== '' || url.hash !== '') return undefined;
-    file = fileURLToPath(url);
-  } else return undefined;
-  return file.endsWith('.js') && existsSync(codeCachePath(file)) ? file : undefined;
+/** The file an absolute path, a file URL or a relative specifier names (without query or hash), else undefined. */
+function fileOf(specifier: string, referrer: string): string | undefined {
+  if (specifier.startsWith('/')) return specifier;
+  if (!specifier.startsWith('file:') && !specifier.startsWith('./') && !specifier.startsWith('../')) return undefined;
+  const url = new URL(specifier, referrer);
+  return url.search === '' && url.hash === '' ? fileURLToPath(url) : undefined;
 }
 
 function importModuleDynamically(specifier: string, referrer: vm.Module | vm.Script | vm.Context): Promise<Loaded> {
   const from = referrer instanceof vm.Module ? referrer.identifier : pathToFileURL(LANES_THREAD_BUNDLE).href;
-  const bundle = cachedBundle(specifier, from);
-  if (bundle === undefined) {
-    const relative = specifier.startsWith('./') || specifier.startsWith('../');
-    return import(relative ? new URL(specifier, from).href : specifier) as Promise<Record<string, unknown>>;
-  }
-  let module = loaded.get(bundle);
-  if (!module) {
-    module = loadBundle(bundle);
-    loaded.set(bundle, module);
-    // A failed load is not kept: the run that needs the bundle tries again and reports its own error.
-    module.catch(() => loaded.delete(bundle));
-  }
+  const relative = specifier.startsWith('./') || specifier.startsWith('../');
+  const file = fileOf(specifier, from);
+  // One module per file and thread, whichever way it was first loaded: a code cache written in the
+  // background after a thread imported a bundle through Node's loader must not make a second instance.
+  let module = file === undefined ? undefined : loaded.get(file);
+  if (module) return module;
+  const cached = file !== undefined && file.endsWith('.js') && existsSync(codeCachePath(file));
+  module = cached ? loadBundle(file) : (import(relative ? new URL(specifier, from).href : specifier) as Promise<Record<string, unknown>>);
+  if (file === undefined) return module;
+  loaded.set(file, module);
+  // A failed load is not kept: the run that needs the bundle tries again and reports its own error.
+  module.catch(() => loaded.delete(file));
   return module;
 }
 

@@ -93,12 +93,15 @@ test('an urgent run finds a booted child while other runs keep taking children: 
   const aChild = childOf(engine, a.runId);
   a.release();
   await a.done;
+  // Its run over, that child is idle again, booting a spare that cannot end.
+  await waitFor(() => engine.stats().children.some((c) => c.id === aChild && c.state === 'idle' && !c.spareReady), { ...WAIT, message: "the first run's child to be idle, booting" });
 
   const other = quickRun(engine);
   await waitFor(() => childOf(engine, other.runId) !== undefined, { ...WAIT, message: 'the other run to take a child' });
   t.is(childOf(engine, other.runId), aChild, 'the other run took the child still booting, not the one left for urgent runs');
   const urgent = quickRun(engine, { urgent: true });
-  t.is((await urgent.done).reason, 'success', 'the urgent run ran while no boot could end');
+  const urgentOutcome = await urgent.done;
+  t.is(urgentOutcome.reason, 'success', `the urgent run ran while no boot could end: ${urgentOutcome.errorType} ${urgentOutcome.errorMessage}`);
   t.is(urgent.seen.childAtStart, booted, 'on the booted child');
   t.false(other.started(), 'the other run still waits for its boot');
 
