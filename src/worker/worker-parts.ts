@@ -46,6 +46,8 @@ export interface WorkerPartsInit {
 export interface WorkerParts {
   connection: QueueConnection;
   lanes: Workloop[];
+  /** The same lanes, those that pin their queues first: the order in which they start and wake. */
+  wakeOrder: readonly Workloop[];
   metrics: WorkerMetrics;
   runs: WorkerRuns;
   health: HealthServer;
@@ -105,7 +107,7 @@ export function buildWorkerParts(init: WorkerPartsInit): WorkerParts {
     readiness: init.readiness,
     logger: init.base.child({ component: 'health' }),
   });
-  return { connection, lanes, metrics, runs, health };
+  return { connection, lanes, wakeOrder, metrics, runs, health };
 }
 
 /**

@@ -87,6 +87,7 @@ export class Worker {
   readonly #stopExecutor: (() => Promise<void>) | null;
   readonly #connection: QueueConnection;
   readonly #lanes: Workloop[];
+  readonly #wakeOrder: readonly Workloop[];
   readonly #metrics: WorkerMetrics;
   readonly #health: HealthServer;
   readonly #runs: WorkerRuns;
@@ -141,6 +142,7 @@ export class Worker {
     });
     this.#connection = parts.connection;
     this.#lanes = parts.lanes;
+    this.#wakeOrder = parts.wakeOrder;
     this.#metrics = parts.metrics;
     this.#runs = parts.runs;
     this.#health = parts.health;
@@ -282,7 +284,8 @@ export class Worker {
   #onJoined(): void {
     if (this.#state.kind !== 'running') return;
     if (this.#connection.reconnects > 0) this.#metrics.reconnected();
-    for (const lane of this.#lanes) {
+    // Pinning lanes first, as for a push (worker-parts.ts, lanesToWake): their claims go out before a `*` lane's.
+    for (const lane of this.#wakeOrder) {
       lane.start();
       // A rejoin may follow missed work-available pushes: every lane with a free slot asks now.
       lane.workAvailable();
