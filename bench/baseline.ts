@@ -17,20 +17,26 @@ import { join, resolve } from 'node:path';
 export interface Baseline {
   /** The checkout's `bin/lanes.js`. */
   bin: string;
+  /**
+   * With `BENCH_BASELINE_SERVER=1` the idle scenario's baseline trials run
+   * that checkout's server too, not only its worker: for a change on the
+   * server's side of the idle path.
+   */
+  server: boolean;
   /** Its short commit, for the tables. */
   label: string;
 }
 
-export function resolveBaseline(dir: string | undefined): Baseline | undefined {
+export function resolveBaseline(dir: string | undefined, withServer = false): Baseline | undefined {
   if (dir === undefined || dir === '') return undefined;
   const bin = join(resolve(dir), 'bin', 'lanes.js');
   if (!existsSync(bin)) throw new Error(`BENCH_BASELINE: no bin/lanes.js in ${dir}`);
   // A `COMMIT` file names an exported tree (`git archive`); a checkout names itself.
   const stamp = join(resolve(dir), 'COMMIT');
-  if (existsSync(stamp)) return { bin, label: readFileSync(stamp, 'utf8').trim() };
+  if (existsSync(stamp)) return { bin, server: withServer, label: readFileSync(stamp, 'utf8').trim() };
   try {
-    return { bin, label: execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() };
+    return { bin, server: withServer, label: execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() };
   } catch {
-    return { bin, label: 'baseline' };
+    return { bin, server: withServer, label: 'baseline' };
   }
 }

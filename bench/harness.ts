@@ -89,6 +89,8 @@ export interface ClusterOptions {
   repoDir: string;
   verbose?: boolean;
   serverEnv?: Record<string, string>;
+  /** Another checkout's `bin/lanes.js` to run the server from (`BENCH_BASELINE_SERVER`); default this one. */
+  serverBin?: string;
 }
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
@@ -103,7 +105,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const apiToken = randomBytes(16).toString('hex');
   const serverEnv = { WORKER_SECRET: secret, LANES_API_TOKEN: apiToken, ...(options.serverEnv ?? {}) };
 
-  let server = launch('server', serverArgs, serverEnv, verbose);
+  let server = launch('server', serverArgs, serverEnv, verbose, options.serverBin);
   try {
     await waitReady(`${serverUrl}/readyz`, server);
   } catch (error) {
@@ -144,7 +146,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     },
     async restartServer() {
       await server.stop();
-      server = launch('server', serverArgs, serverEnv, verbose);
+      server = launch('server', serverArgs, serverEnv, verbose, options.serverBin);
       await waitReady(`${serverUrl}/readyz`, server);
     },
     async close() {

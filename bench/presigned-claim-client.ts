@@ -1,11 +1,12 @@
 /**
  * The client side of presigned-claim.ts, in a worker thread of its own so
- * that the servers' work (the token signed after the push) and the client's
- * (hearing the push, claiming) run in parallel, as a server and a worker in
- * two processes do. For each side it joins `worker:queue` as a one-lane
- * worker; then, per run, it submits over HTTP and claims the moment
- * `work-available` arrives, and reports submit → claimed and the claim's
- * round trip to the parent.
+ * that the servers' work and the client's (hearing the push, claiming) run in
+ * parallel, as a server and a worker in two processes do. For each side it
+ * joins `worker:queue` as a one-lane worker; then, per run, it submits over
+ * HTTP and claims the moment `work-available` arrives, and reports submit →
+ * claimed and the claim's round trip to the parent. Each round of runs
+ * follows a pause of `gapMs`, the quiet in which a server refills its pool of
+ * pre-signed run identities.
  */
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -26,6 +27,8 @@ export interface ClientInput {
   apiToken: string;
   warmup: number;
   runs: number;
+  /** Pause before each round (one run per side). */
+  gapMs: number;
 }
 
 /** Per side: submit → claimed and the claim round trip, in ms, one entry per measured run. */
@@ -81,6 +84,7 @@ async function main(input: ClientInput): Promise<ClientOutput> {
   const joined = await Promise.all(input.sides.map(join));
   const output: ClientOutput = { submitMs: input.sides.map(() => []), claimMs: input.sides.map(() => []) };
   for (let i = 0; i < input.warmup + input.runs; i += 1) {
+    await new Promise((resolve) => setTimeout(resolve, input.gapMs));
     // Alternate which side goes first, so neither always follows the other's garbage.
     const order = input.sides.map((_, index) => index);
     if (i % 2 === 1) order.reverse();

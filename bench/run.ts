@@ -16,7 +16,7 @@ import { resolveBaseline } from './baseline.ts';
 import { formatClaimPath, formatClaimPathByStore, runClaimPathByStore } from './claim-path.ts';
 import type { ClaimPathResult } from './claim-path.ts';
 import { formatDashboardBench, runDashboardBench } from './dashboard.ts';
-import { formatPresignedClaim, runPresignedClaimBench } from './presigned-claim.ts';
+import { PRESIGNED_CLAIM_GAP_MS, formatPresignedClaim, runPresignedClaimBench } from './presigned-claim.ts';
 import type { PresignedClaimResult } from './presigned-claim.ts';
 import type { DashboardBenchRow } from './dashboard.ts';
 import { formatEngineBench, runEngineBench } from './engine.ts';
@@ -46,7 +46,10 @@ const repoDir = process.env['BENCH_REPO_DIR'] ?? join(root, 'node_modules', '.ca
 mkdirSync(repoDir, { recursive: true });
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
-const baseline = resolveBaseline(process.env['BENCH_BASELINE']);
+const baseline = resolveBaseline(process.env['BENCH_BASELINE'], process.env['BENCH_BASELINE_SERVER'] === '1');
+
+/** Whose baseline figures the idle table shows beside this checkout's. */
+const baselineSide = (of: { label: string; server: boolean }) => `${of.server ? 'server and worker' : 'worker'} of \`${of.label}\``;
 
 async function repeat<T>(name: string, count: number, trial: (index: number) => Promise<T>): Promise<T[]> {
   const results: T[] = [];
@@ -108,7 +111,7 @@ const sections: string[] = [];
 log(`Lanes benchmarks${quick ? ' (quick)' : ''}: ${results.machine.cpus} × ${results.machine.model}, Node ${process.version}, commit ${commit}`);
 if (baseline) {
   results.baseline = { label: baseline.label };
-  log(`  side by side with the worker of ${baseline.label} (BENCH_BASELINE)`);
+  log(`  side by side with the worker of ${baseline.label} (BENCH_BASELINE)${baseline.server ? ', and its server in the idle scenario (BENCH_BASELINE_SERVER)' : ''}`);
 }
 
 if (wanted('saturation')) {
@@ -165,7 +168,7 @@ if (wanted('idle') || wanted('throughput')) {
     idle.push(await idleTrial({ repoDir, quick }));
     if (baseline && results.baseline) {
       log(`  idle (${baseline.label}): trial ${i + 1}/${trials}`);
-      (results.baseline.idle ??= []).push(await idleTrial({ repoDir, quick, bin: baseline.bin }));
+      (results.baseline.idle ??= []).push(await idleTrial({ repoDir, quick, bin: baseline.bin, ...(baseline.server ? { serverBin: baseline.bin } : {}) }));
     }
   }
   results.idle = idle;
@@ -183,7 +186,7 @@ if (wanted('idle') || wanted('throughput')) {
     '',
     `${idle[0]?.runs ?? '?'} trivial runs one after another on lanes \`fast_lane:1 manual>*:4\`, each submitted with \`?wait\` ${IDLE_GAP_MS} ms after the last finished, so that the worker is idle when it arrives (after each run the engine boots the next fresh thread and adaptor instance in the background):`,
     '',
-    table(['figure', 'p50', 'p99', ...(before && baseline ? [`p50, worker of \`${baseline.label}\``, `p99, worker of \`${baseline.label}\``] : [])], [
+    table(['figure', 'p50', 'p99', ...(before && baseline ? [`p50, ${baselineSide(baseline)}`, `p99, ${baselineSide(baseline)}`] : [])], [
       idleRow('submit → first line of job code', (r) => r.firstLineMs),
       idleRow('submit → run:start', (r) => r.startMs),
       idleRow('submit → run:complete', (r) => r.completeMs),
@@ -357,7 +360,7 @@ if (wanted('presigned-claim')) {
     [
       '## Claim of a just-submitted run',
       '',
-      `An idle server's part of the idle path: ${presigned.runs} runs submitted over HTTP one at a time to each of two in-process servers on SQLite files, alternating, each with one phoenix client that claims as soon as \`work-available\` arrives. One server signs the run's token right after the push (the default), the other in the claim (\`presignedTokens: 0\`). The servers run in the benchmark's main thread, the client in a worker thread of its own. This client claims within a few tenths of a millisecond of the push, sooner than a Lanes worker (0.4-0.6 ms), so its claim may still wait for the signature: the claim's round trip shows the signature leaving the claim, submit → claimed how much of it this client can hide.`,
+      `An idle server's part of the idle path: ${presigned.runs} runs submitted over HTTP one at a time to each of two in-process servers on SQLite files, alternating, ${PRESIGNED_CLAIM_GAP_MS} ms apart, each with one phoenix client that claims as soon as \`work-available\` arrives. One server gives each run an id whose token it signed in idle time (the default), the other signs in the claim (\`presignedTokens: 0\`). The servers run in the benchmark's main thread, the client in a worker thread of its own.`,
       '',
       formatPresignedClaim(presigned),
     ].join('\n'),

@@ -29,9 +29,9 @@ export interface IdleTrial {
   failed: string[];
 }
 
-export async function idleTrial(options: { repoDir: string; quick: boolean; bin?: string }): Promise<IdleTrial> {
+export async function idleTrial(options: { repoDir: string; quick: boolean; bin?: string; serverBin?: string }): Promise<IdleTrial> {
   const count = options.quick ? 10 : 50;
-  const cluster = await startCluster({ repoDir: options.repoDir });
+  const cluster = await startCluster({ repoDir: options.repoDir, ...(options.serverBin === undefined ? {} : { serverBin: options.serverBin }) });
   try {
     const worker = await cluster.startWorker({ workloops: 'fast_lane:1 manual>*:4', extraArgs: ['--preload-adaptors', ADAPTOR], ...(options.bin === undefined ? {} : { bin: options.bin }) });
     const warm = [await submitTimed(cluster.client, 'manual', trivialPlan())];

@@ -1,7 +1,7 @@
 /** What the JSON API's handlers (`http-api.ts` and the `*-routes.ts` files) work over. */
 import type { Logger } from 'pino';
 import type { DashboardRoutes } from './dashboard-routes.ts';
-import type { PresignedTokens } from './presigned-tokens.ts';
+import type { RunTokenPool } from './run-token-pool.ts';
 import type { RunLifecycle } from './run-lifecycle.ts';
 import type { ServerMetrics } from './server-metrics.ts';
 import type { ResolvedServerOptions } from './server-options.ts';
@@ -11,8 +11,8 @@ import type { WorkerRegistry } from './worker-registry.ts';
 export interface HttpApiDeps {
   store: Store;
   lifecycle: RunLifecycle;
-  /** Signs a just-submitted run's token ahead of its claim. */
-  tokens: Pick<PresignedTokens, 'presignSoon'>;
+  /** Gives a submitted run an id whose token is signed already. */
+  tokens: Pick<RunTokenPool, 'takeRunId' | 'discard'>;
   registry: WorkerRegistry;
   metrics: ServerMetrics;
   options: ResolvedServerOptions;

@@ -32,6 +32,7 @@ import { LeaseSweeper } from './lease-sweeper.ts';
 import { PhoenixSocketServer } from './phoenix-socket-server.ts';
 import { CancelNotifier } from './cancel-notifier.ts';
 import { RunLifecycle } from './run-lifecycle.ts';
+import { RunTokenPool } from './run-token-pool.ts';
 import { loadRunKeys } from './run-keys.ts';
 import type { RunKeys } from './run-keys.ts';
 import { ReplicaEvents } from './replica-events.ts';
@@ -44,7 +45,6 @@ import { ServerMetrics } from './server-metrics.ts';
 import { resolveServerOptions } from './server-options.ts';
 import type { ResolvedServerOptions, ServerOptions } from './server-options.ts';
 import { WorkNotifier } from './work-notifier.ts';
-import { PresignedTokens } from './presigned-tokens.ts';
 import { WorkerRegistry } from './worker-registry.ts';
 
 /** `started`: the start in flight or done (null: never started); `stopping`: a stop asked (while starting, null until then). */
@@ -66,7 +66,7 @@ export class LanesServer {
   readonly #keys: RunKeys;
   readonly #registry: WorkerRegistry;
   readonly #notifier: WorkNotifier;
-  readonly #tokens: PresignedTokens;
+  readonly #tokens: RunTokenPool;
   readonly #lifecycle: RunLifecycle;
   readonly #sweeper: LeaseSweeper;
   readonly #retention: RetentionSweeper | undefined;
@@ -91,12 +91,14 @@ export class LanesServer {
     this.metrics = new ServerMetrics({
       runCounts: async () => (store.isOpen ? store.countsByQueueAndState() : []),
       connectedWorkers: () => this.#registry.size,
+      runTokenPool: () => this.#tokens.pooled,
     });
     this.#notifier = new WorkNotifier({ registry: this.#registry, debounceMs: options.workAvailableDebounceMs, logger: this.#logger });
-    this.#tokens = new PresignedTokens({
+    this.#tokens = new RunTokenPool({
       privateKey: keys.privateKey,
+      runTimeoutMs: options.runTimeoutMs,
       graceMs: options.graceMs,
-      maxEntries: options.presignedTokens,
+      size: options.presignedTokens,
       maxAgeMs: options.presignedTokenMaxAgeMs,
       logger: this.#logger,
       onSigned: () => this.metrics.runTokensSignedAhead.inc(),
@@ -218,6 +220,7 @@ export class LanesServer {
       this.#retention?.start();
       await this.#lifecycle.resumePendingRetries(now);
       await this.#lifecycle.listen();
+      this.#tokens.start();
       this.#state.to({ kind: 'listening', started: starting.started, port: starting.port });
       this.#logger.info({ port: starting.port, host: this.options.host, url: this.url, workerUrl: this.workerUrl, db: describeDatabaseUrl(this.options.dbPath) }, 'listening');
     });

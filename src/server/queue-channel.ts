@@ -27,7 +27,7 @@ import { StateMachine } from '../state-machine.ts';
 import { withPlans } from './claim-plans.ts';
 import type { Channel, ChannelPeer, ChannelReply, JoinResult } from './phoenix-channel.ts';
 import { error, ok } from './phoenix-channel.ts';
-import type { PresignedTokens } from './presigned-tokens.ts';
+import type { RunTokenPool } from './run-token-pool.ts';
 import type { ClaimMemoryFilter, Store } from './store/store.ts';
 import type { ServerMetrics } from './server-metrics.ts';
 import type { ResolvedServerOptions } from './server-options.ts';
@@ -54,7 +54,7 @@ export interface QueueChannelDeps {
   metrics: ServerMetrics;
   options: ResolvedServerOptions;
   /** Signs the tokens of claimed runs, or hands out those signed ahead. */
-  tokens: Pick<PresignedTokens, 'tokenFor'>;
+  tokens: Pick<RunTokenPool, 'tokenFor'>;
   logger: Logger;
 }
 
@@ -209,7 +209,7 @@ export class QueueChannel implements Channel {
         heartbeatLeaseMs: registered?.heartbeats === true ? options.leaseMs : null,
         ...(memory === undefined ? {} : { memory }),
       });
-      // A run submitted here moments ago usually has its token signed already (presigned-tokens.ts).
+      // A run submitted here usually took an id whose token was signed in idle time (run-token-pool.ts).
       const signed = claimed.map((row) => ({ row, ...tokens.tokenFor(row, now) }));
       for (const { row, token } of signed) await tx.setTokenHash(row.id, row.attempt, hashToken(token));
       return signed;

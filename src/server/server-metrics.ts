@@ -11,6 +11,8 @@ import { QueueLabels } from './queue-labels.ts';
 export interface MetricsSources {
   runCounts: () => Promise<Array<{ queue: string; state: string; count: number }>>;
   connectedWorkers: () => number;
+  /** Run identities whose token is signed, ready for a submission (run-token-pool.ts). */
+  runTokenPool: () => number;
 }
 
 export class ServerMetrics {
@@ -20,9 +22,9 @@ export class ServerMetrics {
   readonly runsLost: Counter<'queue'>;
   readonly runsRetried: Counter<'queue'>;
   readonly claimWait: Histogram<'queue'>;
-  /** Run tokens handed out by claims, `signed`: `ahead` (pre-signed after the submit) or `at_claim`. */
+  /** Run tokens handed out by claims, `signed`: `ahead` (made in idle time with the run's id) or `at_claim`. */
   readonly runTokens: Counter<'signed'>;
-  /** Run tokens signed ahead of their claim, used or not. */
+  /** Run tokens signed in idle time for the pool, used by a claim or not. */
   readonly runTokensSignedAhead: Counter<string>;
   readonly #queueLabels: QueueLabels;
 
@@ -56,7 +58,15 @@ export class ServerMetrics {
     this.runsLost = new Counter({ name: 'lanes_runs_lost_total', help: 'Runs whose lease lapsed', labelNames: ['queue'], registers });
     this.runsRetried = new Counter({ name: 'lanes_runs_retried_total', help: 'Runs put back in their queue for another attempt', labelNames: ['queue'], registers });
     this.runTokens = new Counter({ name: 'lanes_run_tokens_total', help: 'Run tokens handed out by claims, by when they were signed', labelNames: ['signed'], registers });
-    this.runTokensSignedAhead = new Counter({ name: 'lanes_run_tokens_signed_ahead_total', help: 'Run tokens signed right after a submission, used by a claim or not', registers });
+    this.runTokensSignedAhead = new Counter({ name: 'lanes_run_tokens_signed_ahead_total', help: 'Run tokens signed in idle time for the run token pool, used by a claim or not', registers });
+    new Gauge({
+      name: 'lanes_run_token_pool',
+      help: 'Run identities with a token signed in idle time, ready for a submission',
+      registers,
+      collect() {
+        this.set(sources.runTokenPool());
+      },
+    });
     this.claimWait = new Histogram({
       name: 'lanes_claim_wait_seconds',
       help: 'Time from enqueue to claim',

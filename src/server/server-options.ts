@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { apiTokenProblem, isLoopbackHost } from '../protocol/index.ts';
-import { PRESIGNED_TOKEN_MAX_AGE_MS, PRESIGNED_TOKENS_MAX } from './presigned-tokens.ts';
+import { RUN_TOKEN_MAX_AGE_MS, RUN_TOKEN_POOL_SIZE } from './run-token-pool.ts';
 import { ServerError } from './server-error.ts';
 
 /** Options of `LanesServer.create()`. Only `port`, `dbPath`, `secret` and `logger` are required. */
@@ -49,11 +49,15 @@ export interface ServerOptions {
   /** Window that coalesces `work-available` pushes (leading edge plus one trailing push). Default 50. */
   workAvailableDebounceMs?: number;
   /**
-   * Run tokens signed ahead, right after a submission, so its claim need not
-   * sign (presigned-tokens.ts): at most this many held at once. Default 32; 0 signs every token at its claim.
+   * Run identities (a run id with its token) made in idle time, so a submitted
+   * run's claim need not sign (run-token-pool.ts): at most this many held at
+   * once, pooled or waiting for their run's claim. Default 32; 0 signs every token at its claim.
    */
   presignedTokens?: number;
-  /** How long a token signed ahead may wait for its claim. Default 2 000. */
+  /**
+   * How long a token made ahead may wait, from its signing, for its run's claim
+   * (half of it in the pool). Its `exp` is that much later. Default 60 000; at least 1 000.
+   */
   presignedTokenMaxAgeMs?: number;
   /** Largest WebSocket frame accepted; a bigger one gets a `frame_too_large` error reply. Default 11 MB, like Lightning. */
   maxFrameBytes?: number;
@@ -119,8 +123,8 @@ export const SERVER_DEFAULTS = Object.freeze({
   runTimeoutMs: 300_000,
   graceMs: 10_000,
   workAvailableDebounceMs: 50,
-  presignedTokens: PRESIGNED_TOKENS_MAX,
-  presignedTokenMaxAgeMs: PRESIGNED_TOKEN_MAX_AGE_MS,
+  presignedTokens: RUN_TOKEN_POOL_SIZE,
+  presignedTokenMaxAgeMs: RUN_TOKEN_MAX_AGE_MS,
   maxFrameBytes: 11 * 1024 * 1024,
   maxBodyBytes: 10 * 1024 * 1024,
   defaultMaxAttempts: 1,
@@ -135,6 +139,14 @@ function positive(name: string, value: number, allowZero = false): number {
   if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
     throw new ServerError('SERVER_OPTIONS', `server option ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${value}`);
   }
+  return value;
+}
+
+/** A pooled token is renewed every half of its age: shorter ages would keep an idle server signing. */
+const MIN_PRESIGNED_TOKEN_MAX_AGE_MS = 1_000;
+
+function atLeast(name: string, value: number, min: number): number {
+  if (!Number.isFinite(value) || value < min) throw new ServerError('SERVER_OPTIONS', `server option ${name} must be a number of at least ${min}, got ${value}`);
   return value;
 }
 
@@ -185,7 +197,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     graceMs: positive('graceMs', options.graceMs ?? d.graceMs, true),
     workAvailableDebounceMs: positive('workAvailableDebounceMs', options.workAvailableDebounceMs ?? d.workAvailableDebounceMs, true),
     presignedTokens: integerAtLeastZero('presignedTokens', options.presignedTokens ?? d.presignedTokens),
-    presignedTokenMaxAgeMs: positive('presignedTokenMaxAgeMs', options.presignedTokenMaxAgeMs ?? d.presignedTokenMaxAgeMs, true),
+    presignedTokenMaxAgeMs: atLeast('presignedTokenMaxAgeMs', options.presignedTokenMaxAgeMs ?? d.presignedTokenMaxAgeMs, MIN_PRESIGNED_TOKEN_MAX_AGE_MS),
     maxFrameBytes,
     frameCeilingBytes,
     maxBodyBytes: positive('maxBodyBytes', options.maxBodyBytes ?? d.maxBodyBytes),

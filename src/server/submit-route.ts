@@ -4,7 +4,6 @@
  * answers with the finished run, its webhook response, or a 504.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import type { HttpApiDeps } from './http-api-deps.ts';
 import { readBody, sendJson } from './http-json.ts';
 import { HttpProblem } from './http-problem.ts';
@@ -45,9 +44,13 @@ export async function submitRun(deps: HttpApiDeps, req: IncomingMessage, res: Se
     const early = store.kind === 'sqlite' && (submission.notBefore === null || submission.notBefore <= now);
     if (early) lifecycle.announce(submission.queue);
     let inserted: RunRecord | undefined;
+    const runTimeoutMs = submission.plan.options?.run_timeout_ms ?? options.runTimeoutMs;
+    // Its claim is a round trip away: an id whose token was signed in idle time spares the claim a signature.
+    const id = deps.tokens.takeRunId({ runTimeoutMs, dueNow: submission.notBefore === null || submission.notBefore <= now });
     try {
-      inserted = await store.insertRun({ ...submission, id: randomUUID(), runTimeoutMs: submission.plan.options?.run_timeout_ms ?? options.runTimeoutMs, now });
+      inserted = await store.insertRun({ ...submission, id, runTimeoutMs, now });
     } catch (error) {
+      deps.tokens.discard(id);
       // Another server on the database took the key between our read and our insert: answer as if it came first.
       const winner = submission.idempotencyKey === null ? undefined : await store.getRunByIdempotencyKey(submission.idempotencyKey);
       if (winner === undefined) throw error;
@@ -62,8 +65,6 @@ export async function submitRun(deps: HttpApiDeps, req: IncomingMessage, res: Se
       run = inserted;
       created = true;
       lifecycle.enqueued(run.queue, run.availableAt, early);
-      // Its claim is a round trip away: sign its token meanwhile, once the push just sent is on its way.
-      if (run.availableAt <= now) deps.tokens.presignSoon(run.id, run.runTimeoutMs);
       logger.info({ runId: run.id, queue: run.queue }, 'run submitted');
     }
   }
