@@ -8,9 +8,9 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import pg from 'pg';
-import { CAPABILITY_RUN_CANCEL, RUN_CANCEL, WORKER_QUEUE_TOPIC } from '../../src/protocol/index.ts';
+import { CAPABILITY_RUN_CANCEL, RUN_CANCEL, WORKER_QUEUE_TOPIC, importRunPublicKey, verifyRunToken } from '../../src/protocol/index.ts';
 import type { LanesServer } from '../../src/server/index.ts';
-import { api, claim, completeRunHappily, connectWorker, join, joinQueue, joinRun, nextPush, simplePlan, startServer, submitRun } from './helpers.ts';
+import { api, claim, completeRunHappily, connectWorker, join, joinQueue, joinRun, nextPush, simplePlan, startServer, submitRun, waitFor } from './helpers.ts';
 import { postgresDatabase, usePostgres } from './store-harness.ts';
 
 void usePostgres().catch(() => undefined);
@@ -65,6 +65,36 @@ test('a cancel through one replica is pushed to the worker holding the run on th
   const pushed = nextPush<{ run_id: string }>(joined.channel, RUN_CANCEL, 10_000);
   t.is((await api(one, 'POST', `/api/runs/${id}/cancel`)).status, 200);
   t.deepEqual(await pushed, { run_id: id });
+});
+
+/** `lanes_run_tokens_total` by `signed`. */
+async function tokenCounts(server: LanesServer): Promise<{ ahead: number; at_claim: number }> {
+  const { values } = await server.metrics.runTokens.get();
+  const count = (signed: string) => values.find((value) => value.labels['signed'] === signed)?.value ?? 0;
+  return { ahead: count('ahead'), at_claim: count('at_claim') };
+}
+
+test('each replica has its own pool of pre-made run identities: a run submitted on one and claimed on the other is signed at the claim there', async (t) => {
+  const dbPath = await postgresDatabase();
+  const one = await startServer(t, { dbPath, presignedTokens: 2 });
+  const two = await startServer(t, { dbPath, presignedTokens: 2 });
+  const poolOf = async (server: LanesServer) => (await server.metrics.registry.getSingleMetric('lanes_run_token_pool')?.get())?.values[0]?.value ?? 0;
+  await waitFor(async () => (await poolOf(one)) === 2 && (await poolOf(two)) === 2, { message: 'both pools to fill' });
+  const socket = await connectWorker(t, two);
+  const { channel } = await joinQueue(socket, { '*': 1 });
+  const id = await submitRun(one);
+  t.is(await poolOf(one), 1, 'the run took an identity of the replica it was submitted to');
+  const [run] = await claim(channel, ['*'], 1);
+  if (run === undefined) return t.fail('nothing claimed');
+  t.is(run.id, id);
+  t.deepEqual(await tokenCounts(two), { ahead: 0, at_claim: 1 });
+  t.deepEqual(await tokenCounts(one), { ahead: 0, at_claim: 0 });
+  t.is((await verifyRunToken(await importRunPublicKey(two.publicKeyPem), run.token)).runId, id);
+  // A run submitted where it is claimed uses that replica's identity.
+  const local = await submitRun(two);
+  const [second] = await claim(channel, ['*'], 1);
+  t.is(second?.id, local);
+  t.deepEqual(await tokenCounts(two), { ahead: 1, at_claim: 1 });
 });
 
 test('one idempotency key sent to two replicas at once makes one run: every answer names it', async (t) => {

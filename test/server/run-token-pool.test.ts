@@ -254,3 +254,21 @@ test('a claim brings the refill of a full pool forward from its distant renewal 
   await waitFor(() => pool.pooled === 2, { message: 'the refill after the claim' });
   t.is(signed, 3);
 });
+
+test('the pool signs only in a quiet spell: while submissions and claims keep coming, it waits', async (t) => {
+  const { privateKey } = await keys();
+  const timers = countedTimers();
+  let sets = 0;
+  const counting: RefillTimers = { set: (callback, delayMs) => ((sets += 1), timers.set(callback, delayMs)), clear: (timer) => timers.clear(timer) };
+  // The pool's clock stands still: the server looks busy until it moves past `idleMs`.
+  let now = Date.now();
+  const pool = new RunTokenPool({ privateKey, runTimeoutMs: 1_000, graceMs: 0, size: 2, maxAgeMs: 60_000, idleMs: 5, logger: testLogger(), now: () => now, timers: counting });
+  t.teardown(() => pool.stop());
+  pool.start();
+  pool.takeRunId({ runTimeoutMs: 1_000, dueNow: true });
+  // The refill fires, finds the last activity too recent, and waits again, a few times over.
+  await waitFor(() => sets >= 4, { message: 'the refill to have looked a few times' });
+  t.is(pool.pooled, 0, 'nothing signed while the server is not quiet');
+  now += 5;
+  await waitFor(() => pool.pooled === 2, { message: 'the pool to fill once quiet' });
+});
