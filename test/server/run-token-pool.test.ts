@@ -150,6 +150,9 @@ test('a burst takes what the pool holds, the rest is signed at the claim; the po
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   t.is(await signedAhead(server), 6, 'a full, fresh pool signs nothing');
+  // Stopping the server stops its pool: nothing held, no refill left (the pool's own test counts its timers).
+  await server.stop();
+  t.is(await pooled(server), 0);
 });
 
 /** Node's timers, unref'd as the pool's own, with the ones set and not yet fired or cleared counted. */
