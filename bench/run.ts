@@ -415,7 +415,7 @@ const header = [
   '',
   `Measured by \`npm run bench\`${quick ? ' (BENCH_QUICK=1: fewer runs, one trial)' : ''} on ${results.date.slice(0, 10)}, commit \`${commit}\`: ${results.machine.cpus} × ${results.machine.model}, ${results.machine.memoryGb} GB, Node ${results.machine.node}. Real \`lanes server\` and \`lanes worker\` processes on loopback; runs use the real \`@openfn/language-common\` adaptor. Each figure is the median over ${trials} trial${trials > 1 ? 's' : ''}${trials > 1 ? ', with the spread (min–max) in brackets' : ''}. The machine is shared and noisy: read the figures side by side within this page, not against another run's.`,
   '',
-  'Run it yourself: `npm run bench` (about 25 minutes on two cores), or `BENCH_QUICK=1 npm run bench` (fewer runs, one trial; the memory section still waits out three 60 s quiet spells). `BENCH_ONLY=saturation,idle` picks sections. Raw figures: `bench/results/latest.json`.',
+  'Run it yourself: `npm run bench` (about 25 minutes on two cores), or `BENCH_QUICK=1 npm run bench` (fewer runs, one trial; the memory section still waits out three 60 s quiet spells). `BENCH_ONLY=saturation,idle` picks sections; `BENCH_BASELINE=DIR` runs another checkout\'s worker beside this one\'s (and, with `BENCH_BASELINE_SERVER=1`, its server too in the idle section). Raw figures: `bench/results/latest.json`.',
 ].join('\n');
 
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
