@@ -78,6 +78,8 @@ type RunTokenPoolState =
   | { readonly kind: 'running'; readonly pooled: Identity[]; readonly issued: Map<string, Identity>; refill: { readonly timer: NodeJS.Timeout; readonly at: number } | null; activeAt: number }
   | { readonly kind: 'stopped' };
 
+type Running = Extract<RunTokenPoolState, { kind: 'running' }>;
+
 /** What a claim needs to sign a run's token: the run and the attempt it hands out. */
 export interface TokenRequest {
   id: string;
@@ -209,14 +211,14 @@ export class RunTokenPool {
   }
 
   /** A submission or a claim: the refill waits for the next quiet spell. */
-  #touch(running: Extract<RunTokenPoolState, { kind: 'running' }>, now: number): void {
+  #touch(running: Running, now: number): void {
     running.activeAt = now;
     // A refill due sooner stays: when it fires it sees the activity and waits again. A later one
     // (the renewal of a full pool) is brought forward to the end of this quiet spell.
     if (running.refill === null || running.refill.at > now + this.#idleMs) this.#schedule(running, now, this.#idleMs);
   }
 
-  #schedule(running: Extract<RunTokenPoolState, { kind: 'running' }>, now: number, delayMs: number): void {
+  #schedule(running: Running, now: number, delayMs: number): void {
     if (running.refill) this.#timers.clear(running.refill.timer);
     running.refill = { timer: this.#timers.set(() => this.#refill(), delayMs), at: now + delayMs };
   }
@@ -246,12 +248,12 @@ export class RunTokenPool {
     if (delayMs !== undefined) this.#schedule(running, now, delayMs);
   }
 
-  #held(running: Extract<RunTokenPoolState, { kind: 'running' }>): number {
+  #held(running: Running): number {
     return running.pooled.length + running.issued.size;
   }
 
   /** How long until a full pool has a slot to renew: its oldest pooled identity ages out, or a taken one does. */
-  #nextExpiry(running: Extract<RunTokenPoolState, { kind: 'running' }>, now: number): number | undefined {
+  #nextExpiry(running: Running, now: number): number | undefined {
     let at = Number.POSITIVE_INFINITY;
     const oldest = running.pooled[0];
     if (oldest !== undefined) at = oldest.signedAt + this.#poolLifetimeMs;
