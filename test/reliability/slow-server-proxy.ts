@@ -9,6 +9,10 @@
  * - `rewrite` edits server→worker text frames (e.g. to strip capabilities from
  *   the join reply and play a Lightning-like server).
  * - `sent` records the Phoenix frames the worker sent, decoded.
+ * - `dropToServer` / `dropToWorker` lose chosen frames on the way, as a
+ *   server that dies between reading a push and answering it would (the join
+ *   of a run channel never reaches the server; a claim reply never reaches
+ *   the worker).
  *
  * The server never negotiates permessage-deflate, so frames are plain. Only
  * what these tests need is handled (no fragmentation across continuation frames).
@@ -23,6 +27,8 @@ export type PhoenixFrame = [string | null, string | null, string, string, unknow
 interface Frame {
   opcode: number;
   payload: Buffer;
+  /** The frame's bytes as they came (masked, for worker → server): what is forwarded unchanged. */
+  raw: Buffer;
 }
 
 /** Splits complete frames off the front of `buffer`; `masked` frames are unmasked. */
@@ -52,14 +58,14 @@ function takeFrames(buffer: Buffer): { frames: Frame[]; rest: Buffer } {
       const mask = buffer.subarray(offset + header, offset + header + 4);
       for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ mask[i % 4]!;
     }
-    frames.push({ opcode: first & 0x0f, payload });
+    frames.push({ opcode: first & 0x0f, payload, raw: Buffer.from(buffer.subarray(offset, offset + header + maskBytes + length)) });
     offset += header + maskBytes + length;
   }
   return { frames, rest: buffer.subarray(offset) };
 }
 
 /** An unmasked, final frame (server → client). */
-function encodeFrame(frame: Frame): Buffer {
+function encodeFrame(frame: Pick<Frame, 'opcode' | 'payload'>): Buffer {
   const length = frame.payload.length;
   let header: Buffer;
   if (length < 126) {
@@ -79,6 +85,16 @@ function encodeFrame(frame: Frame): Buffer {
 }
 
 const HEADER_END = Buffer.from('\r\n\r\n');
+
+/** A text frame's Phoenix message, or null when it is not one. */
+function parsePhoenix(payload: Buffer): PhoenixFrame | null {
+  try {
+    const parsed: unknown = JSON.parse(payload.toString('utf8'));
+    return Array.isArray(parsed) && parsed.length === 5 ? (parsed as PhoenixFrame) : null;
+  } catch {
+    return null;
+  }
+}
 
 /** One direction of one connection: passes the HTTP upgrade head through, then works frame by frame. */
 class FrameStream {
@@ -115,6 +131,10 @@ export class SlowServerProxy {
   #holding = false;
   /** Edits the payload of a server→worker Phoenix frame; return it unchanged to pass it on. */
   rewrite: ((frame: PhoenixFrame) => PhoenixFrame) | null = null;
+  /** Return true to drop a worker → server Phoenix frame: the server never reads it. It is still recorded in `sent`. */
+  dropToServer: ((frame: PhoenixFrame) => boolean) | null = null;
+  /** Return true to drop a server → worker Phoenix frame (after `rewrite`): the worker never reads it. */
+  dropToWorker: ((frame: PhoenixFrame) => boolean) | null = null;
   /** Phoenix frames the worker sent, in order. */
   readonly sent: PhoenixFrame[] = [];
   /** Server→worker Phoenix frames kept back while holding, counted. */
@@ -185,28 +205,23 @@ export class SlowServerProxy {
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
 
-    // Worker → server: forwarded byte for byte; decoded on the side to record what was sent.
+    // Worker → server: the upgrade head as it came, then each frame's own (masked) bytes unless dropped.
     const outbound = new FrameStream(
-      () => {},
+      (head) => upstream.write(head),
       (frame) => {
-        if (frame.opcode !== 1) return;
-        try {
-          this.sent.push(JSON.parse(frame.payload.toString('utf8')) as PhoenixFrame);
-        } catch {
-          // Not a Phoenix frame: nothing to record.
-        }
+        const parsed = frame.opcode === 1 ? parsePhoenix(frame.payload) : null;
+        if (parsed !== null) this.sent.push(parsed);
+        if (parsed !== null && this.dropToServer?.(parsed) === true) return;
+        upstream.write(frame.raw);
       },
     );
-    client.on('data', (chunk: Buffer) => {
-      outbound.push(chunk);
-      upstream.write(chunk);
-    });
+    client.on('data', (chunk: Buffer) => outbound.push(chunk));
 
     // Server → worker: re-encoded frame by frame so frames can be held or rewritten.
     const inbound = new FrameStream(
       (head) => client.write(head),
       (frame) => {
-        let out = frame;
+        let out: Pick<Frame, 'opcode' | 'payload'> = frame;
         if (frame.opcode === 1 && this.rewrite !== null) {
           try {
             const parsed = JSON.parse(frame.payload.toString('utf8')) as PhoenixFrame;
@@ -215,6 +230,8 @@ export class SlowServerProxy {
             // Not JSON: pass it on as it is.
           }
         }
+        const parsed = out.opcode === 1 && this.dropToWorker !== null ? parsePhoenix(out.payload) : null;
+        if (parsed !== null && this.dropToWorker?.(parsed) === true) return;
         const data = encodeFrame(out);
         if (this.#holding) {
           this.heldFrames++;
