@@ -66,10 +66,14 @@ export async function call<T>(server: ServerProcess, method: string, path: strin
   return (await response.json()) as T;
 }
 
+/** A run as `GET /api/runs` lists it (the fields these tests read). */
 export interface RunRow {
   id: string;
   state: string;
   attempts: number;
+  max_attempts: number;
+  worker: string | null;
+  claimed_at: string | null;
   started_at: string | null;
   error_type: string | null;
 }
