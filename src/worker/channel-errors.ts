@@ -48,3 +48,10 @@ function safeJson(value: unknown): string {
     return String(value);
   }
 }
+
+/** A run's channel was never joined: its deadline passed (the run is the server's again) or the worker stopped. */
+export class JoinAbandonedError extends LanesError {
+  constructor(reason: string) {
+    super('RUN_JOIN_ABANDONED', `run channel join abandoned: ${reason}`);
+  }
+}

@@ -5,9 +5,12 @@
  *
  * With `claim_plans` the claim reply brought the plan (and a small input):
  * the run is handed to the engine at once, while `run:<id>` is joined beside
- * it; its events wait in the reporter until the join is answered. Should the
- * join be refused, the run is killed and nothing is reported, as when a join
- * is refused before execution.
+ * it; its events wait in the reporter until the join is answered. The join
+ * is made again until it succeeds (run-join.ts: after a timeout, a passing
+ * refusal, a failover to another server), so a server that dies between the
+ * claim and the join loses nothing. Should the join be refused for good, or
+ * the run's lease run out first, the run is killed and nothing is reported,
+ * as when a join is refused before execution.
  *
  * Whatever happens after the join, the run ends with a `run:complete` push:
  * a failed fetch is `exception` with a named `error_type`, an abort before
@@ -37,13 +40,13 @@ import type { ExitReason } from '../protocol/reasons.ts';
 import { timestampMicros } from '../protocol/timestamp.ts';
 import { verifyRunToken } from '../protocol/tokens.ts';
 import type { SigningKey } from '../protocol/tokens.ts';
-import { PushRejectedError } from './channel-errors.ts';
 import { CredentialRedactor } from '../protocol/credential-redactor.ts';
 import { pushAndWait } from './push.ts';
 import type { ServerFeatures } from './server-features.ts';
 import { resolveLimits } from './resolve-limits.ts';
 import { RunEventMapper } from './run-event-mapper.ts';
 import { RunReporter } from './run-reporter.ts';
+import { joinRunChannel, runJoinDeadline } from './run-join.ts';
 import { RunFailure, errorMessage, fetchDataclip, fetchPlan, readInlineDataclip } from './run-inputs.ts';
 
 /** What a run needs from the worker's connection. */
@@ -69,8 +72,8 @@ export interface RunAttemptOptions {
   logger: Logger;
   /**
    * The run's channel, joined (and heartbeated) while the run waited in its
-   * lane's backlog; resolves null when that join failed. Without it the run
-   * joins its channel itself.
+   * lane's backlog; resolves null when that join failed for good (the run is
+   * then not executed). Without it the run joins its channel itself.
    */
   joined?: Promise<Channel | null>;
   /** When the run's thread has started it: how long the claim → dispatch and dispatch → thread start legs took. */
@@ -109,13 +112,27 @@ export async function runAttempt(options: RunAttemptOptions): Promise<RunAttempt
     }
   }
 
-  const held = options.joined === undefined ? null : await options.joined;
+  const held = options.joined === undefined ? undefined : await options.joined;
+  if (held === null) {
+    // worker-runs.ts logged why (the held join's error).
+    logger.debug('the run channel could not be joined while the run waited; run not executed');
+    return { reason: null, durationMs: elapsed() };
+  }
   const channel = held ?? channels.runChannel(run.id, run.token);
   // claim_plans: the plan came with the claim, so the run need not wait for the join.
   const prefetched = run.plan !== undefined && channels.features.capabilities.has(CAPABILITY_CLAIM_PLANS) ? run.plan : null;
   const heartbeat: { current: Heartbeat | null } = { current: null };
   let ended = false;
-  const joined: Promise<boolean> = (held === null ? joinChannel(channel, config.messageTimeoutMs) : Promise.resolve()).then(
+  const joining =
+    held === undefined
+      ? joinRunChannel(channel, {
+          timeoutMs: config.messageTimeoutMs,
+          deadline: runJoinDeadline(run.token, channels.features, Date.now(), config.messageTimeoutMs),
+          signal: options.signal,
+          logger,
+        })
+      : Promise.resolve();
+  const joined: Promise<boolean> = joining.then(
     () => {
       logger.debug('joined run channel');
       if (!ended) heartbeat.current = startHeartbeat(channel, channels.features, logger);
@@ -279,30 +296,6 @@ function abortedEnd(signal: AbortSignal): EngineRunComplete {
     finalState: null,
     timestamp: timestampMicros(),
   };
-}
-
-/** Joins a run channel; rejects when the server refuses or does not answer in time. */
-export function joinChannel(channel: Channel, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    channel
-      .join(timeoutMs)
-      .receive('ok', () => {
-        if (settled) return;
-        settled = true;
-        resolve();
-      })
-      .receive('error', (response?: unknown) => {
-        if (settled) return;
-        settled = true;
-        reject(new PushRejectedError('phx_join', response));
-      })
-      .receive('timeout', () => {
-        if (settled) return;
-        settled = true;
-        reject(new Error(`run channel join timed out after ${timeoutMs} ms`));
-      });
-  });
 }
 
 async function fetchCredential(reporter: RunReporter, credentialId: string): Promise<unknown> {

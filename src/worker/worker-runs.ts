@@ -13,8 +13,9 @@ import { CAPABILITY_RUN_HEARTBEAT } from '../protocol/events.ts';
 import type { ClaimedRun } from '../protocol/messages.ts';
 import { ERROR_TYPES } from '../protocol/reasons.ts';
 import type { SigningKey } from '../protocol/tokens.ts';
-import { joinChannel, runAttempt, startHeartbeat } from './run-attempt.ts';
+import { runAttempt, startHeartbeat } from './run-attempt.ts';
 import type { RunChannels } from './run-attempt.ts';
+import { joinRunChannel, runJoinDeadline } from './run-join.ts';
 import type { WorkerMetrics } from './worker-metrics.ts';
 
 /** How a run the server cancelled (`run_cancel`) is ended. */
@@ -50,6 +51,8 @@ export class WorkerRuns {
   readonly #held = new Map<string, HeldRun>();
   /** Set once the shutdown timeout passed: runs started after that (from a claim in flight) are killed at once. */
   #runAbortReason: EngineAbortReason | null = null;
+  /** Aborted with `killAll`: the joins of backlog runs stop waiting for a server (run-join.ts). */
+  readonly #stopping = new AbortController();
 
   constructor(options: WorkerRunsOptions) {
     this.#options = options;
@@ -82,13 +85,18 @@ export class WorkerRuns {
     const channel = channels.runChannel(run.id, run.token);
     let stopped = false;
     let heartbeat: { stop(): void } | null = null;
-    const joined = joinChannel(channel, config.messageTimeoutMs).then(
+    const joined = joinRunChannel(channel, {
+      timeoutMs: config.messageTimeoutMs,
+      deadline: runJoinDeadline(run.token, channels.features, Date.now(), config.messageTimeoutMs),
+      signal: this.#stopping.signal,
+      logger,
+    }).then(
       () => {
         if (!stopped) heartbeat = startHeartbeat(channel, channels.features, logger);
         return channel;
       },
       async (error: unknown) => {
-        logger.warn({ err: error }, 'could not join the channel of a backlog run; it joins when it starts');
+        logger.error({ err: error }, 'could not join the channel of a backlog run; it will not be executed');
         await channels.leaveRunChannel(channel);
         return null;
       },
@@ -163,6 +171,7 @@ export class WorkerRuns {
   killAll(): void {
     const reason: EngineAbortReason = { reason: 'kill', errorType: ERROR_TYPES.shutdown, message: 'the worker shut down before the run finished' };
     this.#runAbortReason = reason;
+    this.#stopping.abort();
     if (this.#runs.size > 0) this.#logger.warn({ runIds: [...this.#runs.keys()] }, 'killing runs still active at shutdown');
     for (const run of this.#runs.values()) run.controller.abort(reason);
   }
