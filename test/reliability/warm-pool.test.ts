@@ -88,10 +88,11 @@ test('idle children are retired down to the pinned lanes\' slots, runs on every 
   await waitFor(() => engineChildren(worker.pid).length === 2, { timeoutMs: 30_000, intervalMs: 100, message: 'the spare to retire again' });
 
   // After the spell, a run on every lane (and on a queue only the wildcard lane takes), all four at once:
-  // the pool forks back up for them, so they all run together. Each holds 8 s from its own start; that they ran
-  // together is read from the server's record of each attempt (every start before every end), not from a poll that
-  // must catch all four `started` in one look, which a loaded machine can miss.
-  const HOLD = 'fn(state => new Promise(resolve => setTimeout(() => resolve(state), 8000)))';
+  // the pool forks back up for them, so they all run together. That they ran together is read from the server's
+  // record of each attempt (every start before every end), not from a poll that must catch all four `started` in one
+  // look, which a loaded machine can miss. Each holds 20 s from its own start: forking and booting two children took
+  // more than 8 s beside a trace-logging worker and two servers on this 2-core machine.
+  const HOLD = 'fn(state => new Promise(resolve => setTimeout(() => resolve(state), 20000)))';
   const ids = await Promise.all(['fast_lane', 'urgent', 'manual', 'default'].map((queue) => submitRun(server, { queue, plan: fixturePlan(HOLD) })));
   // A child for each run (and, up to the pool's size, one more kept idle for the pinned lanes): the most seen while they run.
   let mostChildren = 0;
