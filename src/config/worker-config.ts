@@ -61,6 +61,7 @@ export const WORKER_OPTIONS: readonly OptionSpec[] = [
   { flag: 'idle-child-timeout-seconds', env: 'WORKER_IDLE_CHILD_TIMEOUT_SECONDS', type: 'string', defaultText: '30 (0 keeps every child warm)', describe: 'Retire an engine child idle this long, keeping warm one per slot of the lanes without "*" (at least one); the others, spares included, are forked again when runs come' },
   { flag: 'preload-adaptors', env: 'WORKER_PRELOAD_ADAPTORS', type: 'string', describe: 'Comma-separated adaptors (name@version) to keep warm in spare threads' },
   { flag: 'child-nice', env: 'WORKER_CHILD_NICE', type: 'string', defaultText: '10', describe: 'Nice value (0-19) of the engine children that run jobs, so the worker and the server come first when jobs fill the CPU' },
+  { flag: 'background-nice', env: 'WORKER_BACKGROUND_NICE', type: 'string', defaultText: '19', describe: 'Nice value (--child-nice to 19) of the runs of lanes with "*" and of spare-thread boots after them, so an urgent run of a lane that pins its queues comes first' },
   { flag: 'bundle-code', env: 'WORKER_BUNDLE_CODE', type: 'boolean', defaultText: 'true', describe: 'Load run threads and each adaptor from one esbuild bundle (false: file by file, about twice the CPU per run)' },
 ];
 
@@ -106,6 +107,8 @@ export interface WorkerConfig {
   readonly bundleCode: boolean;
   /** Nice value of the engine children (engine `childNice`). */
   readonly childNice: number;
+  /** Nice value of the runs that are not urgent and the spares booted after them (engine `backgroundNice`). */
+  readonly backgroundNice: number;
 }
 
 export interface ResolvedWorkerConfig {
@@ -142,6 +145,7 @@ export function resolveWorkerConfig(flags: FlagValues, env: EnvValues, context: 
   const cacheHome = env['XDG_CACHE_HOME'] && env['XDG_CACHE_HOME'].trim() !== '' ? env['XDG_CACHE_HOME'] : join(homedir(), '.cache');
 
   const lightningUrls = Object.freeze(raw.read('lightning', parseWebSocketUrls, [DEFAULT_LIGHTNING_URL]));
+  const childNice = raw.read('child-nice', parseNice, 10);
   const config: WorkerConfig = {
     lightningUrl: lightningUrls[0] ?? DEFAULT_LIGHTNING_URL,
     lightningUrls,
@@ -172,9 +176,20 @@ export function resolveWorkerConfig(flags: FlagValues, env: EnvValues, context: 
     spareChildren,
     idleChildTimeoutMs: raw.read('idle-child-timeout-seconds', parseNonNegativeSecondsToMs, DEFAULT_IDLE_CHILD_TIMEOUT_MS),
     bundleCode: raw.read('bundle-code', parseBoolean, true),
-    childNice: raw.read('child-nice', parseNice, 10),
+    childNice,
+    backgroundNice: resolveBackgroundNice(raw, childNice),
   };
   return { config: Object.freeze(config), warnings };
+}
+
+/** `--background-nice` may not give background work more priority than urgent runs' `--child-nice`. */
+function resolveBackgroundNice(raw: RawConfig, childNice: number): number {
+  const value = raw.read('background-nice', parseNice, 19);
+  const option = raw.get('background-nice');
+  if (option !== undefined && value < childNice) {
+    throw new ConfigError('--background-nice/WORKER_BACKGROUND_NICE', option.source, option.value, `must be at least --child-nice (${childNice}): background runs may not come before urgent ones`);
+  }
+  return Math.max(value, childNice);
 }
 
 /** `--workloops` and `--capacity` exclude each other, whichever of flag or env each comes from. */

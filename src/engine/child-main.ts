@@ -33,8 +33,16 @@ const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
 
 // The child's own thread keeps the worker's priority: it only relays messages between the worker
 // and the run's thread, and each hop a run's first line waits for would otherwise queue behind every
-// busy process on the machine. Each run thread takes `config.nice` itself as it boots (run-thread.ts):
+// busy process on the machine. Each run thread takes its nice value itself as it boots (run-thread.ts):
 // on Linux the nice value is per thread, so job code and the boots of spares stay below the worker.
+// Two levels: urgent runs (a lane that pins its queues) and the spares booted for them take
+// `config.nice`; other runs and the spares booted after them `config.backgroundNice`, lower still, so
+// that when long runs end together and their children boot new spares, the fast lane's run is not
+// sharing the cores with those boots as an equal. A thread can lower its own priority but, without
+// privileges, never raise it again: so the class of a spare is chosen when it boots, from the last
+// run of its child (a pinned lane's child frees and refills per run), and the pool hands urgent runs
+// the children whose spares booted at `config.nice` (child-pool.ts, `#pick`).
+const BACKGROUND_NICE = Math.max(config.nice, config.backgroundNice ?? config.nice);
 const THREAD_URL = config.threadEntry ? pathToFileURL(config.threadEntry) : new URL('./run-thread.ts', import.meta.url);
 
 const preloads = new Set(config.preload);
@@ -54,6 +62,8 @@ type ThreadState = { readonly kind: 'booting'; readonly markReady: (ok: boolean)
 class RunThread {
   readonly worker: Worker;
   readonly memoryLimitMb: number;
+  /** The nice value it booted at. */
+  readonly nice: number;
   /** True once the thread has booted; false if it died first. */
   readonly ready: Promise<boolean>;
   readonly #state: StateMachine<ThreadState>;
@@ -61,8 +71,9 @@ class RunThread {
   onMessage: ((message: ThreadToChild) => void) | undefined;
   onDeath: ((end: RunEnd) => void) | undefined;
 
-  constructor(memoryLimitMb: number) {
+  constructor(memoryLimitMb: number, nice: number) {
     this.memoryLimitMb = memoryLimitMb;
+    this.nice = nice;
     const { promise: ready, resolve: markReady } = Promise.withResolvers<boolean>();
     this.ready = ready;
     this.#state = new StateMachine<ThreadState>({
@@ -71,7 +82,7 @@ class RunThread {
       transitions: { booting: ['ready', 'dead'], ready: ['dead'], dead: [] },
       logger: unlogged,
     });
-    const data: ThreadData = { preload: [...preloads], nice: config.nice };
+    const data: ThreadData = { preload: [...preloads], nice };
     this.worker = new Worker(THREAD_URL, {
       resourceLimits: { maxOldGenerationSizeMb: memoryLimitMb },
       workerData: data,
@@ -136,6 +147,8 @@ const state = new StateMachine<ChildState>({
 });
 /** The warm thread the next run takes: not a state of the child, which boots one whatever it is doing. */
 let spare: RunThread | undefined;
+/** The nice value of the next spare: `config.nice` until a run that is not urgent, then as the last run was. */
+let spareNice = config.nice;
 /** A `boot-request` is out and its `boot-permit` has not come (`config.bootPermits`). */
 let permitAsked = false;
 /**
@@ -152,8 +165,8 @@ function running(runId: string): Extract<ChildState, { kind: 'running' }> | unde
 }
 
 /** Boots a thread; the parent hears when its boot ends (its boot gate counts the boot until then). */
-function bootThread(memoryLimitMb: number, asSpare: boolean): RunThread {
-  const thread = new RunThread(memoryLimitMb);
+function bootThread(memoryLimitMb: number, asSpare: boolean, nice: number): RunThread {
+  const thread = new RunThread(memoryLimitMb, nice);
   if (asSpare) {
     spare = thread;
     thread.onDeath = () => {
@@ -181,14 +194,14 @@ function usePermit(): void {
   const run = runWaitingForThread;
   runWaitingForThread = undefined;
   if (run) run();
-  else if (config.warmSpares && !spare) bootThread(config.spareMemoryLimitMb, true);
+  else if (config.warmSpares && !spare) bootThread(config.spareMemoryLimitMb, true, spareNice);
   else send({ type: 'boot-ended', spare: false });
 }
 
 /** Boots the next spare: the first one at once, later ones (after a run) when the parent's boot gate lets them. */
 function replenishSpare(first = false): void {
   if (!config.warmSpares || spare || permitAsked) return;
-  if (first) bootThread(config.spareMemoryLimitMb, true);
+  if (first) bootThread(config.spareMemoryLimitMb, true, spareNice);
   else askBoot();
 }
 
@@ -204,7 +217,8 @@ function finish(runId: string, end: RunEnd): void {
 }
 
 function startRun(message: Extract<ParentToChild, { type: 'run' }>): void {
-  const { runId, memoryLimitMb } = message;
+  const { runId, memoryLimitMb, urgent } = message;
+  spareNice = urgent ? config.nice : BACKGROUND_NICE;
   // A warm spare serves any run whose limit is at most its own: the run's own
   // limit is then held on the child's resident memory by the parent's sampler
   // (a thread's heap limit is fixed when it boots), and a small run on the
@@ -220,7 +234,7 @@ function startRun(message: Extract<ParentToChild, { type: 'run' }>): void {
   runWaitingForThread = () => {
     // Stopped while it waited: the permit boots the next spare instead.
     if (state.when('waiting')?.runId !== runId) usePermit();
-    else void runOn(bootThread(memoryLimitMb, false), message);
+    else void runOn(bootThread(memoryLimitMb, false, spareNice), message);
   };
   askBoot();
 }
@@ -250,7 +264,7 @@ async function runOn(thread: RunThread, message: Extract<ParentToChild, { type: 
   };
   if (!(await thread.ready)) return;
   if (state.when('running')?.thread !== thread) return;
-  thread.post({ type: 'run', request });
+  thread.post({ type: 'run', request, nice: message.urgent ? thread.nice : BACKGROUND_NICE });
   // The next spare boots when this run ends, not now: booting one costs
   // 0.1-0.4 s of CPU, and spent at a run's start it would compete
   // with the runs starting beside it (a burst, an urgent fast-lane run),

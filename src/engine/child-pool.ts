@@ -141,6 +141,7 @@ export class ChildPool {
         preload: this.#preloadPaths(),
         threadEntry: this.#setup.threadEntry,
         nice: o.childNice,
+        backgroundNice: o.backgroundNice,
         bootPermits: this.#boots !== undefined,
       },
       heapMb: o.runMemoryLimitMb + o.childHeapHeadroomMb,
@@ -252,10 +253,13 @@ export class ChildPool {
    * booted ones first, then booting ones: it takes a booted child beyond
    * those, else a booting one (it waits for that boot, further along than
    * any other), else one waiting for the gate, else a reserved one, so that
-   * no run waits while an idle child exists.
+   * no run waits while an idle child exists. Within each kind, children
+   * whose spare booted at the urgent runs' priority (`spareForUrgent`) come
+   * first for urgent runs and are the ones kept for them.
    */
   #pick(urgent: boolean): PooledChild | undefined {
-    const idle = [...this.#children].filter((c) => c.state === 'idle');
+    // Stable: least recently used first within each class.
+    const idle = [...this.#children].filter((c) => c.state === 'idle').sort((a, b) => Number(b.spareForUrgent) - Number(a.spareForUrgent));
     const booted = idle.filter((c) => c.spareReady);
     const booting = idle.filter((c) => !c.spareReady && !c.bootWaiting);
     const waiting = idle.filter((c) => !c.spareReady && c.bootWaiting);

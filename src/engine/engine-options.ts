@@ -113,6 +113,15 @@ export interface EngineOptions {
    * the children at the worker's priority. Default 10.
    */
   childNice?: number;
+  /**
+   * Nice value (`childNice` to 19) of the threads of runs that are not
+   * urgent (`RunRequest.urgent`), and of the spares booted after them:
+   * when long runs end together and their children boot new spares, those
+   * boots and the next long runs yield to an urgent run's thread, which
+   * keeps `childNice`. The spares kept for urgent runs (a child's first,
+   * and the next after an urgent run) boot at `childNice`. Default 19.
+   */
+  backgroundNice?: number;
 }
 
 export interface ResolvedEngineOptions {
@@ -147,6 +156,7 @@ export interface ResolvedEngineOptions {
   maxIdleChildGrowthMb: number;
   bundleCode: boolean;
   childNice: number;
+  backgroundNice: number;
 }
 
 export class EngineOptionsError extends LanesError {
@@ -165,8 +175,8 @@ function nonNegativeInt(name: string, value: number): number {
   return value;
 }
 
-function niceValue(value: number): number {
-  if (!Number.isInteger(value) || value < 0 || value > 19) throw new EngineOptionsError(`engine option childNice must be an integer from 0 to 19, got ${value}`);
+function niceValue(name: string, value: number, least = 0): number {
+  if (!Number.isInteger(value) || value < least || value > 19) throw new EngineOptionsError(`engine option ${name} must be an integer from ${least} to 19, got ${value}`);
   return value;
 }
 
@@ -202,6 +212,7 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     maxIdleChildRssMb: positiveInt('maxIdleChildRssMb', options.maxIdleChildRssMb ?? 512),
     maxIdleChildGrowthMb: positiveInt('maxIdleChildGrowthMb', options.maxIdleChildGrowthMb ?? 96),
     bundleCode: options.bundleCode ?? true,
-    childNice: niceValue(options.childNice ?? 10),
+    childNice: niceValue('childNice', options.childNice ?? 10),
+    backgroundNice: niceValue('backgroundNice', options.backgroundNice ?? 19, options.childNice ?? 10),
   });
 }

@@ -16,8 +16,17 @@ export interface ChildConfig {
   preload: string[];
   /** Absolute path of the bundled thread code (thread-bundle.ts); absent: load the sources. */
   threadEntry?: string;
-  /** Nice value each run thread takes as it boots (engine `childNice`). */
+  /**
+   * Nice value of the threads of urgent runs and of the spares booted for
+   * them: a child's first spare, and the next spare of a child whose last
+   * run was urgent (engine `childNice`).
+   */
   nice: number;
+  /**
+   * Nice value of other runs' threads and of the spares booted after them
+   * (engine `backgroundNice`, at least `nice`). Absent: `nice`.
+   */
+  backgroundNice?: number;
   /**
    * Boot a thread (the next spare, or a run's own) only once the parent
    * grants it (`boot-request` → `boot-permit`): the pool's boot gate
@@ -27,7 +36,8 @@ export interface ChildConfig {
 }
 
 export type ParentToChild =
-  | { type: 'run'; runId: string; request: ExecutionRequest; memoryLimitMb: number }
+  /** `urgent`: the run of a lane that pins its queues (engine `RunRequest.urgent`): its thread keeps `nice`. */
+  | { type: 'run'; runId: string; request: ExecutionRequest; memoryLimitMb: number; urgent: boolean }
   | { type: 'stop-run'; runId: string }
   | { type: 'credential-reply'; runId: string; requestId: number; ok: true; body: unknown }
   | { type: 'credential-reply'; runId: string; requestId: number; ok: false; message: string }
@@ -55,7 +65,8 @@ export type ChildToParent =
   | { type: 'run-stopped'; runId: string };
 
 export type ChildToThread =
-  | { type: 'run'; request: ExecutionRequest }
+  /** `nice`: the thread lowers its priority to it before the run, if it is below it (a spare booted for an urgent run given another). */
+  | { type: 'run'; request: ExecutionRequest; nice: number }
   | { type: 'credential-reply'; requestId: number; ok: true; body: unknown }
   | { type: 'credential-reply'; requestId: number; ok: false; message: string }
   | { type: 'preload'; entryPaths: string[] };
@@ -72,6 +83,6 @@ export type ThreadToChild =
 /** `workerData` of a run thread. */
 export interface ThreadData {
   preload: string[];
-  /** Nice value the thread takes first thing (engine `childNice`); 0 leaves it at the child's. */
+  /** Nice value the thread takes first thing (`ChildConfig.nice` or `backgroundNice`); 0 leaves it at the child's. */
   nice: number;
 }

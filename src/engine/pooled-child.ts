@@ -102,7 +102,8 @@ export class PooledChild {
   #runsFinished = 0;
   #spareReady = false;
   #bootWaiting = false;
-  #lastRunUrgent = false;
+  /** Undefined until the child's first run. */
+  #lastRunUrgent: boolean | undefined;
 
   constructor(options: PooledChildOptions) {
     this.id = options.id;
@@ -142,7 +143,16 @@ export class PooledChild {
 
   /** Whether the last run this child was given was urgent: its next spare is likely an urgent run's too. */
   get lastRunUrgent(): boolean {
-    return this.#lastRunUrgent;
+    return this.#lastRunUrgent === true;
+  }
+
+  /**
+   * Whether its spare boots at the urgent runs' nice value (child-main.ts):
+   * a child's first spare, and the one after an urgent run. Others boot at
+   * the engine's `backgroundNice`, and a thread never regains priority.
+   */
+  get spareForUrgent(): boolean {
+    return this.#lastRunUrgent !== false;
   }
 
   /** Whether the run this child executes is urgent (`RunRequest.urgent`); undefined when it runs none. */
@@ -275,7 +285,7 @@ export class PooledChild {
     this.#lastRunUrgent = urgent;
     // The boot this child waits for is now its run's: asked again, it ranks as that run does.
     if (this.#bootWaiting) this.#options.onBootRequest?.(this);
-    this.#send({ type: 'run', runId, request, memoryLimitMb });
+    this.#send({ type: 'run', runId, request, memoryLimitMb, urgent });
   }
 
   replyCredential(runId: string, requestId: number, result: { ok: true; body: unknown } | { ok: false; message: string }): void {

@@ -19,14 +19,22 @@ const PREPARED_CONTEXTS = 2;
 // Before any work: on Linux the nice value is per thread, so this thread (the boot of a spare, then
 // job code) yields to the worker and to the child's relay thread. Raising it needs no privilege; if
 // the system refuses anyway, the thread runs at the child's priority.
-if (threadData.nice > 0) {
+/** Taken before `lockDownThread` replaces the builtin's export (and the live binding with it). */
+const setThreadPriority = setPriority;
+let nice = 0;
+/** Lowers this thread's priority to `value` if it is above it; never raises it (that needs privileges, and job code must not have it). */
+function lowerPriorityTo(value: number): void {
+  if (value <= nice) return;
   try {
-    setPriority(threadData.nice);
+    setThreadPriority(value);
+    nice = value;
   } catch {
     // Not fatal: only the priority of job work relative to the worker's is lost.
   }
 }
-// Before any adaptor or job code is loaded into this thread (it also takes setPriority away).
+lowerPriorityTo(threadData.nice);
+// Before any adaptor or job code is loaded into this thread (it also takes setPriority away from
+// everything but the function above, which job code cannot reach).
 lockDownThread();
 const port = takeParentPort();
 
@@ -57,6 +65,8 @@ port.onMessage((received) => {
     case 'run': {
       if (started) return;
       started = true;
+      // A spare booted for an urgent run, given another: it yields like that run's own class.
+      lowerPriorityTo(message.nice);
       post({ type: 'started', timestamp: timestampMicros() });
       void executePlan(message.request, {
         emit: (event) => post({ type: 'event', event }),

@@ -46,6 +46,7 @@ export async function createWorkerEngine(config: WorkerConfig, logger: Logger, o
     preloadAdaptors: config.preloadAdaptors,
     bundleCode: config.bundleCode,
     childNice: config.childNice,
+    backgroundNice: config.backgroundNice,
     ...overrides,
     // The engine binds `component: 'engine'` itself.
     logger,

@@ -40,6 +40,12 @@ test('--bundle-code false and WORKER_BUNDLE_CODE=false turn bundling off', (t) =
   t.true(resolveWorkerConfig({ 'bundle-code': true }, { ...secret, WORKER_BUNDLE_CODE: 'false' }).config.bundleCode);
 });
 
+test('--background-nice defaults to 19 and is never below --child-nice', (t) => {
+  t.is(resolveWorkerConfig({}, secret).config.backgroundNice, 19);
+  t.is(resolveWorkerConfig({ 'background-nice': '12' }, secret).config.backgroundNice, 12);
+  t.is(resolveWorkerConfig({ 'child-nice': '0' }, { ...secret, WORKER_BACKGROUND_NICE: '0' }).config.backgroundNice, 0);
+});
+
 test('--capacity N means manual>*:N', (t) => {
   const { config } = resolveWorkerConfig({ capacity: '3' }, secret);
   t.deepEqual(config.workloops.map((lane) => lane.id), ['manual>*:3']);
@@ -59,6 +65,8 @@ for (const [flags, env, pattern] of [
   [{ port: '70000' }, {}, /--port\/WORKER_PORT .*"70000" must be a port number/],
   [{ 'child-nice': '20' }, {}, /--child-nice\/WORKER_CHILD_NICE \(flag --child-nice\): "20" must be a nice value from 0 to 19/],
   [{}, { WORKER_CHILD_NICE: '-1' }, /--child-nice\/WORKER_CHILD_NICE \(env WORKER_CHILD_NICE\): "-1" must be a whole number/],
+  [{ 'child-nice': '12', 'background-nice': '11' }, {}, /--background-nice\/WORKER_BACKGROUND_NICE \(flag --background-nice\): "11" must be at least --child-nice \(12\)/],
+  [{}, { WORKER_BACKGROUND_NICE: '25' }, /--background-nice\/WORKER_BACKGROUND_NICE \(env WORKER_BACKGROUND_NICE\): "25" must be a nice value from 0 to 19/],
   [{}, { WORKER_BUNDLE_CODE: 'nah' }, /--bundle-code\/WORKER_BUNDLE_CODE \(env WORKER_BUNDLE_CODE\): "nah" must be true or false/],
   [{ 'lightning-public-key': 'not-a-key' }, {}, /--lightning-public-key\/WORKER_LIGHTNING_PUBLIC_KEY/],
 ] as const) {

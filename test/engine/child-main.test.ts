@@ -44,7 +44,7 @@ function forkChild(t: ExecutionContext): Forked {
 /** A `run` message whose one job never ends. */
 function hangingRun(): Extract<ParentToChild, { type: 'run' }> {
   const { runId, execution } = hangingExecution();
-  return { type: 'run', runId, request: execution, memoryLimitMb: 128 };
+  return { type: 'run', runId, request: execution, memoryLimitMb: 128, urgent: false };
 }
 
 

@@ -206,14 +206,19 @@ async function niceOf(pid: number, tid: number | string = pid): Promise<number> 
 async function workerThreadNices(pid: number): Promise<number[]> {
   const nices: number[] = [];
   for (const tid of await readdir(`/proc/${pid}/task`)) {
-    if ((await readFile(`/proc/${pid}/task/${tid}/comm`, 'utf8')).trim() === 'WorkerThread') nices.push(await niceOf(pid, tid));
+    try {
+      if ((await readFile(`/proc/${pid}/task/${tid}/comm`, 'utf8')).trim() === 'WorkerThread') nices.push(await niceOf(pid, tid));
+    } catch (error) {
+      // A thread that ended since the directory was read (a run's, terminated as its run ended).
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' && (error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
   }
   return nices;
 }
 
-test("run threads run at childNice; the child's relay thread keeps the worker's priority", async (t) => {
+test("urgent runs' threads run at childNice; the child's relay thread keeps the worker's priority", async (t) => {
   const engine = await startEngine(t, { childNice: 7 });
-  const held = request(plan([job('j', 'fn(state => new Promise((resolve) => setTimeout(() => resolve(state), 1500)));')]));
+  const held = request(plan([job('j', 'fn(state => new Promise((resolve) => setTimeout(() => resolve(state), 1500)));')]), { urgent: true });
   const running = engine.execute(held.request);
   await until(() => held.events.some((e) => e.type === 'step-start'));
   const pid = engine.stats().children[0]?.pid;
@@ -224,6 +229,32 @@ test("run threads run at childNice; the child's relay thread keeps the worker's 
   t.true(nices.length >= 1, 'the run has a thread');
   t.deepEqual(nices, nices.map(() => 7));
   t.is((await running).reason, 'success');
+});
+
+test('runs that are not urgent, and the spares booted after them, yield at backgroundNice; the spare after an urgent run boots at childNice', async (t) => {
+  const engine = await startEngine(t, { poolSize: 1, childNice: 7, backgroundNice: 15 });
+  const pid = engine.stats().children[0]?.pid;
+  if (pid === undefined) return t.fail('no child pid');
+  const spareReady = () => engine.stats().children[0]?.spareReady === true;
+  const held = (urgent: boolean) => request(plan([job('j', 'fn(state => new Promise((resolve) => setTimeout(() => resolve(state), 1500)));')]), { urgent });
+  await until(spareReady);
+  t.deepEqual(await workerThreadNices(pid), [7], "a child's first spare is kept for urgent runs");
+
+  const background = held(false);
+  const backgroundDone = engine.execute(background.request);
+  await until(() => background.events.some((e) => e.type === 'step-start'));
+  t.deepEqual(await workerThreadNices(pid), [15], 'the spare, given a run that is not urgent, lowered itself');
+  t.is((await backgroundDone).reason, 'success');
+  await until(spareReady);
+  t.deepEqual(await workerThreadNices(pid), [15], 'the spare after a run that is not urgent boots in the background');
+
+  const urgent = held(true);
+  const urgentDone = engine.execute(urgent.request);
+  await until(() => urgent.events.some((e) => e.type === 'step-start'));
+  t.deepEqual(await workerThreadNices(pid), [15], 'a thread never regains priority: the urgent run keeps what its spare had');
+  t.is((await urgentDone).reason, 'success');
+  await until(spareReady);
+  t.deepEqual(await workerThreadNices(pid), [7], "the spare after an urgent run is kept for the next one");
 });
 
 test('childNice 0 leaves children at the worker\'s priority', async (t) => {

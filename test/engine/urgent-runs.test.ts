@@ -164,3 +164,32 @@ test("an urgent run's thread boots at once, past the gate's limit; other boots s
   t.deepEqual([(await urgent.done).reason, (await other.done).reason], ['success', 'success']);
   await waitFor(() => engine.stats().children.every((c) => c.spareReady), { ...WAIT, message: 'every spare to boot' });
 });
+
+test("an urgent run takes the idle child whose spare booted at the urgent runs' priority; another run leaves it", async (t) => {
+  const engine = await startEngine(t, { poolSize: 2, reservedWarmChildren: 1, childNice: 5, backgroundNice: 15 });
+  const allBooted = () => waitFor(() => engine.stats().children.every((c) => c.spareReady), { ...WAIT, message: 'every spare to boot' });
+  /** Runs a trivial run to its end; resolves with the child it ran on. */
+  const runOn = async (urgent: boolean): Promise<number | undefined> => {
+    let child: number | undefined;
+    const built = request(plan([job('a', 'fn(s => s)')]), {
+      urgent,
+      onEvent: (event) => {
+        if (event.type === 'run-start') child = childOf(engine, built.request.runId);
+      },
+    });
+    t.is((await engine.execute(built.request)).reason, 'success');
+    return child;
+  };
+  await allBooted();
+  // Each child's first spare is kept for urgent runs. A run that is not urgent leaves one such child
+  // to them; the child it takes boots its next spare in the background.
+  const background = await runOn(false);
+  await allBooted();
+  const kept = await runOn(true);
+  t.not(kept, background);
+  await allBooted();
+  // The child of the background spare is now the one idle longest: an urgent run still takes the other.
+  t.is(await runOn(true), kept, 'the urgent run took the child whose spare is at the urgent priority');
+  await allBooted();
+  t.is(await runOn(false), background, 'the other run left that child to urgent runs');
+});

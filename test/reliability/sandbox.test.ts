@@ -169,7 +169,7 @@ const violations: Array<[string, unknown[], RegExp, number]> = [
 for (const [what, messages, rule, forwarded] of violations) {
   test(`the child passes on nothing a compromised thread forges: ${what}`, async (t) => {
     const child = await compromisedChild(t);
-    child.send({ type: 'run', runId: 'run-1', request: twoJobRequest(messages), memoryLimitMb: 128 });
+    child.send({ type: 'run', runId: 'run-1', request: twoJobRequest(messages), memoryLimitMb: 128, urgent: false });
     const ended = await waitFor(() => child.received.find((m) => m.type === 'run-ended'), { timeoutMs: 20_000, message: 'the run to end' });
     if (ended.type !== 'run-ended') return t.fail();
     t.is(ended.end.reason, 'crash');
@@ -184,7 +184,7 @@ for (const [what, messages, rule, forwarded] of violations) {
 test('the child passes on a credential request for the open step’s own credential, and a well-ordered run', async (t) => {
   const child = await compromisedChild(t);
   const messages = [started, stepStart('s1', 'job-a'), credentialRequest('cred-a'), stepComplete('s1', 'job-a'), { type: 'end', end: { reason: 'success', errorType: null, errorMessage: null, finalState: {} } }];
-  child.send({ type: 'run', runId: 'run-1', request: twoJobRequest(messages), memoryLimitMb: 128 });
+  child.send({ type: 'run', runId: 'run-1', request: twoJobRequest(messages), memoryLimitMb: 128, urgent: false });
   const ended = await waitFor(() => child.received.find((m) => m.type === 'run-ended'), { timeoutMs: 20_000, message: 'the run to end' });
   if (ended.type !== 'run-ended') return t.fail();
   t.is(ended.end.reason, 'success');

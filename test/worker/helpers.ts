@@ -169,6 +169,7 @@ export function testConfig(overrides: Partial<WorkerConfig> & { lightningUrl: st
     idleChildTimeoutMs: 0,
     bundleCode: true,
     childNice: 10,
+    backgroundNice: 19,
     lightningUrls: [overrides.lightningUrl],
     ...rest,
   } satisfies WorkerConfig);
