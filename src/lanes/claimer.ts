@@ -35,6 +35,13 @@ export interface Claimer {
    * failed or timed out. `signal` is aborted only by a forced stop.
    */
   claim(request: ClaimRequest, signal: AbortSignal): Promise<readonly ClaimedRun[]>;
+  /**
+   * How long the server may hold a claim sent now before answering it empty
+   * (`held_claims`); 0 or absent: claims are answered at once. An empty
+   * reply after such a hold is not a reason to back off: the lane claims
+   * again at once.
+   */
+  holdMs?(): number;
 }
 
 /**

@@ -52,6 +52,7 @@ export async function sendClaim(
     promisedMb = memory.freeMb;
     memory.promise(promisedMb);
   }
+  const holdMs = sender.claimer.holdMs?.() ?? 0;
   const started = performance.now();
   let runs: readonly ClaimedRun[];
   try {
@@ -65,7 +66,11 @@ export async function sendClaim(
   // From here to the end of accept() nothing awaits, so no claim can see the slots twice.
   claim.promised = 0;
   memory?.unpromise(promisedMb);
-  report(sender, { outcome: runs.length > 0 ? 'runs' : 'empty', demand, runs: runs.length, attempt, durationMs: performance.now() - started });
+  const durationMs = performance.now() - started;
+  report(sender, { outcome: runs.length > 0 ? 'runs' : 'empty', demand, runs: runs.length, attempt, durationMs });
+  // Held by the server until its time ran out: the hold was the wait, so claim again at once (and be
+  // held again) rather than back off. An empty reply well before the hold ended backs off as usual.
+  if (runs.length === 0 && holdMs > 0 && durationMs >= holdMs / 2) claim.wakeRequested = true;
   accept(runs, demand);
 }
 

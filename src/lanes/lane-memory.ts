@@ -34,6 +34,15 @@ export class LaneMemory {
     return this.#heldMb;
   }
 
+  /**
+   * Not reserved by the lane's runs, in MB: what an operator calls free. A
+   * claim in flight (one the server holds, `held_claims`, may wait for
+   * minutes) is not counted: it only says what may come.
+   */
+  get unreservedMb(): number {
+    return Math.max(0, this.totalMb - this.#heldMb);
+  }
+
   /** Free for new runs now (claims in flight count as used), in MB. */
   get freeMb(): number {
     return Math.max(0, this.totalMb - this.#heldMb - this.#promisedMb);

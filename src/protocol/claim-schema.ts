@@ -18,6 +18,8 @@ import type { FieldErrors } from './wire-shape.ts';
 export const MAX_DEMAND = 1000;
 /** Longest `worker_name`. */
 export const MAX_WORKER_NAME_LENGTH = 255;
+/** Longest a claim may ask to be held (`hold_ms`, `held_claims`). */
+export const MAX_CLAIM_HOLD_MS = 60_000;
 /** The chain used when a claim names none (PROTOCOL.md). */
 export const DEFAULT_CLAIM_CHAIN: readonly string[] = Object.freeze(['manual', '*']);
 
@@ -40,6 +42,8 @@ export const ClaimPayloadSchema = Type.Object(
     lane_memory_mb: claimMemory(),
     /** With `memory_claims`: the need assumed for a run whose plan declares no `run_memory_limit_mb`. */
     default_run_memory_mb: claimMemory(),
+    /** With `held_claims`: when nothing fits now, hold the claim up to this long and answer it when a run it may take is queued. */
+    hold_ms: Type.Optional(integerFrom(0, MAX_CLAIM_HOLD_MS)),
   },
   { message: 'must be an object' },
 );

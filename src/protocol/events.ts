@@ -19,6 +19,8 @@ export const HEARTBEAT = 'heartbeat';
 /** The queue channel every worker joins. */
 export const WORKER_QUEUE_TOPIC = 'worker:queue';
 export const CLAIM = 'claim';
+/** Lanes extension (`held_claims`), worker → server on `worker:queue`: answer every held claim of this connection now. */
+export const CLAIM_RELEASE = 'claim:release';
 export const WORK_AVAILABLE = 'work-available';
 
 /** The per-run channel `run:<id>`. */
@@ -67,13 +69,22 @@ export const CAPABILITY_CLAIM_PLANS = 'claim_plans';
  * without `queues` (Lightning's `{}`) still wakes every lane.
  */
 export const CAPABILITY_WORK_QUEUES = 'work_queues';
+/**
+ * A claim may carry `hold_ms`: when nothing fits now, the server holds the
+ * claim up to that long and answers it the moment a run it may take is
+ * queued (`{runs: []}` when the time is up), instead of the worker waiting
+ * for `work-available` and claiming again. `claim:release` answers every
+ * claim the connection holds with `{runs: []}` (a worker that stops).
+ */
+export const CAPABILITY_HELD_CLAIMS = 'held_claims';
 export type Capability =
   | typeof CAPABILITY_RUN_HEARTBEAT
   | typeof CAPABILITY_IDEMPOTENT_EVENTS
   | typeof CAPABILITY_RUN_CANCEL
   | typeof CAPABILITY_MEMORY_CLAIMS
   | typeof CAPABILITY_CLAIM_PLANS
-  | typeof CAPABILITY_WORK_QUEUES;
+  | typeof CAPABILITY_WORK_QUEUES
+  | typeof CAPABILITY_HELD_CLAIMS;
 
 /** Every Lanes extension, in the order a Lanes server lists them in its join reply. */
 export const LANES_CAPABILITIES: readonly Capability[] = Object.freeze([
@@ -83,6 +94,7 @@ export const LANES_CAPABILITIES: readonly Capability[] = Object.freeze([
   CAPABILITY_MEMORY_CLAIMS,
   CAPABILITY_CLAIM_PLANS,
   CAPABILITY_WORK_QUEUES,
+  CAPABILITY_HELD_CLAIMS,
 ]);
 
 /** Step output over the payload limit (PROTOCOL.md, step:complete). */

@@ -10,12 +10,21 @@ export type ChannelReply =
   | { status: 'ok' | 'error'; response: unknown }
   | { status: 'ok' | 'error'; binary: Uint8Array };
 
+/**
+ * A reply given later (a held claim, held-claims.ts): the topic's next event
+ * is handled at once, and the reply goes out when `later` settles, if the
+ * topic is still joined by the same join. `later` must not reject.
+ */
+export interface DeferredReply {
+  later: Promise<ChannelReply>;
+}
+
 /** Why a channel stops receiving events. */
 export type ChannelEndReason = 'leave' | 'closed' | 'rejoin' | 'server';
 
 export interface Channel {
   /** Handles one client event; events of one topic arrive strictly one at a time, in order. */
-  handleIn(event: string, payload: unknown): Promise<ChannelReply> | ChannelReply;
+  handleIn(event: string, payload: unknown): Promise<ChannelReply | DeferredReply> | ChannelReply | DeferredReply;
   /** The topic was left, the socket closed, or the client joined it again. */
   terminate(reason: ChannelEndReason): void;
 }

@@ -22,7 +22,7 @@ import {
   PHX_REPLY,
 } from '../protocol/index.ts';
 import { StateMachine } from '../state-machine.ts';
-import type { Channel, ChannelPeer, ChannelReply, ChannelRouter } from './phoenix-channel.ts';
+import type { Channel, ChannelPeer, ChannelReply, ChannelRouter, DeferredReply } from './phoenix-channel.ts';
 import { exceedsDepth } from './json-depth.ts';
 import { decodeBinaryPush, decodeText, encodeBinaryReply, encodeText, peekBinaryAddress, peekTextAddress } from './phoenix-serializer.ts';
 import type { FrameAddress, PhoenixMessage } from './phoenix-serializer.ts';
@@ -238,14 +238,21 @@ export class PhoenixConnection {
         this.#reply(message, { status: 'error', response: { reason: 'unmatched topic' } });
         return;
       }
-      let reply: ChannelReply;
+      let reply: ChannelReply | DeferredReply;
       try {
         reply = await current.channel.handleIn(event, message.payload);
       } catch (error) {
         this.#logger.error({ err: error, topic, event }, 'channel event handler failed');
         reply = { status: 'error', response: { reason: 'internal error' } };
       }
-      this.#reply(message, reply);
+      if (!('later' in reply)) {
+        this.#reply(message, reply);
+        return;
+      }
+      // Not awaited: the topic's next events go on; the reply follows when it is ready, to the same join only.
+      void reply.later.then((late) => {
+        if (this.#topics.get(topic) === current) this.#reply(message, late);
+      });
     });
   }
 

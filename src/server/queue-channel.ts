@@ -1,6 +1,8 @@
 /**
  * `worker:queue`: the worker's join (its capacity and lanes), `claim` by one
- * lane's preference chain, and `work-available` pushes (PROTOCOL.md).
+ * lane's preference chain, and `work-available` pushes (PROTOCOL.md). With
+ * `held_claims`, a claim that finds nothing may wait here for work
+ * (held-claims.ts), and `claim:release` answers those at once.
  *
  * States, kept in a `StateMachine`: joined → ended. After `terminate()` the
  * worker is out of the registry and gets no more pushes. What this
@@ -10,10 +12,12 @@ import { hash } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
   CAPABILITY_CLAIM_PLANS,
+  CAPABILITY_HELD_CLAIMS,
   CAPABILITY_RUN_CANCEL,
   CAPABILITY_RUN_HEARTBEAT,
   CAPABILITY_WORK_QUEUES,
   CLAIM,
+  CLAIM_RELEASE,
   LANES_CAPABILITIES,
   DEFAULT_CLAIM_CHAIN,
   RUN_CANCEL,
@@ -25,7 +29,9 @@ import {
 import type { ClaimReply, ClaimedRun, QueueJoinReply, ReceivedJoinPayload, RunCancelPayload, WorkAvailablePayload } from '../protocol/index.ts';
 import { StateMachine } from '../state-machine.ts';
 import { withPlans } from './claim-plans.ts';
-import type { Channel, ChannelPeer, ChannelReply, JoinResult } from './phoenix-channel.ts';
+import { HeldClaims } from './held-claims.ts';
+import type { ClaimTry } from './held-claims.ts';
+import type { Channel, ChannelPeer, ChannelReply, DeferredReply, JoinResult } from './phoenix-channel.ts';
 import { error, ok } from './phoenix-channel.ts';
 import type { RunTokenPool } from './run-token-pool.ts';
 import type { ClaimMemoryFilter, Store } from './store/store.ts';
@@ -76,6 +82,8 @@ interface ParsedJoin {
   plans: boolean;
   /** The worker declared `work_queues`: its `work-available` pushes name their queues. */
   namesQueues: boolean;
+  /** The worker declared `held_claims`: a claim of its with `hold_ms` may wait for work. */
+  holdsClaims: boolean;
   /** With memory_claims: chain → the lane's memory in MB; null when the worker's lanes are not bounded by memory. */
   lanesMemoryMb: Record<string, number> | null;
   memoryCeilingMb: number | null;
@@ -97,9 +105,18 @@ function parseJoin(payload: unknown): ParsedJoin | { errors: Record<string, stri
     cancels: Array.isArray(declared) && declared.includes(CAPABILITY_RUN_CANCEL),
     plans: Array.isArray(declared) && declared.includes(CAPABILITY_CLAIM_PLANS),
     namesQueues: Array.isArray(declared) && declared.includes(CAPABILITY_WORK_QUEUES),
+    holdsClaims: Array.isArray(declared) && declared.includes(CAPABILITY_HELD_CLAIMS),
     lanesMemoryMb: body.lanes_memory_mb ?? null,
     memoryCeilingMb: body.memory_ceiling_mb ?? null,
   };
+}
+
+/** A claim as read from its payload: what each try of it (held-claims.ts) asks the store. */
+interface ClaimRequest {
+  chain: readonly string[];
+  demand: number;
+  workerName: string | null;
+  memory: ClaimMemoryFilter | undefined;
 }
 
 /** `touchedAt`, `touchedName`: when this connection last wrote the worker's `last_seen_at`, and the name it wrote. */
@@ -110,6 +127,9 @@ export class QueueChannel implements Channel {
   readonly #peer: ChannelPeer;
   readonly #logger: Logger;
   readonly #state: StateMachine<QueueChannelState>;
+  /** Claims waiting for work (`held_claims`); used only when the worker declared it. */
+  readonly #held: HeldClaims;
+  #holdsClaims = false;
 
   private constructor(deps: QueueChannelDeps, peer: ChannelPeer) {
     this.#deps = deps;
@@ -121,6 +141,7 @@ export class QueueChannel implements Channel {
       transitions: { joined: ['ended'], ended: [] },
       logger: this.#logger,
     });
+    this.#held = new HeldClaims(this.#logger);
   }
 
   /** Handles `phx_join` on `worker:queue`. */
@@ -128,6 +149,7 @@ export class QueueChannel implements Channel {
     const parsed = parseJoin(payload);
     if ('errors' in parsed) return { ok: false, response: { reason: 'invalid_payload', errors: parsed.errors } };
     const channel = new QueueChannel(deps, peer);
+    channel.#holdsClaims = parsed.holdsClaims && deps.options.holdClaims;
     const now = Date.now();
     const worker: ConnectedWorker = {
       connectionId: peer.connectionId,
@@ -145,26 +167,33 @@ export class QueueChannel implements Channel {
       memoryCeilingMb: parsed.memoryCeilingMb,
       pushWorkAvailable: (queues) => peer.push(WORK_AVAILABLE, (parsed.namesQueues && queues !== null ? { queues: [...queues] } : {}) satisfies WorkAvailablePayload),
       pushRunCancel: (runId) => peer.push(RUN_CANCEL, { run_id: runId } satisfies RunCancelPayload),
+      serveHeldClaims: (queue) => channel.#held.serve(queue),
+      heldClaimsFor: (queue) => channel.#held.count(queue),
     };
     deps.registry.add(worker);
     await deps.store.upsertWorker({ id: peer.workerId, name: null, capacity: parsed.capacity, queues: parsed.lanes, connectedAt: now, lastSeenAt: now });
     channel.#logger.info({ capacity: parsed.capacity, lanes: parsed.lanes }, 'worker joined queue');
     const reply: QueueJoinReply = {
-      capabilities: [...LANES_CAPABILITIES],
+      capabilities: LANES_CAPABILITIES.filter((capability) => deps.options.holdClaims || capability !== CAPABILITY_HELD_CLAIMS),
       heartbeat_interval_ms: deps.options.heartbeatIntervalMs,
       lease_ms: deps.options.leaseMs,
     };
     return { ok: true, channel, response: reply };
   }
 
-  async handleIn(event: string, payload: unknown): Promise<ChannelReply> {
+  async handleIn(event: string, payload: unknown): Promise<ChannelReply | DeferredReply> {
     if (event === CLAIM) return this.#claim(payload);
+    if (event === CLAIM_RELEASE && this.#holdsClaims) {
+      this.#held.releaseAll();
+      return ok();
+    }
     return error({ event: [`unknown event ${event}`] });
   }
 
   terminate(): void {
     if (this.#state.kind === 'ended') return;
     this.#state.to({ kind: 'ended' });
+    this.#held.close();
     this.#deps.registry.remove(this.#peer.connectionId);
     this.#deps.notifier.forget(this.#peer.connectionId);
     const { store } = this.#deps;
@@ -175,9 +204,8 @@ export class QueueChannel implements Channel {
     }
   }
 
-  async #claim(payload: unknown): Promise<ChannelReply> {
-    const { store, metrics, options, tokens } = this.#deps;
-    metrics.claimRequests.inc();
+  async #claim(payload: unknown): Promise<ChannelReply | DeferredReply> {
+    this.#deps.metrics.claimRequests.inc();
     const read = readClaimPayload(payload);
     if (!read.ok) return error(read.errors);
     const { claim } = read;
@@ -185,6 +213,23 @@ export class QueueChannel implements Channel {
     const workerName = claim.worker_name ?? null;
     const { max_run_memory_mb: freeMb, lane_memory_mb: laneMb, default_run_memory_mb: defaultRunMb } = claim;
     const memory: ClaimMemoryFilter | undefined = freeMb === undefined || laneMb === undefined || defaultRunMb === undefined ? undefined : { freeMb, laneMb, defaultRunMb };
+    const request: ClaimRequest = { chain, demand: claim.demand, workerName, memory };
+    const first = await this.#claimNow(request);
+    const holdMs = claim.hold_ms ?? 0;
+    if (first.reply.runs.length > 0 || holdMs <= 0 || !this.#holdsClaims || this.#state.kind !== 'joined') return ok(first.reply);
+    // Nothing now: wait for work this chain may take, tried again as it is queued (held-claims.ts).
+    const retry = (): Promise<ClaimTry> =>
+      this.#claimNow(request).catch((err: unknown) => {
+        this.#logger.warn({ err }, 'held claim not tried');
+        return { reply: { runs: [] }, drained: true };
+      });
+    return { later: this.#held.hold(chain, holdMs, retry).then((reply) => ok(reply)) };
+  }
+
+  /** One claim transaction and its reply. */
+  async #claimNow(request: ClaimRequest): Promise<ClaimTry> {
+    const { store, metrics, options, tokens } = this.#deps;
+    const { chain, workerName, memory } = request;
     const now = Date.now();
     this.#deps.notifier.claimed(this.#peer.connectionId);
     const registered = this.#deps.registry.get(this.#peer.connectionId);
@@ -199,7 +244,7 @@ export class QueueChannel implements Channel {
       if (touch) await tx.touchWorker(this.#peer.workerId, workerName, now);
       const claimed = await tx.claim({
         chain,
-        demand: claim.demand,
+        demand: request.demand,
         workerId: this.#peer.workerId,
         workerName: workerName,
         now,
@@ -227,6 +272,6 @@ export class QueueChannel implements Channel {
     }
     const handed = runs.map(({ row, token }): ClaimedRun => (row.memoryMb === undefined ? { id: row.id, token } : { id: row.id, token, memory_mb: row.memoryMb }));
     const reply: ClaimReply = { runs: registered?.plans === true && handed.length > 0 ? await withPlans(store, handed) : handed };
-    return ok(reply);
+    return { reply, drained: handed.length < request.demand };
   }
 }

@@ -87,7 +87,7 @@ export class RunLifecycle {
 
   /** A run is about to be stored: tell the workers connected here at once (the others hear of it once it is stored). */
   announce(queue: string): void {
-    if (this.#state.kind === 'running') this.#notifier.notify(queue);
+    if (this.#state.kind === 'running') this.#notifier.notify(queue, false);
   }
 
   /**
@@ -98,6 +98,8 @@ export class RunLifecycle {
   enqueued(queue: string, availableAt = Date.now(), toldHere = false): void {
     const delayMs = availableAt - Date.now();
     if (delayMs <= 0 && toldHere) {
+      // Announced before it was stored: the claims held here could not see it then.
+      if (this.#state.kind === 'running') this.#notifier.stored(queue);
       this.#events?.publish({ kind: 'work', queue });
       return;
     }

@@ -59,6 +59,12 @@ export interface ServerOptions {
    * (half of it in the pool). Its `exp` is that much later. Default 60 000; at least 1 000.
    */
   presignedTokenMaxAgeMs?: number;
+  /**
+   * Offer `held_claims` (held-claims.ts): a claim that finds nothing waits for
+   * work instead of being answered empty. Default true; false answers every
+   * claim at once, as Lightning does (the worker then relies on `work-available`).
+   */
+  holdClaims?: boolean;
   /** Largest WebSocket frame accepted; a bigger one gets a `frame_too_large` error reply. Default 11 MB, like Lightning. */
   maxFrameBytes?: number;
   /**
@@ -102,6 +108,7 @@ export interface ResolvedServerOptions {
   readonly workAvailableDebounceMs: number;
   readonly presignedTokens: number;
   readonly presignedTokenMaxAgeMs: number;
+  readonly holdClaims: boolean;
   readonly maxFrameBytes: number;
   readonly frameCeilingBytes: number;
   readonly maxBodyBytes: number;
@@ -125,6 +132,7 @@ export const SERVER_DEFAULTS = Object.freeze({
   workAvailableDebounceMs: 50,
   presignedTokens: RUN_TOKEN_POOL_SIZE,
   presignedTokenMaxAgeMs: RUN_TOKEN_MAX_AGE_MS,
+  holdClaims: true,
   maxFrameBytes: 11 * 1024 * 1024,
   maxBodyBytes: 10 * 1024 * 1024,
   defaultMaxAttempts: 1,
@@ -198,6 +206,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     workAvailableDebounceMs: positive('workAvailableDebounceMs', options.workAvailableDebounceMs ?? d.workAvailableDebounceMs, true),
     presignedTokens: integerAtLeastZero('presignedTokens', options.presignedTokens ?? d.presignedTokens),
     presignedTokenMaxAgeMs: atLeast('presignedTokenMaxAgeMs', options.presignedTokenMaxAgeMs ?? d.presignedTokenMaxAgeMs, MIN_PRESIGNED_TOKEN_MAX_AGE_MS),
+    holdClaims: options.holdClaims ?? d.holdClaims,
     maxFrameBytes,
     frameCeilingBytes,
     maxBodyBytes: positive('maxBodyBytes', options.maxBodyBytes ?? d.maxBodyBytes),

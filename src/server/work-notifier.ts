@@ -21,11 +21,16 @@
  * one of them, so a queue is never dropped from a push; past
  * `MAX_WORK_QUEUES` the push names none, and every lane wakes.
  *
+ * A worker that holds claims (`held_claims`, held-claims.ts) has them tried
+ * first: when its held claims could take the queue for every lane of it
+ * that could, no push is needed (the lanes are waiting in those claims);
+ * otherwise the push goes out too, for the lanes not holding one.
+ *
  * Notifier states: running → stopped (terminal, drops everything).
  */
 import type { Logger } from 'pino';
 import type { ConnectedWorker, WorkerRegistry } from './worker-registry.ts';
-import { couldTake } from './worker-registry.ts';
+import { couldTake, lanesThatCouldTake } from './worker-registry.ts';
 import { MAX_WORK_QUEUES } from '../protocol/index.ts';
 
 interface Window {
@@ -51,11 +56,17 @@ export class WorkNotifier {
     this.#logger = options.logger;
   }
 
-  /** Work was queued in `queue`. */
-  notify(queue: string): void {
+  /**
+   * Work was queued in `queue`. `stored` false: it is about to be (SQLite's
+   * early announce, submit-route.ts): pushes go out now, and held claims are
+   * tried once it is, by `stored(queue)`.
+   */
+  notify(queue: string, stored = true): void {
     if (this.#stopped) return;
     for (const worker of this.#registry.list()) {
       if (!couldTake(worker, queue)) continue;
+      const held = stored ? worker.serveHeldClaims(queue) : worker.heldClaimsFor(queue);
+      if (held > 0 && held >= lanesThatCouldTake(worker, queue)) continue;
       const window = this.#windows.get(worker.connectionId);
       if (window && !window.claimedSincePush) {
         window.pending.add(queue);
@@ -65,6 +76,12 @@ export class WorkNotifier {
       const queues = window ? new Set(window.pending).add(queue) : new Set([queue]);
       this.#push(worker, queues);
     }
+  }
+
+  /** Work announced with `notify(queue, false)` is stored now: the held claims that could take it try it. */
+  stored(queue: string): void {
+    if (this.#stopped) return;
+    for (const worker of this.#registry.list()) if (couldTake(worker, queue)) worker.serveHeldClaims(queue);
   }
 
   /** The worker on this connection sent a claim: it has acted on the pushes so far. */

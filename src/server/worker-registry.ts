@@ -42,6 +42,18 @@ export interface ConnectedWorker {
   pushWorkAvailable: (queues: readonly string[] | null) => void;
   /** Pushes `run:cancel` on this connection's `worker:queue`. */
   pushRunCancel: (runId: string) => void;
+  /**
+   * Work was queued in `queue`: tries this connection's held claims that
+   * could take it (`held_claims`, held-claims.ts). Returns how many could.
+   */
+  serveHeldClaims: (queue: string) => number;
+  /** How many of this connection's held claims could take work of `queue`; nothing is tried. */
+  heldClaimsFor: (queue: string) => number;
+}
+
+/** How many of the worker's lanes could take a run of `queue` (lanes of one chain counted apart). */
+export function lanesThatCouldTake(worker: Pick<ConnectedWorker, 'laneList'>, queue: string): number {
+  return worker.laneList.filter((lane) => chainCouldTake(lane.chain.split('>'), [queue])).length;
 }
 
 /** Whether any lane of the worker could take a run of `queue`. A worker that declared no lanes could take anything. */

@@ -12,9 +12,18 @@ import { ClaimInterruptedError, PushRejectedError, PushTimeoutError } from './ch
 import { parseClaimedRuns } from './claim-reply.ts';
 import type { ServerFeatures } from './server-features.ts';
 
+/**
+ * How long a claim may wait at a server that offered `held_claims` (at most
+ * half the claim timeout): long enough that an idle lane sends a claim every
+ * 20 s, short enough that a server which lost track of it costs little.
+ */
+export const CLAIM_HOLD_MS = 20_000;
+
 export interface ClaimPush {
   channel: Channel;
   request: ClaimRequest;
+  /** `hold_ms` to send (`held_claims`); 0 sends none. */
+  holdMs: number;
   workerName: string | null;
   features: ServerFeatures;
   timeoutMs: number;
@@ -34,6 +43,7 @@ export function pushClaim(push: ClaimPush): Promise<readonly ClaimedRun[]> {
     payload.lane_memory_mb = request.memory.laneMb;
     payload.default_run_memory_mb = request.memory.defaultRunMb;
   }
+  if (push.holdMs > 0) payload.hold_ms = push.holdMs;
   return new Promise((resolve, reject) => {
     let settled = false;
     let sent: Push | null = null;
@@ -67,7 +77,7 @@ export function pushClaim(push: ClaimPush): Promise<readonly ClaimedRun[]> {
 }
 
 /** Stops waiting for a push's reply: phoenix's own (untyped) cleanup of a push, as when its reply arrives. */
-function forget(push: Push): void {
+export function forget(push: Push): void {
   const internals = push as unknown as { cancelRefEvent?: () => void; cancelTimeout?: () => void };
   internals.cancelRefEvent?.();
   internals.cancelTimeout?.();

@@ -31,19 +31,19 @@ import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import type { ClaimRequest, Claimer } from '../lanes/claimer.ts';
 import { StateMachine } from '../state-machine.ts';
-import { API_VERSION, CAPABILITY_RUN_CANCEL, RUN_CANCEL, WORK_AVAILABLE, WORKER_QUEUE_TOPIC, runTopic } from '../protocol/events.ts';
+import { API_VERSION, CAPABILITY_HELD_CLAIMS, CAPABILITY_RUN_CANCEL, CLAIM_RELEASE, RUN_CANCEL, WORK_AVAILABLE, WORKER_QUEUE_TOPIC, runTopic } from '../protocol/events.ts';
 import { runCancelPayloadShape } from '../protocol/claim-schema.ts';
 import type { ClaimedRun, QueueJoinPayload } from '../protocol/messages.ts';
 import { ConnectionWarnings } from './connection-warnings.ts';
 import { describeRefusal } from './socket-problems.ts';
 import { NotConnectedError } from './channel-errors.ts';
-import { interruptClaims, pushClaim } from './claim-push.ts';
+import { CLAIM_HOLD_MS, forget, interruptClaims, pushClaim } from './claim-push.ts';
 import { ServerRotation } from './server-rotation.ts';
 import { jittered } from './jittered.ts';
 import { parseFeatures, workQueuesOf } from './server-features.ts';
 import type { ServerFeatures } from './server-features.ts';
 
-/** `claims`: the interrupts of the claims in flight, called when the channel drops. */
+/** `claims`: the interrupts of the claims (and the `claim:release`) in flight, called when the channel drops. */
 type Link =
   | { readonly kind: 'idle' }
   | { readonly kind: 'connecting'; readonly channel: Channel; readonly features: ServerFeatures }
@@ -223,12 +223,45 @@ export class QueueConnection implements Claimer {
     return pushClaim({
       channel: joined.channel,
       request,
+      holdMs: this.holdMs(),
       workerName: this.#options.workerName,
       features: joined.features,
       timeoutMs: this.#options.claimTimeoutMs,
       signal,
       pending: joined.claims,
       logger: this.#logger,
+    });
+  }
+
+  /** The `hold_ms` a claim sent now carries: with `held_claims` offered, else 0. */
+  holdMs(): number {
+    const joined = this.#state.when('joined');
+    if (joined === undefined || !joined.features.capabilities.has(CAPABILITY_HELD_CLAIMS)) return 0;
+    return Math.min(CLAIM_HOLD_MS, Math.floor(this.#options.claimTimeoutMs / 2));
+  }
+
+  /**
+   * `claim:release` (`held_claims`): the server answers the claims it holds
+   * for this connection at once, empty. Sent by a stopping worker after its
+   * lanes stopped claiming, so their last claims end now, not when held out.
+   */
+  releaseClaims(): Promise<void> {
+    const joined = this.#state.when('joined');
+    if (joined === undefined || !joined.features.capabilities.has(CAPABILITY_HELD_CLAIMS)) return Promise.resolve();
+    // Resolves however the server answers, or when the connection ends (with the claims in flight,
+    // whose interrupts drop the push's timer), so that nothing of it outlives the stop.
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        joined.claims.delete(interrupt);
+        resolve();
+      };
+      const interrupt = (): void => {
+        forget(push);
+        done();
+      };
+      joined.claims.add(interrupt);
+      const push = joined.channel.push(CLAIM_RELEASE, {}, this.#options.messageTimeoutMs);
+      push.receive('ok', done).receive('error', done).receive('timeout', done);
     });
   }
 

@@ -16,6 +16,8 @@ export interface WorkerDrain {
   shutdownTimeoutMs: number;
   force: AbortSignal;
   logger: Logger;
+  /** Asks the server to answer the claims it holds (`held_claims`) now; called once the lanes stopped claiming. */
+  releaseClaims?: () => Promise<void>;
 }
 
 export async function drainWorker(drain: WorkerDrain): Promise<void> {
@@ -23,7 +25,10 @@ export async function drainWorker(drain: WorkerDrain): Promise<void> {
   // 1. No new claims; claims in flight are awaited so their runs start (force abandons them). A claim
   //    the server does not answer within the shutdown timeout is given up: the server's lease brings
   //    back any run it handed out in that reply.
-  const claimsSettled = await waitUntil(() => Promise.all(lanes.map((lane) => lane.stop({ force: force.aborted }))).then(() => undefined), shutdownTimeoutMs, force);
+  const lanesStopped = Promise.all(lanes.map((lane) => lane.stop({ force: force.aborted })));
+  // No lane sends a claim after stop(): a claim the server holds for one is answered now (its runs, if it found some, start).
+  const released = drain.releaseClaims?.() ?? Promise.resolve();
+  const claimsSettled = await waitUntil(() => Promise.all([lanesStopped, released]).then(() => undefined), shutdownTimeoutMs, force);
   if (!claimsSettled) {
     if (!force.aborted) logger.warn({ shutdownTimeoutMs }, 'claim unanswered at shutdown; giving it up');
     await Promise.all(lanes.map((lane) => lane.stop({ force: true })));

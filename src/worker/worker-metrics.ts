@@ -50,7 +50,7 @@ export class WorkerMetrics {
     perLane('lanes_worker_lane_memory_bytes', "The lane's memory for runs (its share of the ceiling)", (lane) => (lane.memory?.totalMb ?? 0) * MB);
     perLane('lanes_worker_lane_memory_reserved_bytes', "Memory the lane's runs reserve now", (lane) => (lane.memory?.reservedMb ?? 0) * MB);
     perLane('lanes_worker_lane_memory_in_use_bytes', "Resident memory of the processes running the lane's runs, as last sampled", laneRssBytes);
-    perLane('lanes_worker_lane_memory_free_bytes', 'Memory the lane can still give to runs (claims in flight count as used)', (lane) => (lane.memory?.freeMb ?? 0) * MB);
+    perLane('lanes_worker_lane_memory_free_bytes', 'Memory of the lane not reserved by its runs', (lane) => (lane.memory?.unreservedMb ?? 0) * MB);
     new Gauge({
       name: 'lanes_worker_memory_ceiling_bytes',
       help: 'The memory ceiling of the worker and its engine children (--max-memory), or without it the runs\' ceiling Σ capacity × run memory',

@@ -265,7 +265,14 @@ export class Worker {
     this.#state.to({ kind: 'draining', started: running.started, stopping });
     this.#logger.info({ activeRuns: this.#runs.size, force: force.aborted }, 'worker draining');
 
-    await drainWorker({ lanes: this.#lanes, runs: this.#runs, shutdownTimeoutMs: this.#config.shutdownTimeoutMs, force, logger: this.#logger });
+    await drainWorker({
+      lanes: this.#lanes,
+      runs: this.#runs,
+      shutdownTimeoutMs: this.#config.shutdownTimeoutMs,
+      force,
+      logger: this.#logger,
+      releaseClaims: () => this.#connection.releaseClaims(),
+    });
 
     // 3. Leave, close, free the port, stop the engine we own.
     await this.#connection.close();

@@ -39,7 +39,7 @@ test('a worker with a good token connects, joins worker:queue and gets the capab
   const server = await startServer(t, { leaseMs: 1234, heartbeatIntervalMs: 321 });
   const socket = await connectWorker(t, server);
   const { reply } = await joinQueue(socket, { fast_lane: 1, 'manual>*': 4 });
-  t.deepEqual(reply, { capabilities: ['run_heartbeat', 'idempotent_events', 'run_cancel', 'memory_claims', 'claim_plans', 'work_queues'], heartbeat_interval_ms: 321, lease_ms: 1234 });
+  t.deepEqual(reply, { capabilities: ['run_heartbeat', 'idempotent_events', 'run_cancel', 'memory_claims', 'claim_plans', 'work_queues', 'held_claims'], heartbeat_interval_ms: 321, lease_ms: 1234 });
 });
 
 test('heartbeats are answered; an event on a topic not joined and a frame with a ref but bad fields get error replies, not a crash', async (t) => {

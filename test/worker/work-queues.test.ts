@@ -4,7 +4,9 @@
  * wakes every lane; and nothing is lost. The lanes back off for a minute
  * after an empty claim, so a push is the only thing that makes them claim
  * again within a test: a lane not woken when it should be shows as a run
- * that never ends.
+ * that never ends. The server holds no claims here (`holdClaims: false`):
+ * with held claims a lane waits in its claim, not for a push
+ * (test/server/held-claims.test.ts).
  */
 import test from 'ava';
 import { WORK_AVAILABLE, WORKER_QUEUE_TOPIC } from '../../src/protocol/events.ts';
@@ -48,7 +50,7 @@ async function settled(worker: Worker): Promise<Record<string, number>> {
 }
 
 test('a push naming manual wakes only the lanes that could take it; one naming other wakes only other', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { holdClaims: false });
   const worker = await startWorker(t, { executor: new FakeExecutor(), config: testConfig({ lightningUrl: server.workerUrl, workloopsText: 'fast_lane:1 manual:2 other:1', backoff: SLOW_BACKOFF }) });
   const before = await settled(worker);
   for (let i = 0; i < 3; i += 1) {
@@ -68,7 +70,7 @@ test('a push naming manual wakes only the lanes that could take it; one naming o
 });
 
 test('a push that wakes a lane taking any queue wakes the lanes that pin theirs too, so they claim before it', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { holdClaims: false });
   const worker = await startWorker(t, { executor: new FakeExecutor(), config: testConfig({ lightningUrl: server.workerUrl, workloopsText: LANES, backoff: SLOW_BACKOFF }) });
   const before = await settled(worker);
   const id = await submitRun(server, { queue: 'manual' });
@@ -82,7 +84,7 @@ test('a push that wakes a lane taking any queue wakes the lanes that pin theirs 
 });
 
 test('next to a server that does not offer work_queues (Lightning sends {}), every lane wakes on every push', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { holdClaims: false });
   const lightningLike = await SlowServerProxy.start(t, server.port);
   let plainPushes = 0;
   // Plays Lightning: the join reply offers nothing, and work-available carries no queues.
@@ -115,7 +117,7 @@ test('next to a server that does not offer work_queues (Lightning sends {}), eve
 });
 
 test('nothing is lost: a burst of runs over several queues all run, with pushes as the only wake-up', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { holdClaims: false });
   const worker = await startWorker(t, {
     executor: new FakeExecutor(),
     config: testConfig({ lightningUrl: server.workerUrl, workloopsText: `${LANES} b>c:1`, backoff: SLOW_BACKOFF }),
@@ -140,7 +142,7 @@ test('nothing is lost: a burst of runs over several queues all run, with pushes 
 
 test('nothing is lost: the trailing push of a window wakes the idle lanes of every queue queued in it', async (t) => {
   // A window long enough that the runs below are all queued inside it, on a loaded machine too.
-  const server = await startServer(t, { workAvailableDebounceMs: 1_000 });
+  const server = await startServer(t, { workAvailableDebounceMs: 1_000, holdClaims: false });
   const executor = new FakeExecutor();
   const worker = await startWorker(t, { executor, config: testConfig({ lightningUrl: server.workerUrl, workloopsText: 'a:1 b:1 c:1', backoff: SLOW_BACKOFF }) });
   await settled(worker);

@@ -1,0 +1,195 @@
+/**
+ * The claims one `worker:queue` connection holds (`held_claims`,
+ * docs/protocol.md): a claim that found nothing and asked for `hold_ms`
+ * waits here, and is tried again the moment work is queued that its chain
+ * may take (`serve`), instead of the server pushing `work-available` and the
+ * worker claiming again: on an idle worker that round trip was most of the
+ * way from submit to the claim.
+ *
+ * Each held claim is answered exactly once: with the runs of a try that
+ * found some, with `{runs: []}` when its time is up or on `claim:release`,
+ * or never when the connection ends (its reply could not be sent).
+ *
+ * Order: a claim whose chain names the queue comes before one that reaches
+ * it through `*` (a pinned lane, the fast lane, before a general one, as the
+ * worker wakes its lanes), then the one held longest. A claim is tried by
+ * one `serve` at a time; work queued while it is being tried makes it try
+ * once more before it goes back to waiting, so no queued run is missed.
+ *
+ * States: open → closed (terminal: the connection ended; nothing is held).
+ */
+import { chainCouldTake, WILDCARD } from '../protocol/index.ts';
+import type { ClaimReply } from '../protocol/index.ts';
+import { StateMachine } from '../state-machine.ts';
+import type { StateLogger } from '../state-machine.ts';
+
+/** One try of a held claim: the reply, and whether it asked for more runs than it got (the queues are drained). */
+export interface ClaimTry {
+  reply: ClaimReply;
+  drained: boolean;
+}
+
+interface HeldClaim {
+  readonly chain: readonly string[];
+  readonly heldAt: number;
+  readonly retry: () => Promise<ClaimTry>;
+  readonly answer: (reply: ClaimReply) => void;
+  timer: NodeJS.Timeout;
+  /** A try is running. */
+  trying: boolean;
+  /** Work came (or the time ran out, or a release) while it was being tried: decided when the try ends. */
+  again: boolean;
+  ended: boolean;
+}
+
+type HeldClaimsState = { readonly kind: 'open'; readonly claims: HeldClaim[] } | { readonly kind: 'closed' };
+
+const EMPTY: ClaimReply = Object.freeze({ runs: [] }) as ClaimReply;
+
+export class HeldClaims {
+  readonly #state: StateMachine<HeldClaimsState>;
+
+  constructor(logger: StateLogger) {
+    this.#state = new StateMachine<HeldClaimsState>({
+      name: 'held claims',
+      initial: { kind: 'open', claims: [] },
+      transitions: { open: ['closed'], closed: [] },
+      logger,
+    });
+  }
+
+  /** Claims held now. */
+  get size(): number {
+    return this.#state.when('open')?.claims.length ?? 0;
+  }
+
+  /** Holds a claim up to `holdMs`; resolves with its reply. `retry` tries the claim again (it must not reject). */
+  hold(chain: readonly string[], holdMs: number, retry: () => Promise<ClaimTry>): Promise<ClaimReply> {
+    const open = this.#state.when('open');
+    if (open === undefined) return Promise.resolve(EMPTY);
+    const { promise, resolve } = Promise.withResolvers<ClaimReply>();
+    const claim: HeldClaim = {
+      chain,
+      heldAt: Date.now(),
+      retry,
+      answer: resolve,
+      timer: setTimeout(() => this.#expire(claim), holdMs),
+      trying: false,
+      again: false,
+      ended: false,
+    };
+    // Nothing to wait for when the server stops: its sockets close, and the reply could not be sent.
+    claim.timer.unref();
+    open.claims.push(claim);
+    return promise;
+  }
+
+  /**
+   * Work was queued in `queue`: tries the held claims that could take it, in
+   * order, until one comes back drained. Returns how many held claims could
+   * take it (the caller pushes `work-available` to lanes not covered).
+   */
+  serve(queue: string): number {
+    const candidates = this.#candidates(queue);
+    if (candidates.length === 0) return 0;
+    candidates.sort((a, b) => rank(a.chain, queue) - rank(b.chain, queue) || a.heldAt - b.heldAt);
+    void this.#serveInOrder(candidates);
+    return candidates.length;
+  }
+
+  /** How many held claims could take work of `queue` (nothing is tried). */
+  count(queue: string): number {
+    return this.#candidates(queue).length;
+  }
+
+  #candidates(queue: string): HeldClaim[] {
+    const open = this.#state.when('open');
+    if (open === undefined) return [];
+    return open.claims.filter((claim) => !claim.ended && chainCouldTake(claim.chain, [queue]));
+  }
+
+  /** `claim:release`: answers every held claim with no runs (one being tried, once its try ends empty). */
+  releaseAll(): void {
+    const open = this.#state.when('open');
+    if (open === undefined) return;
+    for (const claim of [...open.claims]) this.#expire(claim);
+  }
+
+  /** The connection ended: nothing is answered any more. */
+  close(): void {
+    const open = this.#state.when('open');
+    if (open === undefined) return;
+    for (const claim of open.claims) {
+      clearTimeout(claim.timer);
+      claim.ended = true;
+    }
+    this.#state.to({ kind: 'closed' });
+  }
+
+  async #serveInOrder(candidates: readonly HeldClaim[]): Promise<void> {
+    for (const claim of candidates) {
+      if (claim.ended) continue;
+      if (claim.trying) {
+        // Its running try may have missed this work: it tries once more if it found none. The next may take it meanwhile.
+        claim.again = true;
+        continue;
+      }
+      const drained = await this.#try(claim);
+      if (drained) return;
+      // Let the reply just given go out before the next claim's transaction.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Tries one claim (again while work came during the try); true when the queues were drained. */
+  async #try(claim: HeldClaim): Promise<boolean> {
+    claim.trying = true;
+    try {
+      for (;;) {
+        claim.again = false;
+        const result = await claim.retry();
+        if (claim.ended) return result.drained;
+        if (result.reply.runs.length > 0) {
+          this.#end(claim, result.reply);
+          return result.drained;
+        }
+        if (!claim.again) return true;
+      }
+    } finally {
+      claim.trying = false;
+    }
+  }
+
+  /** Its time is up (or a release): answered empty, unless a try is running, which then decides. */
+  #expire(claim: HeldClaim): void {
+    if (claim.ended) return;
+    if (!claim.trying) {
+      this.#end(claim, EMPTY);
+      return;
+    }
+    // The try's runs, if it finds any, are the answer; otherwise the answer is empty.
+    void this.#whenTried(claim).then(() => {
+      if (!claim.ended) this.#end(claim, EMPTY);
+    });
+  }
+
+  async #whenTried(claim: HeldClaim): Promise<void> {
+    while (claim.trying) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  #end(claim: HeldClaim, reply: ClaimReply): void {
+    claim.ended = true;
+    clearTimeout(claim.timer);
+    const open = this.#state.when('open');
+    if (open !== undefined) {
+      const index = open.claims.indexOf(claim);
+      if (index >= 0) open.claims.splice(index, 1);
+    }
+    claim.answer(reply);
+  }
+}
+
+/** 0 when the chain names the queue, 1 when it takes it through `*`. */
+function rank(chain: readonly string[], queue: string): number {
+  return chain.includes(queue) ? 0 : chain.includes(WILDCARD) ? 1 : 2;
+}
