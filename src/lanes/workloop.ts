@@ -257,7 +257,13 @@ export class Workloop {
       claim.drained = brought < demand && !claim.wakeRequested;
       this.#runs.accept(runs, demand);
     });
-    if (brought > 0) return;
+    if (brought > 0) {
+      // The next claim (this lane's slots may still be free) waits for the next turn of the event
+      // loop: the runs just accepted go to the engine first, and a claim held at the server needs
+      // no hurry.
+      await new Promise((resolve) => setImmediate(resolve));
+      return;
+    }
     // work-available arrived while the server was answering: it may not have seen that work yet.
     if (claim.wakeRequested && !this.#stopController.signal.aborted) return;
     throw new EmptyClaimError();

@@ -123,15 +123,16 @@ export async function runAttempt(options: RunAttemptOptions): Promise<RunAttempt
   const prefetched = run.plan !== undefined && channels.features.capabilities.has(CAPABILITY_CLAIM_PLANS) ? run.plan : null;
   const heartbeat: { current: Heartbeat | null } = { current: null };
   let ended = false;
-  const joining =
-    held === undefined
-      ? joinRunChannel(channel, {
-          timeoutMs: config.messageTimeoutMs,
-          deadline: runJoinDeadline(run.token, channels.features, Date.now(), config.messageTimeoutMs),
-          signal: options.signal,
-          logger,
-        })
-      : Promise.resolve();
+  const join = (): Promise<void> =>
+    joinRunChannel(channel, {
+      timeoutMs: config.messageTimeoutMs,
+      deadline: runJoinDeadline(run.token, channels.features, Date.now(), config.messageTimeoutMs),
+      signal: options.signal,
+      logger,
+    });
+  // With the plan at hand the run goes to the engine first: the join is sent on the next turn of the
+  // event loop, once the run is on its way to its thread (its events wait for the join either way).
+  const joining = held !== undefined ? Promise.resolve() : prefetched === null ? join() : new Promise<void>((resolve) => setImmediate(resolve)).then(join);
   const joined: Promise<boolean> = joining.then(
     () => {
       logger.debug('joined run channel');
