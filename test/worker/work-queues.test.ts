@@ -57,7 +57,8 @@ test('a push naming manual wakes only the lanes that could take it; one naming o
     const id = await submitRun(server, { queue: 'manual' });
     await waitFor(async () => (await runState(server, id)) === 'success', { message: `manual run ${i} to finish` });
   }
-  const afterManual = await claimsByLane(worker);
+  // Settled: the manual lane has made the claims its finished runs set off, before the other run is submitted.
+  const afterManual = await settled(worker);
   t.true((afterManual['manual:2'] ?? 0) >= (before['manual:2'] ?? 0) + 3, 'the manual lane claimed each run');
   t.is(afterManual['fast_lane:1'], before['fast_lane:1'], 'the fast lane was not woken');
   t.is(afterManual['other:1'], before['other:1'], 'the other lane was not woken');
