@@ -36,12 +36,12 @@ export interface Claimer {
    */
   claim(request: ClaimRequest, signal: AbortSignal): Promise<readonly ClaimedRun[]>;
   /**
-   * How long the server may hold a claim sent now before answering it empty
-   * (`held_claims`); 0 or absent: claims are answered at once. An empty
+   * How long the server may hold this claim, sent now, before answering it
+   * empty (`held_claims`); 0 or absent: it is answered at once. An empty
    * reply after such a hold is not a reason to back off: the lane claims
    * again at once.
    */
-  holdMs?(): number;
+  holdMs?(request: ClaimRequest): number;
 }
 
 /**

@@ -52,7 +52,7 @@ export async function sendClaim(
     promisedMb = memory.freeMb;
     memory.promise(promisedMb);
   }
-  const holdMs = sender.claimer.holdMs?.() ?? 0;
+  const holdMs = sender.claimer.holdMs?.(request) ?? 0;
   const started = performance.now();
   let runs: readonly ClaimedRun[];
   try {

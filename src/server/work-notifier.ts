@@ -24,7 +24,10 @@
  * A worker that holds claims (`held_claims`, held-claims.ts) has them tried
  * first: when its held claims could take the queue for every lane of it
  * that could, no push is needed (the lanes are waiting in those claims);
- * otherwise the push goes out too, for the lanes not holding one.
+ * otherwise the push goes out too, for the lanes not holding one. The
+ * workers' held claims are tried in turn, starting one worker further on each
+ * time, so that idle workers share the runs instead of the first one to have
+ * joined taking them all.
  *
  * Notifier states: running → stopped (terminal, drops everything).
  */
@@ -47,6 +50,8 @@ export class WorkNotifier {
   readonly #logger: Logger;
   readonly #windows = new Map<string, Window>();
   #stopped = false;
+  /** Where the next round of held claims starts in the registry's list (round robin). */
+  #serveTurn = 0;
   /** Pushes sent, for tests and metrics. */
   pushes = 0;
 
@@ -63,7 +68,7 @@ export class WorkNotifier {
    */
   notify(queue: string, stored = true): void {
     if (this.#stopped) return;
-    for (const worker of this.#registry.list()) {
+    for (const worker of stored ? this.#inTurn() : this.#registry.list()) {
       if (!couldTake(worker, queue)) continue;
       const held = stored ? worker.serveHeldClaims(queue) : worker.heldClaimsFor(queue);
       if (held > 0 && held >= lanesThatCouldTake(worker, queue)) continue;
@@ -81,7 +86,16 @@ export class WorkNotifier {
   /** Work announced with `notify(queue, false)` is stored now: the held claims that could take it try it. */
   stored(queue: string): void {
     if (this.#stopped) return;
-    for (const worker of this.#registry.list()) if (couldTake(worker, queue)) worker.serveHeldClaims(queue);
+    for (const worker of this.#inTurn()) if (couldTake(worker, queue)) worker.serveHeldClaims(queue);
+  }
+
+  /** The connected workers, starting one further on at each call. */
+  #inTurn(): ConnectedWorker[] {
+    const workers = this.#registry.list();
+    if (workers.length < 2) return workers;
+    const start = this.#serveTurn % workers.length;
+    this.#serveTurn = (start + 1) % workers.length;
+    return [...workers.slice(start), ...workers.slice(0, start)];
   }
 
   /** The worker on this connection sent a claim: it has acted on the pushes so far. */

@@ -31,7 +31,7 @@ import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import type { ClaimRequest, Claimer } from '../lanes/claimer.ts';
 import { StateMachine } from '../state-machine.ts';
-import { API_VERSION, CAPABILITY_HELD_CLAIMS, CAPABILITY_RUN_CANCEL, CLAIM_RELEASE, RUN_CANCEL, WORK_AVAILABLE, WORKER_QUEUE_TOPIC, runTopic } from '../protocol/events.ts';
+import { API_VERSION, CAPABILITY_HELD_CLAIMS, CAPABILITY_MEMORY_CLAIMS, CAPABILITY_RUN_CANCEL, CLAIM_RELEASE, RUN_CANCEL, WORK_AVAILABLE, WORKER_QUEUE_TOPIC, runTopic } from '../protocol/events.ts';
 import { runCancelPayloadShape } from '../protocol/claim-schema.ts';
 import type { ClaimedRun, QueueJoinPayload } from '../protocol/messages.ts';
 import { ConnectionWarnings } from './connection-warnings.ts';
@@ -223,7 +223,7 @@ export class QueueConnection implements Claimer {
     return pushClaim({
       channel: joined.channel,
       request,
-      holdMs: this.holdMs(),
+      holdMs: this.holdMs(request),
       workerName: this.#options.workerName,
       features: joined.features,
       timeoutMs: this.#options.claimTimeoutMs,
@@ -233,10 +233,17 @@ export class QueueConnection implements Claimer {
     });
   }
 
-  /** The `hold_ms` a claim sent now carries: with `held_claims` offered, else 0. */
-  holdMs(): number {
+  /**
+   * The `hold_ms` a claim sent now carries: with `held_claims` offered, else
+   * 0; and 0 for a claim that says what memory fits (a lane bounded by
+   * memory): held, it would keep the free memory of when it was sent while
+   * the lane's runs end and free more, and a run that needs that memory would
+   * wait for the hold to end.
+   */
+  holdMs(request: ClaimRequest): number {
     const joined = this.#state.when('joined');
     if (joined === undefined || !joined.features.capabilities.has(CAPABILITY_HELD_CLAIMS)) return 0;
+    if (request.memory !== undefined && joined.features.capabilities.has(CAPABILITY_MEMORY_CLAIMS)) return 0;
     return Math.min(CLAIM_HOLD_MS, Math.floor(this.#options.claimTimeoutMs / 2));
   }
 

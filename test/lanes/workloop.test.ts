@@ -527,3 +527,34 @@ test('a lane whose short claim filled its memory waits the minimum backoff once 
   t.is(claimer.requests[1]?.demand, 4);
   claimer.answer([]);
 });
+
+/** A ManualClaimer whose claims the server holds (`held_claims`) up to `holdMs`. */
+class HoldingClaimer extends ManualClaimer {
+  readonly hold: number;
+
+  constructor(hold: number) {
+    super();
+    this.hold = hold;
+  }
+
+  holdMs(): number {
+    return this.hold;
+  }
+}
+
+test('a claim held by the server that comes back empty at the end of its hold is followed at once; one answered empty sooner backs off', async (t) => {
+  const claimer = new HoldingClaimer(200);
+  const loop = makeLoop(t, { spec: lane(['default'], 1), claimer, runs: new ManualRuns() });
+  loop.start();
+  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
+  // Held for its whole time, then empty: the hold was the wait, so the next claim goes out at once.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  claimer.answer([]);
+  await waitFor(t, () => claimer.requests.length === 2, 'the next claim, without the minute of backoff');
+  t.is(loop.state, 'claiming');
+  // Answered empty well before its hold ended (a release, a server that did not hold it): back off.
+  claimer.answer([]);
+  await waitFor(t, () => loop.state === 'waiting', 'the backoff');
+  await settle();
+  t.is(claimer.requests.length, 2, 'no claim during the backoff');
+});

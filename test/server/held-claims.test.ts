@@ -116,6 +116,24 @@ test('a lane not waiting in a held claim still gets work-available', async (t) =
   t.deepEqual((await wildcard.done).response.runs.map((run) => run.id), [id]);
 });
 
+test('idle workers take turns: held claims of each worker are tried first in turn, not always the first worker\'s', async (t) => {
+  const server = await startServer(t);
+  const first = await joinHolding(await connectWorker(t, server, { workerId: 'first' }), { 'manual>*': 2 });
+  const second = await joinHolding(await connectWorker(t, server, { workerId: 'second' }), { 'manual>*': 2 });
+  // Two lanes' claims held by each worker: the first worker could take both runs.
+  const claims = [heldClaim(first.channel, ['manual', '*'], 60_000), heldClaim(first.channel, ['manual', '*'], 60_000), heldClaim(second.channel, ['manual', '*'], 60_000), heldClaim(second.channel, ['manual', '*'], 60_000)];
+  await Promise.all([handled(first.channel), handled(second.channel)]);
+  const answered = () => claims.map((claim, index) => (claim.replied() ? index : -1)).filter((index) => index >= 0);
+  await submitRun(server, { queue: 'manual' });
+  await waitFor(() => answered().length === 1, { message: 'one held claim to get the first run' });
+  await submitRun(server, { queue: 'manual' });
+  await waitFor(() => answered().length === 2, { message: 'one held claim to get the second run' });
+  const byWorker = answered().map((index) => (index < 2 ? 'first' : 'second'));
+  t.deepEqual([...byWorker].sort(), ['first', 'second'], 'one run each');
+  await Promise.all([push(first.channel, CLAIM_RELEASE, {}), push(second.channel, CLAIM_RELEASE, {})]);
+  await Promise.all(claims.map((claim) => claim.done));
+});
+
 test('hold_ms is ignored without the extension: from a worker that did not declare it, or at a server that does not offer it', async (t) => {
   const server = await startServer(t);
   const plain = await joinHolding(await connectWorker(t, server, { workerId: 'plain' }), { 'manual>*': 1 }, false);

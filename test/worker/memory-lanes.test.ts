@@ -145,7 +145,7 @@ test('a big run that fits the lane is not starved by a stream of small ones', as
   await finishAll(server, executor);
 });
 
-test('memory_claims is negotiated: claims carry memory only when the server offers it', async (t) => {
+test('memory_claims is negotiated: claims carry memory only when the server offers it, and are then never held', async (t) => {
   const server = await startServer(t);
   const offered = await SlowServerProxy.start(t, server.port);
   const lightningLike = await SlowServerProxy.start(t, server.port);
@@ -169,6 +169,7 @@ test('memory_claims is negotiated: claims carry memory only when the server offe
   t.is(withMemory.lane_memory_mb, 700);
   t.is(withMemory.default_run_memory_mb, 300);
   t.is(withMemory.demand, 2);
+  t.is(withMemory.hold_ms, undefined, 'a claim that says what memory fits is not held: its free memory would go stale while held');
   const plain = lightningLike.sentEvents(CLAIM, WORKER_QUEUE_TOPIC)[0]?.[4] as ClaimPayload;
   t.deepEqual(Object.keys(plain).sort(), ['demand', 'queues', 'worker_name'], 'the plain Lightning claim');
   t.is(plain.demand, 2, '700 MB hold two runs of the default 300 MB');
