@@ -37,8 +37,10 @@ interface HeldClaim {
   timer: NodeJS.Timeout;
   /** A try is running. */
   trying: boolean;
-  /** Work came (or the time ran out, or a release) while it was being tried: decided when the try ends. */
+  /** Work came while it was being tried: it tries once more if that try found nothing. */
   again: boolean;
+  /** Its time ran out (or a release) while it was being tried: answered empty if that try found nothing. */
+  expired: boolean;
   ended: boolean;
 }
 
@@ -76,6 +78,7 @@ export class HeldClaims {
       timer: setTimeout(() => this.#expire(claim), holdMs),
       trying: false,
       again: false,
+      expired: false,
       ended: false,
     };
     // Nothing to wait for when the server stops: its sockets close, and the reply could not be sent.
@@ -153,6 +156,10 @@ export class HeldClaims {
           this.#end(claim, result.reply);
           return result.drained;
         }
+        if (claim.expired) {
+          this.#end(claim, EMPTY);
+          return true;
+        }
         if (!claim.again) return true;
       }
     } finally {
@@ -167,14 +174,8 @@ export class HeldClaims {
       this.#end(claim, EMPTY);
       return;
     }
-    // The try's runs, if it finds any, are the answer; otherwise the answer is empty.
-    void this.#whenTried(claim).then(() => {
-      if (!claim.ended) this.#end(claim, EMPTY);
-    });
-  }
-
-  async #whenTried(claim: HeldClaim): Promise<void> {
-    while (claim.trying) await new Promise((resolve) => setImmediate(resolve));
+    // The try's runs, if it finds any, are the answer; otherwise the answer is empty (#try).
+    claim.expired = true;
   }
 
   #end(claim: HeldClaim, reply: ClaimReply): void {
