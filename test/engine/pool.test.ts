@@ -145,57 +145,6 @@ test('a run with its own smaller memory limit is held to it, even in a warm thre
   t.is(outcome.errorType, 'OOMError');
 });
 
-test('a run goes to an idle child whose warm spare has booted, before a less recently used one still booting', async (t) => {
-  const engine = await startEngine(t, { poolSize: 3 });
-  await until(() => engine.stats().children.every((c) => c.spareReady));
-  const barriers = new Map<string, () => void>();
-  const held = (name: string) => {
-    const built = request(plan([job('a', 'fn(s => s)', { credential_id: name })]), {
-      fetchCredential: (id) => new Promise((resolve) => barriers.set(id, () => resolve({}))),
-    }).request;
-    return { runId: built.runId, done: engine.execute(built) };
-  };
-  const childOf = (runId: string) => engine.stats().children.find((c) => c.runId === runId)?.id;
-  // Three runs hold all three children; the pool's order of use is now their order of acquisition.
-  const first = held('first');
-  await until(() => barriers.has('first'));
-  const second = held('second');
-  await until(() => barriers.has('second'));
-  const third = held('third');
-  await until(() => barriers.has('third'));
-  const firstChild = childOf(first.runId);
-  const secondChild = childOf(second.runId);
-  // The second child finishes first and boots its next spare; then the first child finishes.
-  barriers.get('second')?.();
-  await second.done;
-  await until(() => engine.stats().children.find((c) => c.id === secondChild)?.spareReady === true);
-  // The first child finishes and is frozen at once (SIGSTOP, as a terminal's Ctrl-Z would), before
-  // its next spare can boot (that takes 0.1-0.4 s of CPU): it is now the least recently used idle
-  // child, and its spare is not ready.
-  const firstPid = engine.stats().children.find((c) => c.id === firstChild)?.pid;
-  if (firstPid === undefined) return t.fail('the first child has no pid');
-  t.teardown(() => {
-    try {
-      process.kill(firstPid, 'SIGCONT');
-    } catch {
-      // already gone
-    }
-  });
-  barriers.get('first')?.();
-  await first.done;
-  process.kill(firstPid, 'SIGSTOP');
-  t.false(engine.stats().children.find((c) => c.id === firstChild)?.spareReady, 'the first child was frozen before its spare booted');
-  const next = held('next');
-  await until(() => childOf(next.runId) !== undefined);
-  t.is(childOf(next.runId), secondChild, 'the run went to the idle child whose spare had booted');
-  process.kill(firstPid, 'SIGCONT');
-  await until(() => barriers.has('next'));
-  t.not(childOf(next.runId), childOf(third.runId));
-  barriers.get('third')?.();
-  barriers.get('next')?.();
-  t.deepEqual((await Promise.all([third.done, next.done])).map((o) => o.reason), ['success', 'success']);
-});
-
 /** The nice value of a thread, from /proc (field 19 of its stat). */
 async function niceOf(pid: number, tid: number | string = pid): Promise<number> {
   const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');

@@ -193,3 +193,34 @@ test("an urgent run takes the idle child whose spare booted at the urgent runs' 
   await allBooted();
   t.is(await runOn(false), background, 'the other run left that child to urgent runs');
 });
+
+test('a run goes to an idle child whose warm spare has booted, before a less recently used one still booting', async (t) => {
+  const { engine, hold, release } = await heldBootEngine(t, { poolSize: 3 });
+  // Three runs hold all three children; the pool's order of use is now their order of acquisition.
+  const first = heldRun(engine);
+  await waitFor(first.inJob, { ...WAIT, message: 'the first run in its job' });
+  const second = heldRun(engine);
+  await waitFor(second.inJob, { ...WAIT, message: 'the second run in its job' });
+  const third = heldRun(engine);
+  await waitFor(third.inJob, { ...WAIT, message: 'the third run in its job' });
+  const firstChild = childOf(engine, first.runId);
+  const secondChild = childOf(engine, second.runId);
+  // The second child finishes first and boots its next spare; then the first child finishes while no
+  // boot can end: it is now the least recently used idle child, and its spare is not ready.
+  second.release();
+  t.is((await second.done).reason, 'success');
+  await waitFor(() => engine.stats().children.find((c) => c.id === secondChild)?.spareReady === true, { ...WAIT, message: "the second child's spare to boot" });
+  await hold();
+  first.release();
+  t.is((await first.done).reason, 'success');
+  t.false(engine.stats().children.find((c) => c.id === firstChild)?.spareReady, "the first child's spare is still booting");
+  const next = heldRun(engine);
+  await waitFor(() => childOf(engine, next.runId) !== undefined, { ...WAIT, message: 'the next run to take a child' });
+  t.is(childOf(engine, next.runId), secondChild, 'the run went to the idle child whose spare had booted');
+  await release();
+  await waitFor(next.inJob, { ...WAIT, message: 'the next run in its job' });
+  t.not(childOf(engine, next.runId), childOf(engine, third.runId));
+  third.release();
+  next.release();
+  t.deepEqual((await Promise.all([third.done, next.done])).map((o) => o.reason), ['success', 'success']);
+});
