@@ -19,8 +19,8 @@ async function runOf(server: LanesServer, id: string): Promise<{ state: string; 
   return (await api<{ state: string; error_type: string | null }>(server, 'GET', `/api/runs/${id}`)).body;
 }
 
-function waitForState(server: LanesServer, id: string, state: string): Promise<unknown> {
-  return waitFor(async () => (await runOf(server, id)).state === state, { message: `run ${id} to be ${state}` });
+function waitForState(server: LanesServer, id: string, state: string, timeoutMs?: number): Promise<unknown> {
+  return waitFor(async () => (await runOf(server, id)).state === state, { message: `run ${id} to be ${state}`, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
 }
 
 test('after the server drops the socket the worker reconnects, rejoins, finishes its run and claims again', async (t) => {
@@ -32,6 +32,9 @@ test('after the server drops the socket the worker reconnects, rejoins, finishes
 
   const inFlight = await submitRun(server, { plan: holdPlan });
   await waitFor(() => executor.heldRunIds.includes(inFlight), { message: 'the run to start' });
+  // Its step:start answered before the drop: an event whose reply the drop loses waits for its message
+  // timeout before it is resent (slow-server.test.ts covers that), which is not what this test is about.
+  await waitFor(async () => ((await api<{ steps: unknown[] }>(server, 'GET', `/api/runs/${inFlight}`)).body.steps.length > 0 ? true : undefined), { message: 'its step:start to be stored' });
 
   let sawDisconnect = false;
   proxy.dropAll();
@@ -44,7 +47,9 @@ test('after the server drops the socket the worker reconnects, rejoins, finishes
   );
 
   executor.release(inFlight);
-  await waitForState(server, inFlight, 'success');
+  // An event of the run in flight when the socket dropped (a heartbeat, a log line) is resent once its
+  // message timeout (5 s here) has passed: the run finishes after that at the latest.
+  await waitForState(server, inFlight, 'success', 15_000);
   const after = await submitRun(server, {});
   await waitForState(server, after, 'success');
   const metrics = await (await fetch(`http://127.0.0.1:${worker.healthPort}/metrics`)).text();
