@@ -7,8 +7,10 @@
 import { setPriority } from 'node:os';
 import { workerData } from 'node:worker_threads';
 import { timestampMicros } from '../protocol/timestamp.ts';
-import { executePlan, importAdaptor } from '../runtime/execute-plan.ts';
+import { importAdaptor } from '../runtime/adaptor-import.ts';
+import { executePlan } from '../runtime/execute-plan.ts';
 import { prepareContexts } from '../runtime/prepared-contexts.ts';
+import { prepareLinks } from '../runtime/prepared-links.ts';
 import type { ChildToThread, ThreadData, ThreadToChild } from './ipc-messages.ts';
 import { lockDownThread } from './thread-lockdown.ts';
 import { takeParentPort } from './thread-port.ts';
@@ -127,5 +129,7 @@ const preloaded = threadData.preload;
 await preload(preloaded);
 await warmUp(preloaded[0]).catch(() => undefined);
 // After the warm-up, which must not use them: the run's edge conditions and its first job each take one.
-prepareContexts(PREPARED_CONTEXTS);
+const contexts = prepareContexts(PREPARED_CONTEXTS);
+// In those contexts, the modules job code links for its adaptor (prepared-links.ts).
+await Promise.all(preloaded.map((entryPath) => prepareLinks(entryPath, contexts)));
 post({ type: 'ready' });

@@ -12,7 +12,7 @@ import { threadId } from 'node:worker_threads';
 import createLogger from '@openfn/logger';
 import type { LogLevel, LogOptions, Logger as RuntimeLogger, SanitizePolicies } from '@openfn/logger';
 import run from '@openfn/runtime';
-import type { ExecutionPlan, Job, NotifyEvents, NotifyJobCompletePayload, NotifyJobErrorPayload, StepEdge, Trigger } from '@openfn/runtime';
+import type { ExecutionPlan, Job, Options as RuntimeOptions, NotifyEvents, NotifyJobCompletePayload, NotifyJobErrorPayload, StepEdge, Trigger } from '@openfn/runtime';
 import { timestampMicros } from '../protocol/timestamp.ts';
 import type { PlanEdge } from '../protocol/index.ts';
 import {
@@ -26,12 +26,14 @@ import {
   stepEndForStateError,
 } from './run-ends.ts';
 import type { RunEnd, StepEnd } from './run-ends.ts';
+import { exportedNames, importAdaptor } from './adaptor-import.ts';
 import { compileJob } from './compile.ts';
 import { CompileError } from './compile-error.ts';
 import type { ExecutionEvent, ExecutionRequest } from './execution-request.ts';
 import { limitLogMessage, sizeOutput, toPlain } from './payload-limits.ts';
 import type { SizedOutput } from './payload-limits.ts';
 import { OversizedStateGuard, isOversizedPlaceholder } from './oversized-state.ts';
+import { linkJobImport } from './prepared-links.ts';
 
 /** Names under which a run's jobs see the oversized-state guard's two operations. */
 const PUT_BACK_GLOBAL = '__lanesPutBack';
@@ -50,34 +52,6 @@ class CredentialFetchError extends Error {
   override name = 'CredentialFetchError';
 }
 
-/** The adaptors this thread has imported (a thread serves one run), by entry file. */
-const adaptorNamespaces = new Map<string, Promise<Record<string, unknown>>>();
-
-/**
- * An adaptor's module namespace, imported once per thread: the warm spare
- * imports the preloaded ones, and the run then takes the namespace from here
- * instead of asking the module loader again (about 0.1 ms on the path to the
- * first line of job code).
- */
-export function importAdaptor(entryPath: string): Promise<Record<string, unknown>> {
-  let namespace = adaptorNamespaces.get(entryPath);
-  if (namespace === undefined) {
-    namespace = import(entryPath) as Promise<Record<string, unknown>>;
-    adaptorNamespaces.set(entryPath, namespace);
-    // A failed import is not kept: the run that needs the adaptor tries again and reports its own error.
-    namespace.catch(() => adaptorNamespaces.delete(entryPath));
-  }
-  return namespace;
-}
-
-/** The names the runtime's linker will expose for a module (it unwraps a lone default export). */
-export function exportedNames(namespace: Record<string, unknown>): string[] {
-  const keys = Object.keys(namespace);
-  const inner = namespace['default'];
-  if (keys.length === 1 && keys[0] === 'default' && typeof inner === 'object' && inner !== null) return Object.keys(inner);
-  return keys.filter((k) => k !== 'default');
-}
-
 function edgesFrom(sourceId: string, edges: readonly PlanEdge[]): Record<string, StepEdge> | undefined {
   const next: Record<string, StepEdge> = {};
   for (const edge of edges) {
@@ -94,6 +68,12 @@ const LOG_LEVELS: ReadonlySet<string> = new Set(['debug', 'info', 'default', 'no
 const SANITIZE: ReadonlySet<string> = new Set(['none', 'remove', 'obfuscate', 'summarize']);
 
 type LogEmitter = NonNullable<LogOptions['logger']>;
+
+/**
+ * The runtime's linker options with our linker: the runtime calls `linker.linker(specifier, context)`
+ * for every import of job code, though its typings name only the options of its own linker.
+ */
+const RUNTIME_LINKER: NonNullable<RuntimeOptions['linker']> & { linker: typeof linkJobImport } = { linker: linkJobImport };
 
 interface StepRecord {
   stepId: string;
@@ -221,6 +201,8 @@ export async function executePlan(request: ExecutionRequest, hooks: ExecutionHoo
       globals: { [PUT_BACK_GLOBAL]: guard.putBack, [KEEP_ASIDE_GLOBAL]: guard.keepAside },
       // The esm hook registers a loader thread per call; adaptors are imported by absolute path anyway.
       disableEsmHook: true,
+      // Job code links its adaptor through the module made ahead in the warm spare (prepared-links.ts).
+      linker: RUNTIME_LINKER,
       callbacks: {
         notify,
         resolveCredential: async (credentialId: string) => {

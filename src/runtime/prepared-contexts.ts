@@ -35,15 +35,17 @@ let original: CreateContext | undefined;
 
 /**
  * Makes `count` contexts now and has `vm.createContext` hand them out (see
- * above). Called once per thread, after the warm-up, before the run arrives;
- * a second call only adds contexts.
+ * above); returns them. Called once per thread, after the warm-up, before the
+ * run arrives; a second call only adds contexts.
  */
-export function prepareContexts(count: number): void {
+export function prepareContexts(count: number): object[] {
   const require = createRequire(import.meta.url);
   const vm = require('node:vm') as { createContext: CreateContext; isContext: (value: object) => boolean };
   const create = (original ??= vm.createContext);
-  for (let i = 0; i < count; i++) prepared.push(create({}, { codeGeneration: { strings: false, wasm: false } }));
-  if (vm.createContext !== create) return;
+  const made: object[] = [];
+  for (let i = 0; i < count; i++) made.push(create({}, { codeGeneration: { strings: false, wasm: false } }));
+  prepared.push(...made);
+  if (vm.createContext !== create) return made;
   vm.createContext = function createContext(sandbox?: object, options?: CreateContextOptions): object {
     const plain = typeof sandbox === 'object' && sandbox !== null && Object.getPrototypeOf(sandbox) === Object.prototype && !vm.isContext(sandbox);
     const context = plain && isRuntimeOptions(options) ? prepared.shift() : undefined;
@@ -52,4 +54,5 @@ export function prepareContexts(count: number): void {
     return context;
   };
   syncBuiltinESMExports();
+  return made;
 }
