@@ -75,6 +75,8 @@ export type ThreadToChild =
   | { type: 'ready' }
   /** Posted first thing on `run`, before the plan is compiled; `timestamp` is the thread's clock. */
   | { type: 'started'; timestamp: string }
+  /** The run's first turn in the thread ended (its first `setImmediate`): the child passes on what it held (first-turn-reports.ts). */
+  | { type: 'first-turn-ended' }
   | { type: 'compiled'; jobId: string; code: string }
   | { type: 'event'; event: ExecutionEvent }
   | { type: 'credential-request'; requestId: number; credentialId: string }

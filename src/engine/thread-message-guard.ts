@@ -59,6 +59,9 @@ export class ThreadMessageGuard {
         if (state.kind !== 'waiting') return refuse('started twice');
         this.#state = { kind: 'running' };
         return OK;
+      case 'first-turn-ended':
+        if (state.kind === 'waiting') return refuse('first-turn-ended before the run started');
+        return OK;
       case 'credential-request':
         if (state.kind !== 'in-step') return refuse('a credential request outside a step');
         if (this.#jobs.get(state.jobId) !== message.credentialId) return refuse(`a credential request for another job's credential (step of job ${state.jobId})`);
