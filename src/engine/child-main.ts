@@ -26,7 +26,6 @@ import { endForOom, endForThreadExit, endForUncaught } from '../runtime/run-ends
 import { StateMachine } from '../state-machine.ts';
 import type { StateLogger } from '../state-machine.ts';
 import { ThreadMessageGuard } from './thread-message-guard.ts';
-import { FirstTurnReports } from './first-turn-reports.ts';
 import type { RunEnd } from '../runtime/run-ends.ts';
 import type { ChildConfig, ChildToParent, ChildToThread, ParentToChild, ThreadData, ThreadToChild } from './ipc-messages.ts';
 
@@ -138,7 +137,7 @@ class RunThread {
 type ChildState =
   | { readonly kind: 'idle' }
   | { readonly kind: 'waiting'; readonly runId: string }
-  | { readonly kind: 'running'; readonly runId: string; readonly thread: RunThread; readonly reports: FirstTurnReports };
+  | { readonly kind: 'running'; readonly runId: string; readonly thread: RunThread };
 
 const state = new StateMachine<ChildState>({
   name: 'child',
@@ -210,7 +209,6 @@ function finish(runId: string, end: RunEnd): void {
   const run = running(runId);
   if (!run) return;
   const { thread } = run;
-  run.reports.release();
   state.to({ kind: 'idle' });
   send({ type: 'run-ended', runId, end });
   // Job code may leave timers or sockets behind: the thread never outlives its run.
@@ -243,8 +241,7 @@ function startRun(message: Extract<ParentToChild, { type: 'run' }>): void {
 
 async function runOn(thread: RunThread, message: Extract<ParentToChild, { type: 'run' }>): Promise<void> {
   const { runId, request } = message;
-  const reports = new FirstTurnReports(send);
-  state.to({ kind: 'running', runId, thread, reports });
+  state.to({ kind: 'running', runId, thread });
   thread.onDeath = (end) => finish(runId, end);
   // Job code runs in the thread: nothing it posts is passed on unless it fits the run (thread-message-guard.ts).
   const guard = new ThreadMessageGuard(request);
@@ -252,7 +249,7 @@ async function runOn(thread: RunThread, message: Extract<ParentToChild, { type: 
     if (state.when('running')?.thread !== thread) return;
     if (m.type === 'compiled') {
       // Cached for other runs only while no job code can have run here (before the first step).
-      if (guard.acceptsCompiled(m)) reports.report({ type: 'compiled', runId, jobId: m.jobId, code: m.code });
+      if (guard.acceptsCompiled(m)) send({ type: 'compiled', runId, jobId: m.jobId, code: m.code });
       return;
     }
     const verdict = guard.check(m);
@@ -260,14 +257,11 @@ async function runOn(thread: RunThread, message: Extract<ParentToChild, { type: 
       finish(runId, endForUncaught('SandboxViolation', `the run's thread posted ${verdict.rule}`));
       return;
     }
-    if (m.type === 'event') reports.report({ type: 'event', runId, event: m.event });
-    else if (m.type === 'started') reports.report({ type: 'run-started', runId, timestamp: m.timestamp });
-    else if (m.type === 'first-turn-ended') reports.release();
-    else if (m.type === 'credential-request') {
-      // The thread waits for the answer: its turn has ended.
-      reports.release();
-      send({ type: 'credential-request', runId, requestId: m.requestId, credentialId: m.credentialId });
-    } else if (m.type === 'end') finish(runId, m.end);
+    if (m.type === 'event') send({ type: 'event', runId, event: m.event });
+    else if (m.type === 'started') send({ type: 'run-started', runId, timestamp: m.timestamp });
+    else if (m.type === 'first-turn-ended') send({ type: 'first-turn-ended', runId });
+    else if (m.type === 'credential-request') send({ type: 'credential-request', runId, requestId: m.requestId, credentialId: m.credentialId });
+    else if (m.type === 'end') finish(runId, m.end);
   };
   if (!(await thread.ready)) return;
   if (state.when('running')?.thread !== thread) return;
@@ -281,7 +275,6 @@ async function runOn(thread: RunThread, message: Extract<ParentToChild, { type: 
 async function stopRun(runId: string): Promise<void> {
   const run = running(runId);
   if (run) {
-    run.reports.release();
     state.to({ kind: 'idle' });
     await run.thread.terminate();
   } else if (state.when('waiting')?.runId === runId) state.to({ kind: 'idle' });

@@ -56,6 +56,8 @@ export type ChildToParent =
   | { type: 'boot-ended'; spare: boolean }
   /** The run's thread took the run and begins executing the plan: the moment `run:start` reports. */
   | { type: 'run-started'; runId: string; timestamp: string }
+  /** The run's thread ended its first turn (first-turn-reports.ts). */
+  | { type: 'first-turn-ended'; runId: string }
   | { type: 'event'; runId: string; event: ExecutionEvent }
   /** A job of the run compiled in its thread before any job code ran there (engine `CompiledJobs`). */
   | { type: 'compiled'; runId: string; jobId: string; code: string }
@@ -75,7 +77,7 @@ export type ThreadToChild =
   | { type: 'ready' }
   /** Posted first thing on `run`, before the plan is compiled; `timestamp` is the thread's clock. */
   | { type: 'started'; timestamp: string }
-  /** The run's first turn in the thread ended (its first `setImmediate`): the child passes on what it held (first-turn-reports.ts). */
+  /** The run's first turn in the thread ended (its first `setImmediate`): the parent passes on what it held (first-turn-reports.ts). */
   | { type: 'first-turn-ended' }
   | { type: 'compiled'; jobId: string; code: string }
   | { type: 'event'; event: ExecutionEvent }

@@ -33,7 +33,8 @@ import type { ExecutionEvent, ExecutionRequest } from './execution-request.ts';
 import { limitLogMessage, sizeOutput, toPlain } from './payload-limits.ts';
 import type { SizedOutput } from './payload-limits.ts';
 import { OversizedStateGuard, isOversizedPlaceholder } from './oversized-state.ts';
-import { linkJobImport } from './prepared-links.ts';
+import { jobLinker } from './prepared-links.ts';
+import type { JobLinker } from './prepared-links.ts';
 
 /** Names under which a run's jobs see the oversized-state guard's two operations. */
 const PUT_BACK_GLOBAL = '__lanesPutBack';
@@ -69,11 +70,6 @@ const SANITIZE: ReadonlySet<string> = new Set(['none', 'remove', 'obfuscate', 's
 
 type LogEmitter = NonNullable<LogOptions['logger']>;
 
-/**
- * The runtime's linker options with our linker: the runtime calls `linker.linker(specifier, context)`
- * for every import of job code, though its typings name only the options of its own linker.
- */
-const RUNTIME_LINKER: NonNullable<RuntimeOptions['linker']> & { linker: typeof linkJobImport } = { linker: linkJobImport };
 
 interface StepRecord {
   stepId: string;
@@ -201,8 +197,8 @@ export async function executePlan(request: ExecutionRequest, hooks: ExecutionHoo
       globals: { [PUT_BACK_GLOBAL]: guard.putBack, [KEEP_ASIDE_GLOBAL]: guard.keepAside },
       // The esm hook registers a loader thread per call; adaptors are imported by absolute path anyway.
       disableEsmHook: true,
-      // Job code links its adaptor through the module made ahead in the warm spare (prepared-links.ts).
-      linker: RUNTIME_LINKER,
+      // Job code links only its adaptors, through the modules made ahead in the warm spare (prepared-links.ts).
+      linker: linkerOptions(jobLinker(new Set(request.jobs.flatMap((job) => (job.adaptor ? [job.adaptor.entryPath] : []))))),
       callbacks: {
         notify,
         resolveCredential: async (credentialId: string) => {
@@ -226,6 +222,14 @@ export async function executePlan(request: ExecutionRequest, hooks: ExecutionHoo
   const failed = leaves.find((l) => l.end.reason !== 'success');
   if (failed) return endForFailedLeaf(failed.end, finalState, only?.stepId);
   return endForSuccess(finalState, only?.stepId);
+}
+
+/**
+ * The runtime's linker options carrying our linker: the runtime calls `linker.linker(specifier, context)`
+ * for every import of job code, though its typings name only the options of its own linker.
+ */
+function linkerOptions(linker: JobLinker): NonNullable<RuntimeOptions['linker']> & { linker: JobLinker } {
+  return { linker };
 }
 
 function errorsOf(state: unknown): Record<string, unknown> | undefined {

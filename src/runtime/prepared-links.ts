@@ -45,17 +45,19 @@ async function wrap(namespace: Record<string, unknown>, context: vm.Context): Pr
 const ready = new Map<string, Array<{ context: vm.Context; module: vm.SyntheticModule }>>();
 
 /**
- * Wraps the adaptor at `entryPath` in each of `contexts`, ahead of the run.
- * A failure is not an error: the job that needs the adaptor links it then,
- * and reports its own error.
+ * Wraps the adaptor at `entryPath` in each of `contexts`, ahead of the run,
+ * and returns the modules, in the order of the contexts. A failure is not an
+ * error (none is returned): the job that needs the adaptor links it then, and
+ * reports its own error.
  */
-export async function prepareLinks(entryPath: string, contexts: readonly vm.Context[]): Promise<void> {
+export async function prepareLinks(entryPath: string, contexts: readonly vm.Context[]): Promise<vm.Module[]> {
   try {
     const namespace = await importAdaptor(entryPath);
     const modules = await Promise.all(contexts.map(async (context) => ({ context, module: await wrap(namespace, context) })));
     ready.set(entryPath, [...(ready.get(entryPath) ?? []), ...modules]);
+    return modules.map(({ module }) => module);
   } catch {
-    // Linked at the run instead.
+    return []; // Linked at the run instead.
   }
 }
 
@@ -67,22 +69,26 @@ function takeReady(specifier: string, context: vm.Context): vm.SyntheticModule |
   return taken?.module;
 }
 
+/** The runtime's linker for one run's job code (its `linker.linker` option). */
+export type JobLinker = (specifier: string, context: vm.Context) => Promise<vm.Module>;
+
 /**
- * The runtime's linker for job code (its `linker.linker` option): the module
- * made ahead for this context, or the adaptor wrapped now. Job code imports
- * nothing but its adaptor, which the compiler names by absolute path.
+ * A linker for job code that may import only `adaptorEntryPaths` (its run's
+ * adaptors, which the compiler names by absolute path): the module made ahead
+ * for the job's context, or the adaptor wrapped now. Any other import (a
+ * builtin, a package, another file) is refused, naming it.
  */
-export async function linkJobImport(specifier: string, context: vm.Context): Promise<vm.Module> {
-  const taken = takeReady(specifier, context);
-  if (taken !== undefined) return taken;
-  if (!(specifier.startsWith('/') && specifier.endsWith('.js'))) {
-    throw new ImportError(`Failed to import module "${specifier}": job code can import only its adaptor`);
-  }
-  let namespace: Record<string, unknown>;
-  try {
-    namespace = await importAdaptor(specifier);
-  } catch (error) {
-    throw new ImportError(`Failed to import module ${specifier} (${error instanceof Error ? error.message : 'reason unknown'})`);
-  }
-  return wrap(namespace, context);
+export function jobLinker(adaptorEntryPaths: ReadonlySet<string>): JobLinker {
+  return async (specifier, context) => {
+    if (!adaptorEntryPaths.has(specifier)) throw new ImportError(`Failed to import module "${specifier}": job code can import only its adaptor`);
+    const taken = takeReady(specifier, context);
+    if (taken !== undefined) return taken;
+    let namespace: Record<string, unknown>;
+    try {
+      namespace = await importAdaptor(specifier);
+    } catch (error) {
+      throw new ImportError(`Failed to import module ${specifier} (${error instanceof Error ? error.message : 'reason unknown'})`);
+    }
+    return wrap(namespace, context);
+  };
 }

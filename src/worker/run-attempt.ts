@@ -227,7 +227,8 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel, cl
       switch (event.type) {
         case 'run-start':
           reporter.send(RUN_START, mapper.runStart(event));
-          options.onStarted?.({ claimToDispatchMs: dispatchedAt - claimedAt, dispatchToStartMs: performance.now() - dispatchedAt });
+          // From the thread's own stamp: the event itself may come later (first-turn-reports.ts).
+          options.onStarted?.({ claimToDispatchMs: dispatchedAt - claimedAt, dispatchToStartMs: Number(event.timestamp) / 1000 - performance.timeOrigin - dispatchedAt });
           break;
         case 'step-start':
           reporter.send(STEP_START, mapper.stepStart(event));

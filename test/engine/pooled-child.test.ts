@@ -40,6 +40,7 @@ function hangingRun() {
   const stepStarted = new Promise<void>((resolve) => (markStepStarted = resolve));
   const sink: RunSink = {
     onStarted: () => undefined,
+    onFirstTurnEnded: () => undefined,
     onEvent: (event) => {
       if (event.type === 'step-start') markStepStarted();
     },
