@@ -63,10 +63,16 @@ function heldRun(engine: Engine, options: { urgent?: boolean } = {}) {
   return { runId: built.request.runId, done, inJob: () => asked, release: () => release() };
 }
 
-/** A trivial run; `childAtStart` is the child it ran on, read when its thread took it. */
+/**
+ * A job that is still running when its run-start is passed on: that comes when the thread's first
+ * turn ends (first-turn-reports.ts), which for `fn(s => s)` can be the run's end.
+ */
+const BRIEF_JOB = 'fn(s => new Promise((resolve) => setTimeout(() => resolve(s), 50)))';
+
+/** A brief run; `childAtStart` is the child it ran on, read when its start is passed on. */
 function quickRun(engine: Engine, options: { urgent?: boolean } = {}) {
   const seen: { childAtStart: number | undefined; events: EngineEvent[] } = { childAtStart: undefined, events: [] };
-  const built = request(plan([job('a', 'fn(s => s)', { adaptor: HELD_BOOT })]), {
+  const built = request(plan([job('a', BRIEF_JOB, { adaptor: HELD_BOOT })]), {
     ...options,
     onEvent: (event) => {
       seen.events.push(event);
@@ -171,7 +177,7 @@ test("an urgent run takes the idle child whose spare booted at the urgent runs' 
   /** Runs a trivial run to its end; resolves with the child it ran on. */
   const runOn = async (urgent: boolean): Promise<number | undefined> => {
     let child: number | undefined;
-    const built = request(plan([job('a', 'fn(s => s)')]), {
+    const built = request(plan([job('a', BRIEF_JOB)]), {
       urgent,
       onEvent: (event) => {
         if (event.type === 'run-start') child = childOf(engine, built.request.runId);
