@@ -52,6 +52,16 @@ import type { LaneSpec } from './parse-workloops.ts';
 import { WORKLOOP_TRANSITIONS, drainedBefore, laneClaimOf, rearm, stoppingState, takeEarly } from './workloop-state.ts';
 import type { WorkloopState, WorkloopStateKind } from './workloop-state.ts';
 
+/**
+ * How long a lane waits before its next claim after a held claim that brought
+ * fewer runs than it asked for (the server had no more): about the time the
+ * runs it brought take to reach their first line of job code on an idle
+ * worker, so that the claim does not compete with them. A run queued in that
+ * moment waits for it at most (or for a work-available push, which the server
+ * sends a lane that holds no claim).
+ */
+export const AFTER_SHORT_HELD_CLAIM_MS = 5;
+
 export class Workloop {
   readonly spec: Readonly<LaneSpec>;
   readonly id: string;
@@ -259,9 +269,13 @@ export class Workloop {
     });
     if (brought > 0) {
       // The next claim (this lane's slots may still be free) waits for the next turn of the event
-      // loop: the runs just accepted go to the engine first, and a claim held at the server needs
-      // no hurry.
-      await new Promise((resolve) => setImmediate(resolve));
+      // loop: the runs just accepted go to the engine first. A held claim that came back short
+      // found the queues empty, so its successor will only wait at the server: it goes out a
+      // moment later, not while the worker and the server would handle it beside the runs just
+      // taken, which need the cores to reach their first line of job code.
+      const held = (this.#sender.claimer.holdMs?.({ demand, queues: this.spec.queues }) ?? 0) > 0;
+      if (held && brought < demand) await interruptibleDelay(AFTER_SHORT_HELD_CLAIM_MS, wake);
+      else await new Promise((resolve) => setImmediate(resolve));
       return;
     }
     // work-available arrived while the server was answering: it may not have seen that work yet.

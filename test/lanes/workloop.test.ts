@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import pino from 'pino';
-import { Workloop } from '../../src/lanes/workloop.ts';
+import { AFTER_SHORT_HELD_CLAIM_MS, Workloop } from '../../src/lanes/workloop.ts';
 import { LaneMemory } from '../../src/lanes/lane-memory.ts';
 import type { ClaimRequest, ClaimSettled, Claimer } from '../../src/lanes/claimer.ts';
 import type { LaneSpec } from '../../src/lanes/parse-workloops.ts';
@@ -557,4 +557,21 @@ test('a claim held by the server that comes back empty at the end of its hold is
   await waitFor(t, () => loop.state === 'waiting', 'the backoff');
   await settle();
   t.is(claimer.requests.length, 2, 'no claim during the backoff');
+});
+
+test('after a held claim that brought fewer runs than asked, the next claim waits a moment, so the runs start first', async (t) => {
+  const claimer = new HoldingClaimer(20_000);
+  const loop = makeLoop(t, { spec: lane(['default'], 3), claimer, runs: new ManualRuns() });
+  loop.start();
+  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
+  // A slot's worth of news during the claim: the lane claims again after it, whatever it brings.
+  loop.workAvailable();
+  const answeredAt = performance.now();
+  claimer.answer(runs(1));
+  await settle();
+  t.is(claimer.requests.length, 1, 'no claim in the turns right after the short reply');
+  await waitFor(t, () => claimer.requests.length === 2, 'the next claim');
+  t.true(performance.now() - answeredAt >= AFTER_SHORT_HELD_CLAIM_MS - 1, 'not before the pause');
+  t.is(claimer.requests[1]?.demand, 2);
+  claimer.answer([]);
 });
