@@ -13,8 +13,15 @@
  * Order: a claim whose chain names the queue comes before one that reaches
  * it through `*` (a pinned lane, the fast lane, before a general one, as the
  * worker wakes its lanes), then the one held longest. A claim is tried by
- * one `serve` at a time; work queued while it is being tried makes it try
- * once more before it goes back to waiting, so no queued run is missed.
+ * one `serve` (or hand-off) at a time; work queued while it is being tried
+ * makes it try once more before it goes back to waiting, so no queued run is
+ * missed.
+ *
+ * Hand-off (`handOff`): a run being submitted on SQLite is offered to the
+ * first held claim in that order inside the submission's own transaction
+ * (run-hand-off.ts): the claim is tried there, with the same rules as any try,
+ * and answered once the caller says the transaction committed, or goes back
+ * to waiting if it rolled back.
  *
  * States: open → closed (terminal: the connection ended; nothing is held).
  */
@@ -27,12 +34,32 @@ import type { StateLogger } from '../state-machine.ts';
 export interface ClaimTry {
   reply: ClaimReply;
   drained: boolean;
+  /**
+   * For a try made inside a caller's transaction: what the claim does once
+   * its runs are surely its own (metrics, logs), called after the commit.
+   * A try of its own has done that already.
+   */
+  claimed?: () => void;
 }
 
-interface HeldClaim {
+/** A held claim tried inside a caller's transaction (`handOff`); the caller settles it once the transaction ended. */
+export interface HandOff {
+  /** What the try claimed, in the transaction. */
+  readonly runs: ClaimReply['runs'];
+  /** `true`: committed, the claim is answered with its runs; `false`: rolled back, it waits on. Call once. */
+  settle(committed: boolean): void;
+}
+
+/**
+ * Tries a held claim: on its own (`within` undefined; must not reject) or
+ * inside a caller's transaction (`within`; a rejection rolls that back).
+ */
+export type ClaimRetry<W> = (within?: W) => Promise<ClaimTry>;
+
+interface HeldClaim<W> {
   readonly chain: readonly string[];
   readonly heldAt: number;
-  readonly retry: () => Promise<ClaimTry>;
+  readonly retry: ClaimRetry<W>;
   readonly answer: (reply: ClaimReply) => void;
   timer: NodeJS.Timeout;
   /** A try is running. */
@@ -44,15 +71,16 @@ interface HeldClaim {
   ended: boolean;
 }
 
-type HeldClaimsState = { readonly kind: 'open'; readonly claims: HeldClaim[] } | { readonly kind: 'closed' };
+type HeldClaimsState<W> = { readonly kind: 'open'; readonly claims: HeldClaim<W>[] } | { readonly kind: 'closed' };
 
 const EMPTY: ClaimReply = Object.freeze({ runs: [] }) as ClaimReply;
 
-export class HeldClaims {
-  readonly #state: StateMachine<HeldClaimsState>;
+/** `W`: what a try inside a caller's transaction is given (the transaction's handle and what it stores). */
+export class HeldClaims<W> {
+  readonly #state: StateMachine<HeldClaimsState<W>>;
 
   constructor(logger: StateLogger) {
-    this.#state = new StateMachine<HeldClaimsState>({
+    this.#state = new StateMachine<HeldClaimsState<W>>({
       name: 'held claims',
       initial: { kind: 'open', claims: [] },
       transitions: { open: ['closed'], closed: [] },
@@ -66,11 +94,11 @@ export class HeldClaims {
   }
 
   /** Holds a claim up to `holdMs`; resolves with its reply. `retry` tries the claim again (it must not reject). */
-  hold(chain: readonly string[], holdMs: number, retry: () => Promise<ClaimTry>): Promise<ClaimReply> {
+  hold(chain: readonly string[], holdMs: number, retry: ClaimRetry<W>): Promise<ClaimReply> {
     const open = this.#state.when('open');
     if (open === undefined) return Promise.resolve(EMPTY);
     const { promise, resolve } = Promise.withResolvers<ClaimReply>();
-    const claim: HeldClaim = {
+    const claim: HeldClaim<W> = {
       chain,
       heldAt: Date.now(),
       retry,
@@ -93,11 +121,39 @@ export class HeldClaims {
    * take it (the caller pushes `work-available` to lanes not covered).
    */
   serve(queue: string): number {
-    const candidates = this.#candidates(queue);
-    if (candidates.length === 0) return 0;
-    candidates.sort((a, b) => rank(a.chain, queue) - rank(b.chain, queue) || a.heldAt - b.heldAt);
-    void this.#serveInOrder(candidates);
+    const candidates = this.#ordered(queue);
+    if (candidates.length > 0) void this.#serveInOrder(candidates);
     return candidates.length;
+  }
+
+  /**
+   * Work of `queue` is being stored in a caller's transaction: tries the
+   * first held claim that could take it (in `serve`'s order, skipping one
+   * being tried) inside that transaction (`within`). The claim is answered
+   * only when the caller settles the hand-off after the transaction ends.
+   * Undefined when no held claim could take it now. A rejection of the try
+   * is passed on (the caller rolls back); the claim then waits on.
+   */
+  async handOff(queue: string, within: W): Promise<HandOff | undefined> {
+    const claim = this.#ordered(queue).find((candidate) => !candidate.trying);
+    if (claim === undefined) return undefined;
+    claim.trying = true;
+    let tried: ClaimTry;
+    try {
+      tried = await claim.retry(within);
+    } catch (error) {
+      this.#settle(claim, undefined);
+      throw error;
+    }
+    let settled = false;
+    return {
+      runs: tried.reply.runs,
+      settle: (committed) => {
+        if (settled) return;
+        settled = true;
+        this.#settle(claim, committed ? tried : undefined);
+      },
+    };
   }
 
   /** How many held claims could take work of `queue` (nothing is tried). */
@@ -105,7 +161,12 @@ export class HeldClaims {
     return this.#candidates(queue).length;
   }
 
-  #candidates(queue: string): HeldClaim[] {
+  /** The candidates for work of `queue`, in the order they are tried. */
+  #ordered(queue: string): HeldClaim<W>[] {
+    return this.#candidates(queue).sort((a, b) => rank(a.chain, queue) - rank(b.chain, queue) || a.heldAt - b.heldAt);
+  }
+
+  #candidates(queue: string): HeldClaim<W>[] {
     const open = this.#state.when('open');
     if (open === undefined) return [];
     return open.claims.filter((claim) => !claim.ended && chainCouldTake(claim.chain, [queue]));
@@ -129,7 +190,7 @@ export class HeldClaims {
     this.#state.to({ kind: 'closed' });
   }
 
-  async #serveInOrder(candidates: readonly HeldClaim[]): Promise<void> {
+  async #serveInOrder(candidates: readonly HeldClaim<W>[]): Promise<void> {
     for (const claim of candidates) {
       if (claim.ended) continue;
       if (claim.trying) {
@@ -145,7 +206,7 @@ export class HeldClaims {
   }
 
   /** Tries one claim (again while work came during the try); true when the queues were drained. */
-  async #try(claim: HeldClaim): Promise<boolean> {
+  async #try(claim: HeldClaim<W>): Promise<boolean> {
     claim.trying = true;
     try {
       for (;;) {
@@ -167,8 +228,26 @@ export class HeldClaims {
     }
   }
 
+  /**
+   * A hand-off's try ended with its transaction: `tried` when it committed.
+   * Its runs are the answer; without runs it is answered empty if its time
+   * ran out meanwhile, tries again if work came meanwhile, or waits on.
+   */
+  #settle(claim: HeldClaim<W>, tried: ClaimTry | undefined): void {
+    claim.trying = false;
+    if (tried !== undefined && tried.reply.runs.length > 0) {
+      // Stored as claimed whether or not the reply can still be sent (the connection may have ended): counted and logged.
+      tried.claimed?.();
+      if (!claim.ended) this.#end(claim, tried.reply);
+      return;
+    }
+    if (claim.ended) return;
+    if (claim.expired) this.#end(claim, EMPTY);
+    else if (claim.again) void this.#try(claim);
+  }
+
   /** Its time is up (or a release): answered empty, unless a try is running, which then decides. */
-  #expire(claim: HeldClaim): void {
+  #expire(claim: HeldClaim<W>): void {
     if (claim.ended) return;
     if (!claim.trying) {
       this.#end(claim, EMPTY);
@@ -178,7 +257,7 @@ export class HeldClaims {
     claim.expired = true;
   }
 
-  #end(claim: HeldClaim, reply: ClaimReply): void {
+  #end(claim: HeldClaim<W>, reply: ClaimReply): void {
     claim.ended = true;
     clearTimeout(claim.timer);
     const open = this.#state.when('open');

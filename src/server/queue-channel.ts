@@ -30,7 +30,8 @@ import type { ClaimReply, ClaimedRun, QueueJoinReply, ReceivedJoinPayload, RunCa
 import { StateMachine } from '../state-machine.ts';
 import { withPlans } from './claim-plans.ts';
 import { HeldClaims } from './held-claims.ts';
-import type { ClaimTry } from './held-claims.ts';
+import type { ClaimRetry, ClaimTry } from './held-claims.ts';
+import type { HandOffContext } from './run-hand-off.ts';
 import type { Channel, ChannelPeer, ChannelReply, DeferredReply, JoinResult } from './phoenix-channel.ts';
 import { error, ok } from './phoenix-channel.ts';
 import type { RunTokenPool } from './run-token-pool.ts';
@@ -128,7 +129,7 @@ export class QueueChannel implements Channel {
   readonly #logger: Logger;
   readonly #state: StateMachine<QueueChannelState>;
   /** Claims waiting for work (`held_claims`); used only when the worker declared it. */
-  readonly #held: HeldClaims;
+  readonly #held: HeldClaims<HandOffContext>;
   #holdsClaims = false;
 
   private constructor(deps: QueueChannelDeps, peer: ChannelPeer) {
@@ -141,7 +142,7 @@ export class QueueChannel implements Channel {
       transitions: { joined: ['ended'], ended: [] },
       logger: this.#logger,
     });
-    this.#held = new HeldClaims(this.#logger);
+    this.#held = new HeldClaims<HandOffContext>(this.#logger);
   }
 
   /** Handles `phx_join` on `worker:queue`. */
@@ -169,6 +170,7 @@ export class QueueChannel implements Channel {
       pushRunCancel: (runId) => peer.push(RUN_CANCEL, { run_id: runId } satisfies RunCancelPayload),
       serveHeldClaims: (queue) => channel.#held.serve(queue),
       heldClaimsFor: (queue) => channel.#held.count(queue),
+      handOffHeld: (queue, context) => channel.#held.handOff(queue, context),
     };
     deps.registry.add(worker);
     await deps.store.upsertWorker({ id: peer.workerId, name: null, capacity: parsed.capacity, queues: parsed.lanes, connectedAt: now, lastSeenAt: now });
@@ -218,17 +220,26 @@ export class QueueChannel implements Channel {
     const holdMs = claim.hold_ms ?? 0;
     if (first.reply.runs.length > 0 || holdMs <= 0 || !this.#holdsClaims || this.#state.kind !== 'joined') return ok(first.reply);
     // Nothing now: wait for work this chain may take, tried again as it is queued (held-claims.ts).
-    const retry = (): Promise<ClaimTry> =>
-      this.#claimNow(request).catch((err: unknown) => {
-        this.#logger.warn({ err }, 'held claim not tried');
-        return { reply: { runs: [] }, drained: true };
-      });
+    // Inside a submission's transaction (a hand-off) a failure is passed on: the submission rolls back and answers with it.
+    const retry: ClaimRetry<HandOffContext> = (within) =>
+      within !== undefined
+        ? this.#claimNow(request, within)
+        : this.#claimNow(request).catch((err: unknown) => {
+            this.#logger.warn({ err }, 'held claim not tried');
+            return { reply: { runs: [] }, drained: true };
+          });
     return { later: this.#held.hold(chain, holdMs, retry).then((reply) => ok(reply)) };
   }
 
-  /** One claim transaction and its reply. */
-  async #claimNow(request: ClaimRequest): Promise<ClaimTry> {
-    const { store, metrics, options, tokens } = this.#deps;
+  /**
+   * One claim transaction and its reply; with `within`, inside a
+   * submission's transaction (run-hand-off.ts): the claim's metrics and logs
+   * wait for its commit (`ClaimTry.claimed`), and the reply carries the
+   * submitted run's plan and input without reading them back.
+   */
+  async #claimNow(request: ClaimRequest, within?: HandOffContext): Promise<ClaimTry> {
+    const { metrics, options, tokens } = this.#deps;
+    const store = within?.tx ?? this.#deps.store;
     const { chain, workerName, memory } = request;
     const now = Date.now();
     this.#deps.notifier.claimed(this.#peer.connectionId);
@@ -259,19 +270,23 @@ export class QueueChannel implements Channel {
       for (const { row, token } of signed) await tx.setTokenHash(row.id, row.attempt, hashToken(token));
       return signed;
     });
-    if (touch) {
-      joined.touchedAt = now;
-      joined.touchedName = workerName;
-    }
-    for (const { row, presigned } of runs) {
-      metrics.runTokens.inc({ signed: presigned ? 'ahead' : 'at_claim' });
-      const label = metrics.queueLabel(row.queue);
-      metrics.runsClaimed.inc(label);
-      metrics.claimWait.observe(label, Math.max(0, now - row.enqueuedAt) / 1000);
-      this.#logger.info({ runId: row.id, queue: row.queue, attempt: row.attempt }, 'run claimed');
-    }
+    const claimed = (): void => {
+      if (touch) {
+        joined.touchedAt = now;
+        joined.touchedName = workerName;
+      }
+      for (const { row, presigned } of runs) {
+        metrics.runTokens.inc({ signed: presigned ? 'ahead' : 'at_claim' });
+        const label = metrics.queueLabel(row.queue);
+        metrics.runsClaimed.inc(label);
+        metrics.claimWait.observe(label, Math.max(0, now - row.enqueuedAt) / 1000);
+        this.#logger.info({ runId: row.id, queue: row.queue, attempt: row.attempt }, 'run claimed');
+      }
+    };
+    if (within === undefined) claimed();
     const handed = runs.map(({ row, token }): ClaimedRun => (row.memoryMb === undefined ? { id: row.id, token } : { id: row.id, token, memory_mb: row.memoryMb }));
-    const reply: ClaimReply = { runs: registered?.plans === true && handed.length > 0 ? await withPlans(store, handed) : handed };
-    return { reply, drained: handed.length < request.demand };
+    const reply: ClaimReply = { runs: registered?.plans === true && handed.length > 0 ? await withPlans(store, handed, within) : handed };
+    const drained = handed.length < request.demand;
+    return within === undefined ? { reply, drained } : { reply, drained, claimed };
   }
 }

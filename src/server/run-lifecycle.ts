@@ -17,6 +17,8 @@ import { StateMachine } from '../state-machine.ts';
 import { isTerminalState } from '../protocol/index.ts';
 import type { RunOutcomeFields, RunRecord, Store } from './store/store.ts';
 import type { WorkNotifier } from './work-notifier.ts';
+import type { HandOff } from './held-claims.ts';
+import type { HandOffContext } from './run-hand-off.ts';
 import type { RunCancelListener } from './cancel-notifier.ts';
 import type { ReplicaEvent, ReplicaEvents } from './replica-events.ts';
 import type { ServerMetrics } from './server-metrics.ts';
@@ -88,6 +90,11 @@ export class RunLifecycle {
   /** A run is about to be stored: tell the workers connected here at once (the others hear of it once it is stored). */
   announce(queue: string): void {
     if (this.#state.kind === 'running') this.#notifier.notify(queue, false);
+  }
+
+  /** A run being stored in `context`'s transaction is offered to the claims held here (run-hand-off.ts). */
+  handOff(context: HandOffContext): Promise<HandOff | undefined> {
+    return this.#state.kind === 'running' ? this.#notifier.handOff(context.record.queue, context) : Promise.resolve(undefined);
   }
 
   /**

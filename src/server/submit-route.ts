@@ -9,6 +9,7 @@ import { readBody, sendJson } from './http-json.ts';
 import { HttpProblem } from './http-problem.ts';
 import { differingField } from './idempotent-submission.ts';
 import { runDetail } from './run-routes.ts';
+import { storeAndHandOff } from './run-hand-off.ts';
 import { parseSubmission } from './run-submission.ts';
 import { runSummaryView } from './run-view.ts';
 import type { RunRecord } from './store/store.ts';
@@ -29,6 +30,8 @@ export async function submitRun(deps: HttpApiDeps, req: IncomingMessage, res: Se
   const { submission } = parsed;
   let run: RunRecord | undefined;
   let created = false;
+  /** A held claim took it in its own insert's transaction (run-hand-off.ts): it is claimed already. */
+  let handed = false;
   if (submission.idempotencyKey !== null) run = await store.getRunByIdempotencyKey(submission.idempotencyKey);
   const differs = run ? await differingField(store, run, submission) : undefined;
   if (run && differs) {
@@ -41,6 +44,7 @@ export async function submitRun(deps: HttpApiDeps, req: IncomingMessage, res: Se
     // claim is read before it has returned, and the worker wakes up and sends its claim while the
     // insert runs. Should the insert fail, a claim finds nothing. On PostgreSQL the insert is a
     // round trip during which a claim may be served: workers hear of the run once it is stored.
+    // On SQLite a run due now is also handed to a held claim in its insert's transaction, if one takes it.
     const early = store.kind === 'sqlite' && (submission.notBefore === null || submission.notBefore <= now);
     if (early) lifecycle.announce(submission.queue);
     let inserted: RunRecord | undefined;
@@ -48,7 +52,9 @@ export async function submitRun(deps: HttpApiDeps, req: IncomingMessage, res: Se
     // Its claim is a round trip away: an id whose token was signed in idle time spares the claim a signature.
     const id = deps.tokens.takeRunId({ runTimeoutMs, dueNow: submission.notBefore === null || submission.notBefore <= now });
     try {
-      inserted = await store.insertRun({ ...submission, id, runTimeoutMs, now });
+      const input = { ...submission, id, runTimeoutMs, now };
+      if (early) ({ run: inserted, handed } = await storeAndHandOff(store, (context) => lifecycle.handOff(context), input));
+      else inserted = await store.insertRun(input);
     } catch (error) {
       deps.tokens.discard(id);
       // Another server on the database took the key between our read and our insert: answer as if it came first.
@@ -64,14 +70,14 @@ export async function submitRun(deps: HttpApiDeps, req: IncomingMessage, res: Se
     if (inserted !== undefined) {
       run = inserted;
       created = true;
-      lifecycle.enqueued(run.queue, run.availableAt, early);
+      if (!handed) lifecycle.enqueued(run.queue, run.availableAt, early);
       logger.info({ runId: run.id, queue: run.queue }, 'run submitted');
     }
   }
   if (run === undefined) throw new HttpProblem(503, 'unavailable', 'the run could not be stored');
   const status = created ? 201 : 200;
   if (waitSeconds === undefined) {
-    sendJson(res, status, { id: run.id, state: run.state, queue: run.queue });
+    sendJson(res, status, { id: run.id, state: handed ? 'claimed' : run.state, queue: run.queue });
     return;
   }
   const finished = await lifecycle.waitForEnd(run.id, waitSeconds * 1000);

@@ -29,12 +29,18 @@
  * time, so that idle workers share the runs instead of the first one to have
  * joined taking them all.
  *
+ * A run submitted on SQLite is first offered to one held claim inside its
+ * own transaction (`handOff`, run-hand-off.ts); only when no claim took it
+ * are the held claims served and the pushes sent as above.
+ *
  * Notifier states: running → stopped (terminal, drops everything).
  */
 import type { Logger } from 'pino';
 import type { ConnectedWorker, WorkerRegistry } from './worker-registry.ts';
 import { couldTake, lanesThatCouldTake } from './worker-registry.ts';
 import { MAX_WORK_QUEUES } from '../protocol/index.ts';
+import type { HandOff } from './held-claims.ts';
+import type { HandOffContext } from './run-hand-off.ts';
 
 interface Window {
   timer: NodeJS.Timeout;
@@ -87,6 +93,22 @@ export class WorkNotifier {
   stored(queue: string): void {
     if (this.#stopped) return;
     for (const worker of this.#inTurn()) if (couldTake(worker, queue)) worker.serveHeldClaims(queue);
+  }
+
+  /**
+   * A run of `queue`, due now, is being stored in `context`'s transaction:
+   * the first held claim that could take it, trying the workers in turn as
+   * `stored` does, is tried there (run-hand-off.ts). The caller settles the
+   * hand-off once the transaction ends.
+   */
+  async handOff(queue: string, context: HandOffContext): Promise<HandOff | undefined> {
+    if (this.#stopped) return undefined;
+    for (const worker of this.#inTurn()) {
+      if (!couldTake(worker, queue)) continue;
+      const handOff = await worker.handOffHeld(queue, context);
+      if (handOff !== undefined) return handOff;
+    }
+    return undefined;
   }
 
   /** The connected workers, starting one further on at each call. */

@@ -5,6 +5,8 @@
  * live view that notifications and `GET /api/workers` need.
  */
 import { chainCouldTake } from '../protocol/index.ts';
+import type { HandOff } from './held-claims.ts';
+import type { HandOffContext } from './run-hand-off.ts';
 
 /** One lane of a connected worker. */
 export interface DeclaredLane {
@@ -49,6 +51,11 @@ export interface ConnectedWorker {
   serveHeldClaims: (queue: string) => number;
   /** How many of this connection's held claims could take work of `queue`; nothing is tried. */
   heldClaimsFor: (queue: string) => number;
+  /**
+   * A run of `queue` is being stored in `context`'s transaction: tries this
+   * connection's first held claim that could take it there (run-hand-off.ts).
+   */
+  handOffHeld: (queue: string, context: HandOffContext) => Promise<HandOff | undefined>;
 }
 
 /** How many of the worker's lanes could take a run of `queue` (lanes of one chain counted apart). */
