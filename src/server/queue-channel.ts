@@ -275,13 +275,17 @@ export class QueueChannel implements Channel {
         joined.touchedAt = now;
         joined.touchedName = workerName;
       }
-      for (const { row, presigned } of runs) {
-        metrics.runTokens.inc({ signed: presigned ? 'ahead' : 'at_claim' });
-        const label = metrics.queueLabel(row.queue);
-        metrics.runsClaimed.inc(label);
-        metrics.claimWait.observe(label, Math.max(0, now - row.enqueuedAt) / 1000);
-        this.#logger.info({ runId: row.id, queue: row.queue, attempt: row.attempt }, 'run claimed');
-      }
+      if (runs.length === 0) return;
+      // Counted and logged once the reply is written (it goes out in this turn of the loop): not on its way.
+      setImmediate(() => {
+        for (const { row, presigned } of runs) {
+          metrics.runTokens.inc({ signed: presigned ? 'ahead' : 'at_claim' });
+          const label = metrics.queueLabel(row.queue);
+          metrics.runsClaimed.inc(label);
+          metrics.claimWait.observe(label, Math.max(0, now - row.enqueuedAt) / 1000);
+          this.#logger.info({ runId: row.id, queue: row.queue, attempt: row.attempt }, 'run claimed');
+        }
+      });
     };
     if (within === undefined) claimed();
     const handed = runs.map(({ row, token }): ClaimedRun => (row.memoryMb === undefined ? { id: row.id, token } : { id: row.id, token, memory_mb: row.memoryMb }));
