@@ -67,6 +67,9 @@ export async function submitRun(deps: HttpApiDeps, req: IncomingMessage, res: Se
       }
       run = winner;
     }
+    // The claim's reply is on its way (a few promise turns): let it go out before this request's own work (its log, its
+    // answer, a ?wait's read), so the worker is not kept waiting on them, and the claim is answered before the submission.
+    if (handed) await new Promise((resolve) => setImmediate(resolve));
     if (inserted !== undefined) {
       run = inserted;
       created = true;
