@@ -264,6 +264,7 @@ export class QueueChannel implements Channel {
         // (it came after the worker's claim timeout), no beat ever comes and the run is back within leaseMs.
         heartbeatLeaseMs: registered?.heartbeats === true ? options.leaseMs : null,
         ...(memory === undefined ? {} : { memory }),
+        ...(within === undefined ? {} : { justStored: within.record.id }),
       });
       // A run submitted here usually took an id whose token was signed in idle time (run-token-pool.ts).
       const signed = claimed.map((row) => ({ row, ...tokens.tokenFor(row, now) }));

@@ -112,3 +112,21 @@ sqliteOnly('a strict claim of another queue is not handed the run', async (t) =>
   t.is(fast.state, 'claimed');
   t.deepEqual((await held.done).response.runs.map((claimed) => claimed.id), [fast.id]);
 });
+
+sqliteOnly('a run of a suspended queue is not handed out; one in another queue is, past a run no held claim may take', async (t) => {
+  const server = await startServer(t);
+  const socket = await connectWorker(t, server);
+  const channel = await joinHolding(socket, { 'manual>*': 1 });
+  t.is((await api(server, 'POST', '/api/queues/manual/suspend')).status, 200);
+  const held = holdClaim(channel, {});
+  await handled(channel);
+  const paused = await submit(server, { queue: 'manual' });
+  t.is(paused.state, 'available', 'its queue is suspended');
+  await handled(channel);
+  t.false(held.replied());
+  // The suspended run is older and still available: the run of `default` is handed out by the claim's own order.
+  const other = await submit(server, { queue: 'default' });
+  t.is(other.state, 'claimed');
+  t.deepEqual((await held.done).response.runs.map((claimed) => claimed.id), [other.id]);
+  t.is((await api<{ state: string }>(server, 'GET', `/api/runs/${paused.id}`)).body.state, 'available');
+});

@@ -41,7 +41,16 @@ export function claim(db: SqliteConnection, request: ClaimRequest): ClaimedRow[]
     const fitParams: SQLInputValue[] = memory === undefined ? [] : [memory.defaultRunMb, memory.laneMb];
     const order = 'ORDER BY priority DESC, enqueued_at ASC, seq ASC LIMIT ?';
     const seen = new Set<string>();
-    for (const queue of named) {
+    // A run just stored that is the only one available is first in any order: one query instead of the walk.
+    const sole = request.justStored === undefined ? undefined : db.get(
+      `${columns} WHERE id = ? AND state = 'available' AND available_at <= ?
+         AND NOT EXISTS (SELECT 1 FROM runs AS other INDEXED BY runs_available_any WHERE other.state = 'available' AND other.available_at <= ? AND other.id <> ?)
+         AND queue NOT IN (SELECT name FROM queues WHERE suspended = 1) ${memoryClause}`,
+      ...memoryParams, request.justStored, request.now, request.now, request.justStored, ...fitParams,
+    );
+    const soleTaken = sole !== undefined && (wildcard || named.includes(str(sole, 'queue')));
+    if (soleTaken) rows.push(sole);
+    for (const queue of soleTaken ? [] : named) {
       if (rows.length >= request.demand) break;
       if (seen.has(queue)) continue;
       seen.add(queue);
@@ -53,7 +62,7 @@ export function claim(db: SqliteConnection, request: ClaimRequest): ClaimedRow[]
         ),
       );
     }
-    if (wildcard && rows.length < request.demand) {
+    if (wildcard && rows.length < request.demand && !soleTaken) {
       const excluded = [...seen];
       rows.push(
         ...db.all(

@@ -133,6 +133,12 @@ export interface ClaimRequest {
   heartbeatLeaseMs: number | null;
   /** Only runs whose memory need fits (`claim-memory.ts`); absent: memory is not considered. */
   memory?: ClaimMemoryFilter;
+  /**
+   * The run just stored in this transaction (a hand-off, run-hand-off.ts). A
+   * store may claim it without walking the claim order when it is the only
+   * run available: it is then first in any order. Same result either way.
+   */
+  justStored?: string;
 }
 
 export interface RunFilter {
