@@ -11,6 +11,7 @@ import { importAdaptor } from '../runtime/adaptor-import.ts';
 import { executePlan } from '../runtime/execute-plan.ts';
 import { prepareContexts } from '../runtime/prepared-contexts.ts';
 import { prepareLinks } from '../runtime/prepared-links.ts';
+import { prepareRunLoggers } from '../runtime/run-loggers.ts';
 import type { ChildToThread, ThreadData, ThreadToChild } from './ipc-messages.ts';
 import { lockDownThread } from './thread-lockdown.ts';
 import { takeParentPort } from './thread-port.ts';
@@ -132,4 +133,6 @@ await warmUp(preloaded[0]).catch(() => undefined);
 const contexts = prepareContexts(PREPARED_CONTEXTS);
 // In those contexts, the modules job code links for its adaptor (prepared-links.ts).
 await Promise.all(preloaded.map((entryPath) => prepareLinks(entryPath, contexts)));
+// And the run's loggers (run-loggers.ts).
+prepareRunLoggers();
 post({ type: 'ready' });

@@ -9,8 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { threadId } from 'node:worker_threads';
-import createLogger from '@openfn/logger';
-import type { LogLevel, LogOptions, Logger as RuntimeLogger, SanitizePolicies } from '@openfn/logger';
+import type { Logger as RuntimeLogger } from '@openfn/logger';
 import run from '@openfn/runtime';
 import type { ExecutionPlan, Job, Options as RuntimeOptions, NotifyEvents, NotifyJobCompletePayload, NotifyJobErrorPayload, StepEdge, Trigger } from '@openfn/runtime';
 import { timestampMicros } from '../protocol/timestamp.ts';
@@ -30,10 +29,11 @@ import { exportedNames, importAdaptor } from './adaptor-import.ts';
 import { compileJob } from './compile.ts';
 import { CompileError } from './compile-error.ts';
 import type { ExecutionEvent, ExecutionRequest } from './execution-request.ts';
-import { limitLogMessage, sizeOutput, toPlain } from './payload-limits.ts';
+import { sizeOutput, toPlain } from './payload-limits.ts';
 import type { SizedOutput } from './payload-limits.ts';
 import { OversizedStateGuard, isOversizedPlaceholder } from './oversized-state.ts';
 import { jobLinker } from './prepared-links.ts';
+import { jobLogLevel, runLoggers, sanitizePolicy } from './run-loggers.ts';
 import type { JobLinker } from './prepared-links.ts';
 
 /** Names under which a run's jobs see the oversized-state guard's two operations. */
@@ -65,10 +65,6 @@ function edgesFrom(sourceId: string, edges: readonly PlanEdge[]): Record<string,
   return Object.keys(next).length ? next : undefined;
 }
 
-const LOG_LEVELS: ReadonlySet<string> = new Set(['debug', 'info', 'default', 'none']);
-const SANITIZE: ReadonlySet<string> = new Set(['none', 'remove', 'obfuscate', 'summarize']);
-
-type LogEmitter = NonNullable<LogOptions['logger']>;
 
 
 interface StepRecord {
@@ -77,23 +73,14 @@ interface StepRecord {
 }
 
 export async function executePlan(request: ExecutionRequest, hooks: ExecutionHooks): Promise<RunEnd> {
+  const loggers = runLoggers(jobLogLevel(request.jobLogLevel), sanitizePolicy(request.sanitize), { emit: hooks.emit, limitMb: request.logPayloadLimitMb });
+  const { job: jobLogger, runtime: runtimeLogger, route } = loggers;
+  /** The step open now; its id goes on every log line (the route's copy). */
   let current: StepRecord | undefined;
-
-  const emitter = (source: string): LogEmitter => {
-    const send = (...args: unknown[]): void => {
-      const line = args[0] as { level?: string; message?: unknown[] } | undefined;
-      const message = limitLogMessage((line?.message ?? []).map(toPlain), request.logPayloadLimitMb);
-      const event: ExecutionEvent = { type: 'log', level: line?.level ?? 'info', source, message, timestamp: timestampMicros() };
-      if (current) event.stepId = current.stepId;
-      hooks.emit(event);
-    };
-    return { ...console, log: send, info: send, debug: send, warn: send, error: send, success: send, always: send };
+  const openStep = (step: StepRecord | undefined): void => {
+    current = step;
+    route.stepId = step?.stepId;
   };
-  const sanitize = request.sanitize && SANITIZE.has(request.sanitize) ? (request.sanitize as SanitizePolicies) : 'none';
-  const jobLevel = request.jobLogLevel && LOG_LEVELS.has(request.jobLogLevel) ? (request.jobLogLevel as LogLevel) : 'debug';
-  const jobLogger = createLogger('JOB', { level: jobLevel, json: true, logger: emitter('JOB'), sanitize });
-  const runtimeLogger = createLogger('R/T', { level: 'info', json: true, logger: emitter('R/T'), sanitize });
-  redirectConsole(createLogger('ADA', { level: 'debug', json: true, logger: emitter('ADA'), sanitize }));
 
   // Oversized outputs are kept out of the runtime's clones (oversized-state.ts).
   const guard = new OversizedStateGuard(request.payloadLimitMb, request.statePropsToRemove);
@@ -167,14 +154,15 @@ export async function executePlan(request: ExecutionRequest, hooks: ExecutionHoo
     if (webhook) event.webhookResponse = webhook;
     hooks.emit(event);
     if (payload.next.length === 0) leaves.push({ ...step, end, tooLarge: output.tooLarge });
-    current = undefined;
+    openStep(undefined);
   };
 
   const notify = (name: NotifyEvents, payload: unknown): void => {
     if (name === 'init-start') {
       const { jobId } = payload as { jobId: string };
-      current = { stepId: randomUUID(), jobId };
-      hooks.emit({ type: 'step-start', stepId: current.stepId, jobId, timestamp: timestampMicros() });
+      const step = { stepId: randomUUID(), jobId };
+      openStep(step);
+      hooks.emit({ type: 'step-start', stepId: step.stepId, jobId, timestamp: timestampMicros() });
     } else if (name === 'job-complete') {
       const p = payload as NotifyJobCompletePayload;
       const written = errorsOf(p.state)?.[p.jobId];
@@ -247,10 +235,4 @@ function webhookResponseOf(state: unknown): { status?: number; body?: unknown } 
   if (typeof status === 'number') out.status = status;
   if (body !== undefined) out.body = toPlain(body);
   return out;
-}
-
-/** Adaptor code logs through the thread's global console: route it to `ADA` log events. */
-function redirectConsole(logger: RuntimeLogger): void {
-  const target = globalThis.console as unknown as Record<string, unknown>;
-  for (const level of ['log', 'info', 'debug', 'warn', 'error'] as const) target[level] = logger[level].bind(logger);
 }
