@@ -92,6 +92,9 @@ class RunThread {
       if (message.type !== 'ready') this.onMessage?.(message);
       else if (this.#state.kind === 'booting') {
         this.#state.to({ kind: 'ready' });
+        // The thread's first message is its slowest to arrive (its receiving code has never run in that
+        // isolate): a message it ignores takes that cost now, while the spare waits, not the run's.
+        this.post({ type: 'warm' });
         markReady(true);
       }
     });
@@ -110,6 +113,11 @@ class RunThread {
 
   get dead(): boolean {
     return this.#state.kind === 'dead';
+  }
+
+  /** Booted and alive: a run posted now reaches it without waiting for `ready`. */
+  get booted(): boolean {
+    return this.#state.kind === 'ready';
   }
 
   /** Moves to `dead` (a booting thread's `ready` then says false); false when it already was. */
@@ -227,21 +235,30 @@ function startRun(message: Extract<ParentToChild, { type: 'run' }>): void {
   if (spare && !spare.dead && spare.memoryLimitMb >= memoryLimitMb) {
     const thread = spare;
     spare = undefined;
-    void runOn(thread, message);
+    runOn(thread, message);
     return;
   }
   state.to({ kind: 'waiting', runId });
   runWaitingForThread = () => {
     // Stopped while it waited: the permit boots the next spare instead.
     if (state.when('waiting')?.runId !== runId) usePermit();
-    else void runOn(bootThread(memoryLimitMb, false, spareNice), message);
+    else runOn(bootThread(memoryLimitMb, false, spareNice), message);
   };
   askBoot();
 }
 
-async function runOn(thread: RunThread, message: Extract<ParentToChild, { type: 'run' }>): Promise<void> {
+/**
+ * Hands the run to `thread`. A booted thread (a warm spare, nearly always) is
+ * posted the run in this same turn, before anything else is set up: every
+ * step before the post is on the way to the run's first line. A booting one
+ * is posted it once it is ready.
+ */
+function runOn(thread: RunThread, message: Extract<ParentToChild, { type: 'run' }>): void {
   const { runId, request } = message;
   state.to({ kind: 'running', runId, thread });
+  const post = (): void => thread.post({ type: 'run', request, nice: message.urgent ? thread.nice : BACKGROUND_NICE });
+  // The thread's replies arrive in a later turn of the event loop, when its listeners below are set.
+  if (thread.booted) post();
   thread.onDeath = (end) => finish(runId, end);
   // Job code runs in the thread: nothing it posts is passed on unless it fits the run (thread-message-guard.ts).
   const guard = new ThreadMessageGuard(request);
@@ -263,9 +280,10 @@ async function runOn(thread: RunThread, message: Extract<ParentToChild, { type: 
     else if (m.type === 'credential-request') send({ type: 'credential-request', runId, requestId: m.requestId, credentialId: m.credentialId });
     else if (m.type === 'end') finish(runId, m.end);
   };
-  if (!(await thread.ready)) return;
-  if (state.when('running')?.thread !== thread) return;
-  thread.post({ type: 'run', request, nice: message.urgent ? thread.nice : BACKGROUND_NICE });
+  if (thread.booted) return;
+  void thread.ready.then((ok) => {
+    if (ok && state.when('running')?.thread === thread) post();
+  });
   // The next spare boots when this run ends, not now: booting one costs
   // 0.1-0.4 s of CPU, and spent at a run's start it would compete
   // with the runs starting beside it (a burst, an urgent fast-lane run),

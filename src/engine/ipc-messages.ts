@@ -71,7 +71,9 @@ export type ChildToThread =
   | { type: 'run'; request: ExecutionRequest; nice: number }
   | { type: 'credential-reply'; requestId: number; ok: true; body: unknown }
   | { type: 'credential-reply'; requestId: number; ok: false; message: string }
-  | { type: 'preload'; entryPaths: string[] };
+  | { type: 'preload'; entryPaths: string[] }
+  /** Posted once the thread has booted, and ignored there: its message path runs once before the run's message. */
+  | { type: 'warm' };
 
 export type ThreadToChild =
   | { type: 'ready' }

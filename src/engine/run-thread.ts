@@ -54,6 +54,8 @@ async function preload(entryPaths: readonly string[]): Promise<void> {
 port.onMessage((received) => {
   const message = received as ChildToThread;
   switch (message.type) {
+    case 'warm':
+      return;
     case 'preload':
       if (!started) void preload(message.entryPaths);
       return;

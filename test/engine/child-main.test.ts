@@ -10,7 +10,9 @@ import test from 'ava';
 import type { ChildConfig, ChildToParent, ParentToChild } from '../../src/engine/ipc-messages.ts';
 import { CHILD_SOURCE_URL } from '../../src/engine/thread-bundle.ts';
 import { waitFor } from '../server/helpers.ts';
-import { hangingExecution } from './helpers.ts';
+import { buildExecutionRequest } from '../../src/engine/build-execution-request.ts';
+import { CompiledJobs } from '../../src/engine/compiled-jobs.ts';
+import { hangingExecution, job, plan, request } from './helpers.ts';
 
 interface Forked {
   child: ChildProcess;
@@ -19,8 +21,8 @@ interface Forked {
   exited: Promise<{ code: number | null; signal: string | null }>;
 }
 
-function forkChild(t: ExecutionContext): Forked {
-  const config: ChildConfig = { spareMemoryLimitMb: 128, warmSpares: false, preload: [], nice: 0 };
+function forkChild(t: ExecutionContext, options: { warmSpares?: boolean } = {}): Forked {
+  const config: ChildConfig = { spareMemoryLimitMb: 128, warmSpares: options.warmSpares ?? false, preload: [], nice: 0 };
   const child = fork(CHILD_SOURCE_URL, [JSON.stringify(config)], {
     execPath: process.execPath,
     execArgv: ['--experimental-vm-modules', '--disable-warning=ExperimentalWarning'],
@@ -79,4 +81,21 @@ test('a second run while one is running is a move the child refuses: it crashes,
   t.deepEqual(exit, { code: 1, signal: null }, stderr());
   // Without a warm spare (this child boots none) the second run would wait for a thread of its own.
   t.regex(stderr(), /InvalidTransitionError: child: invalid transition running → waiting/);
+});
+
+test('a warm spare takes its run at once, having ignored the message its thread was sent when it booted', async (t) => {
+  const { child, messages, stderr } = forkChild(t, { warmSpares: true });
+  await waitFor(() => messages.some((m) => m.type === 'boot-ended' && m.spare), { timeoutMs: 15_000, message: 'the spare to boot' });
+  // The spare's thread got its `warm` message when it said ready; the run's message comes after it.
+  const req = request(plan([job('a', '(s) => ({ ...s, data: { seen: s.data } })', { adaptor: undefined })]), { input: { data: { n: 7 } } }).request;
+  const run: ParentToChild = { type: 'run', runId: req.runId, request: buildExecutionRequest(req, new Map(), new CompiledJobs()).execution, memoryLimitMb: 128, urgent: false };
+  child.send(run);
+  await waitFor(() => messages.some((m) => m.type === 'run-ended' && m.runId === req.runId), { timeoutMs: 15_000, message: 'the run to end' });
+  const forRun = messages.filter((m) => 'runId' in m && m.runId === req.runId);
+  t.is(forRun[0]?.type, 'run-started', 'the thread said started first');
+  const end = forRun.find((m) => m.type === 'run-ended');
+  t.like(end, { end: { reason: 'success', finalState: { data: { seen: { n: 7 } } } } }, stderr());
+  // The run took the spare: no thread was booted for it (the next spare boots only after its end).
+  const ended = messages.indexOf(end as ChildToParent);
+  t.is(messages.slice(0, ended).filter((m) => m.type === 'boot-ended').length, 1);
 });
