@@ -209,19 +209,24 @@ export class ChildPool {
     if (replace) this.#replace();
   }
 
+  /** An idle child, reserved for the caller, if one is free now (`#pick`). */
+  acquireNow(urgent = false): PooledChild | undefined {
+    const pick = this.#pick(urgent);
+    if (!pick) return undefined;
+    this.#children.delete(pick);
+    this.#children.add(pick);
+    pick.reserve();
+    this.#keepWarmLater();
+    return pick;
+  }
+
   /**
    * An idle child, reserved for the caller, now or when one frees up (urgent
    * runs ahead of the others). Rejects when `signal` aborts first.
    */
   acquire(signal: AbortSignal, urgent = false): Promise<PooledChild> {
-    const pick = this.#pick(urgent);
-    if (pick) {
-      this.#children.delete(pick);
-      this.#children.add(pick);
-      pick.reserve();
-      this.#keepWarmLater();
-      return Promise.resolve(pick);
-    }
+    const now = this.acquireNow(urgent);
+    if (now) return Promise.resolve(now);
     this.#growWarm(1);
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {

@@ -4,9 +4,10 @@
  * policed from outside. It implements `RunExecutor` for the worker.
  *
  * The engine owns the runs: their sessions, timeouts, aborts and the way each
- * is ended from outside. The children are the pool's (`child-pool.ts`), busy
- * children's memory the watch's (`busy-rss-watch.ts`), and which adaptors
- * spares preload `adaptor-preloads.ts`'s.
+ * is ended from outside. Handing a run to a child is `run-dispatch.ts`'s, the
+ * children are the pool's (`child-pool.ts`), busy children's memory the
+ * watch's (`busy-rss-watch.ts`), and which adaptors spares preload
+ * `adaptor-preloads.ts`'s.
  *
  * States, kept in a `StateMachine` (`engine-state.ts`; each change logged at
  * debug, any other move throws `InvalidTransitionError`):
@@ -20,14 +21,12 @@
 import type { Logger } from 'pino';
 import { StateMachine } from '../state-machine.ts';
 import { AdaptorRepo } from '../runtime/adaptor-repo.ts';
-import type { ResolvedAdaptor } from '../runtime/adaptor-repo.ts';
-import { endForAbort, endForAdaptorError, endForEngineStopped, endForPlanError, endForTimeout, endForUncaught } from '../runtime/run-ends.ts';
+import { endForAbort, endForEngineStopped, endForTimeout, endForUncaught } from '../runtime/run-ends.ts';
 import type { RunEnd } from '../runtime/run-ends.ts';
 import { AdaptorPreloads } from './adaptor-preloads.ts';
 import { BusyRssWatch } from './busy-rss-watch.ts';
 import { buildNpmEnv } from './child-env.ts';
 import { codeReadPaths, permissionFlags } from './child-permissions.ts';
-import { buildExecutionRequest } from './build-execution-request.ts';
 import { ChildPool } from './child-pool.ts';
 import { CompiledJobs } from './compiled-jobs.ts';
 import type { CompiledJobsStats } from './compiled-jobs.ts';
@@ -37,6 +36,7 @@ import type { EngineOptions, ResolvedEngineOptions } from './engine-options.ts';
 import { ENGINE_TRANSITIONS } from './engine-state.ts';
 import type { EngineLifecycle, EngineState } from './engine-state.ts';
 import type { PooledChild, PooledChildState } from './pooled-child.ts';
+import { RunDispatch } from './run-dispatch.ts';
 import { RunSession } from './run-session.ts';
 import { readRuntimeVersion } from './runtime-version.ts';
 import { buildChildBundle, buildThreadBundle } from './thread-bundle.ts';
@@ -66,6 +66,8 @@ export class Engine implements RunExecutor {
   readonly #preloads: AdaptorPreloads;
   /** Compiled job text by what it was compiled from, shared by every child. */
   readonly #compiled = new CompiledJobs();
+  /** Hands runs to children: resolves their adaptors, takes a child, posts. */
+  readonly #dispatch: RunDispatch;
 
   private constructor(options: ResolvedEngineOptions) {
     this.#options = options;
@@ -73,6 +75,7 @@ export class Engine implements RunExecutor {
     this.#state = new StateMachine<EngineLifecycle>({ name: 'engine', initial: { kind: 'created' }, transitions: ENGINE_TRANSITIONS, logger: this.#logger });
     this.#preloads = new AdaptorPreloads(options.recentAdaptors);
     this.#pool = new ChildPool({ options, logger: this.#logger, engineState: this.#state, preloadPaths: () => this.#preloads.paths() });
+    this.#dispatch = new RunDispatch({ pool: this.#pool, compiled: this.#compiled, maxRunMemoryLimitMb: options.maxRunMemoryLimitMb, noteRecent: (paths) => this.#noteRecent(paths) });
     this.#busyRss = new BusyRssWatch({
       intervalMs: options.busyRssSampleIntervalMs,
       rssHeadroomMb: options.rssHeadroomMb,
@@ -136,8 +139,7 @@ export class Engine implements RunExecutor {
   }
 
   async execute(request: RunRequest): Promise<RunOutcome> {
-    const logger = this.#logger.child({ runId: request.runId });
-    const session = new RunSession(request, logger);
+    const session = new RunSession(request, this.#logger);
     const started = performance.now();
     const running = this.#state.when('running');
     if (!running) {
@@ -153,17 +155,25 @@ export class Engine implements RunExecutor {
       }
     };
     this.#interrupts.set(request.runId, interrupt);
-    this.#busyRss.watch();
-    const timer = setTimeout(() => interrupt(endForTimeout(request.limits.timeoutMs), false), request.limits.timeoutMs);
     const onAbort = (): void => interrupt(endForAbort(request.signal?.reason), false);
     if (request.signal?.aborted) onAbort();
-    else request.signal?.addEventListener('abort', onAbort, { once: true });
-
+    // With its adaptors resolved before and a child free (an idle worker, nearly always), the run is
+    // posted to its child within this call; what follows it here (the timeout, the memory watch) is
+    // then off the way to the run's first line.
+    let dispatched: Promise<void> | undefined;
     try {
-      await this.#dispatch(request, session, running, (c) => (child = c));
+      dispatched = this.#dispatch.dispatch(request, session, running, (c) => (child = c));
+    } catch (error) {
+      dispatched = Promise.reject(error);
+    }
+    const timer = setTimeout(() => interrupt(endForTimeout(request.limits.timeoutMs), false), request.limits.timeoutMs);
+    if (!request.signal?.aborted) request.signal?.addEventListener('abort', onAbort, { once: true });
+    this.#busyRss.watch();
+    try {
+      await dispatched;
     } catch (error) {
       if (!session.settled) {
-        logger.error({ err: error }, 'engine failed to dispatch run');
+        this.#logger.error({ runId: request.runId, err: error }, 'engine failed to dispatch run');
         session.settle(endForUncaught(error instanceof Error ? error.name : 'Error', error instanceof Error ? error.message : String(error)));
       }
     }
@@ -173,71 +183,8 @@ export class Engine implements RunExecutor {
     this.#interrupts.delete(request.runId);
     if (this.#interrupts.size === 0) this.#busyRss.unwatch();
     this.#busyRss.forget(request.runId);
-    logger.info({ reason: outcome.reason, errorType: outcome.errorType, ms: Math.round(performance.now() - started) }, 'run finished');
+    this.#logger.info({ runId: request.runId, reason: outcome.reason, errorType: outcome.errorType, ms: Math.round(performance.now() - started) }, 'run finished');
     return outcome;
-  }
-
-  /** Runs `request` on a child; `running` is the engine's state when the run came (its repo resolves the adaptors). */
-  async #dispatch(
-    request: RunRequest,
-    session: RunSession,
-    running: Extract<EngineLifecycle, { kind: 'running' }>,
-    setChild: (child: PooledChild) => void,
-  ): Promise<void> {
-    const { plan, limits } = request;
-    const nodeIds = new Set([...plan.jobs.map((j) => j.id), ...plan.triggers.map((t) => t.id)]);
-    const versions: Record<string, string> = { node: process.version, '@openfn/runtime': running.runtimeVersion };
-    session.setVersions(versions);
-    if (!nodeIds.has(plan.starting_node_id)) {
-      session.settle(endForPlanError(`starting node ${plan.starting_node_id} is not a job or trigger of the plan`));
-      return;
-    }
-
-    let adaptors: Map<string, ResolvedAdaptor>;
-    try {
-      adaptors = await resolveAdaptors(running.repo, plan.jobs.map((j) => j.adaptor).filter((a): a is string => Boolean(a)));
-    } catch (error) {
-      session.settle(endForAdaptorError(error instanceof Error ? error.message : String(error)));
-      return;
-    }
-    for (const a of adaptors.values()) versions[a.name] = a.version;
-    this.#noteRecent([...adaptors.values()].map((a) => a.entryPath));
-    if (session.settled) return;
-
-    let child: PooledChild;
-    try {
-      child = await this.#pool.acquire(session.settledSignal, request.urgent === true);
-    } catch {
-      return; // settled while waiting for a free child
-    }
-    if (session.settled) {
-      child.release();
-      return;
-    }
-    setChild(child);
-
-    const { execution, compileKeys } = buildExecutionRequest(request, adaptors, this.#compiled);
-
-    const runId = request.runId;
-    child.run(runId, execution, Math.min(limits.memoryLimitMb, this.#options.maxRunMemoryLimitMb), {
-      // run-start goes out when the thread has the run, not here: before it lie the hop to the child and the thread.
-      onStarted: (timestamp) => session.start(timestamp),
-      onFirstTurnEnded: () => session.releaseFirstTurn(),
-      onEvent: (event) => session.emit(event),
-      onCompiled: (jobId, code) => {
-        const key = compileKeys.get(jobId);
-        if (key !== undefined) this.#compiled.set(key, code);
-      },
-      onEnd: (end) => session.settle(end),
-      onCredentialRequest: (requestId, credentialId) => {
-        // The request goes out after what the run reported before it, in order.
-        session.releaseFirstTurn();
-        request.fetchCredential(credentialId).then(
-          (body) => child.replyCredential(runId, requestId, { ok: true, body }),
-          (error: unknown) => child.replyCredential(runId, requestId, { ok: false, message: error instanceof Error ? error.message : String(error) }),
-        );
-      },
-    }, request.urgent === true);
   }
 
   #noteRecent(entryPaths: readonly string[]): void {
@@ -305,11 +252,4 @@ export class Engine implements RunExecutor {
     resolve(Promise.all([this.#pool.killAll(), cacheWrites]).then(() => void this.#state.to({ kind: 'stopped' })));
     return done;
   }
-}
-
-/** Each distinct specifier resolved (installed if need be) in the repo, by specifier. */
-async function resolveAdaptors(repo: AdaptorRepo, specifiers: string[]): Promise<Map<string, ResolvedAdaptor>> {
-  const unique = [...new Set(specifiers)];
-  const resolved = await Promise.all(unique.map((s) => repo.resolve(s)));
-  return new Map(unique.map((s, i) => [s, resolved[i] as ResolvedAdaptor]));
 }

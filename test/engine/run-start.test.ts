@@ -63,3 +63,21 @@ test('a job compiled once is handed to later threads compiled; a different body 
   t.deepEqual(other.finalState, { data: { n: 2 } }, 'the cache is keyed by the body');
   t.deepEqual(engine.stats().compiledJobs, { cached: 2, hits: 2, compiles: 2 });
 });
+
+test('with its adaptor resolved before and a child free, a run is posted to the child within execute(); a new adaptor is resolved first', async (t) => {
+  const engine = await startEngine(t, { poolSize: 1 });
+  const holder = (runId: string) => engine.stats().children.find((c) => c.runId === runId);
+  // The first run of an adaptor waits for the repo to resolve it: no child holds it yet when execute() returns.
+  const first = request(plan([job('a', 'fn(s => s)')])).request;
+  const firstRun = engine.execute(first);
+  t.is(holder(first.runId), undefined, 'a new adaptor is resolved before a child is taken');
+  t.is((await firstRun).reason, 'success');
+  await waitFor(() => engine.stats().children.every((c) => c.state === 'idle'), { timeoutMs: 15_000, message: 'the child to be idle again' });
+  // The second run of that adaptor goes to the child in the same call: nothing on its way waits a turn.
+  const second = request(plan([job('b', 'fn(s => ({ ...s, data: { second: true } }))')])).request;
+  const secondRun = engine.execute(second);
+  t.is(holder(second.runId)?.state, 'busy', 'posted before execute() returned');
+  const outcome = await secondRun;
+  t.is(outcome.reason, 'success');
+  t.deepEqual(outcome.finalState, { data: { second: true } });
+});
