@@ -2,7 +2,7 @@
 import type { Logger } from 'pino';
 import { claimReplyShape, claimedRunShape } from '../protocol/index.ts';
 import type { ClaimedRun, WireClaimedRun } from '../protocol/index.ts';
-import { readPlanReply } from './plan-reply.ts';
+import { readCheckedPlan } from './plan-reply.ts';
 
 /**
  * Phoenix's socket drops frames it cannot decode; this is what the lanes see
@@ -51,7 +51,8 @@ function readRun(run: unknown): WireClaimedRun | undefined {
 function withReadPlan(run: WireClaimedRun): ClaimedRun {
   const { plan, dataclip, ...rest } = run;
   if (plan === undefined) return rest;
-  const reading = readPlanReply(plan);
+  // Its shape was checked with the run's (`ClaimedRunSchema` holds `PlanReplySchema`): only its graph is left.
+  const reading = readCheckedPlan(plan);
   if (!reading.ok || reading.plan.id !== run.id) return rest;
   return dataclip === undefined ? { ...rest, plan: reading.plan } : { ...rest, plan: reading.plan, dataclip };
 }

@@ -9,12 +9,20 @@
  * with the field and the problem spelled out.
  */
 import { normalizePlanReply, planGraphProblem, planReplyShape } from '../protocol/index.ts';
-import type { FieldProblem, RunPlan } from '../protocol/index.ts';
+import type { FieldProblem, PlanReply, RunPlan } from '../protocol/index.ts';
 
 export type PlanReading = { ok: true; plan: RunPlan } | { ok: false; problem: string };
 
 export function readPlanReply(reply: unknown): PlanReading {
   if (!planReplyShape.check(reply)) return refused(planReplyShape.firstProblem(reply));
+  return readCheckedPlan(reply);
+}
+
+/**
+ * A plan whose shape was checked already (a claim reply's, checked with the
+ * reply's schema, which holds `PlanReplySchema`): its graph rules and defaults.
+ */
+export function readCheckedPlan(reply: PlanReply): PlanReading {
   const graph = planGraphProblem(reply);
   if (graph !== undefined) return refused(graph);
   return { ok: true, plan: normalizePlanReply(reply) };

@@ -53,6 +53,9 @@ test('the worker reads a claim reply: a good one whole, a malformed run dropped,
   ]);
   t.deepEqual(parseClaimedRuns({ runs: [{ id: 'b', token: 't', plan, dataclip: '{}' }] }, silent), [{ id: 'b', token: 't' }]);
   t.deepEqual(parseClaimedRuns({ runs: [{ id: 'a', token: 't', memory_mb: 8, plan: { id: 'a', jobs: 'none' }, dataclip: '{}' }] }, silent), [{ id: 'a', token: 't', memory_mb: 8 }]);
+  // A plan of the right shape whose edge names a job it lacks breaks a graph rule: left out too, and fetched.
+  const brokenGraph = { ...plan, edges: [{ id: 'e', source_job_id: 'nobody', target_job_id: 'j' }] };
+  t.deepEqual(parseClaimedRuns({ runs: [{ id: 'a', token: 't', plan: brokenGraph, dataclip: '{}' }] }, silent), [{ id: 'a', token: 't' }]);
 });
 
 test('the worker uses an extension only when a well-formed join reply offers it', (t) => {
