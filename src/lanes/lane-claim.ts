@@ -67,11 +67,13 @@ export async function sendClaim(
   claim.promised = 0;
   memory?.unpromise(promisedMb);
   const durationMs = performance.now() - started;
-  report(sender, { outcome: runs.length > 0 ? 'runs' : 'empty', demand, runs: runs.length, attempt, durationMs });
   // Held by the server until its time ran out: the hold was the wait, so claim again at once (and be
   // held again) rather than back off. An empty reply well before the hold ended backs off as usual.
   if (runs.length === 0 && holdMs > 0 && durationMs >= holdMs / 2) claim.wakeRequested = true;
   accept(runs, demand);
+  // After the runs went on their way (a run whose claim reply carried its plan is handed to the
+  // engine within accept()): the claim's report is not on the way to their first line.
+  report(sender, { outcome: runs.length > 0 ? 'runs' : 'empty', demand, runs: runs.length, attempt, durationMs });
 }
 
 function report(sender: LaneClaimSender, event: Omit<ClaimSettled, 'lane'>): void {

@@ -162,15 +162,31 @@ interface RunStartContext {
   joined: Promise<boolean>;
 }
 
-async function readInputs(options: RunAttemptOptions, channel: Channel, start: RunStartContext): Promise<{ plan: RunPlan; input: unknown }> {
-  const { run, config } = options;
-  const plan = start.plan ?? (await fetchPlan(channel, config.messageTimeoutMs));
+/**
+ * The run's plan and input: at once (no promise) when the claim reply carried
+ * both (`claim_plans`), so that the run reaches the engine in the same turn
+ * as its claim reply; else fetched on the run channel.
+ */
+function readInputs(options: RunAttemptOptions, channel: Channel, start: RunStartContext): RunInputs | Promise<RunInputs> {
+  const { run } = options;
+  const plan = start.plan;
+  if (plan === null) return fetchPlan(channel, options.config.messageTimeoutMs).then((fetched) => readInput(options, channel, start, fetched));
   // A plan without a dataclip (OpenFn's lightning-mock sends such plans) starts from an empty state.
   if (plan.dataclip_id === '') return { plan, input: {} };
-  if (start.plan !== null && run.dataclip !== undefined) return { plan, input: readInlineDataclip(plan.dataclip_id, run.dataclip) };
+  if (run.dataclip !== undefined) return { plan, input: readInlineDataclip(plan.dataclip_id, run.dataclip) };
+  return readInput(options, channel, start, plan);
+}
+
+interface RunInputs {
+  plan: RunPlan;
+  input: unknown;
+}
+
+async function readInput(options: RunAttemptOptions, channel: Channel, start: RunStartContext, plan: RunPlan): Promise<RunInputs> {
+  if (plan.dataclip_id === '') return { plan, input: {} };
   // An input too large for the claim reply is fetched once the channel is joined.
   if (start.plan !== null && !(await start.joined)) throw new RunFailure(ERROR_TYPES.dataclip, 'the run channel could not be joined');
-  return { plan, input: await fetchDataclip(channel, plan.dataclip_id, config.messageTimeoutMs) };
+  return { plan, input: await fetchDataclip(channel, plan.dataclip_id, options.config.messageTimeoutMs) };
 }
 
 async function executeAndReport(options: RunAttemptOptions, channel: Channel, claimedAt: number, start: RunStartContext): Promise<ExitReason | null> {
@@ -181,7 +197,8 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel, cl
   let input: unknown;
   let failure: RunFailure | null = null;
   try {
-    ({ plan, input } = await readInputs(options, channel, start));
+    const read = readInputs(options, channel, start);
+    ({ plan, input } = read instanceof Promise ? await read : read);
   } catch (error) {
     failure = error instanceof RunFailure ? error : new RunFailure(ERROR_TYPES.plan, errorMessage(error), { cause: error });
   }

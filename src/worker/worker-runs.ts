@@ -123,7 +123,6 @@ export class WorkerRuns {
     held?.stop();
     if (held?.cancelled === true) controller.abort(CANCELLED);
     const logger = this.#logger.child({ lane: lane.id, runId: run.id });
-    logger.info('run claimed');
     const done = runAttempt({
       run,
       lane: lane.id,
@@ -147,6 +146,9 @@ export class WorkerRuns {
         this.#runs.delete(run.id);
       });
     this.#runs.set(run.id, { lane: lane.id, controller, done });
+    // After runAttempt() was called: a run whose claim reply carried its plan is posted to the engine
+    // within that call, and this line (a write, at the default level) is not on its way.
+    logger.info('run claimed');
     return done;
   }
 

@@ -6,10 +6,12 @@
  * kills the run and reports nothing of it.
  */
 import test from 'ava';
+import { pino } from 'pino';
+import type { EngineRunComplete, RunRequest } from '../../src/engine/types.ts';
 import { CAPABILITY_CLAIM_PLANS } from '../../src/protocol/index.ts';
 import { waitFor } from '../server/helpers.ts';
 import { FIXTURE } from '../reliability/process-cluster.ts';
-import { startEngineWorker } from './helpers.ts';
+import { FakeExecutor, startEngineWorker, startWorker, testConfig } from './helpers.ts';
 import { LightningMockPeer } from './lightning-mock-peer.ts';
 
 function onePlan(id: string, body: string, dataclipId: string): Record<string, unknown> {
@@ -72,4 +74,29 @@ test('a run whose join is refused after it started is killed and reports nothing
   const complete = await waitFor(() => peer.eventsOf('run-y').find((e) => e.event === 'run:complete'), { timeoutMs: 30_000, message: 'run:complete of run-y' });
   t.is((complete.payload as Record<string, unknown>)['reason'], 'success');
   t.deepEqual(peer.eventsOf('run-x').map((e) => e.event), [], 'nothing of the refused run was pushed');
+});
+
+test('a run whose plan and input came with the claim reaches the engine in the same turn as its claim reply', async (t) => {
+  const peer = await LightningMockPeer.start(t, {
+    claimPlans: true,
+    queueJoinReply: { capabilities: [CAPABILITY_CLAIM_PLANS] },
+    runs: [{ id: 'run-s', plan: onePlan('run-s', 'fn(state => state)', 'clip-s') }],
+    dataclips: { 'clip-s': { data: { n: 1 } } },
+  });
+  // The worker writes "run claimed" right after it has handed the run to its attempt (worker-runs.ts):
+  // a run that reached the engine within that hand-off finds the line not yet written.
+  const lines: Array<{ msg?: string; runId?: string }> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg?: string; runId?: string }) });
+  const claimedLineAtExecute: boolean[] = [];
+  class Recording extends FakeExecutor {
+    override execute(request: RunRequest): Promise<EngineRunComplete> {
+      claimedLineAtExecute.push(lines.some((line) => line.msg === 'run claimed' && line.runId === request.runId));
+      return super.execute(request);
+    }
+  }
+  await startWorker(t, { config: testConfig({ lightningUrl: peer.url, workloopsText: 'manual>*:1' }), executor: new Recording(), logger });
+  const complete = await waitFor(() => peer.eventsOf('run-s').find((e) => e.event === 'run:complete'), { timeoutMs: 15_000, message: 'run:complete of run-s' });
+  t.is((complete.payload as { reason?: string }).reason, 'success');
+  t.deepEqual(claimedLineAtExecute, [false], 'the engine had the run before the line was written');
+  t.true(lines.some((line) => line.msg === 'run claimed' && line.runId === 'run-s'), 'the line is written all the same');
 });
