@@ -75,7 +75,7 @@ sqliteOnly('a run submitted to a held claim is stored claimed by it, with its le
   t.like(shown.body, { state: 'claimed', attempts: 1 });
   // The token opens the run's channel: the run is the worker's.
   const runChannel = await joinRun(socket, run!);
-  t.is((await push<{ id: string }>(runChannel, 'fetch:plan')).response.id, submitted.id);
+  t.deepEqual((await push(runChannel, 'fetch:plan')).response, run?.plan, 'the plan of the reply is the plan fetch:plan gives');
   const metrics = await api<string>(server, 'GET', '/metrics');
   t.regex(metrics.body, /lanes_runs_claimed_total\{queue="manual"\} 1\b/);
 });

@@ -47,7 +47,7 @@ both('a run is stored with its input dataclip and found by id and by idempotency
   t.is(stored.priority, 3);
   t.is(stored.plan.id, stored.id);
   t.is(stored.availableAt, T0);
-  t.is((await store.getRun(stored.id))?.id, stored.id);
+  t.deepEqual(await store.getRun(stored.id), stored, 'the record insertRun returns is the row as read back');
   t.is((await store.getRunByIdempotencyKey('key-1'))?.id, stored.id);
   t.is(await store.getRunByIdempotencyKey('key-2'), undefined);
   t.is((await store.getDataclip(stored.dataclipId))?.body, '{"data":{}}');

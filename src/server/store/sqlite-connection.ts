@@ -138,4 +138,9 @@ export class SqliteConnection {
   run(sql: string, ...params: SQLInputValue[]): number {
     return Number(this.#prepare(sql).run(...params).changes);
   }
+
+  /** Runs an INSERT; returns the new row's rowid. */
+  insert(sql: string, ...params: SQLInputValue[]): number {
+    return Number(this.#prepare(sql).run(...params).lastInsertRowid);
+  }
 }
