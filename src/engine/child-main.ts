@@ -27,6 +27,7 @@ import { StateMachine } from '../state-machine.ts';
 import type { StateLogger } from '../state-machine.ts';
 import { ThreadMessageGuard } from './thread-message-guard.ts';
 import type { RunEnd } from '../runtime/run-ends.ts';
+import type { ExecutionRequest } from '../runtime/execution-request.ts';
 import type { ChildConfig, ChildToParent, ChildToThread, ParentToChild, ThreadData, ThreadToChild } from './ipc-messages.ts';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
@@ -83,6 +84,7 @@ class RunThread {
       logger: unlogged,
     });
     const data: ThreadData = { preload: [...preloads], nice };
+    if (expectedJob !== undefined) data.expectedJob = expectedJob;
     this.worker = new Worker(THREAD_URL, {
       resourceLimits: { maxOldGenerationSizeMb: memoryLimitMb },
       workerData: data,
@@ -153,6 +155,18 @@ const state = new StateMachine<ChildState>({
   transitions: { idle: ['running', 'waiting'], waiting: ['running', 'idle'], running: ['idle'] },
   logger: unlogged,
 });
+/**
+ * The compiled text of the first job of the last run here, which the next
+ * spare compiles ahead (prepared-modules.ts): the next run is often the same.
+ */
+let expectedJob: string | undefined;
+
+/** The job a run starts with: its start node, or the job its start trigger leads to. */
+function firstJobId(request: ExecutionRequest): string | undefined {
+  if (request.jobs.some((job) => job.id === request.startingNodeId)) return request.startingNodeId;
+  return request.edges.find((edge) => edge.source_trigger_id === request.startingNodeId)?.target_job_id;
+}
+
 /** The warm thread the next run takes: not a state of the child, which boots one whatever it is doing. */
 let spare: RunThread | undefined;
 /** The nice value of the next spare: `config.nice` until a run that is not urgent, then as the last run was. */
@@ -262,11 +276,15 @@ function runOn(thread: RunThread, message: Extract<ParentToChild, { type: 'run' 
   thread.onDeath = (end) => finish(runId, end);
   // Job code runs in the thread: nothing it posts is passed on unless it fits the run (thread-message-guard.ts).
   const guard = new ThreadMessageGuard(request);
+  const firstJob = firstJobId(request);
+  expectedJob = request.jobs.find((job) => job.id === firstJob)?.compiled;
   thread.onMessage = (m) => {
     if (state.when('running')?.thread !== thread) return;
     if (m.type === 'compiled') {
       // Cached for other runs only while no job code can have run here (before the first step).
-      if (guard.acceptsCompiled(m)) send({ type: 'compiled', runId, jobId: m.jobId, code: m.code });
+      if (!guard.acceptsCompiled(m)) return;
+      send({ type: 'compiled', runId, jobId: m.jobId, code: m.code });
+      if (m.jobId === firstJob) expectedJob = m.code;
       return;
     }
     const verdict = guard.check(m);

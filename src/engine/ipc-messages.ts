@@ -89,6 +89,8 @@ export type ThreadToChild =
 /** `workerData` of a run thread. */
 export interface ThreadData {
   preload: string[];
+  /** The compiled text of the child's last run's first job: the spare compiles it ahead (prepared-modules.ts). */
+  expectedJob?: string;
   /** Nice value the thread takes first thing (`ChildConfig.nice` or `backgroundNice`); 0 leaves it at the child's. */
   nice: number;
 }

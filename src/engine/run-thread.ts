@@ -11,6 +11,7 @@ import { importAdaptor } from '../runtime/adaptor-import.ts';
 import { executePlan } from '../runtime/execute-plan.ts';
 import { prepareContexts } from '../runtime/prepared-contexts.ts';
 import { prepareLinks } from '../runtime/prepared-links.ts';
+import { prepareJobModules } from '../runtime/prepared-modules.ts';
 import { prepareRunLoggers } from '../runtime/run-loggers.ts';
 import type { ChildToThread, ThreadData, ThreadToChild } from './ipc-messages.ts';
 import { lockDownThread } from './thread-lockdown.ts';
@@ -135,6 +136,7 @@ await warmUp(preloaded[0]).catch(() => undefined);
 const contexts = prepareContexts(PREPARED_CONTEXTS);
 // In those contexts, the modules job code links for its adaptor (prepared-links.ts).
 await Promise.all(preloaded.map((entryPath) => prepareLinks(entryPath, contexts)));
-// And the run's loggers (run-loggers.ts).
+// And the run's loggers (run-loggers.ts), and the module of the job the run is expected to start with (prepared-modules.ts).
 prepareRunLoggers();
+if (threadData.expectedJob !== undefined) prepareJobModules(threadData.expectedJob, contexts);
 post({ type: 'ready' });
