@@ -15,6 +15,18 @@ export class PushTimeoutError extends LanesError {
   }
 }
 
+/**
+ * The channel errored (its socket dropped) while the push waited for its
+ * reply: the reply is lost, whether or not the server acted on the push.
+ */
+export class PushLostError extends LanesError {
+  readonly event: string;
+  constructor(event: string) {
+    super('PUSH_LOST', `the connection dropped while ${event} waited for its reply`);
+    this.event = event;
+  }
+}
+
 /** The server replied `error`; `response` is its error body (`{field: [messages]}` on run channels). */
 export class PushRejectedError extends LanesError {
   readonly event: string;

@@ -5,7 +5,7 @@
  * really means "unknown": callers decide whether resending is safe.
  */
 import type { Channel } from 'phoenix';
-import { PushRejectedError, PushTimeoutError } from './channel-errors.ts';
+import { PushLostError, PushRejectedError, PushTimeoutError } from './channel-errors.ts';
 
 /** Reads (`fetch:plan`, `fetch:dataclip`) are sent this many times at most before a timeout is final. */
 export const READ_SENDS = 3;
@@ -26,12 +26,25 @@ export async function readWithResend(channel: Channel, event: string, payload: o
   }
 }
 
-export function pushAndWait(channel: Channel, event: string, payload: object, timeoutMs: number): Promise<unknown> {
+/**
+ * Pushes and waits for the reply. With `lost`, a promise that settles when
+ * the channel errors (its socket dropped, channel-drops.ts), a push still
+ * waiting then rejects at once with `PushLostError`, not after its timeout:
+ * the reply cannot come any more.
+ */
+export function pushAndWait(channel: Channel, event: string, payload: object, timeoutMs: number, lost?: Promise<void>): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    channel
+    const push = channel
       .push(event, payload, timeoutMs)
       .receive('ok', (response?: unknown) => resolve(response))
       .receive('error', (response?: unknown) => reject(new PushRejectedError(event, response)))
       .receive('timeout', () => reject(new PushTimeoutError(event, timeoutMs)));
+    void lost?.then(() => {
+      // The client would keep its timer (and its wait for a reply that cannot come) until the timeout.
+      const pending = push as unknown as { cancelTimeout?: () => void; cancelRefEvent?: () => void };
+      pending.cancelTimeout?.();
+      pending.cancelRefEvent?.();
+      reject(new PushLostError(event));
+    });
   });
 }

@@ -231,6 +231,7 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel, cl
     reporter.send(RUN_START, { timestamp: timestampMicros() });
     reporter.send(RUN_COMPLETE, mapper.runComplete(end));
     await reporter.drained();
+    reporter.close();
     return (await start.joined) ? end.reason : null;
   }
 
@@ -292,6 +293,7 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel, cl
     reporter.send(RUN_COMPLETE, mapper.runComplete(outcome));
   }
   await reporter.drained();
+  reporter.close();
   logger.info({ reason: outcome.reason, errorType: outcome.errorType, reported: reporter.completeAccepted }, 'run finished');
   return (await start.joined) ? outcome.reason : null;
 }

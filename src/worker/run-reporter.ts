@@ -5,10 +5,12 @@
  *
  * - Log lines that queue up behind a slow reply are merged into one
  *   `run:batch_logs` push when `batchLogs` is on; otherwise each is a `run:log`.
- * - A push whose reply times out is resent with the same payload (and so the
- *   same keys) only when the server offers `idempotent_events`; against
- *   Lightning a resend would duplicate rows, so the event is logged and the
- *   run goes on.
+ * - A push whose reply times out, or is lost because the connection dropped
+ *   while it waited (channel-drops.ts), is resent with the same payload (and
+ *   so the same keys) only when the server offers `idempotent_events`; the
+ *   resend goes out once the channel has rejoined. Against Lightning a resend
+ *   could duplicate rows, so the event is logged and the run goes on. A
+ *   fetch whose reply was lost is asked again (a read changes nothing).
  * - A rejected event is logged with the run id and the reply; a rejected
  *   `run:complete` is an error, never silently dropped.
  * - With `joined` (the run started before its channel's join was answered,
@@ -19,8 +21,9 @@ import type { Channel } from 'phoenix';
 import type { Logger } from 'pino';
 import { RUN_BATCH_LOGS, RUN_COMPLETE, RUN_LOG } from '../protocol/events.ts';
 import type { BatchLogsPayload, LogLine } from '../protocol/messages.ts';
-import { PushRejectedError, PushTimeoutError } from './channel-errors.ts';
-import { pushAndWait } from './push.ts';
+import { PushLostError, PushRejectedError, PushTimeoutError } from './channel-errors.ts';
+import { ChannelDrops } from './channel-drops.ts';
+import { READ_SENDS, pushAndWait } from './push.ts';
 
 /** Log lines merged into one batch at most; a longer run of lines makes several batches. */
 const MAX_BATCH_LINES = 200;
@@ -57,9 +60,16 @@ export class RunReporter {
   #draining: Promise<void> | null = null;
   readonly #failures: EventFailure[] = [];
   #completeAccepted = false;
+  readonly #drops: ChannelDrops;
 
   constructor(options: RunReporterOptions) {
     this.#options = options;
+    this.#drops = new ChannelDrops(options.channel);
+  }
+
+  /** Stops watching the channel; call once the run's events are drained. */
+  close(): void {
+    this.#drops.close();
   }
 
   /** Events that could not be delivered, in order. */
@@ -134,9 +144,21 @@ export class RunReporter {
         await this.#deliver(RUN_BATCH_LOGS, payload);
       } else if (next.kind === 'request') {
         const { resolve, reject } = next;
-        await pushAndWait(this.#options.channel, next.event, next.payload, this.#options.messageTimeoutMs).then(resolve, reject);
+        await this.#fetch(next.event, next.payload).then(resolve, reject);
       } else {
         await this.#deliver(next.event, next.payload);
+      }
+    }
+  }
+
+  /** A fetch (a read): asked again when its reply was lost to a dropped connection, never after a timeout. */
+  async #fetch(event: string, payload: object): Promise<unknown> {
+    const { channel, messageTimeoutMs } = this.#options;
+    for (let send = 1; ; send++) {
+      try {
+        return await pushAndWait(channel, event, payload, messageTimeoutMs, this.#drops.next);
+      } catch (error) {
+        if (!(error instanceof PushLostError) || send >= READ_SENDS) throw error;
       }
     }
   }
@@ -145,12 +167,12 @@ export class RunReporter {
     const { channel, messageTimeoutMs, idempotent, logger } = this.#options;
     for (let send = 1; ; send++) {
       try {
-        await pushAndWait(channel, event, payload, messageTimeoutMs);
+        await pushAndWait(channel, event, payload, messageTimeoutMs, this.#drops.next);
         if (event === RUN_COMPLETE) this.#completeAccepted = true;
         return;
       } catch (error) {
-        if (error instanceof PushTimeoutError && idempotent && send < MAX_SENDS) {
-          logger.warn({ event, send }, 'run event timed out; resending (server is idempotent)');
+        if ((error instanceof PushTimeoutError || error instanceof PushLostError) && idempotent && send < MAX_SENDS) {
+          logger.warn({ event, send, lost: error instanceof PushLostError }, 'run event got no reply; resending (server is idempotent)');
           continue;
         }
         this.#failures.push({ event, error });

@@ -206,6 +206,8 @@ export async function startEngineWorker(t: ExecutionContext, lightningUrl: strin
 export class DropProxy {
   readonly #server: Server;
   readonly #sockets = new Set<NetSocket>();
+  /** Per connection: stops the server's bytes to the worker (they are dropped with the connection). */
+  readonly #holds = new Set<() => void>();
   drops = 0;
 
   private constructor(server: Server) {
@@ -221,6 +223,7 @@ export class DropProxy {
       proxy.#sockets.add(upstream);
       client.pipe(upstream);
       upstream.pipe(client);
+      proxy.#holds.add(() => upstream.unpipe(client));
       const end = (): void => {
         client.destroy();
         upstream.destroy();
@@ -239,8 +242,15 @@ export class DropProxy {
     return (this.#server.address() as AddressInfo).port;
   }
 
+  /** From now on nothing the server sends on the open connections reaches the worker (replies are lost). */
+  holdReplies(): void {
+    for (const hold of this.#holds) hold();
+    this.#holds.clear();
+  }
+
   dropAll(): void {
     this.drops++;
+    this.#holds.clear();
     for (const socket of this.#sockets) socket.destroy();
     this.#sockets.clear();
   }

@@ -32,8 +32,8 @@ test('after the server drops the socket the worker reconnects, rejoins, finishes
 
   const inFlight = await submitRun(server, { plan: holdPlan });
   await waitFor(() => executor.heldRunIds.includes(inFlight), { message: 'the run to start' });
-  // Its step:start answered before the drop: an event whose reply the drop loses waits for its message
-  // timeout before it is resent (slow-server.test.ts covers that), which is not what this test is about.
+  // Its step:start answered before the drop: an event whose reply the drop loses is resent at the rejoin
+  // (the next test), which is not what this test is about.
   await waitFor(async () => ((await api<{ steps: unknown[] }>(server, 'GET', `/api/runs/${inFlight}`)).body.steps.length > 0 ? true : undefined), { message: 'its step:start to be stored' });
 
   let sawDisconnect = false;
@@ -47,13 +47,35 @@ test('after the server drops the socket the worker reconnects, rejoins, finishes
   );
 
   executor.release(inFlight);
-  // An event of the run in flight when the socket dropped (a heartbeat, a log line) is resent once its
-  // message timeout (5 s here) has passed: the run finishes after that at the latest.
+  // An event of the run in flight when the socket dropped (a heartbeat, a log line) is resent at the rejoin.
   await waitForState(server, inFlight, 'success', 15_000);
   const after = await submitRun(server, {});
   await waitForState(server, after, 'success');
   const metrics = await (await fetch(`http://127.0.0.1:${worker.healthPort}/metrics`)).text();
   t.regex(metrics, /lanes_worker_reconnects_total\{[^}]*\} [1-9]/);
+});
+
+test('an event whose reply a dropped connection lost is resent once the channel rejoins, not after its message timeout', async (t) => {
+  const server = await startServer(t);
+  const proxy = await DropProxy.start(t, server.port);
+  const executor = new FakeExecutor();
+  const worker = await startWorker(t, { executor, config: testConfig({ lightningUrl: `ws://127.0.0.1:${proxy.port}/worker`, messageTimeoutMs: 60_000 }) });
+  await worker.whenConnected();
+  const inFlight = await submitRun(server, { plan: holdPlan });
+  await waitFor(() => executor.heldRunIds.includes(inFlight), { message: 'the run to start' });
+  await waitFor(async () => ((await api<{ steps: unknown[] }>(server, 'GET', `/api/runs/${inFlight}`)).body.steps.length > 0 ? true : undefined), { message: 'its step:start to be stored' });
+  // The server's replies stop reaching the worker; the run ends, and the reply of the event it pushed
+  // then (step:complete, or one still in flight before it) is lost. Everything after waits behind it.
+  proxy.holdReplies();
+  executor.release(inFlight);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const droppedAt = Date.now();
+  proxy.dropAll();
+  // Its reply lost, run:complete waits behind it: within a 60 s message timeout only the resend at the rejoin ends the run.
+  await waitForState(server, inFlight, 'success', 20_000);
+  t.true(Date.now() - droppedAt < 20_000);
+  const run = await api<{ steps: unknown[] }>(server, 'GET', `/api/runs/${inFlight}`);
+  t.is(run.body.steps.length, 1, 'the resent step:complete was taken once (idempotent_events)');
 });
 
 test('stop() drains: no new claims, runs finish, those past the shutdown timeout are killed with ShutdownError', async (t) => {

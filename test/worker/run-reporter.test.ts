@@ -25,7 +25,8 @@ function answeringChannel(pushed: string[], onPush: (event: string) => void): Ch
     };
     return handle;
   };
-  return { push } as unknown as Channel;
+  // Never drops: a reporter watches for drops (channel-drops.ts).
+  return { push, onError: () => 0, off: () => undefined } as unknown as Channel;
 }
 
 function afterMicrotasks(count: number, fn: () => void): void {
