@@ -64,19 +64,21 @@ function heldRun(engine: Engine, options: { urgent?: boolean } = {}) {
 }
 
 /**
- * A job that is still running when its run-start is passed on: that comes when the thread's first
- * turn ends (first-turn-reports.ts), which for `fn(s => s)` can be the run's end.
+ * A trivial job that asks for a credential: the child it runs on is read when it asks, in its step.
+ * (Its run-start comes when the thread's first turn ends, first-turn-reports.ts: for `fn(s => s)`
+ * that can be the run's end, when the run holds no child any more.)
  */
-const BRIEF_JOB = 'fn(s => new Promise((resolve) => setTimeout(() => resolve(s), 50)))';
+const ASKING_JOB = { body: 'fn(s => s)', credential: 'c' } as const;
 
-/** A brief run; `childAtStart` is the child it ran on, read when its start is passed on. */
+/** A trivial run; `childAtStart` is the child it ran on, read when its job asked for its credential. */
 function quickRun(engine: Engine, options: { urgent?: boolean } = {}) {
   const seen: { childAtStart: number | undefined; events: EngineEvent[] } = { childAtStart: undefined, events: [] };
-  const built = request(plan([job('a', BRIEF_JOB, { adaptor: HELD_BOOT })]), {
+  const built = request(plan([job('a', ASKING_JOB.body, { adaptor: HELD_BOOT, credential_id: ASKING_JOB.credential })]), {
     ...options,
-    onEvent: (event) => {
-      seen.events.push(event);
-      if (event.type === 'run-start') seen.childAtStart = childOf(engine, built.request.runId);
+    onEvent: (event) => seen.events.push(event),
+    fetchCredential: async () => {
+      seen.childAtStart = childOf(engine, built.request.runId);
+      return {};
     },
   });
   const done: Promise<RunOutcome> = engine.execute(built.request);
@@ -177,10 +179,11 @@ test("an urgent run takes the idle child whose spare booted at the urgent runs' 
   /** Runs a trivial run to its end; resolves with the child it ran on. */
   const runOn = async (urgent: boolean): Promise<number | undefined> => {
     let child: number | undefined;
-    const built = request(plan([job('a', BRIEF_JOB)]), {
+    const built = request(plan([job('a', ASKING_JOB.body, { credential_id: ASKING_JOB.credential })]), {
       urgent,
-      onEvent: (event) => {
-        if (event.type === 'run-start') child = childOf(engine, built.request.runId);
+      fetchCredential: async () => {
+        child = childOf(engine, built.request.runId);
+        return {};
       },
     });
     t.is((await engine.execute(built.request)).reason, 'success');
