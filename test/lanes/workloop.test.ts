@@ -580,3 +580,36 @@ test('after a held claim that brought fewer runs than asked, the next claim wait
   t.is(claimer.requests[1]?.demand, 2);
   claimer.answer([]);
 });
+
+test("a claim's runs are started before the claim is reported: the report is not on their way", async (t) => {
+  const claimer = new ManualClaimer();
+  const active = new ManualRuns();
+  const settled: ClaimSettled[] = [];
+  /** How many claims had been reported when each run started. */
+  const reportedAtStart: number[] = [];
+  const loop = new Workloop({
+    spec: lane(['default'], 2),
+    claimer,
+    startRun: (run) => {
+      reportedAtStart.push(settled.length);
+      return active.start(run);
+    },
+    backoff: SLOW_BACKOFF,
+    logger: silent,
+    onClaimSettled: (event) => settled.push(event),
+  });
+  t.teardown(async () => {
+    // Stopped first: a run's end must not send a claim that nobody answers.
+    const stopped = loop.stop({ force: true });
+    active.finishAll();
+    await stopped;
+    if (loop.state !== 'stopped') throw new Error(`lane ${loop.id} left in state ${loop.state}`);
+  });
+  loop.start();
+  await waitFor(t, () => claimer.requests.length === 1, 'the first claim');
+  claimer.answer(runs(2));
+  await waitFor(t, () => settled.length === 1, 'the claim to be reported');
+  t.is(active.started.length, 2);
+  t.deepEqual(reportedAtStart, [0, 0], 'both runs started before the claim was reported');
+  t.like(settled[0], { outcome: 'runs', runs: 2, demand: 2 });
+});
