@@ -21,14 +21,14 @@
  * thread has its own: booting → ready → dead, or booting → dead.
  */
 import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { endForOom, endForThreadExit, endForUncaught } from '../runtime/run-ends.ts';
+import { endForUncaught } from '../runtime/run-ends.ts';
 import { StateMachine } from '../state-machine.ts';
 import type { StateLogger } from '../state-machine.ts';
+import { RunThread } from './child-thread.ts';
 import { ThreadMessageGuard } from './thread-message-guard.ts';
 import type { RunEnd } from '../runtime/run-ends.ts';
 import type { ExecutionRequest } from '../runtime/execution-request.ts';
-import type { ChildConfig, ChildToParent, ChildToThread, ParentToChild, ThreadData, ThreadToChild } from './ipc-messages.ts';
+import type { ChildConfig, ChildToParent, ParentToChild, ThreadData } from './ipc-messages.ts';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
 
@@ -55,93 +55,6 @@ const unlogged: StateLogger = { debug: () => undefined };
 
 function send(message: ChildToParent): void {
   process.send?.(message);
-}
-
-type ThreadState = { readonly kind: 'booting'; readonly markReady: (ok: boolean) => void } | { readonly kind: 'ready' } | { readonly kind: 'dead' };
-
-/** One worker thread, from boot to death. */
-class RunThread {
-  readonly worker: Worker;
-  readonly memoryLimitMb: number;
-  /** The nice value it booted at. */
-  readonly nice: number;
-  /** True once the thread has booted; false if it died first. */
-  readonly ready: Promise<boolean>;
-  readonly #state: StateMachine<ThreadState>;
-  /** Set when the thread is given a run. */
-  onMessage: ((message: ThreadToChild) => void) | undefined;
-  onDeath: ((end: RunEnd) => void) | undefined;
-
-  constructor(memoryLimitMb: number, nice: number) {
-    this.memoryLimitMb = memoryLimitMb;
-    this.nice = nice;
-    const { promise: ready, resolve: markReady } = Promise.withResolvers<boolean>();
-    this.ready = ready;
-    this.#state = new StateMachine<ThreadState>({
-      name: 'run thread',
-      initial: { kind: 'booting', markReady },
-      transitions: { booting: ['ready', 'dead'], ready: ['dead'], dead: [] },
-      logger: unlogged,
-    });
-    const data: ThreadData = { preload: [...preloads], nice };
-    if (expectedJob !== undefined) data.expectedJob = expectedJob;
-    this.worker = new Worker(THREAD_URL, {
-      resourceLimits: { maxOldGenerationSizeMb: memoryLimitMb },
-      workerData: data,
-      // No execArgv: the thread inherits the child's, including the permission model (an explicit list would drop it).
-    });
-    this.worker.on('message', (message: ThreadToChild) => {
-      if (message.type !== 'ready') this.onMessage?.(message);
-      else if (this.#state.kind === 'booting') {
-        this.#state.to({ kind: 'ready' });
-        // The thread's first message is its slowest to arrive (its receiving code has never run in that
-        // isolate): a message it ignores takes that cost now, while the spare waits, not the run's.
-        this.post({ type: 'warm' });
-        markReady(true);
-      }
-    });
-    this.worker.on('error', (error: Error & { code?: string }) => {
-      if (!this.#die()) return;
-      this.onDeath?.(
-        error.code === 'ERR_WORKER_OUT_OF_MEMORY'
-          ? endForOom(`the run's thread exhausted its heap limit of ${memoryLimitMb} MB`)
-          : endForUncaught(error.name, error.message),
-      );
-    });
-    this.worker.on('exit', (code) => {
-      if (this.#die()) this.onDeath?.(endForThreadExit(code));
-    });
-  }
-
-  get dead(): boolean {
-    return this.#state.kind === 'dead';
-  }
-
-  /** Booted and alive: a run posted now reaches it without waiting for `ready`. */
-  get booted(): boolean {
-    return this.#state.kind === 'ready';
-  }
-
-  /** Moves to `dead` (a booting thread's `ready` then says false); false when it already was. */
-  #die(): boolean {
-    const before = this.#state.current;
-    if (before.kind === 'dead') return false;
-    this.#state.to({ kind: 'dead' });
-    if (before.kind === 'booting') before.markReady(false);
-    return true;
-  }
-
-  post(message: ChildToThread): void {
-    this.worker.postMessage(message);
-  }
-
-  /** Ends the thread; its death is expected, so nobody hears of it. */
-  async terminate(): Promise<void> {
-    this.onDeath = undefined;
-    this.onMessage = undefined;
-    this.#die();
-    await this.worker.terminate();
-  }
 }
 
 type ChildState =
@@ -188,7 +101,9 @@ function running(runId: string): Extract<ChildState, { kind: 'running' }> | unde
 
 /** Boots a thread; the parent hears when its boot ends (its boot gate counts the boot until then). */
 function bootThread(memoryLimitMb: number, asSpare: boolean, nice: number): RunThread {
-  const thread = new RunThread(memoryLimitMb, nice);
+  const data: ThreadData = { preload: [...preloads], nice };
+  if (expectedJob !== undefined) data.expectedJob = expectedJob;
+  const thread = new RunThread(THREAD_URL, memoryLimitMb, data);
   if (asSpare) {
     spare = thread;
     thread.onDeath = () => {
