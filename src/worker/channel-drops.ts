@@ -12,14 +12,25 @@ export class ChannelDrops {
   readonly #channel: Channel;
   readonly #ref: number;
   #next: PromiseWithResolvers<void> = Promise.withResolvers<void>();
+  readonly #closed: AbortSignal | undefined;
+  readonly #onClosed = (): void => this.#next.resolve();
 
-  constructor(channel: Channel) {
+  constructor(channel: Channel, closed?: AbortSignal) {
     this.#channel = channel;
+    this.#closed = closed;
     this.#ref = channel.onError(() => {
+      if (this.closed) return;
       const dropped = this.#next;
       this.#next = Promise.withResolvers<void>();
       dropped.resolve();
     });
+    if (closed?.aborted === true) this.#next.resolve();
+    else closed?.addEventListener('abort', this.#onClosed, { once: true });
+  }
+
+  /** The worker closed its connection: nothing sent on this channel gets a reply any more. */
+  get closed(): boolean {
+    return this.#closed?.aborted === true;
   }
 
   /** Settles at the channel's next drop: give it to a push sent now. */
@@ -30,5 +41,6 @@ export class ChannelDrops {
   /** Stops listening (the run is over). */
   close(): void {
     this.#channel.off('phx_error', this.#ref);
+    this.#closed?.removeEventListener('abort', this.#onClosed);
   }
 }

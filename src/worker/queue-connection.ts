@@ -25,6 +25,7 @@
  * URL, where phoenix rejoins `worker:queue` and every run channel with its
  * token. What it says while it cannot get through: `connection-warnings.ts`.
  */
+import { setMaxListeners } from 'node:events';
 import { Socket } from 'phoenix';
 import type { Channel } from 'phoenix';
 import type { Logger } from 'pino';
@@ -97,10 +98,13 @@ export class QueueConnection implements Claimer {
   #joins = 0;
   readonly #warnings: ConnectionWarnings;
   readonly #servers: ServerRotation;
+  readonly #closed = new AbortController();
 
   constructor(options: QueueConnectionOptions) {
     this.#options = options;
     this.#logger = options.logger;
+    // Every run in flight listens (its reporter, channel-drops.ts): as many as the lanes' slots.
+    setMaxListeners(0, this.#closed.signal);
     this.#state = new StateMachine<Link>({
       name: 'connection',
       initial: { kind: 'idle' },
@@ -272,6 +276,11 @@ export class QueueConnection implements Claimer {
     });
   }
 
+  /** Aborted by `close()`: run channels never rejoin after it, so their pushes get no reply. */
+  get closed(): AbortSignal {
+    return this.#closed.signal;
+  }
+
   /** A channel for one run, joined with its run token (phoenix rejoins it after a reconnect). */
   runChannel(runId: string, token: string): Channel {
     return this.#socket.channel(runTopic(runId), { token });
@@ -299,6 +308,7 @@ export class QueueConnection implements Claimer {
     const current = this.#state.current;
     if (current.kind === 'closed') return;
     this.#state.to({ kind: 'closed' });
+    this.#closed.abort();
     if (current.kind === 'joined') interruptClaims(current.claims, 'connection closed');
     if (current.kind !== 'idle') {
       const channel = current.channel;

@@ -52,6 +52,8 @@ import { RunFailure, errorMessage, fetchDataclip, fetchPlan, readInlineDataclip 
 /** What a run needs from the worker's connection. */
 export interface RunChannels {
   readonly features: ServerFeatures;
+  /** Aborted when the worker closes its connection: a run's events get no reply after that. */
+  readonly closed: AbortSignal;
   runChannel(runId: string, token: string): Channel;
   leaveRunChannel(channel: Channel): Promise<void>;
 }
@@ -219,6 +221,7 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel, cl
     logger,
     batchKey: () => mapper.batchKey(),
     joined: start.joined,
+    closed: channels.closed,
   });
 
   if (plan === null || failure !== null || options.signal.aborted) {

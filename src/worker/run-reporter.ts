@@ -16,6 +16,8 @@
  * - With `joined` (the run started before its channel's join was answered,
  *   `claim_plans`) nothing is pushed until the join succeeds; if it fails,
  *   every event is dropped and every request rejected.
+ * - Once the worker closed its connection (`closed`, at stop) an event
+ *   waiting for its reply, and every event after it, is given up at once.
  */
 import type { Channel } from 'phoenix';
 import type { Logger } from 'pino';
@@ -47,6 +49,8 @@ export interface RunReporterOptions {
   batchKey: () => string | undefined;
   /** Resolves true once the run channel is joined, false when the join failed; absent: joined already. */
   joined?: Promise<boolean>;
+  /** Aborted when the worker closes its connection (stop): nothing is resent after that. */
+  closed?: AbortSignal;
 }
 
 export interface EventFailure {
@@ -64,7 +68,7 @@ export class RunReporter {
 
   constructor(options: RunReporterOptions) {
     this.#options = options;
-    this.#drops = new ChannelDrops(options.channel);
+    this.#drops = new ChannelDrops(options.channel, options.closed);
   }
 
   /** Stops watching the channel; call once the run's events are drained. */
@@ -158,7 +162,7 @@ export class RunReporter {
       try {
         return await pushAndWait(channel, event, payload, messageTimeoutMs, this.#drops.next);
       } catch (error) {
-        if (!(error instanceof PushLostError) || send >= READ_SENDS) throw error;
+        if (!(error instanceof PushLostError) || this.#drops.closed || send >= READ_SENDS) throw error;
       }
     }
   }
@@ -171,6 +175,12 @@ export class RunReporter {
         if (event === RUN_COMPLETE) this.#completeAccepted = true;
         return;
       } catch (error) {
+        if (this.#drops.closed) {
+          // The worker stopped with this run unreported: the server's lease brings the run back.
+          this.#failures.push({ event, error });
+          logger.warn({ event }, 'run event not delivered: the worker closed its connection');
+          return;
+        }
         if ((error instanceof PushTimeoutError || error instanceof PushLostError) && idempotent && send < MAX_SENDS) {
           logger.warn({ event, send, lost: error instanceof PushLostError }, 'run event got no reply; resending (server is idempotent)');
           continue;

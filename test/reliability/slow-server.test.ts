@@ -172,3 +172,25 @@ test('against a server without the extensions nothing is resent and no heartbeat
   t.is(proxy.sentEvents(RUN_HEARTBEAT).length, 0, 'no heartbeat without run_heartbeat');
   t.is(run?.steps.length, 1);
 });
+
+test('a stop gives up at once a run event still waiting for its reply: the run ends, nothing is resent into the closed socket', async (t) => {
+  const server = await startServer(t, { heartbeatIntervalMs: 200 });
+  const proxy = await SlowServerProxy.start(t, server.port);
+  const executor = new FakeExecutor();
+  // A reply would be waited for (and the event resent) for a minute: far past this test's deadline.
+  const worker = await startWorker(t, {
+    config: testConfig({ lightningUrl: proxy.workerUrl, workloopsText: 'manual>*:1', messageTimeoutMs: 60_000 }),
+    executor,
+  });
+  const id = await submitRun(server, { plan: simplePlan('hold') });
+  await waitFor(() => executor.heldRunIds.includes(id), { message: 'the run to be executing' });
+  await waitFor(async () => (await api<{ logs: unknown[] }>(server, 'GET', `/api/runs/${id}/logs`)).body.logs.length === 2, { message: 'the logs stored' });
+  proxy.hold();
+  executor.release(id);
+  await waitFor(() => proxy.sentEvents(STEP_COMPLETE, runTopic(id)).length >= 1, { message: 'step:complete sent, its reply held' });
+
+  await worker.stop({ force: true });
+  await waitFor(() => worker.activeRunIds.length === 0, { timeoutMs: 3_000, message: 'the run to have ended once the connection closed' });
+  t.is(proxy.sentEvents(STEP_COMPLETE, runTopic(id)).length, 1, 'step:complete was not resent');
+  t.is(proxy.sentEvents(RUN_COMPLETE, runTopic(id)).length, 0, 'nothing after it was sent either');
+});
