@@ -43,6 +43,8 @@ lockDownThread();
 const port = takeParentPort();
 
 const post = (message: ThreadToChild): void => port.post(message);
+/** Taken before any job code runs, which could replace the global. */
+const afterThisTurn = setImmediate;
 const pendingCredentials = new Map<number, { resolve: (body: unknown) => void; reject: (error: Error) => void }>();
 let nextRequestId = 1;
 let started = false;
@@ -84,6 +86,10 @@ port.onMessage((received) => {
             post({ type: 'credential-request', requestId, credentialId });
           }),
       }).then((end) => post({ type: 'end', end }));
+      // The check phase after this turn: the job awaits something (or is done). The child's parent holds
+      // what the run reported until then (first-turn-reports.ts); a run that ends within the turn
+      // posts its end first, which releases them as well.
+      afterThisTurn(() => post({ type: 'first-turn-ended' }));
       return;
     }
   }
