@@ -26,9 +26,10 @@ import { StateMachine } from '../state-machine.ts';
 import type { StateLogger } from '../state-machine.ts';
 import { RunThread } from './child-thread.ts';
 import { ThreadMessageGuard } from './thread-message-guard.ts';
+import { FIRST_TURN_POLL_MS } from './thread-mailbox.ts';
 import type { RunEnd } from '../runtime/run-ends.ts';
 import type { ExecutionRequest } from '../runtime/execution-request.ts';
-import type { ChildConfig, ChildToParent, ParentToChild, ThreadData } from './ipc-messages.ts';
+import type { ChildConfig, ChildToParent, ParentToChild, ThreadData, ThreadToChild } from './ipc-messages.ts';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
 
@@ -188,13 +189,41 @@ function runOn(thread: RunThread, message: Extract<ParentToChild, { type: 'run' 
   const post = (): void => thread.post({ type: 'run', request, nice: message.urgent ? thread.nice : BACKGROUND_NICE });
   // The thread's replies arrive in a later turn of the event loop, when its listeners below are set.
   if (thread.booted) post();
-  thread.onDeath = (end) => finish(runId, end);
+  const current = (): boolean => state.when('running')?.thread === thread;
+  // What the thread wrote to its mailbox in its first turn (thread-mailbox.ts), in order: before anything
+  // it posts, every FIRST_TURN_POLL_MS while that turn lasts, and before its death is reported.
+  const takeMailbox = (): void => {
+    for (const record of thread.mailbox.take()) {
+      if (!current()) return;
+      if (isReport(record)) handle(record);
+      else finish(runId, endForUncaught('SandboxViolation', "the run's thread wrote a report that is not one"));
+    }
+  };
+  // The first read comes soon (a quarter of the interval, after the first turn of most runs), so that
+  // a run stopped from outside early in a long first turn has passed on its start and its step.
+  const pollMs = config.firstTurnPollMs ?? FIRST_TURN_POLL_MS;
+  let poll = setTimeout(function read(): void {
+    if (!current()) return;
+    takeMailbox();
+    poll = setTimeout(read, pollMs);
+  }, pollMs / 4);
+  thread.onDeath = (end) => {
+    clearTimeout(poll);
+    takeMailbox();
+    if (current()) finish(runId, end);
+  };
   // Job code runs in the thread: nothing it posts is passed on unless it fits the run (thread-message-guard.ts).
   const guard = new ThreadMessageGuard(request);
   const firstJob = firstJobId(request);
   expectedJob = request.jobs.find((job) => job.id === firstJob)?.compiled;
   thread.onMessage = (m) => {
-    if (state.when('running')?.thread !== thread) return;
+    if (!current()) return;
+    // A post closes the mailbox: it is the newest of all.
+    clearTimeout(poll);
+    takeMailbox();
+    if (current()) handle(m);
+  };
+  const handle = (m: ThreadToChild): void => {
     if (m.type === 'compiled') {
       // Cached for other runs only while no job code can have run here (before the first step).
       if (!guard.acceptsCompiled(m)) return;
@@ -209,7 +238,6 @@ function runOn(thread: RunThread, message: Extract<ParentToChild, { type: 'run' 
     }
     if (m.type === 'event') send({ type: 'event', runId, event: m.event });
     else if (m.type === 'started') send({ type: 'run-started', runId, timestamp: m.timestamp });
-    else if (m.type === 'first-turn-ended') send({ type: 'first-turn-ended', runId });
     else if (m.type === 'credential-request') send({ type: 'credential-request', runId, requestId: m.requestId, credentialId: m.credentialId });
     else if (m.type === 'end') finish(runId, m.end);
   };
@@ -275,3 +303,14 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => un
 
 replenishSpare(true);
 send({ type: 'ready' });
+
+/** A record of a thread's mailbox that has the shape of a report it may write there (the guard checks the rest). */
+function isReport(record: unknown): record is ThreadToChild {
+  if (typeof record !== 'object' || record === null) return false;
+  const { type } = record as { type?: unknown };
+  if (type === 'started') return typeof (record as { timestamp?: unknown }).timestamp === 'string';
+  if (type === 'compiled') return typeof (record as { jobId?: unknown }).jobId === 'string' && typeof (record as { code?: unknown }).code === 'string';
+  if (type !== 'event') return false;
+  const { event } = record as { event?: unknown };
+  return typeof event === 'object' && event !== null && typeof (event as { type?: unknown }).type === 'string';
+}

@@ -142,6 +142,7 @@ export class ChildPool {
         threadEntry: this.#setup.threadEntry,
         nice: o.childNice,
         backgroundNice: o.backgroundNice,
+        firstTurnPollMs: o.firstTurnPollMs,
         bootPermits: this.#boots !== undefined,
       },
       heapMb: o.runMemoryLimitMb + o.childHeapHeadroomMb,

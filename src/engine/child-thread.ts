@@ -9,6 +9,7 @@ import type { RunEnd } from '../runtime/run-ends.ts';
 import { StateMachine } from '../state-machine.ts';
 import type { StateLogger } from '../state-machine.ts';
 import type { ChildToThread, ThreadData, ThreadToChild } from './ipc-messages.ts';
+import { MailboxReader, createMailbox } from './thread-mailbox.ts';
 
 /** A thread's state changes are not logged: the child keeps no log of its own (child-main.ts). */
 const unlogged: StateLogger = { debug: () => undefined };
@@ -24,6 +25,8 @@ export class RunThread {
   /** True once the thread has booted; false if it died first. */
   readonly ready: Promise<boolean>;
   readonly #state: StateMachine<ThreadState>;
+  /** What the thread wrote in its run's first turn instead of posting it (thread-mailbox.ts). */
+  readonly mailbox: MailboxReader;
   /** Set when the thread is given a run. */
   onMessage: ((message: ThreadToChild) => void) | undefined;
   onDeath: ((end: RunEnd) => void) | undefined;
@@ -39,9 +42,11 @@ export class RunThread {
       transitions: { booting: ['ready', 'dead'], ready: ['dead'], dead: [] },
       logger: unlogged,
     });
+    const mailbox = createMailbox();
+    this.mailbox = new MailboxReader(mailbox);
     this.worker = new Worker(url, {
       resourceLimits: { maxOldGenerationSizeMb: memoryLimitMb },
-      workerData: data,
+      workerData: { ...data, mailbox },
       // No execArgv: the thread inherits the child's, including the permission model (an explicit list would drop it).
     });
     this.worker.on('message', (message: ThreadToChild) => {

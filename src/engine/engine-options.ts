@@ -1,3 +1,4 @@
+import { FIRST_TURN_POLL_MS } from './thread-mailbox.ts';
 import type { Logger } from 'pino';
 import { LanesError } from '../errors/lanes-error.ts';
 import { DEFAULT_ADAPTOR_ALLOW_LIST } from '../runtime/adaptor-repo.ts';
@@ -122,6 +123,13 @@ export interface EngineOptions {
    * and the next after an urgent run) boot at `childNice`. Default 19.
    */
   backgroundNice?: number;
+  /**
+   * How often a child reads its run thread's mailbox while the run's first
+   * turn lasts (thread-mailbox.ts): how soon a job that computes from its
+   * first line shows its start. Default 20 ms; tests set it long to see the
+   * other reads alone.
+   */
+  firstTurnPollMs?: number;
 }
 
 export interface ResolvedEngineOptions {
@@ -157,6 +165,7 @@ export interface ResolvedEngineOptions {
   bundleCode: boolean;
   childNice: number;
   backgroundNice: number;
+  firstTurnPollMs: number;
 }
 
 export class EngineOptionsError extends LanesError {
@@ -214,5 +223,6 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     bundleCode: options.bundleCode ?? true,
     childNice: niceValue('childNice', options.childNice ?? 10),
     backgroundNice: niceValue('backgroundNice', options.backgroundNice ?? 19, options.childNice ?? 10),
+    firstTurnPollMs: positiveInt('firstTurnPollMs', options.firstTurnPollMs ?? FIRST_TURN_POLL_MS),
   });
 }

@@ -27,6 +27,8 @@ export interface ChildConfig {
    * (engine `backgroundNice`, at least `nice`). Absent: `nice`.
    */
   backgroundNice?: number;
+  /** How often the child reads a run thread's mailbox while its first turn lasts (thread-mailbox.ts). Absent: `FIRST_TURN_POLL_MS`. */
+  firstTurnPollMs?: number;
   /**
    * Boot a thread (the next spare, or a run's own) only once the parent
    * grants it (`boot-request` → `boot-permit`): the pool's boot gate
@@ -56,8 +58,6 @@ export type ChildToParent =
   | { type: 'boot-ended'; spare: boolean }
   /** The run's thread took the run and begins executing the plan: the moment `run:start` reports. */
   | { type: 'run-started'; runId: string; timestamp: string }
-  /** The run's thread ended its first turn (first-turn-reports.ts). */
-  | { type: 'first-turn-ended'; runId: string }
   | { type: 'event'; runId: string; event: ExecutionEvent }
   /** A job of the run compiled in its thread before any job code ran there (engine `CompiledJobs`). */
   | { type: 'compiled'; runId: string; jobId: string; code: string }
@@ -79,7 +79,7 @@ export type ThreadToChild =
   | { type: 'ready' }
   /** Posted first thing on `run`, before the plan is compiled; `timestamp` is the thread's clock. */
   | { type: 'started'; timestamp: string }
-  /** The run's first turn in the thread ended (its first `setImmediate`): the parent passes on what it held (first-turn-reports.ts). */
+  /** The run's first turn in the thread ended (its first `setImmediate`): the child reads the mailbox (thread-mailbox.ts). */
   | { type: 'first-turn-ended' }
   | { type: 'compiled'; jobId: string; code: string }
   | { type: 'event'; event: ExecutionEvent }
@@ -93,4 +93,6 @@ export interface ThreadData {
   expectedJob?: string;
   /** Nice value the thread takes first thing (`ChildConfig.nice` or `backgroundNice`); 0 leaves it at the child's. */
   nice: number;
+  /** Where the thread writes its first turn's reports (thread-mailbox.ts); taken out of `workerData` first thing. */
+  mailbox?: SharedArrayBuffer;
 }

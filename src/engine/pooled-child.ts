@@ -53,8 +53,6 @@ const TRANSITIONS: TransitionTable<ChildLifecycle> = {
 export interface RunSink {
   /** The run's thread took the run (its clock's `timestamp`); every event follows this. */
   onStarted(timestamp: string): void;
-  /** The run's thread ended its first turn: what it reported may go on (first-turn-reports.ts). */
-  onFirstTurnEnded(): void;
   onEvent(event: ExecutionEvent): void;
   /** A job of the run was compiled in its thread (before any job code ran). */
   onCompiled(jobId: string, code: string): void;
@@ -247,9 +245,6 @@ export class PooledChild {
     switch (message.type) {
       case 'run-started':
         run.sink?.onStarted(message.timestamp);
-        return;
-      case 'first-turn-ended':
-        run.sink?.onFirstTurnEnded();
         return;
       case 'event':
         run.sink?.onEvent(message.event);

@@ -103,7 +103,6 @@ export class RunDispatch {
     child.run(runId, execution, memoryLimitMb, {
       // run-start goes out when the thread has the run, not here: before it lie the hop to the child and the thread.
       onStarted: (timestamp) => session.start(timestamp),
-      onFirstTurnEnded: () => session.releaseFirstTurn(),
       onEvent: (event) => session.emit(event),
       onCompiled: (jobId, code) => {
         const key = compileKeys.get(jobId);
@@ -111,8 +110,6 @@ export class RunDispatch {
       },
       onEnd: (end) => session.settle(end),
       onCredentialRequest: (requestId, credentialId) => {
-        // The request goes out after what the run reported before it, in order.
-        session.releaseFirstTurn();
         request.fetchCredential(credentialId).then(
           (body) => child.replyCredential(runId, requestId, { ok: true, body }),
           (error: unknown) => child.replyCredential(runId, requestId, { ok: false, message: error instanceof Error ? error.message : String(error) }),

@@ -14,7 +14,6 @@ import { timestampMicros } from '../protocol/timestamp.ts';
 import type { ExecutionEvent } from '../runtime/execution-request.ts';
 import type { RunEnd } from '../runtime/run-ends.ts';
 import type { EngineEvent, RunOutcome, RunRequest } from './types.ts';
-import { FirstTurnReports } from './first-turn-reports.ts';
 
 /**
  * The reason the settled signal carries. Made once: `abort()` without a reason builds a
@@ -31,8 +30,6 @@ export class RunSession {
   #state: RunSessionState = 'pending';
   #versions: Record<string, string> = {};
   #openStep: { stepId: string; jobId: string; startedAt: number } | undefined;
-  /** What the run reported in its thread's first turn, held until it ends (first-turn-reports.ts). */
-  #firstTurn: FirstTurnReports<EngineEvent> | undefined;
   readonly done: Promise<RunOutcome>;
   #resolve: (outcome: RunOutcome) => void = () => undefined;
   /** Aborted when the session settles: cancels waits made on its behalf. */
@@ -56,11 +53,6 @@ export class RunSession {
   }
 
   #deliver(event: EngineEvent): void {
-    if (this.#firstTurn) this.#firstTurn.report(event);
-    else this.#send(event);
-  }
-
-  #send(event: EngineEvent): void {
     try {
       this.#request.onEvent(event);
     } catch (error) {
@@ -78,13 +70,7 @@ export class RunSession {
   start(timestamp: string = timestampMicros()): void {
     if (this.#state !== 'pending') return;
     this.#state = 'started';
-    this.#firstTurn = new FirstTurnReports((event) => this.#send(event));
     this.#deliver({ type: 'run-start', timestamp, versions: this.#versions });
-  }
-
-  /** The thread's first turn ended, or the run needs the worker now: what was held goes on, in order. */
-  releaseFirstTurn(): void {
-    this.#firstTurn?.release();
   }
 
   /** Forwards an event from the run's thread, unless the run has settled. */
@@ -100,7 +86,6 @@ export class RunSession {
     if (this.#state === 'settled') return false;
     if (this.#state === 'pending') this.start();
     this.#state = 'settled';
-    this.releaseFirstTurn();
     const open = this.#openStep;
     if (open) {
       this.#openStep = undefined;

@@ -15,6 +15,7 @@ import { prepareJobModules } from '../runtime/prepared-modules.ts';
 import { prepareRunLoggers } from '../runtime/run-loggers.ts';
 import type { ChildToThread, ThreadData, ThreadToChild } from './ipc-messages.ts';
 import { lockDownThread } from './thread-lockdown.ts';
+import { MailboxWriter } from './thread-mailbox.ts';
 import { takeParentPort } from './thread-port.ts';
 
 const threadData = workerData as ThreadData;
@@ -42,7 +43,20 @@ lowerPriorityTo(threadData.nice);
 lockDownThread();
 const port = takeParentPort();
 
-const post = (message: ThreadToChild): void => port.post(message);
+// The first turn's reports go to shared memory instead (thread-mailbox.ts). Job code must not write there,
+// so the buffer leaves `workerData` (which it could reach) before any job code is loaded.
+const mailbox = threadData.mailbox === undefined ? undefined : new MailboxWriter(threadData.mailbox);
+Reflect.deleteProperty(threadData, 'mailbox');
+
+/** Posts to the child. Anything posted closes the mailbox: what it holds is always older than a post. */
+const post = (message: ThreadToChild): void => {
+  mailbox?.close();
+  port.post(message);
+};
+/** A report that need not wake the child: into the mailbox while the first turn lasts, else posted. */
+const report = (message: ThreadToChild): void => {
+  if (mailbox?.write(message) !== true) post(message);
+};
 /** Taken before any job code runs, which could replace the global. */
 const afterThisTurn = setImmediate;
 const pendingCredentials = new Map<number, { resolve: (body: unknown) => void; reject: (error: Error) => void }>();
@@ -75,10 +89,11 @@ port.onMessage((received) => {
       started = true;
       // A spare booted for an urgent run, given another: it yields like that run's own class.
       lowerPriorityTo(message.nice);
-      post({ type: 'started', timestamp: timestampMicros() });
+      mailbox?.open();
+      report({ type: 'started', timestamp: timestampMicros() });
       void executePlan(message.request, {
-        emit: (event) => post({ type: 'event', event }),
-        compiled: (jobId, code) => post({ type: 'compiled', jobId, code }),
+        emit: (event) => report({ type: 'event', event }),
+        compiled: (jobId, code) => report({ type: 'compiled', jobId, code }),
         fetchCredential: (credentialId) =>
           new Promise((resolve, reject) => {
             const requestId = nextRequestId++;
@@ -86,9 +101,9 @@ port.onMessage((received) => {
             post({ type: 'credential-request', requestId, credentialId });
           }),
       }).then((end) => post({ type: 'end', end }));
-      // The check phase after this turn: the job awaits something (or is done). The child's parent holds
-      // what the run reported until then (first-turn-reports.ts); a run that ends within the turn
-      // posts its end first, which releases them as well.
+      // The check phase after this turn: the job awaits something (or is done). Until then the run's
+      // reports wait in the mailbox (thread-mailbox.ts); a run that ends within the turn posts its end
+      // first, and the child reads them before it.
       afterThisTurn(() => post({ type: 'first-turn-ended' }));
       return;
     }

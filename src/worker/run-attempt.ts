@@ -248,7 +248,7 @@ async function executeAndReport(options: RunAttemptOptions, channel: Channel, cl
       switch (event.type) {
         case 'run-start':
           reporter.send(RUN_START, mapper.runStart(event));
-          // From the thread's own stamp: the event itself may come later (first-turn-reports.ts).
+          // From the thread's own stamp: the event itself may come later (thread-mailbox.ts).
           options.onStarted?.({ claimToDispatchMs: dispatchedAt - claimedAt, dispatchToStartMs: Number(event.timestamp) / 1000 - performance.timeOrigin - dispatchedAt });
           break;
         case 'step-start':

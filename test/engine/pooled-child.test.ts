@@ -40,7 +40,6 @@ function hangingRun() {
   const stepStarted = new Promise<void>((resolve) => (markStepStarted = resolve));
   const sink: RunSink = {
     onStarted: () => undefined,
-    onFirstTurnEnded: () => undefined,
     onEvent: (event) => {
       if (event.type === 'step-start') markStepStarted();
     },
@@ -119,22 +118,4 @@ test('a run stopped by the parent drains silently, then the child is idle and ta
   t.is(child.state, 'dead');
   t.deepEqual(second.ends, [], 'an abandoned run ends unheard even though its process dies');
   t.deepEqual(states, ['idle', 'reserved', 'busy', 'draining', 'idle', 'reserved', 'busy', 'dead']);
-});
-
-test('the run thread says when its first turn ended: a job that awaits releases its held reports at once, not after the hold bound', async (t) => {
-  const { child } = await startChild(t);
-  const run = hangingRun();
-  const order: string[] = [];
-  run.sink.onFirstTurnEnded = () => order.push('first-turn-ended');
-  const onEvent = run.sink.onEvent;
-  run.sink.onEvent = (event) => {
-    order.push(event.type);
-    onEvent(event);
-  };
-  child.reserve();
-  // The job awaits a promise that never settles: its first turn ends as soon as it has started.
-  child.run(run.runId, run.execution, 128, run.sink);
-  await waitFor(() => order.includes('first-turn-ended'), { timeoutMs: 10_000, message: 'the thread to say its first turn ended' });
-  t.deepEqual(order.filter((type) => type !== 'log'), ['step-start', 'first-turn-ended'], 'after the step started');
-  t.is(child.state, 'busy', 'the run goes on');
 });
