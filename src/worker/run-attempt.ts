@@ -25,10 +25,8 @@ import type { EngineAbortReason, EngineEvent, EngineRunComplete, RunExecutor } f
 import {
   CAPABILITY_CLAIM_PLANS,
   CAPABILITY_IDEMPOTENT_EVENTS,
-  CAPABILITY_RUN_HEARTBEAT,
   FETCH_CREDENTIAL,
   RUN_COMPLETE,
-  RUN_HEARTBEAT,
   RUN_START,
   STEP_COMPLETE,
   STEP_START,
@@ -41,7 +39,8 @@ import { timestampMicros } from '../protocol/timestamp.ts';
 import { verifyRunToken } from '../protocol/tokens.ts';
 import type { SigningKey } from '../protocol/tokens.ts';
 import { CredentialRedactor } from '../protocol/credential-redactor.ts';
-import { pushAndWait } from './push.ts';
+import { startHeartbeat } from './run-heartbeat.ts';
+import type { Heartbeat } from './run-heartbeat.ts';
 import type { ServerFeatures } from './server-features.ts';
 import { resolveLimits } from './resolve-limits.ts';
 import { RunEventMapper } from './run-event-mapper.ts';
@@ -334,27 +333,6 @@ async function fetchCredential(reporter: RunReporter, credentialId: string): Pro
   // The body goes to the job as its configuration: the same shape the server stores (never quoted: it is a secret).
   if (!credentialBodyShape.check(reply)) throw new RunFailure(ERROR_TYPES.credential, `credential ${credentialId} ${credentialBodyShape.firstProblem(reply)?.message ?? 'is not valid'}`);
   return reply;
-}
-
-interface Heartbeat {
-  stop(): void;
-}
-
-/** `run:heartbeat` on the run channel, only when the server offers `run_heartbeat`. */
-export function startHeartbeat(channel: Channel, features: ServerFeatures, logger: Logger): Heartbeat {
-  const intervalMs = features.heartbeatIntervalMs;
-  if (!features.capabilities.has(CAPABILITY_RUN_HEARTBEAT) || intervalMs === null) return { stop: () => {} };
-  const beat = (): void => {
-    // A beat pushed while disconnected would only wait in phoenix's buffer; the next one after the rejoin counts.
-    if (channel.state !== 'joined') return;
-    pushAndWait(channel, RUN_HEARTBEAT, { timestamp: timestampMicros() }, intervalMs).catch((error: unknown) => {
-      logger.debug({ err: error }, 'run heartbeat not acknowledged');
-    });
-  };
-  // The server's lease runs from the claim, so the first beat is due one interval later, not now:
-  // a beat at join would only queue ahead of fetch:plan on the critical path to run:start.
-  const timer = setInterval(beat, intervalMs);
-  return { stop: () => clearInterval(timer) };
 }
 
 function emptyPlan(runId: string): RunPlan {
