@@ -31,6 +31,20 @@ async function tokenCounts(server: LanesServer): Promise<{ ahead: number; at_cla
   return { ahead: count('ahead'), at_claim: count('at_claim') };
 }
 
+/**
+ * `tokenCounts` once `claims` claimed runs are counted: the server counts a claim's tokens after it
+ * sent the claim's reply (off the run's way to its thread), so a read right after the reply can come first.
+ */
+async function claimedTokenCounts(server: LanesServer, claims: number): Promise<{ ahead: number; at_claim: number }> {
+  return waitFor(
+    async () => {
+      const counts = await tokenCounts(server);
+      return counts.ahead + counts.at_claim >= claims ? counts : null;
+    },
+    { message: `the tokens of ${claims} claimed runs to be counted` },
+  );
+}
+
 /** Tokens signed for the pool so far (`lanes_run_tokens_signed_ahead_total`). */
 async function signedAhead(server: LanesServer): Promise<number> {
   return (await server.metrics.runTokensSignedAhead.get()).values[0]?.value ?? 0;
@@ -70,7 +84,7 @@ test('a submitted run takes its id from the pool; its claim carries the token ma
   const [run] = await claim(channel, ['*']);
   t.is(run?.id, runId);
   if (run === undefined) return;
-  t.deepEqual(await tokenCounts(server), { ahead: 1, at_claim: 0 });
+  t.deepEqual(await claimedTokenCounts(server, 1), { ahead: 1, at_claim: 0 });
   const verified = await verifyRunToken(await importRunPublicKey(server.publicKeyPem), run.token);
   t.is(verified.runId, runId);
   const claims = claimsOf(run.token);
@@ -98,7 +112,7 @@ test('a run whose timeout is longer than the pool tokens cover leaves the pool a
   const [run] = await claim(channel, ['*']);
   if (run === undefined) return t.fail('no run claimed');
   t.is(run.id, runId);
-  t.deepEqual(await tokenCounts(server), { ahead: 0, at_claim: 1 });
+  t.deepEqual(await claimedTokenCounts(server, 1), { ahead: 0, at_claim: 1 });
   const claims = claimsOf(run.token);
   t.true(claims.exp >= Math.ceil((claimedAt + longMs + 10_000) / 1000), 'exp covers the long timeout from the claim');
   t.is((await verifyRunToken(await importRunPublicKey(server.publicKeyPem), run.token)).runId, runId);
@@ -109,7 +123,7 @@ test('with presignedTokens 0 nothing is pooled and every token is signed at its 
   const { channel } = await joinQueue(await connectWorker(t, server));
   await submitRun(server);
   t.is((await claim(channel, ['*'])).length, 1);
-  t.deepEqual(await tokenCounts(server), { ahead: 0, at_claim: 1 });
+  t.deepEqual(await claimedTokenCounts(server, 1), { ahead: 0, at_claim: 1 });
   t.is(await signedAhead(server), 0);
   t.is(await pooled(server), 0);
 });
@@ -122,7 +136,7 @@ test('a retried run gets a fresh token signed at its claim; the first attempt’
   const runId = await submitRun(server, { max_attempts: 2 });
   const [first] = await claim(queue, ['*']);
   if (first === undefined) return t.fail('no first attempt');
-  t.deepEqual(await tokenCounts(server), { ahead: 1, at_claim: 0 });
+  t.deepEqual(await claimedTokenCounts(server, 1), { ahead: 1, at_claim: 0 });
   const run = await joinRun(socket, first);
   await push(run, 'run:start', { timestamp: ts() });
   t.is((await push(run, 'run:complete', { reason: 'crash', error_type: 'ProcessCrashError', error_message: 'boom' })).status, 'ok');
@@ -131,7 +145,7 @@ test('a retried run gets a fresh token signed at its claim; the first attempt’
   t.is(second.id, runId);
   t.not(second.token, first.token);
   t.not(claimsOf(second.token).jti, claimsOf(first.token).jti);
-  t.deepEqual(await tokenCounts(server), { ahead: 1, at_claim: 1 });
+  t.deepEqual(await claimedTokenCounts(server, 2), { ahead: 1, at_claim: 1 });
   const stale = await join(socket, `run:${runId}`, { token: first.token });
   t.is(stale.status, 'error', 'the first token opens nothing now');
   t.is((await join(socket, `run:${runId}`, { token: second.token })).status, 'ok');
@@ -145,7 +159,7 @@ test('a burst takes what the pool holds, the rest is signed at the claim; the po
   t.is(await pooled(server), 0);
   const runs = await claim(channel, ['*'], 5);
   t.is(runs.length, 5);
-  t.deepEqual(await tokenCounts(server), { ahead: 3, at_claim: 2 });
+  t.deepEqual(await claimedTokenCounts(server, 5), { ahead: 3, at_claim: 2 });
   await poolFilled(server, 3);
   t.is(await signedAhead(server), 6);
   // Refilled to its bound, the pool stays there: sample it over a few refill delays.
