@@ -103,7 +103,6 @@ export class QueueConnection implements Claimer {
   constructor(options: QueueConnectionOptions) {
     this.#options = options;
     this.#logger = options.logger;
-    // Every run in flight listens (its reporter, channel-drops.ts): as many as the lanes' slots.
     setMaxListeners(0, this.#closed.signal);
     this.#state = new StateMachine<Link>({
       name: 'connection',
@@ -276,7 +275,7 @@ export class QueueConnection implements Claimer {
     });
   }
 
-  /** Aborted by `close()`: run channels never rejoin after it, so their pushes get no reply. */
+  /** Aborted by `close()`: run channels never rejoin after it (each run in flight listens, channel-drops.ts, hence no listener cap). */
   get closed(): AbortSignal {
     return this.#closed.signal;
   }
