@@ -6,6 +6,7 @@
  */
 import test from 'ava';
 import { connect, createServer } from 'node:net';
+import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { startServer, waitFor } from '../server/helpers.ts';
 import { prepareAdaptorRepo, spawnWorker } from './process-cluster.ts';
@@ -25,15 +26,26 @@ test('a wrong secret: warn "the server refused the worker token: check WORKER_SE
   const server = await startServer(t);
   // A counting TCP relay in front of the server: every reconnect attempt is one connection.
   let connections = 0;
+  // Both ends of every relayed connection, destroyed at teardown: closing the relay only stops it
+  // accepting, and a connection the worker opened as it was killed could outlive the file's tests.
+  const open = new Set<Socket>();
+  const track = (socket: Socket): Socket => {
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
+    return socket;
+  };
   const relay = createServer((socket) => {
     connections += 1;
-    const upstream = connect(server.port, '127.0.0.1');
-    socket.pipe(upstream).pipe(socket);
+    const upstream = track(connect(server.port, '127.0.0.1'));
+    track(socket).pipe(upstream).pipe(socket);
     socket.on('error', () => upstream.destroy());
     upstream.on('error', () => socket.destroy());
   });
   await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => relay.close());
+  t.teardown(() => {
+    for (const socket of open) socket.destroy();
+    relay.close();
+  });
   const relayPort = (relay.address() as AddressInfo).port;
   const repoDir = await prepareAdaptorRepo(t);
   const worker = spawnWorker(t, { lightningUrl: `ws://127.0.0.1:${relayPort}/worker`, workloops: 'manual>*:1', repoDir, extraArgs: ['--secret', 'not-the-server-secret'] });
