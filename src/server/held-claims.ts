@@ -19,7 +19,7 @@
  *
  * Hand-off (`handOff`): a run being submitted on SQLite is offered to the
  * first held claim in that order inside the submission's own transaction
- * (run-hand-off.ts): the claim is tried there, with the same rules as any try,
+ * (run-hand-off.ts): the claim is tried there, with the same rules as every other try,
  * and answered once the caller says the transaction committed, or goes back
  * to waiting if it rolled back.
  *

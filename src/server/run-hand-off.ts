@@ -2,7 +2,7 @@
  * A run submitted on SQLite while a worker holds a claim that could take it
  * (`held_claims`, held-claims.ts) is stored and handed to that claim in one
  * transaction: the insert, then the claim's own try (the same claim query,
- * demand, chain order, memory rule, lease and token as any claim), then one
+ * demand, chain order, memory rule, lease and token as every other claim), then one
  * commit; the claim is answered once it committed. The claim reply is built
  * from the plan and input just stored, so the hand-off reads nothing back.
  *

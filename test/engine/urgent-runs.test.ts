@@ -65,7 +65,7 @@ function heldRun(engine: Engine, options: { urgent?: boolean } = {}) {
 
 /**
  * A trivial job that asks for a credential: the child it runs on is read when it asks, in its step.
- * (Its run-start comes when the thread's first turn ends, first-turn-reports.ts: for `fn(s => s)`
+ * (Its run-start comes when the thread's first turn ends, thread-mailbox.ts: for `fn(s => s)`
  * that can be the run's end, when the run holds no child any more.)
  */
 const ASKING_JOB = { body: 'fn(s => s)', credential: 'c' } as const;
