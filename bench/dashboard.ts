@@ -80,7 +80,7 @@ export async function runDashboardBench(options: { quick: boolean }): Promise<Da
         connectionId: 'c1', workerId: 'bench-worker', name: 'bench', capacity: 19, lanes: Object.fromEntries(CHAINS.map((chain, index) => [chain, index === 1 ? 16 : 1])),
         laneList: CHAINS.map((chain, index) => ({ chain, slots: index === 1 ? 16 : 1 })),
         connectedAt: now, lastSeenAt: now, heartbeats: true, cancels: true, plans: true, lanesMemoryMb: null, memoryCeilingMb: null,
-        pushWorkAvailable: () => undefined, pushRunCancel: () => undefined, serveHeldClaims: () => 0, heldClaimsFor: () => 0, handOffHeld: async () => undefined,
+        pushWorkAvailable: () => undefined, pushRunCancel: () => undefined, serveHeldClaims: async () => true, heldClaimsFor: () => 0, handOffHeld: async () => undefined,
       });
       // Warm the statement cache, as a feed that has been running has.
       const snapshot = await buildDashboardSnapshot(store, registry, Date.now());

@@ -6,6 +6,10 @@
  * worker claiming again: on an idle worker that round trip was most of the
  * way from submit to the claim.
  *
+ * A claim that may be held is held from before its first try (`claim`):
+ * a run queued while that try reads the queues would otherwise be missed by
+ * it and, the claim not yet held, by `serve`, and wait for the hold to end.
+ *
  * Each held claim is answered exactly once: with the runs of a try that
  * found some, with `{runs: []}` when its time is up or on `claim:release`,
  * or never when the connection ends (its reply could not be sent).
@@ -93,10 +97,18 @@ export class HeldClaims<W> {
     return this.#state.when('open')?.claims.length ?? 0;
   }
 
-  /** Holds a claim up to `holdMs`; resolves with its reply. `retry` tries the claim again (it must not reject). */
-  hold(chain: readonly string[], holdMs: number, retry: ClaimRetry<W>): Promise<ClaimReply> {
+  /**
+   * A claim that may wait up to `holdMs`, held from before its first try
+   * (`first`, which may reject: the claim is then dropped and the rejection
+   * passed on). Work queued while that try runs makes it try again, as for
+   * any held claim, so a run submitted between the try's read and the hold
+   * is never left waiting for the hold to end. `now`: the first try found
+   * runs (or the hold ended during it); `later`: the claim waits, and
+   * resolves with its reply. `retry` tries it again (it must not reject).
+   */
+  async claim(chain: readonly string[], holdMs: number, first: () => Promise<ClaimTry>, retry: ClaimRetry<W>): Promise<{ now: ClaimReply } | { later: Promise<ClaimReply> }> {
     const open = this.#state.when('open');
-    if (open === undefined) return Promise.resolve(EMPTY);
+    if (open === undefined) return { now: (await first()).reply };
     const { promise, resolve } = Promise.withResolvers<ClaimReply>();
     const claim: HeldClaim<W> = {
       chain,
@@ -104,7 +116,7 @@ export class HeldClaims<W> {
       retry,
       answer: resolve,
       timer: setTimeout(() => this.#expire(claim), holdMs),
-      trying: false,
+      trying: true,
       again: false,
       expired: false,
       ended: false,
@@ -112,18 +124,32 @@ export class HeldClaims<W> {
     // Nothing to wait for when the server stops: its sockets close, and the reply could not be sent.
     claim.timer.unref();
     open.claims.push(claim);
-    return promise;
+    let tried: ClaimTry;
+    try {
+      tried = await first();
+    } catch (error) {
+      claim.trying = false;
+      this.#drop(claim);
+      throw error;
+    }
+    claim.trying = false;
+    if (claim.ended) return { now: tried.reply };
+    if (tried.reply.runs.length > 0 || claim.expired) {
+      this.#drop(claim);
+      return { now: tried.reply };
+    }
+    if (claim.again) void this.#try(claim);
+    return { later: promise };
   }
 
   /**
    * Work was queued in `queue`: tries the held claims that could take it, in
-   * order, until one comes back drained. Returns how many held claims could
-   * take it (the caller pushes `work-available` to lanes not covered).
+   * order, until one comes back drained. Resolves once done: true when one
+   * found the queues drained, false when every one took runs or was being
+   * tried already (that one tries again).
    */
-  serve(queue: string): number {
-    const candidates = this.#ordered(queue);
-    if (candidates.length > 0) void this.#serveInOrder(candidates);
-    return candidates.length;
+  serve(queue: string): Promise<boolean> {
+    return this.#serveInOrder(this.#ordered(queue));
   }
 
   /**
@@ -190,7 +216,7 @@ export class HeldClaims<W> {
     this.#state.to({ kind: 'closed' });
   }
 
-  async #serveInOrder(candidates: readonly HeldClaim<W>[]): Promise<void> {
+  async #serveInOrder(candidates: readonly HeldClaim<W>[]): Promise<boolean> {
     for (const claim of candidates) {
       if (claim.ended) continue;
       if (claim.trying) {
@@ -199,10 +225,11 @@ export class HeldClaims<W> {
         continue;
       }
       const drained = await this.#try(claim);
-      if (drained) return;
+      if (drained) return true;
       // Let the reply just given go out before the next claim's transaction.
       await new Promise((resolve) => setImmediate(resolve));
     }
+    return false;
   }
 
   /** Tries one claim (again while work came during the try); true when the queues were drained. */
@@ -258,14 +285,18 @@ export class HeldClaims<W> {
   }
 
   #end(claim: HeldClaim<W>, reply: ClaimReply): void {
+    this.#drop(claim);
+    claim.answer(reply);
+  }
+
+  /** No longer held; answered by the caller (or not at all). */
+  #drop(claim: HeldClaim<W>): void {
     claim.ended = true;
     clearTimeout(claim.timer);
     const open = this.#state.when('open');
-    if (open !== undefined) {
-      const index = open.claims.indexOf(claim);
-      if (index >= 0) open.claims.splice(index, 1);
-    }
-    claim.answer(reply);
+    if (open === undefined) return;
+    const index = open.claims.indexOf(claim);
+    if (index >= 0) open.claims.splice(index, 1);
   }
 }
 

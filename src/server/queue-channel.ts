@@ -216,10 +216,10 @@ export class QueueChannel implements Channel {
     const { max_run_memory_mb: freeMb, lane_memory_mb: laneMb, default_run_memory_mb: defaultRunMb } = claim;
     const memory: ClaimMemoryFilter | undefined = freeMb === undefined || laneMb === undefined || defaultRunMb === undefined ? undefined : { freeMb, laneMb, defaultRunMb };
     const request: ClaimRequest = { chain, demand: claim.demand, workerName, memory };
-    const first = await this.#claimNow(request);
     const holdMs = claim.hold_ms ?? 0;
-    if (first.reply.runs.length > 0 || holdMs <= 0 || !this.#holdsClaims || this.#state.kind !== 'joined') return ok(first.reply);
-    // Nothing now: wait for work this chain may take, tried again as it is queued (held-claims.ts).
+    if (holdMs <= 0 || !this.#holdsClaims || this.#state.kind !== 'joined') return ok((await this.#claimNow(request)).reply);
+    // A claim that may wait is held from before its first try: work queued during that try makes it try
+    // again (held-claims.ts). Found nothing: it waits for work this chain may take, tried again as it is queued.
     // Inside a submission's transaction (a hand-off) a failure is passed on: the submission rolls back and answers with it.
     const retry: ClaimRetry<HandOffContext> = (within) =>
       within !== undefined
@@ -228,7 +228,8 @@ export class QueueChannel implements Channel {
             this.#logger.warn({ err }, 'held claim not tried');
             return { reply: { runs: [] }, drained: true };
           });
-    return { later: this.#held.hold(chain, holdMs, retry).then((reply) => ok(reply)) };
+    const held = await this.#held.claim(chain, holdMs, () => this.#claimNow(request), retry);
+    return 'now' in held ? ok(held.now) : { later: held.later.then((reply) => ok(reply)) };
   }
 
   /**

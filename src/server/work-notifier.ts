@@ -25,9 +25,9 @@
  * first: when its held claims could take the queue for every lane of it
  * that could, no push is needed (the lanes are waiting in those claims);
  * otherwise the push goes out too, for the lanes not holding one. The
- * workers' held claims are tried in turn, starting one worker further on each
- * time, so that idle workers share the runs instead of the first one to have
- * joined taking them all.
+ * workers' held claims are tried in turn, one worker's after the other's,
+ * starting one worker further on each time, so that idle workers share the
+ * runs instead of the first one to have joined taking them all.
  *
  * A run submitted on SQLite is first offered to one held claim inside its
  * own transaction (`handOff`, run-hand-off.ts); only when no claim took it
@@ -74,9 +74,11 @@ export class WorkNotifier {
    */
   notify(queue: string, stored = true): void {
     if (this.#stopped) return;
+    const serving: ConnectedWorker[] = [];
     for (const worker of stored ? this.#inTurn() : this.#registry.list()) {
       if (!couldTake(worker, queue)) continue;
-      const held = stored ? worker.serveHeldClaims(queue) : worker.heldClaimsFor(queue);
+      const held = worker.heldClaimsFor(queue);
+      if (stored && held > 0) serving.push(worker);
       if (held > 0 && held >= lanesThatCouldTake(worker, queue)) continue;
       const window = this.#windows.get(worker.connectionId);
       if (window && !window.claimedSincePush) {
@@ -87,12 +89,28 @@ export class WorkNotifier {
       const queues = window ? new Set(window.pending).add(queue) : new Set([queue]);
       this.#push(worker, queues);
     }
+    if (serving.length > 0) void this.#serveInTurn(serving, queue);
   }
 
   /** Work announced with `notify(queue, false)` is stored now: the held claims that could take it try it. */
   stored(queue: string): void {
     if (this.#stopped) return;
-    for (const worker of this.#inTurn()) if (couldTake(worker, queue)) worker.serveHeldClaims(queue);
+    const serving = this.#inTurn().filter((worker) => couldTake(worker, queue) && worker.heldClaimsFor(queue) > 0);
+    if (serving.length > 0) void this.#serveInTurn(serving, queue);
+  }
+
+  /**
+   * The held claims of `workers` try work of `queue`, one worker after the
+   * other, until one worker's claims found the queue drained. Worker by
+   * worker, not all at once: on PostgreSQL claims run side by side, and the
+   * worker whose turn it is would not always be the one whose claim gets
+   * there first.
+   */
+  async #serveInTurn(workers: readonly ConnectedWorker[], queue: string): Promise<void> {
+    for (const worker of workers) {
+      if (this.#stopped) return;
+      if (await worker.serveHeldClaims(queue)) return;
+    }
   }
 
   /**

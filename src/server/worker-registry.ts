@@ -46,9 +46,10 @@ export interface ConnectedWorker {
   pushRunCancel: (runId: string) => void;
   /**
    * Work was queued in `queue`: tries this connection's held claims that
-   * could take it (`held_claims`, held-claims.ts). Returns how many could.
+   * could take it (`held_claims`, held-claims.ts), one after another.
+   * Resolves once they were tried: true when one found the queues drained.
    */
-  serveHeldClaims: (queue: string) => number;
+  serveHeldClaims: (queue: string) => Promise<boolean>;
   /** How many of this connection's held claims could take work of `queue`; nothing is tried. */
   heldClaimsFor: (queue: string) => number;
   /**

@@ -10,7 +10,9 @@ import type { Channel, Socket } from 'phoenix';
 import { CAPABILITY_HELD_CLAIMS, CAPABILITY_WORK_QUEUES, CLAIM, CLAIM_RELEASE, WORK_AVAILABLE, WORKER_QUEUE_TOPIC } from '../../src/protocol/index.ts';
 import type { ClaimReply, QueueJoinReply, WorkAvailablePayload } from '../../src/protocol/index.ts';
 import { FakeExecutor, startWorker, testConfig } from '../worker/helpers.ts';
-import { api, connectWorker, join, push, startServer, submitRun, waitFor } from './helpers.ts';
+import { HeldClaims } from '../../src/server/held-claims.ts';
+import type { ClaimTry } from '../../src/server/held-claims.ts';
+import { api, connectWorker, join, push, startServer, submitRun, testLogger, waitFor } from './helpers.ts';
 import type { PushResult } from './helpers.ts';
 
 /** Joins `worker:queue` declaring `held_claims` and `work_queues`; records the pushes. */
@@ -173,4 +175,62 @@ test('a worker holds its lanes\' claims at the server, runs what comes at once, 
   const stoppingAt = performance.now();
   await worker.stop();
   t.true(performance.now() - stoppingAt < 30_000, 'the held claims were released, not waited out (a minute each)');
+});
+
+test('a run queued while a claim\'s first try is reading the queues is not missed: that claim tries again at once', async (t) => {
+  // The order the live server cannot be made to show on demand: the first try is held open while work is queued.
+  const held = new HeldClaims<never>(testLogger());
+  const firstTry = Promise.withResolvers<ClaimTry>();
+  let retries = 0;
+  const claimed = held.claim(['manual', '*'], 60_000, () => firstTry.promise, async () => {
+    retries += 1;
+    return { reply: { runs: [{ id: 'queued-during-the-try', token: 't' }] }, drained: true };
+  });
+  t.is(held.count('manual'), 1, 'held from before its first try');
+  t.is(held.count('manual'), 1);
+  t.false(await held.serve('manual'), 'work queued during the first try reaches the claim, which is still trying');
+  t.is(retries, 0, 'not tried twice at once');
+  firstTry.resolve({ reply: { runs: [] }, drained: true });
+  const outcome = await claimed;
+  if (!('later' in outcome)) return t.fail(`the claim found nothing at first, so it waits: ${JSON.stringify(outcome)}`);
+  t.deepEqual((await outcome.later).runs.map((run) => run.id), ['queued-during-the-try']);
+  t.is(retries, 1);
+  t.is(held.size, 0);
+});
+
+test('a claim\'s first try that finds runs, or fails, leaves nothing held', async (t) => {
+  const held = new HeldClaims<never>(testLogger());
+  const never = async (): Promise<ClaimTry> => {
+    throw new Error('not tried again');
+  };
+  const found = await held.claim(['manual'], 60_000, async () => ({ reply: { runs: [{ id: 'r1', token: 't' }] }, drained: false }), never);
+  t.deepEqual(found, { now: { runs: [{ id: 'r1', token: 't' }] } });
+  await t.throwsAsync(
+    held.claim(['manual'], 60_000, async () => {
+      throw new Error('store down');
+    }, never),
+    { message: 'store down' },
+  );
+  t.is(held.size, 0);
+  t.is(held.count('manual'), 0);
+});
+
+test('claims sent while runs are being submitted get them at once, never after their hold', async (t) => {
+  const server = await startServer(t);
+  const worker = await joinHolding(await connectWorker(t, server), { 'manual>*': 1 });
+  // Each claim is sent with a submission a little before, with or after it, so that some
+  // submissions are stored while the claim's first try reads the queues.
+  for (let round = 0; round < 60; round += 1) {
+    const lead = round % 3;
+    const submitted = new Promise<string>((resolve, reject) => {
+      setTimeout(() => submitRun(server, { queue: 'manual' }).then(resolve, reject), lead);
+    });
+    const claim = heldClaim(worker.channel, ['manual', '*'], 60_000);
+    const id = await submitted;
+    let timer: NodeJS.Timeout | undefined;
+    const reply = await Promise.race([claim.done, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 10_000)))]);
+    clearTimeout(timer);
+    if (reply === undefined) return t.fail(`round ${round}: run ${id} waited for the claim's minute-long hold`);
+    t.deepEqual(reply.response.runs.map((run) => run.id), [id], `round ${round}`);
+  }
 });

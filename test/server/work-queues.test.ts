@@ -94,7 +94,7 @@ function recordingWorker(registry: WorkerRegistry, pushes: Array<readonly string
     memoryCeilingMb: null,
     pushWorkAvailable: (queues) => void pushes.push(queues),
     pushRunCancel: () => {},
-    serveHeldClaims: () => 0, heldClaimsFor: () => 0, handOffHeld: async () => undefined,
+    serveHeldClaims: async () => true, heldClaimsFor: () => 0, handOffHeld: async () => undefined,
   };
   registry.add(worker);
 }
