@@ -223,7 +223,7 @@ test('claims sent while runs are being submitted get them at once, never after t
   for (let round = 0; round < 60; round += 1) {
     const lead = round % 3;
     const submitted = new Promise<string>((resolve, reject) => {
-      setTimeout(() => submitRun(server, { queue: 'manual' }).then(resolve, reject), lead);
+      setTimeout(() => void submitRun(server, { queue: 'manual' }).then(resolve, reject), lead);
     });
     const claim = heldClaim(worker.channel, ['manual', '*'], 60_000);
     const id = await submitted;
