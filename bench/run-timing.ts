@@ -55,6 +55,19 @@ export function firstLineLatencyMs(timed: TimedRun): number {
   return typeof at === 'number' ? at - timed.submittedAtMs : Number.NaN;
 }
 
+/**
+ * The server's `created_at` → the first line of job code in ms: the measure
+ * issue #14 stated its goals in. It leaves out what `firstLineLatencyMs`
+ * includes before the server stamps the run: the client's request on its
+ * way and the server reading and checking its body (about 1.5 ms idle).
+ */
+export function createdToFirstLineMs(timed: TimedRun): number {
+  const state = timed.run?.final_state as { data?: { firstLineAt?: unknown } } | null | undefined;
+  const at = state?.data?.firstLineAt;
+  const created = timed.run?.created_at;
+  return typeof at === 'number' && typeof created === 'string' ? at - Date.parse(created) : Number.NaN;
+}
+
 /** Reads each run's full record (the list view has no final state). */
 export async function readFinalStates(client: LanesApiClient, runs: TimedRun[]): Promise<void> {
   for (const timed of runs) timed.run = await client.getRun(timed.id);

@@ -11,7 +11,7 @@
 import { startCluster } from '../harness.ts';
 import { treeCpuSeconds } from '../proc-tree.ts';
 import { ADAPTOR, trivialPlan } from '../plans.ts';
-import { completeLatencyMs, failures, firstLineLatencyMs, startLatencyMs, submitTimed, waitAll } from '../run-timing.ts';
+import { completeLatencyMs, createdToFirstLineMs, failures, firstLineLatencyMs, startLatencyMs, submitTimed, waitAll } from '../run-timing.ts';
 import type { TimedRun } from '../run-timing.ts';
 import { percentile } from '../stats.ts';
 
@@ -23,6 +23,8 @@ export interface IdleTrial {
   startMs: { p50: number; p99: number };
   /** submit → the first line of job code, stamped by the job: the headline. */
   firstLineMs: { p50: number; p99: number };
+  /** The server's created_at → the first line (`createdToFirstLineMs`). */
+  createdFirstLineMs: { p50: number; p99: number };
   completeMs: { p50: number; p99: number };
   /** CPU seconds of the server + worker trees per run, runs one at a time, less what the idle tree burns anyway. */
   cpuSecondsPerRun: number;
@@ -59,10 +61,12 @@ export async function idleTrial(options: { repoDir: string; quick: boolean; bin?
     const starts = runs.map(startLatencyMs);
     const completes = runs.map(completeLatencyMs);
     const firstLines = runs.map(firstLineLatencyMs);
+    const createdFirstLines = runs.map(createdToFirstLineMs);
     return {
       runs: count,
       startMs: { p50: percentile(starts, 50), p99: percentile(starts, 99) },
       firstLineMs: { p50: percentile(firstLines, 50), p99: percentile(firstLines, 99) },
+      createdFirstLineMs: { p50: percentile(createdFirstLines, 50), p99: percentile(createdFirstLines, 99) },
       completeMs: { p50: percentile(completes, 50), p99: percentile(completes, 99) },
       cpuSecondsPerRun,
       failed: failures(runs),

@@ -7,7 +7,7 @@
 import { startCluster } from '../harness.ts';
 import { treePids, treePssMb, treeRssMb } from '../proc-tree.ts';
 import { ADAPTOR, slowPlan, trivialPlan } from '../plans.ts';
-import { failures, firstLineLatencyMs, submitTimed, waitAll } from '../run-timing.ts';
+import { createdToFirstLineMs, failures, firstLineLatencyMs, submitTimed, waitAll } from '../run-timing.ts';
 import type { TimedRun } from '../run-timing.ts';
 
 export interface MemoryTrial {
@@ -73,6 +73,8 @@ export interface IdleSpellTrial {
   processes: number;
   /** Fast-lane runs submitted one at a time after the spell, submit → first line of job code (stamped by the job). */
   firstLineMs: number[];
+  /** The same runs, the server's created_at → first line (`createdToFirstLineMs`). */
+  createdFirstLineMs: number[];
   failed: string[];
 }
 
@@ -101,7 +103,7 @@ export async function idleSpellTrial(options: { repoDir: string; quick: boolean;
       const run = await cluster.client.submitAndWait({ queue: 'fast_lane', plan: trivialPlan(), input: { data: {} } }, 60);
       runs.push({ id: run.id, submittedAtMs, run });
     }
-    return { workloops, rssMb, pssMb, processes, firstLineMs: runs.map(firstLineLatencyMs), failed: failures(runs) };
+    return { workloops, rssMb, pssMb, processes, firstLineMs: runs.map(firstLineLatencyMs), createdFirstLineMs: runs.map(createdToFirstLineMs), failed: failures(runs) };
   } finally {
     await cluster.close();
   }

@@ -6,7 +6,7 @@
 import type { Cluster } from '../harness.ts';
 import { startCluster } from '../harness.ts';
 import { ADAPTOR, slowPlan, trivialPlan } from '../plans.ts';
-import { completeLatencyMs, failures, firstLineLatencyMs, readFinalStates, startLatencyMs, submitTimed, waitAll } from '../run-timing.ts';
+import { completeLatencyMs, createdToFirstLineMs, failures, firstLineLatencyMs, readFinalStates, startLatencyMs, submitTimed, waitAll } from '../run-timing.ts';
 import type { TimedRun } from '../run-timing.ts';
 import { percentile } from '../stats.ts';
 
@@ -17,6 +17,8 @@ export interface SaturationTrial {
   startMs: { p50: number; p95: number; p99: number };
   /** submit → the first line of job code, stamped by the job: the headline. */
   firstLineMs: { p50: number; p95: number; p99: number };
+  /** The server's created_at → the first line (`createdToFirstLineMs`). */
+  createdFirstLineMs: { p50: number; p95: number; p99: number };
   completeMs: { p50: number; p95: number; p99: number };
   fastRuns: number;
   failed: string[];
@@ -64,11 +66,13 @@ export async function saturationTrial(workloops: string, options: SaturationOpti
     await readFinalStates(cluster.client, fast);
     const starts = fast.map(startLatencyMs);
     const firstLines = fast.map(firstLineLatencyMs);
+    const createdFirstLines = fast.map(createdToFirstLineMs);
     const completes = fast.map(completeLatencyMs);
     return {
       workloops,
       startMs: { p50: percentile(starts, 50), p95: percentile(starts, 95), p99: percentile(starts, 99) },
       firstLineMs: { p50: percentile(firstLines, 50), p95: percentile(firstLines, 95), p99: percentile(firstLines, 99) },
+      createdFirstLineMs: { p50: percentile(createdFirstLines, 50), p95: percentile(createdFirstLines, 95), p99: percentile(createdFirstLines, 99) },
       completeMs: { p50: percentile(completes, 50), p95: percentile(completes, 95), p99: percentile(completes, 99) },
       fastRuns,
       failed: failures([...fast, ...slow]),
