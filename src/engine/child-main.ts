@@ -212,6 +212,10 @@ function runOn(thread: RunThread, message: Extract<ParentToChild, { type: 'run' 
     takeMailbox();
     if (current()) finish(runId, end);
   };
+  thread.onStop = () => {
+    clearTimeout(poll);
+    takeMailbox();
+  };
   // Job code runs in the thread: nothing it posts is passed on unless it fits the run (thread-message-guard.ts).
   const guard = new ThreadMessageGuard(request);
   const firstJob = firstJobId(request);
@@ -252,11 +256,13 @@ function runOn(thread: RunThread, message: Extract<ParentToChild, { type: 'run' 
 }
 
 async function stopRun(runId: string): Promise<void> {
+  // What the thread still holds in its mailbox goes out first: the parent settles the stop once it has it.
+  running(runId)?.thread.onStop?.();
   const run = running(runId);
-  if (run) {
-    state.to({ kind: 'idle' });
-    await run.thread.terminate();
-  } else if (state.when('waiting')?.runId === runId) state.to({ kind: 'idle' });
+  if (run) state.to({ kind: 'idle' });
+  else if (state.when('waiting')?.runId === runId) state.to({ kind: 'idle' });
+  send({ type: 'run-drained', runId });
+  await run?.thread.terminate();
   send({ type: 'run-stopped', runId });
   replenishSpare();
 }

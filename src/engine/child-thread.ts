@@ -30,6 +30,8 @@ export class RunThread {
   /** Set when the thread is given a run. */
   onMessage: ((message: ThreadToChild) => void) | undefined;
   onDeath: ((end: RunEnd) => void) | undefined;
+  /** The run is stopped from outside: pass on what the thread reported and has not been sent. */
+  onStop: (() => void) | undefined;
 
   constructor(url: URL, memoryLimitMb: number, data: ThreadData) {
     this.memoryLimitMb = memoryLimitMb;
@@ -98,6 +100,7 @@ export class RunThread {
   async terminate(): Promise<void> {
     this.onDeath = undefined;
     this.onMessage = undefined;
+    this.onStop = undefined;
     this.#die();
     await this.worker.terminate();
   }

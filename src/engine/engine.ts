@@ -44,6 +44,14 @@ import type { RunExecutor, RunOutcome, RunRequest } from './types.ts';
 
 export type { EngineState } from './engine-state.ts';
 
+/**
+ * How long a run stopped from outside (time-out, cancel) waits for its child
+ * to pass on the reports its thread still held (`run-drained`) before it
+ * settles without them: a cancel is reported within 100 ms even when the
+ * child does not answer.
+ */
+export const STOP_DRAIN_MS = 50;
+
 export interface EngineStats {
   state: EngineState;
   activeRuns: number;
@@ -147,12 +155,26 @@ export class Engine implements RunExecutor {
       return session.done;
     }
     let child: PooledChild | undefined;
+    /** The end of a stop waiting for the child to pass on what the run's thread still held. */
+    let stopping: RunEnd | undefined;
     const interrupt = (end: RunEnd, hard: boolean): void => {
-      if (!session.settle(end)) return;
-      if (child && child.runId === request.runId) {
-        if (hard) child.abandonRun();
-        else child.stopRun();
+      if (session.settled) return;
+      const holder = child?.runId === request.runId ? child : undefined;
+      if (holder === undefined || hard) {
+        session.settle(stopping ?? end);
+        if (hard) holder?.abandonRun();
+        else holder?.stopRun();
+        return;
       }
+      if (stopping !== undefined) return;
+      // The run's first-turn reports may still be in its thread's mailbox (thread-mailbox.ts): the child
+      // passes them on before it ends the thread, and only then does the stop settle the run.
+      stopping = end;
+      const bound = setTimeout(() => session.settle(end), STOP_DRAIN_MS);
+      holder.stopRun(() => {
+        clearTimeout(bound);
+        session.settle(end);
+      });
     };
     this.#interrupts.set(request.runId, interrupt);
     const onAbort = (): void => interrupt(endForAbort(request.signal?.reason), false);

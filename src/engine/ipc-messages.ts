@@ -63,6 +63,8 @@ export type ChildToParent =
   | { type: 'compiled'; runId: string; jobId: string; code: string }
   | { type: 'credential-request'; runId: string; requestId: number; credentialId: string }
   | { type: 'run-ended'; runId: string; end: RunEnd }
+  /** During `stop-run`: every report of the run's thread has been sent (its mailbox read); the thread is being ended. */
+  | { type: 'run-drained'; runId: string }
   /** Answer to `stop-run`: the run's thread is gone (or was already). */
   | { type: 'run-stopped'; runId: string };
 

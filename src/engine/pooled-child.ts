@@ -9,7 +9,8 @@
  *   reserved → idle            (`release`: the run settled before it was dispatched)
  *   busy     → busy            (`abandonRun`: the same run, with no sink left to hear of it)
  *   busy     → idle            (the child reported the run's end)
- *   busy     → draining        (`stopRun`: the parent ended the run; `draining` carries the run's id and the kill timer)
+ *   busy     → draining        (`stopRun`: the parent ends the run; `draining` carries the run's id, its sink, the kill timer
+ *                               and what to call once the child passed on the reports its thread still held)
  *   draining → idle            (the child confirmed `run-stopped` within the grace period)
  *   any      → dead            (the process exited; after `kill`, a crash, or a failed start; a busy run ends `crash`)
  * A dead child is never reused; the engine forks a replacement. Beside the
@@ -36,7 +37,8 @@ type ChildLifecycle =
   | { readonly kind: 'reserved' }
   /** `sink` is gone once the run was abandoned: the process is being killed and nobody hears of the run again. */
   | { readonly kind: 'busy'; readonly runId: string; readonly memoryLimitMb: number; readonly urgent: boolean; readonly sink: RunSink | undefined }
-  | { readonly kind: 'draining'; readonly runId: string; readonly memoryLimitMb: number; readonly killTimer: NodeJS.Timeout }
+  /** `drained` is called once: at `run-drained`, or when the child stops or dies without it. */
+  | { readonly kind: 'draining'; readonly runId: string; readonly memoryLimitMb: number; readonly killTimer: NodeJS.Timeout; readonly sink: RunSink | undefined; readonly drained: () => void }
   | { readonly kind: 'dead' };
 
 export type PooledChildState = ChildLifecycle['kind'];
@@ -210,7 +212,10 @@ export class PooledChild {
       child.on('error', (error) => this.#logger.warn({ childPid: child.pid, err: error }, 'child process error'));
       child.on('exit', (code, signal) => {
         const before = this.#state.current;
-        if (before.kind === 'draining') clearTimeout(before.killTimer);
+        if (before.kind === 'draining') {
+          clearTimeout(before.killTimer);
+          before.drained();
+        }
         if (before.kind !== 'dead') this.#to({ kind: 'dead' });
         this.#logger.info({ childPid: child.pid, code, signal }, 'child process exited');
         if (before.kind === 'busy') before.sink?.onEnd(endForChildExit(code, signal, this.#stderrTail));
@@ -235,12 +240,35 @@ export class PooledChild {
     const run = this.#run();
     if (!run || message.type === 'ready' || message.runId !== run.runId) return;
     if (run.kind === 'draining') {
-      // The parent has settled this run: only the child's confirmation that its thread is gone matters.
-      if (message.type !== 'run-stopped') return;
-      clearTimeout(run.killTimer);
-      this.#runsFinished++;
-      this.#to({ kind: 'idle' });
-      return;
+      // The parent is ending this run: what the thread reported before the stop is passed on until the child
+      // says it has all been sent (`run-drained`), then only the child's confirmation that the thread is gone matters.
+      switch (message.type) {
+        case 'run-started':
+          run.sink?.onStarted(message.timestamp);
+          return;
+        case 'event':
+          run.sink?.onEvent(message.event);
+          return;
+        case 'compiled':
+          run.sink?.onCompiled(message.jobId, message.code);
+          return;
+        case 'run-ended':
+          // It ended on its own before the stop reached it: that end is the true one (a sink that settles once keeps the first).
+          run.sink?.onEnd(message.end);
+          run.drained();
+          return;
+        case 'run-drained':
+          run.drained();
+          return;
+        case 'run-stopped':
+          clearTimeout(run.killTimer);
+          run.drained();
+          this.#runsFinished++;
+          this.#to({ kind: 'idle' });
+          return;
+        default:
+          return;
+      }
     }
     switch (message.type) {
       case 'run-started':
@@ -260,6 +288,7 @@ export class PooledChild {
         this.#to({ kind: 'idle' });
         run.sink?.onEnd(message.end);
         return;
+      case 'run-drained':
       case 'run-stopped':
         return;
     }
@@ -304,19 +333,31 @@ export class PooledChild {
   }
 
   /**
-   * The parent has already settled the run: ask the child to terminate the
-   * run's thread, and kill the child if that does not happen within the grace
-   * period (a thread stuck in native code cannot be terminated).
+   * The parent ends the run: ask the child to terminate the run's thread,
+   * and kill the child if that does not happen within the grace period (a
+   * thread stuck in native code cannot be terminated). The child first
+   * passes on what the thread reported and it had not yet sent (its
+   * mailbox); those reports reach the run's sink, then `drained` is called
+   * (also when the child stops or dies without saying so), once.
    */
-  stopRun(): void {
+  stopRun(drained?: () => void): void {
     const run = this.#state.when('busy');
-    if (!run) return;
-    const { runId, memoryLimitMb } = run;
+    if (!run) {
+      drained?.();
+      return;
+    }
+    const { runId, memoryLimitMb, sink } = run;
     const killTimer = setTimeout(() => {
       this.#logger.warn({ childPid: this.pid, runId }, 'run thread did not stop in time, killing child');
       void this.kill();
     }, this.#options.killGraceMs);
-    this.#to({ kind: 'draining', runId, memoryLimitMb, killTimer });
+    let called = false;
+    const once = (): void => {
+      if (called) return;
+      called = true;
+      drained?.();
+    };
+    this.#to({ kind: 'draining', runId, memoryLimitMb, killTimer, sink: drained === undefined ? undefined : sink, drained: once });
     this.#send({ type: 'stop-run', runId });
   }
 

@@ -108,3 +108,21 @@ test('a run whose thread dies in its first turn, before its reports were read, r
   const types = recorded.events.map((e) => e.type).filter((type) => type !== 'log');
   t.deepEqual(types, ['run-start', 'step-start', 'step-complete', 'run-complete']);
 });
+
+test('a run stopped from outside before its first-turn reports were read (a time-out, a cancel) still reports its start and its step before its end', async (t) => {
+  const engine = await startEngine(t, NO_POLL);
+  // A first run, so that the stopped runs' threads are warm spares: the stops come while their jobs compute.
+  t.is((await engine.execute(request(plan([job('w', 'fn(s => s)')])).request)).reason, 'success');
+  // A first turn that never ends: the reads at its end, and by the poll, never come; only the stop's can pass the reports on.
+  const timedOut = request(plan([job('a', 'fn(s => { for (;;); })')]), { limits: { timeoutMs: 500 } });
+  const outcome = await engine.execute(timedOut.request);
+  t.is(outcome.errorType, 'TimeoutError');
+  t.deepEqual(timedOut.events.map((e) => e.type).filter((type) => type !== 'log'), ['run-start', 'step-start', 'step-complete', 'run-complete']);
+
+  const controller = new AbortController();
+  const cancelled = request(plan([job('b', 'fn(s => { for (;;); })')]), { signal: controller.signal });
+  const running = engine.execute(cancelled.request);
+  setTimeout(() => controller.abort(), 300);
+  t.is((await running).reason, 'kill');
+  t.deepEqual(cancelled.events.map((e) => e.type).filter((type) => type !== 'log'), ['run-start', 'step-start', 'step-complete', 'run-complete']);
+});
