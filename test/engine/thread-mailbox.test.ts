@@ -7,6 +7,7 @@
 import test from 'ava';
 import type { EngineEvent } from '../../src/engine/index.ts';
 import { FIRST_TURN_POLL_MS, MAILBOX_BYTES, MailboxReader, MailboxWriter, createMailbox } from '../../src/engine/thread-mailbox.ts';
+import { STOP_DRAIN_MS } from '../../src/engine/engine.ts';
 import { job, plan, request, startEngine } from './helpers.ts';
 
 test('reports are read once, in order, only after the writer opened it; closed, it takes nothing more', (t) => {
@@ -125,4 +126,24 @@ test('a run stopped from outside before its first-turn reports were read (a time
   setTimeout(() => controller.abort(), 300);
   t.is((await running).reason, 'kill');
   t.deepEqual(cancelled.events.map((e) => e.type).filter((type) => type !== 'log'), ['run-start', 'step-start', 'step-complete', 'run-complete']);
+});
+
+test(`a stop settles within STOP_DRAIN_MS (${STOP_DRAIN_MS} ms) when the child cannot answer, not after the kill grace`, async (t) => {
+  const engine = await startEngine(t, { ...NO_POLL, killGraceMs: 5_000 });
+  t.is((await engine.execute(request(plan([job('w', 'fn(s => s)')])).request)).reason, 'success');
+  const pid = engine.stats().children[0]?.pid;
+  if (pid === undefined) return t.fail('no child');
+  const timeoutMs = 1_000;
+  const recorded = request(plan([job('a', 'fn(s => { for (;;); })')]), { limits: { timeoutMs } });
+  const startedAt = performance.now();
+  const running = engine.execute(recorded.request);
+  // The child's main thread stops as the shell's Ctrl-Z would stop it: it cannot read the stop, let alone answer it.
+  setTimeout(() => process.kill(pid, 'SIGSTOP'), timeoutMs / 2);
+  const outcome = await running;
+  const tookMs = performance.now() - startedAt;
+  t.is(outcome.errorType, 'TimeoutError');
+  t.true(tookMs < timeoutMs + 1_000, `settled ${Math.round(tookMs)} ms after the dispatch (time-out ${timeoutMs} ms, kill grace 5000 ms)`);
+  // The kill grace then takes the stopped child down (SIGKILL reaches a stopped process).
+  await new Promise((resolve) => setTimeout(resolve, 5_500));
+  t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'the stopped child was killed after the grace');
 });
