@@ -34,20 +34,34 @@ function readCodeCache(bundlePath: string, source: Buffer): Buffer | undefined {
   }
 }
 
+/** Whether `error` is Node's refusal of a code cache V8 rejected (another V8, other V8 flags). */
+function isRejectedCache(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === 'ERR_VM_MODULE_CACHED_DATA_REJECTED';
+}
+
 async function loadBundle(bundlePath: string): Promise<Loaded> {
   const href = pathToFileURL(bundlePath).href;
   const source = readFileSync(bundlePath);
-  const module = new vm.SourceTextModule(source.toString('utf8'), {
-    identifier: href,
-    cachedData: readCodeCache(bundlePath, source),
-    initializeImportMeta(meta) {
-      meta.url = href;
-      meta.filename = bundlePath;
-      meta.dirname = path.dirname(bundlePath);
-    },
-    // Node accepts a namespace object as well as a module (its docs say so; @types/node knows only modules).
-    importModuleDynamically: importModuleDynamically as unknown as vm.DynamicModuleLoader<vm.SourceTextModule>,
-  });
+  const compile = (cachedData: Buffer | undefined): vm.SourceTextModule =>
+    new vm.SourceTextModule(source.toString('utf8'), {
+      identifier: href,
+      cachedData,
+      initializeImportMeta(meta) {
+        meta.url = href;
+        meta.filename = bundlePath;
+        meta.dirname = path.dirname(bundlePath);
+      },
+      // Node accepts a namespace object as well as a module (its docs say so; @types/node knows only modules).
+      importModuleDynamically: importModuleDynamically as unknown as vm.DynamicModuleLoader<vm.SourceTextModule>,
+    });
+  let module: vm.SourceTextModule;
+  try {
+    module = compile(readCodeCache(bundlePath, source));
+  } catch (error) {
+    // Node throws where V8 only declines the cache: compile as if there were none.
+    if (!isRejectedCache(error)) throw error;
+    module = compile(undefined);
+  }
   // A bundle of another format (static imports): Node's loader can link it, this cannot.
   if (module.dependencySpecifiers.length > 0) return (await import(href)) as Record<string, unknown>;
   await module.link(() => Promise.reject(new Error('a bundle has no static imports')));

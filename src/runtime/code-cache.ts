@@ -15,15 +15,21 @@
  * thread loads. A reader takes a cache only when the header's SHA-256 of the
  * source matches the source it is about to compile and the SHA-256 of the
  * cache data matches the data: a stale, truncated or corrupt cache is
- * ignored and the bundle compiles as if there were none.
+ * ignored and the bundle compiles as if there were none. A whole cache V8
+ * itself rejects (made under other V8 flags) is ignored the same way
+ * (thread-boot.ts).
  *
  * File layout: `LNC1` (4 bytes), SHA-256 of the source (32), SHA-256 of the
  * V8 data (32), the V8 data.
  */
 import { createHash } from 'node:crypto';
 
-/** A bundle's cache sits beside it under this suffix. */
-export const CODE_CACHE_SUFFIX = '.v8cache';
+/**
+ * A bundle's cache sits beside it under this suffix, which names the V8 that
+ * made it: V8 refuses another version's cache, so after an upgrade of Node
+ * the new V8 writes its own instead of every thread compiling without one.
+ */
+export const CODE_CACHE_SUFFIX = `.v8-${process.versions.v8}.v8cache`;
 
 const MAGIC = Buffer.from('LNC1');
 const HASH_BYTES = 32;

@@ -4,7 +4,9 @@
  * the repo dir; with bundling off, or when a bundle cannot be written, the
  * same code loads file by file and runs the same.
  */
+import { execFile } from 'node:child_process';
 import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import test from 'ava';
 import { decodeCodeCache, codeCachePath } from '../../src/runtime/code-cache.ts';
@@ -13,6 +15,7 @@ import { FIXTURE_DIR, job, plan, request, startEngine, tempDir } from './helpers
 // npm links a local adaptor into the repo, and Node loads it by its real path.
 const FIXTURE_SOURCE_URL = `file://${path.join(FIXTURE_DIR, 'index.js')}`;
 const FIXTURE_BUNDLE = path.join('.lanes-bundles', 'adaptors', '@openfn', 'language-lanesfixture_1.0.0.js');
+const CODE_CACHE_WRITER = fileURLToPath(new URL('../../src/runtime/code-cache-writer-main.ts', import.meta.url));
 
 async function whereAmI(t: Parameters<typeof startEngine>[0], options: Parameters<typeof startEngine>[1] = {}) {
   const repoDir = await tempDir(t);
@@ -107,4 +110,22 @@ test('a run thread has no interactive prompt: the logger’s confirm rejects ins
   const outcome = await engine.execute(request(plan([job('j', body, { adaptor: undefined })])).request);
   t.is(outcome.reason, 'success', outcome.errorMessage ?? '');
   t.deepEqual(outcome.finalState, { asked: 'an interactive prompt is not available in a Lanes run thread' });
+});
+
+test('a code cache V8 rejects (written under other V8 flags, or by another V8) is not used: the runs succeed as without one', async (t) => {
+  const { repoDir } = await whereAmI(t);
+  const bundlesDir = path.join(repoDir, '.lanes-bundles');
+  const threadBundle = path.join(bundlesDir, (await readdir(bundlesDir)).find((f) => /^run-thread-[0-9a-f]{16}\.js$/.test(f)) ?? 'none');
+  const bundles = [threadBundle, path.join(repoDir, FIXTURE_BUNDLE)];
+  // The worker's own writer, run as the worker runs it but with a V8 flag that changes V8's flag hash:
+  // the caches are whole and made from the same source, and V8 still refuses them.
+  await new Promise<void>((resolve, reject) => {
+    execFile(process.execPath, ['--no-flush-bytecode', '--experimental-vm-modules', '--disable-warning=ExperimentalWarning', CODE_CACHE_WRITER, ...bundles], { env: {} }, (error, _stdout, stderr) =>
+      error ? reject(new Error(stderr)) : resolve(),
+    );
+  });
+  for (const bundle of bundles) t.truthy(decodeCodeCache(await readFile(codeCachePath(bundle)), await readFile(bundle)), `a whole cache for ${bundle}`);
+  const engine = await startEngine(t, { repoDir });
+  const outcome = await engine.execute(request(plan([job('j', 'whereAmI();')])).request);
+  t.is(outcome.reason, 'success', outcome.errorMessage ?? '');
 });
