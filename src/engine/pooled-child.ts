@@ -9,8 +9,7 @@
  *   reserved → idle            (`release`: the run settled before it was dispatched)
  *   busy     → busy            (`abandonRun`: the same run, with no sink left to hear of it)
  *   busy     → idle            (the child reported the run's end)
- *   busy     → draining        (`stopRun`: the parent ends the run; `draining` carries the run's id, its sink, the kill timer
- *                               and what to call once the child passed on the reports its thread still held)
+ *   busy     → draining        (`stopRun`: the parent ends the run; `draining` carries its id, sink, kill timer and `drained`)
  *   draining → idle            (the child confirmed `run-stopped` within the grace period)
  *   any      → dead            (the process exited; after `kill`, a crash, or a failed start; a busy run ends `crash`)
  * A dead child is never reused; the engine forks a replacement. Beside the
@@ -23,13 +22,15 @@
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
-import type { ExecutionEvent, ExecutionRequest } from '../runtime/execution-request.ts';
+import type { ExecutionRequest } from '../runtime/execution-request.ts';
 import { LanesError } from '../errors/lanes-error.ts';
 import { StateMachine } from '../state-machine.ts';
 import type { TransitionTable } from '../state-machine.ts';
 import type { ChildConfig, ChildToParent, ParentToChild } from './ipc-messages.ts';
 import { endForChildExit } from '../runtime/run-ends.ts';
-import type { RunEnd } from '../runtime/run-ends.ts';
+import { deliverReport } from './run-sink.ts';
+import type { RunSink } from './run-sink.ts';
+export type { RunSink } from './run-sink.ts';
 
 type ChildLifecycle =
   | { readonly kind: 'starting' }
@@ -51,17 +52,6 @@ const TRANSITIONS: TransitionTable<ChildLifecycle> = {
   draining: ['idle', 'dead'],
   dead: [],
 };
-
-export interface RunSink {
-  /** The run's thread took the run (its clock's `timestamp`); every event follows this. */
-  onStarted(timestamp: string): void;
-  onEvent(event: ExecutionEvent): void;
-  /** A job of the run was compiled in its thread (before any job code ran). */
-  onCompiled(jobId: string, code: string): void;
-  onCredentialRequest(requestId: number, credentialId: string): void;
-  /** The run ended inside the child (or the child died under it). Called at most once. */
-  onEnd(end: RunEnd): void;
-}
 
 export interface PooledChildOptions {
   id: number;
@@ -242,16 +232,8 @@ export class PooledChild {
     if (run.kind === 'draining') {
       // The parent is ending this run: what the thread reported before the stop is passed on until the child
       // says it has all been sent (`run-drained`), then only the child's confirmation that the thread is gone matters.
+      if (deliverReport(run.sink, message)) return;
       switch (message.type) {
-        case 'run-started':
-          run.sink?.onStarted(message.timestamp);
-          return;
-        case 'event':
-          run.sink?.onEvent(message.event);
-          return;
-        case 'compiled':
-          run.sink?.onCompiled(message.jobId, message.code);
-          return;
         case 'run-ended':
           // It ended on its own before the stop reached it: that end is the true one (a sink that settles once keeps the first).
           run.sink?.onEnd(message.end);
@@ -270,16 +252,8 @@ export class PooledChild {
           return;
       }
     }
+    if (deliverReport(run.sink, message)) return;
     switch (message.type) {
-      case 'run-started':
-        run.sink?.onStarted(message.timestamp);
-        return;
-      case 'event':
-        run.sink?.onEvent(message.event);
-        return;
-      case 'compiled':
-        run.sink?.onCompiled(message.jobId, message.code);
-        return;
       case 'credential-request':
         run.sink?.onCredentialRequest(message.requestId, message.credentialId);
         return;
