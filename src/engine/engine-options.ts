@@ -130,6 +130,13 @@ export interface EngineOptions {
    * other reads alone.
    */
   firstTurnPollMs?: number;
+  /**
+   * How long a run stopped from outside (time-out, cancel) waits for its
+   * child to pass on what its thread still held (`run-drained`) before it
+   * settles without it. Default 100: a cancel is reported within about that
+   * even when the child is slow to answer.
+   */
+  stopDrainMs?: number;
 }
 
 export interface ResolvedEngineOptions {
@@ -166,6 +173,7 @@ export interface ResolvedEngineOptions {
   childNice: number;
   backgroundNice: number;
   firstTurnPollMs: number;
+  stopDrainMs: number;
 }
 
 export class EngineOptionsError extends LanesError {
@@ -224,5 +232,6 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     childNice: niceValue('childNice', options.childNice ?? 10),
     backgroundNice: niceValue('backgroundNice', options.backgroundNice ?? 19, options.childNice ?? 10),
     firstTurnPollMs: positiveInt('firstTurnPollMs', options.firstTurnPollMs ?? FIRST_TURN_POLL_MS),
+    stopDrainMs: positiveInt('stopDrainMs', options.stopDrainMs ?? 100),
   });
 }

@@ -44,14 +44,6 @@ import type { RunExecutor, RunOutcome, RunRequest } from './types.ts';
 
 export type { EngineState } from './engine-state.ts';
 
-/**
- * How long a run stopped from outside (time-out, cancel) waits for its child
- * to pass on the reports its thread still held (`run-drained`) before it
- * settles without them: a cancel is reported within 100 ms even when the
- * child does not answer.
- */
-export const STOP_DRAIN_MS = 50;
-
 export interface EngineStats {
   state: EngineState;
   activeRuns: number;
@@ -170,7 +162,7 @@ export class Engine implements RunExecutor {
       // The run's first-turn reports may still be in its thread's mailbox (thread-mailbox.ts): the child
       // passes them on before it ends the thread, and only then does the stop settle the run.
       stopping = end;
-      const bound = setTimeout(() => session.settle(end), STOP_DRAIN_MS);
+      const bound = setTimeout(() => session.settle(end), this.#options.stopDrainMs);
       holder.stopRun(() => {
         clearTimeout(bound);
         session.settle(end);
