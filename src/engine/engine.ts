@@ -155,7 +155,6 @@ export class Engine implements RunExecutor {
       if (holder === undefined || hard) {
         session.settle(stopping ?? end);
         if (hard) holder?.abandonRun();
-        else holder?.stopRun();
         return;
       }
       if (stopping !== undefined) return;
