@@ -314,10 +314,10 @@ export class PooledChild {
    * mailbox); those reports reach the run's sink, then `drained` is called
    * (also when the child stops or dies without saying so), once.
    */
-  stopRun(drained?: () => void): void {
+  stopRun(drained: () => void): void {
     const run = this.#state.when('busy');
     if (!run) {
-      drained?.();
+      drained();
       return;
     }
     const { runId, memoryLimitMb, sink } = run;
@@ -329,9 +329,9 @@ export class PooledChild {
     const once = (): void => {
       if (called) return;
       called = true;
-      drained?.();
+      drained();
     };
-    this.#to({ kind: 'draining', runId, memoryLimitMb, killTimer, sink: drained === undefined ? undefined : sink, drained: once });
+    this.#to({ kind: 'draining', runId, memoryLimitMb, killTimer, sink, drained: once });
     this.#send({ type: 'stop-run', runId });
   }
 

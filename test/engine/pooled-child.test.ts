@@ -100,16 +100,18 @@ test('a busy child carries its run; killed from outside it is dead and its run e
   t.throws(() => child.reserve(), { instanceOf: InvalidTransitionError, message: 'pooled child 1: invalid transition dead → reserved' });
 });
 
-test('a run stopped by the parent drains silently, then the child is idle and takes the next run', async (t) => {
+test('a run stopped by the parent drains, then the child is idle and takes the next run', async (t) => {
   const { child, states } = await startChild(t);
   const first = await startHangingRun(child);
-  child.stopRun();
+  let drained = 0;
+  child.stopRun(() => (drained += 1));
   t.is(child.state, 'draining');
   t.is(child.runId, first.runId, 'a draining child still holds the run it stops');
   await waitFor(() => child.state === 'idle', { timeoutMs: 15_000, message: 'the child to confirm the stop' });
   t.is(child.runId, undefined);
   t.is(child.runsFinished, 1);
-  t.deepEqual(first.ends, [], 'the parent settled the run: the sink hears nothing of it');
+  t.is(drained, 1, 'told once that the child passed on what the thread held');
+  t.deepEqual(first.ends, [], 'the stopped run ended nowhere of its own: its end is the parent\'s');
 
   const second = await startHangingRun(child);
   t.is(child.runId, second.runId);
