@@ -7,6 +7,7 @@
 import test from 'ava';
 import type { EngineEvent } from '../../src/engine/index.ts';
 import { FIRST_TURN_POLL_MS, MAILBOX_BYTES, MailboxReader, MailboxWriter, createMailbox } from '../../src/engine/thread-mailbox.ts';
+import { waitFor } from '../server/helpers.ts';
 import { job, plan, request, startEngine } from './helpers.ts';
 
 test('reports are read once, in order, only after the writer opened it; closed, it takes nothing more', (t) => {
@@ -114,16 +115,21 @@ test('a run stopped from outside before its first-turn reports were read (a time
   const engine = await startEngine(t, { ...NO_POLL, stopDrainMs: 10_000 });
   // A first run, so that the stopped runs' threads are warm spares: the stops come while their jobs compute.
   t.is((await engine.execute(request(plan([job('w', 'fn(s => s)')])).request)).reason, 'success');
+  // Each stopped run starts on a booted spare, at the urgent runs' priority, and is stopped a second later: under a
+  // loaded machine a run on a spare still booting, or at the background nice, may not have reached its job by then.
+  const spareBooted = () => waitFor(() => engine.stats().children[0]?.spareReady === true, { timeoutMs: 60_000, message: 'the next spare to boot' });
+  await spareBooted();
   // A first turn that never ends: the reads at its end, and by the poll, never come; only the stop's can pass the reports on.
-  const timedOut = request(plan([job('a', 'fn(s => { for (;;); })')]), { limits: { timeoutMs: 500 } });
+  const timedOut = request(plan([job('a', 'fn(s => { for (;;); })')]), { urgent: true, limits: { timeoutMs: 1_000 } });
   const outcome = await engine.execute(timedOut.request);
   t.is(outcome.errorType, 'TimeoutError');
   t.deepEqual(timedOut.events.map((e) => e.type).filter((type) => type !== 'log'), ['run-start', 'step-start', 'step-complete', 'run-complete']);
 
+  await spareBooted();
   const controller = new AbortController();
-  const cancelled = request(plan([job('b', 'fn(s => { for (;;); })')]), { signal: controller.signal });
+  const cancelled = request(plan([job('b', 'fn(s => { for (;;); })')]), { urgent: true, signal: controller.signal });
   const running = engine.execute(cancelled.request);
-  setTimeout(() => controller.abort(), 300);
+  setTimeout(() => controller.abort(), 1_000);
   t.is((await running).reason, 'kill');
   t.deepEqual(cancelled.events.map((e) => e.type).filter((type) => type !== 'log'), ['run-start', 'step-start', 'step-complete', 'run-complete']);
 });
